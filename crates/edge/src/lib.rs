@@ -1,0 +1,16 @@
+//! Worker glue: everything that touches the Workers runtime and is shared by the workers.
+//!
+//! This is the only library besides the worker crates that depends on `worker`. It owns the
+//! request pipeline ([`serve`]), the single mapping from errors to HTTP ([`ApiError`]),
+//! configuration read from bindings ([`Config`]), storage probes and structured logs.
+
+pub mod config;
+pub mod error;
+pub mod log;
+pub mod panic;
+pub mod serve;
+pub mod storage;
+
+pub use config::{Config, Environment};
+pub use error::ApiError;
+pub use serve::{Ctx, HealthProbe, WorkerSpec, json, serve};

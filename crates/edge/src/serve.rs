@@ -1,0 +1,198 @@
+//! The request pipeline every worker runs: request id, routing, the shared routes
+//! (`/health`, development-only failure routes), error mapping and common headers.
+//!
+//! A worker supplies a [`WorkerSpec`] and a handler for its own routes; everything else
+//! about the shape of answers lives here, so the five workers answer identically.
+
+use crate::{ApiError, Config, Environment, storage};
+use serde::Serialize;
+use std::future::Future;
+use tollgate::{
+    Health, HealthStatus, Match, Method, Params, RequestId, Route, match_route, methods_for,
+};
+use worker::{Env, Request, Response};
+
+/// What `GET /health` checks beyond the worker answering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthProbe {
+    /// Nothing: answering is the check.
+    Alive,
+    /// D1, KV and R2 each answer a cheap query; 503 when one does not.
+    Storage,
+}
+
+/// A worker's identity and its own route table.
+#[derive(Debug)]
+pub struct WorkerSpec<R: 'static> {
+    /// The worker's name, as reported by `/health` and in logs.
+    pub name: &'static str,
+    /// The worker crate's version.
+    pub version: &'static str,
+    /// The worker's own routes (the shared routes are added here).
+    pub routes: &'static [Route<R>],
+    /// What `/health` checks.
+    pub health: HealthProbe,
+}
+
+/// What a handler gets: the request, the bindings and what the pipeline parsed.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The incoming request (body unread).
+    pub req: Request,
+    /// The worker's bindings.
+    pub env: Env,
+    /// Typed configuration.
+    pub config: Config,
+    /// This request's id.
+    pub request_id: RequestId,
+    /// Path parameters of the matched route.
+    pub params: Params,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Shared {
+    Health,
+    DevFail,
+}
+
+const SHARED: &[Route<Shared>] = &[Route::new(Method::Get, "/health", Shared::Health)];
+
+/// In development only: routes that fail on purpose, so tests can prove failures stay opaque.
+const SHARED_DEVELOPMENT: &[Route<Shared>] = &[
+    Route::new(Method::Get, "/health", Shared::Health),
+    Route::new(Method::Get, "/dev/fail/{kind}", Shared::DevFail),
+];
+
+/// Runs one request through the pipeline and `handle` for the worker's own routes.
+///
+/// # Errors
+/// Only when the runtime cannot build a response at all; every handler error becomes a
+/// response in the contract's error shape.
+pub async fn serve<R, H, F>(
+    req: Request,
+    env: Env,
+    spec: &WorkerSpec<R>,
+    handle: H,
+) -> worker::Result<Response>
+where
+    R: Copy,
+    H: FnOnce(R, Ctx) -> F,
+    F: Future<Output = Result<Response, ApiError>>,
+{
+    crate::panic::install_hook();
+    let request_id = RequestId::from_incoming(req.headers().get("X-Request-Id")?.as_deref());
+    let config = Config::from_env(&env);
+    let method = Method::parse(req.method().as_ref());
+    let response = match dispatch(req, env, config, &request_id, method, spec, handle).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(&request_id)?,
+    };
+    finish(response, &request_id, method == Some(Method::Head))
+}
+
+async fn dispatch<R, H, F>(
+    req: Request,
+    env: Env,
+    config: Config,
+    request_id: &RequestId,
+    method: Option<Method>,
+    spec: &WorkerSpec<R>,
+    handle: H,
+) -> Result<Response, ApiError>
+where
+    R: Copy,
+    H: FnOnce(R, Ctx) -> F,
+    F: Future<Output = Result<Response, ApiError>>,
+{
+    let shared = if config.environment == Environment::Development {
+        SHARED_DEVELOPMENT
+    } else {
+        SHARED
+    };
+    let path = req.path();
+    let Some(method) = method else {
+        // An unknown method token: still tell a served path (405) from an unknown one (404).
+        let mut allow = methods_for(shared, &path);
+        allow.extend(methods_for(spec.routes, &path));
+        return Err(if allow.is_empty() {
+            ApiError::NotFound
+        } else {
+            ApiError::MethodNotAllowed { allow }
+        });
+    };
+    let own = match match_route(shared, method, &path) {
+        Match::Found {
+            route: Shared::Health,
+            ..
+        } => return health(&env, spec).await,
+        Match::Found {
+            route: Shared::DevFail,
+            params,
+        } => return deliberate_failure(params.get("kind")),
+        Match::MethodNotAllowed { allow } => return Err(ApiError::MethodNotAllowed { allow }),
+        Match::NotFound => match_route(spec.routes, method, &path),
+    };
+    match own {
+        Match::Found { route, params } => {
+            let ctx = Ctx {
+                req,
+                env,
+                config,
+                request_id: request_id.clone(),
+                params,
+            };
+            handle(route, ctx).await
+        }
+        Match::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
+        Match::NotFound => Err(ApiError::NotFound),
+    }
+}
+
+async fn health<R>(env: &Env, spec: &WorkerSpec<R>) -> Result<Response, ApiError> {
+    let body = match spec.health {
+        HealthProbe::Alive => Health::alive(spec.name, spec.version),
+        HealthProbe::Storage => {
+            Health::with_checks(spec.name, spec.version, storage::probe(env).await)
+        }
+    };
+    let status = if body.status == HealthStatus::Ok {
+        200
+    } else {
+        503
+    };
+    json(status, &body)
+}
+
+fn deliberate_failure(kind: Option<&str>) -> Result<Response, ApiError> {
+    match kind {
+        Some("error") => Err(ApiError::internal(
+            "deliberate failure requested through /dev/fail/error",
+        )),
+        Some("panic") => panic!("deliberate panic requested through /dev/fail/panic"),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// A JSON response with `status`.
+///
+/// # Errors
+/// When `body` cannot be serialized (an internal error).
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    Ok(Response::from_json(body)?.with_status(status))
+}
+
+/// Adds the headers every answer carries; `HEAD` answers keep the headers and drop the body.
+fn finish(response: Response, request_id: &RequestId, head: bool) -> worker::Result<Response> {
+    let headers = response.headers();
+    headers.set("X-Request-Id", request_id.as_str())?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
+    if !headers.has("Cache-Control")? {
+        headers.set("Cache-Control", "no-store")?;
+    }
+    if head {
+        let status = response.status_code();
+        let headers = response.headers().clone();
+        return Ok(Response::empty()?.with_status(status).with_headers(headers));
+    }
+    Ok(response)
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds every worker with `worker-build --release`, skipping a worker whose output is newer
+# than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
+# Usage: scripts/build.sh [worker…]   (default: all five)
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$TOLLGATE_ROOT"
+
+WORKERS=(platform catalog api webhooks stripe-sandbox)
+[ $# -gt 0 ] && WORKERS=("$@")
+
+stale() {
+  local out=workers/$1/build/index_bg.wasm
+  [ -f "$out" ] || return 0
+  [ -n "$(find Cargo.toml Cargo.lock src crates "workers/$1/Cargo.toml" "workers/$1/src" -newer "$out" -print -quit)" ]
+}
+
+for w in "${WORKERS[@]}"; do
+  if stale "$w"; then
+    printf '[build] %s\n' "$w" >&2
+    (cd "workers/$w" && worker-build --release >/dev/null 2>build.log) || {
+      cat "workers/$w/build.log" >&2
+      exit 1
+    }
+    rm -f "workers/$w/build.log"
+  else
+    printf '[build] %s is up to date\n' "$w" >&2
+  fi
+done
+
+printf '%-16s %12s %12s\n' worker "wasm bytes" "gzip -9" >&2
+for w in "${WORKERS[@]}"; do
+  wasm=workers/$w/build/index_bg.wasm
+  printf '%-16s %12d %12d\n' "$w" "$(wc -c <"$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >&2
+done

@@ -1,0 +1,195 @@
+//! Wire shapes shared by every worker: the error envelope, its stable codes, and health.
+//!
+//! These types mirror `schemas/openapi.yaml`; the integration suite validates every body
+//! the workers send against that file, so a change here without the spec fails the build.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Stable, machine-readable error codes. Clients branch on these, never on messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No route or resource answers to this path (also: another tenant's resource).
+    NotFound,
+    /// The path exists but not with this method.
+    MethodNotAllowed,
+    /// A dependency the request needs (storage, a peer worker) does not answer.
+    ServiceUnavailable,
+    /// Something failed inside Tollgate; the cause is logged under the request id.
+    InternalError,
+}
+
+/// The body of every error response: `{ error, code, fieldErrors?, requestId }`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody<'a> {
+    /// A message that is safe to show; never internal detail.
+    pub error: &'a str,
+    /// The stable code.
+    pub code: ErrorCode,
+    /// Per-field problems, for invalid input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_errors: Option<&'a BTreeMap<String, Vec<String>>>,
+    /// The id to quote when asking about this request.
+    pub request_id: &'a str,
+}
+
+/// Whether a worker and what it depends on answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Everything checked answered.
+    Ok,
+    /// The worker runs but a storage binding it checked did not answer.
+    Degraded,
+}
+
+/// One storage probe's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageCheck {
+    /// The binding answered.
+    Ok,
+    /// The binding is missing or failed.
+    Error,
+}
+
+/// The storage probes the `api` worker reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StorageChecks {
+    /// The D1 database.
+    pub d1: StorageCheck,
+    /// The KV namespace.
+    pub kv: StorageCheck,
+    /// The R2 bucket.
+    pub r2: StorageCheck,
+}
+
+impl StorageChecks {
+    /// `Ok` only when every probe answered.
+    #[must_use]
+    pub fn status(&self) -> HealthStatus {
+        if [self.d1, self.kv, self.r2]
+            .iter()
+            .all(|c| *c == StorageCheck::Ok)
+        {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Degraded
+        }
+    }
+}
+
+/// The body of `GET /health`.
+#[derive(Debug, Serialize)]
+pub struct Health<'a> {
+    /// Overall status.
+    pub status: HealthStatus,
+    /// The worker's name (`platform`, `catalog`, `api`, `webhooks`, `stripe-sandbox`).
+    pub worker: &'a str,
+    /// The worker crate's version.
+    pub version: &'a str,
+    /// Storage probes, for workers that report them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<StorageChecks>,
+}
+
+impl<'a> Health<'a> {
+    /// Health of a worker that checks nothing beyond answering.
+    #[must_use]
+    pub fn alive(worker: &'a str, version: &'a str) -> Self {
+        Self {
+            status: HealthStatus::Ok,
+            worker,
+            version,
+            checks: None,
+        }
+    }
+
+    /// Health with storage probes; degraded when any probe failed.
+    #[must_use]
+    pub fn with_checks(worker: &'a str, version: &'a str, checks: StorageChecks) -> Self {
+        Self {
+            status: checks.status(),
+            worker,
+            version,
+            checks: Some(checks),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_error_body_uses_camel_case_and_omits_absent_field_errors() {
+        let body = ErrorBody {
+            error: "Not found",
+            code: ErrorCode::NotFound,
+            field_errors: None,
+            request_id: "req_1",
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({ "error": "Not found", "code": "not_found", "requestId": "req_1" })
+        );
+    }
+
+    #[test]
+    fn field_errors_are_keyed_by_field() {
+        let fields = BTreeMap::from([("name".to_owned(), vec!["is required".to_owned()])]);
+        let body = ErrorBody {
+            error: "Invalid fields",
+            code: ErrorCode::InternalError,
+            field_errors: Some(&fields),
+            request_id: "r",
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap()["fieldErrors"],
+            json!({ "name": ["is required"] })
+        );
+    }
+
+    #[test]
+    fn health_is_degraded_when_any_storage_probe_fails() {
+        let all_ok = StorageChecks {
+            d1: StorageCheck::Ok,
+            kv: StorageCheck::Ok,
+            r2: StorageCheck::Ok,
+        };
+        assert_eq!(
+            Health::with_checks("api", "0.1.0", all_ok).status,
+            HealthStatus::Ok
+        );
+        for broken in [
+            StorageChecks {
+                d1: StorageCheck::Error,
+                ..all_ok
+            },
+            StorageChecks {
+                kv: StorageCheck::Error,
+                ..all_ok
+            },
+            StorageChecks {
+                r2: StorageCheck::Error,
+                ..all_ok
+            },
+        ] {
+            assert_eq!(
+                Health::with_checks("api", "0.1.0", broken).status,
+                HealthStatus::Degraded
+            );
+        }
+    }
+
+    #[test]
+    fn plain_health_has_no_checks_field() {
+        assert_eq!(
+            serde_json::to_value(Health::alive("platform", "1.2.3")).unwrap(),
+            json!({ "status": "ok", "worker": "platform", "version": "1.2.3" })
+        );
+    }
+}

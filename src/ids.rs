@@ -1,0 +1,118 @@
+//! Identifiers and the randomness behind them: base62 text, prefixed ids (`plt_…`, `req_…`).
+//!
+//! Every id Tollgate mints carries 128 random bits, written as exactly 22 base62 characters
+//! so ids sort and compare as plain text and never need escaping in URLs, headers or SQL.
+
+/// The base62 alphabet, in ASCII order so encoded values of equal length sort like numbers.
+pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Length of a 128-bit value in base62: 62^22 > 2^128 > 62^21.
+pub const BASE62_U128_LEN: usize = 22;
+
+/// Encodes a 128-bit value as exactly [`BASE62_U128_LEN`] base62 characters (zero-padded).
+#[must_use]
+pub fn base62_u128(mut value: u128) -> String {
+    let mut out = [b'0'; BASE62_U128_LEN];
+    for slot in out.iter_mut().rev() {
+        // The remainder is below 62, so the index cast cannot truncate.
+        *slot = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Whether `text` is non-empty and uses only base62 characters.
+#[must_use]
+pub fn is_base62(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Fills an array with cryptographically secure random bytes.
+///
+/// # Panics
+/// Panics when the platform has no secure random source. On Workers this is
+/// `crypto.getRandomValues`, which cannot fail; anywhere it could, minting predictable
+/// ids or keys would be worse than failing the request.
+#[must_use]
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    #[expect(
+        clippy::expect_used,
+        reason = "no secure randomness is unrecoverable; see # Panics"
+    )]
+    getrandom::fill(&mut buf).expect("secure random source unavailable");
+    buf
+}
+
+/// A fresh random 128-bit value.
+#[must_use]
+pub fn random_u128() -> u128 {
+    u128::from_be_bytes(random_bytes::<16>())
+}
+
+/// A new id: `prefix` + `_` + 22 base62 characters of fresh randomness.
+#[must_use]
+pub fn new_id(prefix: &str) -> String {
+    prefixed(prefix, random_u128())
+}
+
+/// The id for a given 128-bit value; [`new_id`] with the randomness passed in, for tests.
+#[must_use]
+pub fn prefixed(prefix: &str, value: u128) -> String {
+    let mut id = String::with_capacity(prefix.len() + 1 + BASE62_U128_LEN);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(&base62_u128(value));
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_encodes_as_all_zero_digits() {
+        assert_eq!(base62_u128(0), "0".repeat(BASE62_U128_LEN));
+    }
+
+    #[test]
+    fn the_largest_value_still_fits_in_twenty_two_characters() {
+        let text = base62_u128(u128::MAX);
+        assert_eq!(text.len(), BASE62_U128_LEN);
+        assert_eq!(text, "7n42DGM5Tflk9n8mt7Fhc7");
+    }
+
+    #[test]
+    fn small_values_encode_positionally() {
+        assert!(base62_u128(61).ends_with("0z"));
+        assert!(base62_u128(62).ends_with("10"));
+    }
+
+    #[test]
+    fn encoding_preserves_numeric_order() {
+        let values = [0u128, 1, 61, 62, 3_843, 1 << 64, u128::MAX / 3, u128::MAX];
+        for pair in values.windows(2) {
+            assert!(base62_u128(pair[0]) < base62_u128(pair[1]), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn a_prefixed_id_is_prefix_underscore_and_base62() {
+        let id = prefixed("plt", 42);
+        assert_eq!(id, format!("plt_{}", base62_u128(42)));
+        assert!(is_base62(&id["plt_".len()..]));
+    }
+
+    #[test]
+    fn fresh_ids_differ() {
+        assert_ne!(new_id("req"), new_id("req"));
+    }
+
+    #[test]
+    fn base62_check_rejects_empty_and_foreign_characters() {
+        for bad in ["", "abc-def", "abc_def", "é", "abc "] {
+            assert!(!is_base62(bad), "{bad:?} should not be base62");
+        }
+        assert!(is_base62("Az09"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Tollgate's pure core: the domain types, rules and wire contracts every worker shares.
+//!
+//! Nothing here touches the Workers runtime. Time and randomness come in as arguments or
+//! through the small seams in [`ids`], so every rule runs natively under `cargo test` and
+//! compiles unchanged for `wasm32-unknown-unknown`.
+
+pub mod contract;
+pub mod ids;
+pub mod request_id;
+pub mod routing;
+
+pub use contract::{ErrorBody, ErrorCode, Health, HealthStatus, StorageCheck, StorageChecks};
+pub use request_id::RequestId;
+pub use routing::{Match, Method, Params, Route, match_route, methods_for};

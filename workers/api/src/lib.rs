@@ -1,0 +1,23 @@
+//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering and checkout.
+//!
+//! A thin shell: it names its routes and hands each request to the shared pipeline in
+//! `tollgate-edge`, which also serves `/health` and answers unknown routes.
+
+use tollgate_edge::{HealthProbe, WorkerSpec, serve};
+use worker::{Context, Env, Request, Response, event};
+
+/// This worker's own routes; the shared ones (`/health`) come from the pipeline.
+#[derive(Clone, Copy, Debug)]
+enum Route {}
+
+const SPEC: WorkerSpec<Route> = WorkerSpec {
+    name: "api",
+    version: env!("CARGO_PKG_VERSION"),
+    routes: &[],
+    health: HealthProbe::Storage,
+};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    serve(req, env, &SPEC, |route, _ctx| async move { match route {} }).await
+}
