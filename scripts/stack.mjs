@@ -79,7 +79,8 @@ async function waitForHealth(urls, timeoutMs) {
 /**
  * Starts the stack. `ports` maps worker → port (0 = any free port). `persistDir` holds the
  * D1/KV/R2 state (the same layout as `wrangler --persist-to`). `vars` override variables in
- * every worker. Returns the workers' URLs, the runtime's log entries (`{ level, message }`), and `stop()`.
+ * every worker. Returns the workers' URLs, the runtime's log entries (`{ level, message }`), the shared D1
+ * database (`d1()`), and `stop()`.
  */
 export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
@@ -106,7 +107,9 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
       urls[worker] = url.origin;
     }
     await waitForHealth(urls, 30_000);
-    return { urls, logs, stop: () => mf.dispose() };
+    // The D1 binding as the workers see it, for tests that arrange or inspect rows directly.
+    const d1 = () => mf.getD1Database("DB", readConfig("api").name);
+    return { urls, logs, d1, stop: () => mf.dispose() };
   } catch (err) {
     await mf.dispose();
     throw err;

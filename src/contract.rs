@@ -14,8 +14,6 @@ pub enum ErrorCode {
     NotFound,
     /// The path exists but not with this method.
     MethodNotAllowed,
-    /// A dependency the request needs (storage, a peer worker) does not answer.
-    ServiceUnavailable,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

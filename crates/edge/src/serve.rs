@@ -82,7 +82,8 @@ where
     crate::panic::install_hook();
     let request_id = RequestId::from_incoming(req.headers().get("X-Request-Id")?.as_deref());
     let config = Config::from_env(&env);
-    let method = Method::parse(req.method().as_ref());
+    // The raw token: `worker::Method` turns every method it does not know into GET.
+    let method = Method::parse(&req.inner().method());
     let response = match dispatch(req, env, config, &request_id, method, spec, handle).await {
         Ok(response) => response,
         Err(error) => error.into_response(&request_id)?,

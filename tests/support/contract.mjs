@@ -1,0 +1,82 @@
+// The contract check every integration test runs on every response: the body must match
+// schemas/openapi.yaml for the operation, worker and status that produced it.
+//
+// Rules: every response carries a well-formed X-Request-Id. A request that hits an operation
+// tagged with the answering worker must get a status that operation documents (or its
+// `default`), with a body matching that response's schema. Any other request may only answer
+// 404 or 405, in the shared Error shape. HEAD answers have no body.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { parse } from "yaml";
+import { ROOT } from "../../scripts/stack.mjs";
+
+const spec = parse(readFileSync(join(ROOT, "schemas", "openapi.yaml"), "utf8"));
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+ajv.addSchema(spec, "openapi");
+
+const validators = new Map();
+function validatorFor(pointer) {
+  if (!validators.has(pointer)) validators.set(pointer, ajv.compile({ $ref: `openapi${pointer}` }));
+  return validators.get(pointer);
+}
+
+const escape = (segment) => segment.replaceAll("~", "~0").replaceAll("/", "~1");
+const resolve = (node) => {
+  let current = node;
+  while (current?.$ref) current = current.$ref.slice(2).split("/").reduce((at, key) => at[key.replaceAll("~1", "/").replaceAll("~0", "~")], spec);
+  return current;
+};
+
+const operations = Object.entries(spec.paths).flatMap(([template, item]) =>
+  Object.entries(item)
+    .filter(([method]) => ["get", "put", "post", "patch", "delete", "options"].includes(method))
+    .map(([method, op]) => ({
+      template,
+      method,
+      op,
+      regex: new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`),
+    })),
+);
+
+function findOperation(worker, method, path) {
+  const wanted = method === "head" ? "get" : method;
+  return operations.find((o) => o.method === wanted && o.regex.test(path) && o.op.tags.includes(worker));
+}
+
+/** Throws with a readable message when a response breaks the contract. */
+export function checkResponse({ worker, method, path, status, headers, body, text }) {
+  const where = `${worker} ${method.toUpperCase()} ${path} → ${status}`;
+  const requestId = headers.get("x-request-id");
+  if (!requestId || !/^[A-Za-z0-9._:-]{1,128}$/.test(requestId)) {
+    throw new Error(`${where}: missing or malformed X-Request-Id (${requestId})`);
+  }
+  const verb = method.toLowerCase();
+  if (verb === "head") {
+    if (text !== "") throw new Error(`${where}: HEAD answered with a body`);
+    return;
+  }
+  const found = findOperation(worker, verb, path.split("?")[0]);
+  let pointer;
+  if (found) {
+    const responses = found.op.responses;
+    const key = String(status) in responses ? String(status) : "default" in responses ? "default" : null;
+    if (!key) throw new Error(`${where}: status ${status} is not documented for ${found.template}`);
+    const content = resolve(responses[key]).content?.["application/json"];
+    if (!content) throw new Error(`${where}: documented response has no JSON body`);
+    const response = responses[key].$ref
+      ? responses[key].$ref.slice(1)
+      : `/paths/${escape(found.template)}/${found.method}/responses/${key}`;
+    pointer = `#${response}/content/application~1json/schema`;
+  } else {
+    if (status !== 404 && status !== 405) throw new Error(`${where}: undocumented route answered ${status}`);
+    pointer = "#/components/schemas/Error";
+  }
+  const validate = validatorFor(pointer);
+  if (!validate(body)) {
+    throw new Error(`${where}: body does not match ${pointer}: ${ajv.errorsText(validate.errors)}\n${text}`);
+  }
+}

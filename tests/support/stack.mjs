@@ -1,0 +1,59 @@
+// Test fixture: the whole local stack on free ports with a throw-away state folder, plus an
+// HTTP client whose every response is checked against the contract.
+
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startStack } from "../../scripts/stack.mjs";
+import { checkResponse } from "./contract.mjs";
+
+/** The pids of workerd processes this test process started and that still run. */
+export function workerdChildren() {
+  try {
+    const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
+    return out.split("\n").filter((line) => line.includes("workerd")).map((line) => Number(line.trim().split(/\s+/)[0]));
+  } catch {
+    return []; // ps exits 1 when there are no children
+  }
+}
+
+/**
+ * Starts a stack. `persistDir` reuses a state folder (for restart tests); otherwise a fresh
+ * temporary one is made and removed by `stop()`.
+ */
+export async function testStack({ vars = {}, persistDir } = {}) {
+  const owned = !persistDir;
+  const dir = persistDir ?? mkdtempSync(join(tmpdir(), "tollgate-test-"));
+  const stack = await startStack({ persistDir: dir, vars, quiet: true });
+
+  async function call(worker, method, path, { headers = {}, body } = {}) {
+    const init = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.body = typeof body === "string" ? body : JSON.stringify(body);
+      init.headers["Content-Type"] ??= "application/json";
+    }
+    const res = await fetch(`${stack.urls[worker]}${path}`, init);
+    const text = await res.text();
+    let json;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new Error(`${worker} ${method} ${path} → ${res.status}: body is not JSON: ${text.slice(0, 200)}`);
+    }
+    checkResponse({ worker, method, path, status: res.status, headers: res.headers, body: json, text });
+    return { status: res.status, headers: res.headers, body: json, text };
+  }
+
+  return {
+    ...stack,
+    dir,
+    call,
+    /** Log entries whose message mentions `needle`. */
+    logsMentioning: (needle) => stack.logs.filter((entry) => entry.message.includes(needle)),
+    async stop() {
+      await stack.stop();
+      if (owned) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
