@@ -11,14 +11,21 @@ pub const BASE62_U128_LEN: usize = 22;
 
 /// Encodes a 128-bit value as exactly [`BASE62_U128_LEN`] base62 characters (zero-padded).
 #[must_use]
-pub fn base62_u128(mut value: u128) -> String {
-    let mut out = [b'0'; BASE62_U128_LEN];
+pub fn base62_u128(value: u128) -> String {
+    base62_fixed(value, BASE62_U128_LEN)
+}
+
+/// Encodes the low digits of `value` as exactly `len` base62 characters (zero-padded); higher
+/// digits are dropped, so `len` must cover the value's range when all of it matters.
+#[must_use]
+pub fn base62_fixed(mut value: u128, len: usize) -> String {
+    let mut out = vec![b'0'; len];
     for slot in out.iter_mut().rev() {
         // The remainder is below 62, so the index cast cannot truncate.
         *slot = BASE62[(value % 62) as usize];
         value /= 62;
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    out.into_iter().map(char::from).collect()
 }
 
 /// Whether `text` is non-empty and uses only base62 characters.

@@ -6,9 +6,14 @@
 
 pub mod contract;
 pub mod ids;
+pub mod jwt;
+pub mod keys;
+pub mod project;
 pub mod request_id;
 pub mod routing;
 
 pub use contract::{ErrorBody, ErrorCode, Health, HealthStatus, StorageCheck, StorageChecks};
+pub use keys::{ApiKey, KeyError, KeyKind, Pepper};
+pub use project::{Mode, ProjectName, ProjectType};
 pub use request_id::RequestId;
 pub use routing::{Match, Method, Params, Route, match_route, methods_for};
