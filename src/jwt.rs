@@ -248,9 +248,9 @@ mod tests {
     };
     const NOW: i64 = 1_800_000_000;
 
-    fn token(header: serde_json::Value, claims: serde_json::Value) -> String {
+    fn token(header: serde_json::Value, claims: &serde_json::Value) -> String {
         let header: Header = serde_json::from_value(header).unwrap();
-        assemble(&signing_input(&header, &claims).unwrap(), b"sig")
+        assemble(&signing_input(&header, claims).unwrap(), b"sig")
     }
 
     fn claims() -> serde_json::Value {
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_well_formed_rs256_token_decodes() {
-        let decoded = decode(&token(json!({ "alg": "RS256", "kid": "k1" }), claims())).unwrap();
+        let decoded = decode(&token(json!({ "alg": "RS256", "kid": "k1" }), &claims())).unwrap();
 
         assert_eq!(decoded.header.kid.as_deref(), Some("k1"));
         assert_eq!(decoded.claims.sub, "user_1");
@@ -270,16 +270,22 @@ mod tests {
     #[test]
     fn every_algorithm_but_rs256_is_refused_before_any_key_is_used() {
         for alg in ["none", "HS256", "RS384", "ES256", "PS256", "rs256", ""] {
-            let outcome = decode(&token(json!({ "alg": alg }), claims()));
+            let outcome = decode(&token(json!({ "alg": alg }), &claims()));
             assert_eq!(outcome.map(|_| ()), Err(TokenError::Algorithm), "{alg:?}");
         }
     }
 
     #[test]
     fn malformed_tokens_are_refused() {
-        let good = token(json!({ "alg": "RS256" }), claims());
-        let no_sub = token(json!({ "alg": "RS256" }), json!({ "iss": "i", "exp": NOW }));
-        let no_exp = token(json!({ "alg": "RS256" }), json!({ "iss": "i", "sub": "s" }));
+        let good = token(json!({ "alg": "RS256" }), &claims());
+        let no_sub = token(
+            json!({ "alg": "RS256" }),
+            &json!({ "iss": "i", "exp": NOW }),
+        );
+        let no_exp = token(
+            json!({ "alg": "RS256" }),
+            &json!({ "iss": "i", "sub": "s" }),
+        );
         let empty_signature = good.rsplit_once('.').unwrap().0.to_owned() + ".";
         let cases = [
             String::new(),
