@@ -14,6 +14,34 @@ pub enum ErrorCode {
     NotFound,
     /// The path exists but not with this method.
     MethodNotAllowed,
+    /// The body is not JSON, has the wrong types, or names a field the route does not take.
+    InvalidJson,
+    /// The body is not `application/json`.
+    UnsupportedMediaType,
+    /// The body is larger than the route accepts.
+    PayloadTooLarge,
+    /// Some fields are invalid; `fieldErrors` says which and why.
+    ValidationFailed,
+    /// No credential was sent, or it is not of the kind this route takes.
+    MissingCredentials,
+    /// The bearer token was refused (bad signature, expired, wrong issuer or audience…).
+    InvalidToken,
+    /// The API key is malformed, unknown, revoked, expired, or its project was deleted.
+    InvalidApiKey,
+    /// This write needs a recent sign-in: sign in again and retry.
+    ReauthenticationRequired,
+    /// The credential is valid but may not use this route.
+    Forbidden,
+    /// The record changed since the `updatedAt` the caller sent.
+    StaleUpdate,
+    /// A request with this `Idempotency-Key` is still being processed.
+    IdempotencyInFlight,
+    /// This `Idempotency-Key` was used with a different request.
+    IdempotencyKeyReused,
+    /// The `Idempotency-Key` header is malformed.
+    InvalidIdempotencyKey,
+    /// The secret this request created was already shown and cannot be shown again.
+    SecretAlreadyShown,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }
@@ -141,7 +169,7 @@ mod tests {
         let fields = BTreeMap::from([("name".to_owned(), vec!["is required".to_owned()])]);
         let body = ErrorBody {
             error: "Invalid fields",
-            code: ErrorCode::InternalError,
+            code: ErrorCode::ValidationFailed,
             field_errors: Some(&fields),
             request_id: "r",
         };

@@ -4,19 +4,52 @@
 //! causes are logged under the request id and never sent: the caller gets an opaque 500.
 
 use crate::log;
+use std::collections::BTreeMap;
+use tollgate::jwt::TokenError;
 use tollgate::{ErrorBody, ErrorCode, Method, RequestId};
 use worker::{Headers, Response};
+
+/// Per-field problems: field name → reasons.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
 /// An error a handler answers with.
 #[derive(Debug)]
 pub enum ApiError {
-    /// No route or resource answers to this path.
+    /// No route or resource answers to this path (also another tenant's resource).
     NotFound,
     /// The path is served, but only with these methods.
     MethodNotAllowed {
         /// The methods served on the path.
         allow: Vec<Method>,
     },
+    /// The body is not JSON of the expected shape; the message says what is wrong.
+    InvalidJson(String),
+    /// The body is not `application/json`.
+    UnsupportedMediaType,
+    /// The body exceeds the route's limit (bytes).
+    PayloadTooLarge(usize),
+    /// Fields failed validation.
+    Validation(FieldErrors),
+    /// No credential, or not the kind the route takes.
+    MissingCredentials(&'static str),
+    /// A bearer token was refused.
+    InvalidToken(TokenError),
+    /// An API key was refused.
+    InvalidApiKey,
+    /// The write needs a recent sign-in.
+    ReauthenticationRequired,
+    /// The credential may not use this route.
+    Forbidden(&'static str),
+    /// The record moved since the caller's `updatedAt`.
+    StaleUpdate,
+    /// The same `Idempotency-Key` is being processed.
+    IdempotencyInFlight,
+    /// The `Idempotency-Key` was used with another request.
+    IdempotencyKeyReused,
+    /// The `Idempotency-Key` header is malformed.
+    InvalidIdempotencyKey,
+    /// A replay would have to show a secret again after its reveal window.
+    SecretAlreadyShown,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -27,17 +60,27 @@ pub enum ApiError {
 impl ApiError {
     /// An internal failure with its cause, for the log.
     pub fn internal(cause: impl Into<String>) -> Self {
-        Self::Internal {
-            cause: cause.into(),
-        }
+        Self::Internal { cause: cause.into() }
+    }
+
+    /// One invalid field.
+    pub fn field(name: &str, reason: &str) -> Self {
+        Self::Validation(BTreeMap::from([(name.to_owned(), vec![reason.to_owned()])]))
     }
 
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
+            Self::InvalidJson(_) | Self::InvalidIdempotencyKey => 400,
+            Self::MissingCredentials(_) | Self::InvalidToken(_) | Self::InvalidApiKey => 401,
+            Self::ReauthenticationRequired | Self::Forbidden(_) => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::StaleUpdate | Self::IdempotencyInFlight | Self::SecretAlreadyShown => 409,
+            Self::PayloadTooLarge(_) => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Validation(_) | Self::IdempotencyKeyReused => 422,
             Self::Internal { .. } => 500,
         }
     }
@@ -48,27 +91,63 @@ impl ApiError {
         match self {
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::InvalidJson(_) => ErrorCode::InvalidJson,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::MissingCredentials(_) => ErrorCode::MissingCredentials,
+            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::InvalidApiKey => ErrorCode::InvalidApiKey,
+            Self::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::StaleUpdate => ErrorCode::StaleUpdate,
+            Self::IdempotencyInFlight => ErrorCode::IdempotencyInFlight,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
+            Self::SecretAlreadyShown => ErrorCode::SecretAlreadyShown,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
 
     /// The message that is safe to show.
     #[must_use]
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> String {
         match self {
-            Self::NotFound => "No such resource or route.",
-            Self::MethodNotAllowed { .. } => "This method is not allowed on this route.",
+            Self::NotFound => "No such resource or route.".into(),
+            Self::MethodNotAllowed { .. } => "This method is not allowed on this route.".into(),
+            Self::InvalidJson(detail) => format!("The request body is not valid: {detail}"),
+            Self::UnsupportedMediaType => "Send the body as application/json.".into(),
+            Self::PayloadTooLarge(limit) => format!("The request body is larger than {limit} bytes."),
+            Self::Validation(_) => "Some fields are invalid; see fieldErrors.".into(),
+            Self::MissingCredentials(what) | Self::Forbidden(what) => (*what).into(),
+            Self::InvalidToken(reason) => reason.message().into(),
+            Self::InvalidApiKey => "The API key is invalid, revoked or expired.".into(),
+            Self::ReauthenticationRequired => "This action needs a recent sign-in. Sign in again and retry.".into(),
+            Self::StaleUpdate => "The record changed since you read it. Reload it and retry with its new updatedAt.".into(),
+            Self::IdempotencyInFlight => "A request with this Idempotency-Key is still in progress. Retry shortly.".into(),
+            Self::IdempotencyKeyReused => "This Idempotency-Key was already used with a different request.".into(),
+            Self::InvalidIdempotencyKey => "The Idempotency-Key header must be 1–255 printable ASCII characters.".into(),
+            Self::SecretAlreadyShown => {
+                "This request already succeeded and its secret key was shown; it cannot be shown again. Rotate the key if it was lost.".into()
+            }
             Self::Internal { .. } => {
-                "Something went wrong on our side. Quote the request id if you contact support."
+                "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
         }
     }
 
     /// Headers this error adds beyond the common ones.
     fn extra_headers(&self, headers: &Headers) -> worker::Result<()> {
-        if let Self::MethodNotAllowed { allow } = self {
-            let list: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
-            headers.set("Allow", &list.join(", "))?;
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                let list: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
+                headers.set("Allow", &list.join(", "))?;
+            }
+            Self::MissingCredentials(_) | Self::InvalidToken(_) => {
+                headers.set("WWW-Authenticate", "Bearer")?;
+            }
+            Self::IdempotencyInFlight => headers.set("Retry-After", "1")?,
+            _ => {}
         }
         Ok(())
     }
@@ -81,12 +160,12 @@ impl ApiError {
         if let Self::Internal { cause } = &self {
             log::error(request_id, "internal_error", cause);
         }
-        let body = ErrorBody {
-            error: self.message(),
-            code: self.code(),
-            field_errors: None,
-            request_id: request_id.as_str(),
+        let message = self.message();
+        let field_errors = match &self {
+            Self::Validation(fields) => Some(fields),
+            _ => None,
         };
+        let body = ErrorBody { error: &message, code: self.code(), field_errors, request_id: request_id.as_str() };
         let response = Response::from_json(&body)?.with_status(self.status());
         self.extra_headers(response.headers())?;
         Ok(response)
@@ -99,9 +178,21 @@ impl From<worker::Error> for ApiError {
     }
 }
 
+impl From<worker::kv::KvError> for ApiError {
+    fn from(err: worker::kv::KvError) -> Self {
+        Self::internal(format!("kv: {err}"))
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     fn from(err: serde_json::Error) -> Self {
         Self::internal(format!("json: {err}"))
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        Self::InvalidToken(err)
     }
 }
 
@@ -113,18 +204,22 @@ mod tests {
     fn each_error_maps_to_its_status_and_code() {
         let cases = [
             (ApiError::NotFound, 404, ErrorCode::NotFound),
-            (
-                ApiError::MethodNotAllowed {
-                    allow: vec![Method::Get],
-                },
-                405,
-                ErrorCode::MethodNotAllowed,
-            ),
-            (
-                ApiError::internal("db exploded"),
-                500,
-                ErrorCode::InternalError,
-            ),
+            (ApiError::MethodNotAllowed { allow: vec![Method::Get] }, 405, ErrorCode::MethodNotAllowed),
+            (ApiError::InvalidJson("x".into()), 400, ErrorCode::InvalidJson),
+            (ApiError::UnsupportedMediaType, 415, ErrorCode::UnsupportedMediaType),
+            (ApiError::PayloadTooLarge(10), 413, ErrorCode::PayloadTooLarge),
+            (ApiError::field("name", "bad"), 422, ErrorCode::ValidationFailed),
+            (ApiError::MissingCredentials("m"), 401, ErrorCode::MissingCredentials),
+            (ApiError::InvalidToken(TokenError::Expired), 401, ErrorCode::InvalidToken),
+            (ApiError::InvalidApiKey, 401, ErrorCode::InvalidApiKey),
+            (ApiError::ReauthenticationRequired, 403, ErrorCode::ReauthenticationRequired),
+            (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
+            (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
+            (ApiError::IdempotencyInFlight, 409, ErrorCode::IdempotencyInFlight),
+            (ApiError::IdempotencyKeyReused, 422, ErrorCode::IdempotencyKeyReused),
+            (ApiError::InvalidIdempotencyKey, 400, ErrorCode::InvalidIdempotencyKey),
+            (ApiError::SecretAlreadyShown, 409, ErrorCode::SecretAlreadyShown),
+            (ApiError::internal("db exploded"), 500, ErrorCode::InternalError),
         ];
         for (error, status, code) in cases {
             assert_eq!((error.status(), error.code()), (status, code), "{error:?}");

@@ -4,7 +4,10 @@
 //! request pipeline ([`serve`]), the single mapping from errors to HTTP ([`ApiError`]),
 //! configuration read from bindings ([`Config`]), storage probes and structured logs.
 
+pub mod body;
 pub mod config;
+pub mod crypto;
+pub mod developer;
 pub mod error;
 pub mod log;
 pub mod panic;

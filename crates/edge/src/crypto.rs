@@ -1,0 +1,76 @@
+//! WebCrypto (`crypto.subtle`): RS256 signatures with JWK keys. Asymmetric crypto runs in the
+//! runtime's native implementation instead of a Rust RSA crate in every worker's wasm.
+
+use js_sys::{JSON, Promise, Uint8Array};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = importKey)]
+    fn import_key(format: &str, key: &JsValue, algorithm: &JsValue, extractable: bool, usages: &JsValue) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = verify)]
+    fn subtle_verify(algorithm: &JsValue, key: &JsValue, signature: &[u8], data: &[u8]) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = sign)]
+    fn subtle_sign(algorithm: &JsValue, key: &JsValue, data: &[u8]) -> Result<Promise, JsValue>;
+}
+
+/// A failed WebCrypto call, described for the log.
+#[derive(Debug)]
+pub struct CryptoError(pub String);
+
+impl From<JsValue> for CryptoError {
+    fn from(value: JsValue) -> Self {
+        Self(value.as_string().unwrap_or_else(|| format!("{value:?}")))
+    }
+}
+
+/// An imported key, ready for `verify` or `sign`.
+#[derive(Clone, Debug)]
+pub struct Key(JsValue);
+
+const RS256: &str = r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#;
+
+async fn import_jwk(jwk_json: &str, usage: &str) -> Result<Key, CryptoError> {
+    let jwk = JSON::parse(jwk_json)?;
+    let usages = JSON::parse(&format!("[\"{usage}\"]"))?;
+    let key = JsFuture::from(import_key("jwk", &jwk, &JSON::parse(RS256)?, false, &usages)?).await?;
+    Ok(Key(key))
+}
+
+/// Imports an RSA public key (a JWK) for RS256 verification.
+///
+/// # Errors
+/// When the JWK is not a usable RSA public key.
+pub async fn import_rs256_public(jwk_json: &str) -> Result<Key, CryptoError> {
+    import_jwk(jwk_json, "verify").await
+}
+
+/// Imports an RSA private key (a JWK) for RS256 signing.
+///
+/// # Errors
+/// When the JWK is not a usable RSA private key.
+pub async fn import_rs256_private(jwk_json: &str) -> Result<Key, CryptoError> {
+    import_jwk(jwk_json, "sign").await
+}
+
+/// Whether `signature` is a valid RS256 signature of `data` under `key`.
+///
+/// # Errors
+/// When WebCrypto fails (not when the signature is merely wrong).
+pub async fn verify_rs256(key: &Key, signature: &[u8], data: &[u8]) -> Result<bool, CryptoError> {
+    let outcome = JsFuture::from(subtle_verify(&JSON::parse(RS256)?, &key.0, signature, data)?).await?;
+    Ok(outcome.as_bool().unwrap_or(false))
+}
+
+/// The RS256 signature of `data` under `key`.
+///
+/// # Errors
+/// When WebCrypto fails.
+pub async fn sign_rs256(key: &Key, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let buffer = JsFuture::from(subtle_sign(&JSON::parse(RS256)?, &key.0, data)?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
