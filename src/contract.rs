@@ -219,3 +219,24 @@ mod tests {
         );
     }
 }
+
+/// A list page: `{ data, total, page, pageSize }`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPage<T> {
+    /// The items of this page.
+    pub data: Vec<T>,
+    /// Items in the whole list.
+    pub total: u64,
+    /// This page's number (1-based).
+    pub page: u32,
+    /// Items per page.
+    pub page_size: u32,
+}
+
+/// A single resource: `{ data }`.
+#[derive(Debug, Serialize)]
+pub struct Detail<T> {
+    /// The resource.
+    pub data: T,
+}

@@ -4,15 +4,20 @@
 //! through the small seams in [`ids`], so every rule runs natively under `cargo test` and
 //! compiles unchanged for `wasm32-unknown-unknown`.
 
+pub mod console;
 pub mod contract;
+pub mod idempotency;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod paging;
 pub mod project;
 pub mod request_id;
 pub mod routing;
 
-pub use contract::{ErrorBody, ErrorCode, Health, HealthStatus, StorageCheck, StorageChecks};
+pub use contract::{
+    Detail, ErrorBody, ErrorCode, Health, HealthStatus, ListPage, StorageCheck, StorageChecks,
+};
 pub use keys::{ApiKey, KeyError, KeyKind, Pepper};
 pub use project::{Mode, ProjectName, ProjectType};
 pub use request_id::RequestId;

@@ -16,7 +16,11 @@ pub const DEFAULT_LIMIT: usize = 16 * 1024;
 /// # Errors
 /// 415 when the content type is not JSON, 413 when too large, 400 when not the expected JSON.
 pub async fn json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
-    if let Some(length) = req.headers().get("Content-Length")?.and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(length) = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         if length > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
@@ -25,10 +29,19 @@ pub async fn json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Resul
     if bytes.len() > limit {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let text = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes.as_slice() };
+    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes.as_slice()
+    };
     if !bytes.is_empty() {
         let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
-        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         if essence != "application/json" {
             return Err(ApiError::UnsupportedMediaType);
         }

@@ -1,7 +1,9 @@
 //! WebCrypto (`crypto.subtle`): RS256 signatures with JWK keys. Asymmetric crypto runs in the
 //! runtime's native implementation instead of a Rust RSA crate in every worker's wasm.
 
-use js_sys::{JSON, Promise, Uint8Array};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use js_sys::{JSON, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen_futures::JsFuture;
@@ -9,13 +11,30 @@ use wasm_bindgen_futures::JsFuture;
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = importKey)]
-    fn import_key(format: &str, key: &JsValue, algorithm: &JsValue, extractable: bool, usages: &JsValue) -> Result<Promise, JsValue>;
+    fn import_key(
+        format: &str,
+        key: &JsValue,
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &JsValue,
+    ) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = verify)]
-    fn subtle_verify(algorithm: &JsValue, key: &JsValue, signature: &[u8], data: &[u8]) -> Result<Promise, JsValue>;
+    fn subtle_verify(
+        algorithm: &JsValue,
+        key: &JsValue,
+        signature: &[u8],
+        data: &[u8],
+    ) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = sign)]
     fn subtle_sign(algorithm: &JsValue, key: &JsValue, data: &[u8]) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = encrypt)]
+    fn subtle_encrypt(algorithm: &JsValue, key: &JsValue, data: &[u8]) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = decrypt)]
+    fn subtle_decrypt(algorithm: &JsValue, key: &JsValue, data: &[u8]) -> Result<Promise, JsValue>;
 }
 
 /// A failed WebCrypto call, described for the log.
@@ -37,7 +56,14 @@ const RS256: &str = r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#;
 async fn import_jwk(jwk_json: &str, usage: &str) -> Result<Key, CryptoError> {
     let jwk = JSON::parse(jwk_json)?;
     let usages = JSON::parse(&format!("[\"{usage}\"]"))?;
-    let key = JsFuture::from(import_key("jwk", &jwk, &JSON::parse(RS256)?, false, &usages)?).await?;
+    let key = JsFuture::from(import_key(
+        "jwk",
+        &jwk,
+        &JSON::parse(RS256)?,
+        false,
+        &usages,
+    )?)
+    .await?;
     Ok(Key(key))
 }
 
@@ -62,7 +88,13 @@ pub async fn import_rs256_private(jwk_json: &str) -> Result<Key, CryptoError> {
 /// # Errors
 /// When WebCrypto fails (not when the signature is merely wrong).
 pub async fn verify_rs256(key: &Key, signature: &[u8], data: &[u8]) -> Result<bool, CryptoError> {
-    let outcome = JsFuture::from(subtle_verify(&JSON::parse(RS256)?, &key.0, signature, data)?).await?;
+    let outcome = JsFuture::from(subtle_verify(
+        &JSON::parse(RS256)?,
+        &key.0,
+        signature,
+        data,
+    )?)
+    .await?;
     Ok(outcome.as_bool().unwrap_or(false))
 }
 
@@ -73,4 +105,65 @@ pub async fn verify_rs256(key: &Key, signature: &[u8], data: &[u8]) -> Result<bo
 pub async fn sign_rs256(key: &Key, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let buffer = JsFuture::from(subtle_sign(&JSON::parse(RS256)?, &key.0, data)?).await?;
     Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Imports a 256-bit AES-GCM key given as standard base64.
+///
+/// # Errors
+/// When the text is not base64 of exactly 32 bytes.
+pub async fn import_aes_gcm(base64_key: &str) -> Result<Key, CryptoError> {
+    let raw = STANDARD
+        .decode(base64_key.trim())
+        .map_err(|e| CryptoError(format!("key is not base64: {e}")))?;
+    if raw.len() != 32 {
+        return Err(CryptoError(format!(
+            "key must be 32 bytes, not {}",
+            raw.len()
+        )));
+    }
+    let usages = JSON::parse(r#"["encrypt","decrypt"]"#)?;
+    let algorithm = JSON::parse(r#"{"name":"AES-GCM"}"#)?;
+    let key = JsFuture::from(import_key(
+        "raw",
+        &Uint8Array::from(raw.as_slice()),
+        &algorithm,
+        false,
+        &usages,
+    )?)
+    .await?;
+    Ok(Key(key))
+}
+
+fn aes_gcm(iv: &[u8]) -> Result<JsValue, CryptoError> {
+    let algorithm = Object::new();
+    Reflect::set(&algorithm, &"name".into(), &"AES-GCM".into())?;
+    Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(iv))?;
+    Ok(algorithm.into())
+}
+
+/// Encrypts with AES-256-GCM under a fresh 96-bit nonce: `v1.` + base64url(nonce ‖ ciphertext).
+///
+/// # Errors
+/// When WebCrypto fails.
+pub async fn seal(key: &Key, plaintext: &[u8]) -> Result<String, CryptoError> {
+    let iv = tollgate::ids::random_bytes::<12>();
+    let sealed = JsFuture::from(subtle_encrypt(&aes_gcm(&iv)?, &key.0, plaintext)?).await?;
+    let mut out = iv.to_vec();
+    out.extend(Uint8Array::new(&sealed).to_vec());
+    Ok(format!("v1.{}", URL_SAFE_NO_PAD.encode(out)))
+}
+
+/// Decrypts what [`seal`] produced.
+///
+/// # Errors
+/// When the text is not sealed data or was not sealed under `key` (tampering included).
+pub async fn open(key: &Key, sealed: &str) -> Result<Vec<u8>, CryptoError> {
+    let bytes = sealed
+        .strip_prefix("v1.")
+        .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
+        .filter(|b| b.len() > 12)
+        .ok_or_else(|| CryptoError("not sealed data".into()))?;
+    let (iv, ciphertext) = bytes.split_at(12);
+    let plain = JsFuture::from(subtle_decrypt(&aes_gcm(iv)?, &key.0, ciphertext)?).await?;
+    Ok(Uint8Array::new(&plain).to_vec())
 }

@@ -45,13 +45,25 @@ impl DeveloperAuth {
     /// answer as if the caller's token were wrong.
     pub fn from_env(env: &Env) -> Result<Self, ApiError> {
         let var = |name: &str| {
-            env.var(name).map(|v| v.to_string()).ok().filter(|v| !v.is_empty()).ok_or_else(|| ApiError::internal(format!("{name} is not configured")))
+            env.var(name)
+                .map(|v| v.to_string())
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ApiError::internal(format!("{name} is not configured")))
         };
         let fresh_seconds = match env.var("FRESH_AUTH_SECONDS") {
-            Ok(v) => v.to_string().parse().map_err(|_| ApiError::internal("FRESH_AUTH_SECONDS is not a number"))?,
+            Ok(v) => v
+                .to_string()
+                .parse()
+                .map_err(|_| ApiError::internal("FRESH_AUTH_SECONDS is not a number"))?,
             Err(_) => 600,
         };
-        Ok(Self { issuer: var("DEVELOPER_ISSUER")?, audience: var("DEVELOPER_AUDIENCE")?, jwks_url: var("DEVELOPER_JWKS_URL")?, fresh_seconds })
+        Ok(Self {
+            issuer: var("DEVELOPER_ISSUER")?,
+            audience: var("DEVELOPER_AUDIENCE")?,
+            jwks_url: var("DEVELOPER_JWKS_URL")?,
+            fresh_seconds,
+        })
     }
 }
 
@@ -85,22 +97,47 @@ impl Developer {
 ///
 /// # Errors
 /// 401 for a missing or refused token; 500 when the issuer cannot be reached.
-pub async fn authenticate(req: &Request, env: &Env, auth: &DeveloperAuth, now_ms: i64) -> Result<Developer, ApiError> {
+pub async fn authenticate(
+    req: &Request,
+    env: &Env,
+    auth: &DeveloperAuth,
+    now_ms: i64,
+) -> Result<Developer, ApiError> {
     let header = req.headers().get("Authorization")?.unwrap_or_default();
-    let Some(token) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ApiError::MissingCredentials("Send the developer token as `Authorization: Bearer <JWT>`."));
+    let Some(token) = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(ApiError::MissingCredentials(
+            "Send the developer token as `Authorization: Bearer <JWT>`.",
+        ));
     };
     let token = jwt::decode(token)?;
     let now_s = now_ms / 1000;
-    token.claims.check(&Expectations { issuer: &auth.issuer, audience: &auth.audience, leeway: DeveloperAuth::LEEWAY_SECONDS }, now_s)?;
+    token.claims.check(
+        &Expectations {
+            issuer: &auth.issuer,
+            audience: &auth.audience,
+            leeway: DeveloperAuth::LEEWAY_SECONDS,
+        },
+        now_s,
+    )?;
     let kid = token.header.kid.clone().unwrap_or_default();
     let key = signing_key(env, &auth.jwks_url, &kid, now_ms).await?;
-    let valid = crypto::verify_rs256(&key, &token.signature, token.signing_input.as_bytes()).await.map_err(|e| ApiError::internal(format!("verify: {}", e.0)))?;
+    let valid = crypto::verify_rs256(&key, &token.signature, token.signing_input.as_bytes())
+        .await
+        .map_err(|e| ApiError::internal(format!("verify: {}", e.0)))?;
     if !valid {
         return Err(TokenError::Signature.into());
     }
     let signed_in_at = token.claims.signed_in_at();
-    Ok(Developer { issuer: token.claims.iss, subject: token.claims.sub, email: token.claims.email, signed_in_at })
+    Ok(Developer {
+        issuer: token.claims.iss,
+        subject: token.claims.sub,
+        email: token.claims.email,
+        signed_in_at,
+    })
 }
 
 #[derive(Deserialize)]
@@ -122,7 +159,9 @@ fn cached(url: &str, kid: &str, now_ms: i64) -> Option<Key> {
     JWKS.with(|cache| {
         let cache = cache.borrow();
         let entry = cache.get(url)?;
-        (now_ms - entry.loaded_at < ISOLATE_TTL_MS).then(|| entry.keys.get(kid).cloned()).flatten()
+        (now_ms - entry.loaded_at < ISOLATE_TTL_MS)
+            .then(|| entry.keys.get(kid).cloned())
+            .flatten()
     })
 }
 
@@ -139,41 +178,74 @@ async fn signing_key(env: &Env, url: &str, kid: &str, now_ms: i64) -> Result<Key
             return Ok(key);
         }
     }
-    let may_force = JWKS.with(|cache| cache.borrow().get(url).is_none_or(|e| now_ms - e.forced_at >= REFETCH_INTERVAL_MS));
+    let may_force = JWKS.with(|cache| {
+        cache
+            .borrow()
+            .get(url)
+            .is_none_or(|e| now_ms - e.forced_at >= REFETCH_INTERVAL_MS)
+    });
     if from_kv.is_some() && !may_force {
         return Err(TokenError::UnknownKey.into());
     }
     let document = fetch_jwks(url).await?;
     load(url, &document, now_ms, true).await?;
-    kv.put(&kv_key, &document)?.expiration_ttl(KV_TTL_SECONDS).execute().await?;
+    kv.put(&kv_key, &document)?
+        .expiration_ttl(KV_TTL_SECONDS)
+        .execute()
+        .await?;
     cached(url, kid, now_ms).ok_or_else(|| TokenError::UnknownKey.into())
 }
 
 async fn fetch_jwks(url: &str) -> Result<String, ApiError> {
-    let parsed = worker::Url::parse(url).map_err(|e| ApiError::internal(format!("DEVELOPER_JWKS_URL: {e}")))?;
-    let mut response = Fetch::Url(parsed).send().await.map_err(|e| ApiError::internal(format!("JWKS fetch failed: {e}")))?;
+    let parsed = worker::Url::parse(url)
+        .map_err(|e| ApiError::internal(format!("DEVELOPER_JWKS_URL: {e}")))?;
+    let mut response = Fetch::Url(parsed)
+        .send()
+        .await
+        .map_err(|e| ApiError::internal(format!("JWKS fetch failed: {e}")))?;
     if response.status_code() != 200 {
-        return Err(ApiError::internal(format!("JWKS fetch answered {}", response.status_code())));
+        return Err(ApiError::internal(format!(
+            "JWKS fetch answered {}",
+            response.status_code()
+        )));
     }
     Ok(response.text().await?)
 }
 
 async fn load(url: &str, document: &str, now_ms: i64, forced: bool) -> Result<(), ApiError> {
-    let jwks: Jwks = serde_json::from_str(document).map_err(|e| ApiError::internal(format!("JWKS is not JSON: {e}")))?;
+    let jwks: Jwks = serde_json::from_str(document)
+        .map_err(|e| ApiError::internal(format!("JWKS is not JSON: {e}")))?;
     let mut keys = HashMap::new();
     for jwk in jwks.keys {
-        let usable = jwk["kty"] == "RSA" && jwk.get("use").is_none_or(|u| u == "sig") && jwk.get("alg").is_none_or(|a| a == jwt::ALGORITHM);
-        let Some(kid) = jwk["kid"].as_str().map(str::to_owned) else { continue };
+        let usable = jwk["kty"] == "RSA"
+            && jwk.get("use").is_none_or(|u| u == "sig")
+            && jwk.get("alg").is_none_or(|a| a == jwt::ALGORITHM);
+        let Some(kid) = jwk["kid"].as_str().map(str::to_owned) else {
+            continue;
+        };
         if !usable {
             continue;
         }
-        let key = crypto::import_rs256_public(&jwk.to_string()).await.map_err(|e| ApiError::internal(format!("JWKS key {kid}: {}", e.0)))?;
+        let key = crypto::import_rs256_public(&jwk.to_string())
+            .await
+            .map_err(|e| ApiError::internal(format!("JWKS key {kid}: {}", e.0)))?;
         keys.insert(kid, key);
     }
     JWKS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let forced_at = if forced { now_ms } else { cache.get(url).map_or(0, |e| e.forced_at) };
-        cache.insert(url.to_owned(), CachedJwks { keys, loaded_at: now_ms, forced_at });
+        let forced_at = if forced {
+            now_ms
+        } else {
+            cache.get(url).map_or(0, |e| e.forced_at)
+        };
+        cache.insert(
+            url.to_owned(),
+            CachedJwks {
+                keys,
+                loaded_at: now_ms,
+                forced_at,
+            },
+        );
     });
     Ok(())
 }

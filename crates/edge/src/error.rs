@@ -60,7 +60,9 @@ pub enum ApiError {
 impl ApiError {
     /// An internal failure with its cause, for the log.
     pub fn internal(cause: impl Into<String>) -> Self {
-        Self::Internal { cause: cause.into() }
+        Self::Internal {
+            cause: cause.into(),
+        }
     }
 
     /// One invalid field.
@@ -165,7 +167,12 @@ impl ApiError {
             Self::Validation(fields) => Some(fields),
             _ => None,
         };
-        let body = ErrorBody { error: &message, code: self.code(), field_errors, request_id: request_id.as_str() };
+        let body = ErrorBody {
+            error: &message,
+            code: self.code(),
+            field_errors,
+            request_id: request_id.as_str(),
+        };
         let response = Response::from_json(&body)?.with_status(self.status());
         self.extra_headers(response.headers())?;
         Ok(response)
@@ -204,22 +211,76 @@ mod tests {
     fn each_error_maps_to_its_status_and_code() {
         let cases = [
             (ApiError::NotFound, 404, ErrorCode::NotFound),
-            (ApiError::MethodNotAllowed { allow: vec![Method::Get] }, 405, ErrorCode::MethodNotAllowed),
-            (ApiError::InvalidJson("x".into()), 400, ErrorCode::InvalidJson),
-            (ApiError::UnsupportedMediaType, 415, ErrorCode::UnsupportedMediaType),
-            (ApiError::PayloadTooLarge(10), 413, ErrorCode::PayloadTooLarge),
-            (ApiError::field("name", "bad"), 422, ErrorCode::ValidationFailed),
-            (ApiError::MissingCredentials("m"), 401, ErrorCode::MissingCredentials),
-            (ApiError::InvalidToken(TokenError::Expired), 401, ErrorCode::InvalidToken),
+            (
+                ApiError::MethodNotAllowed {
+                    allow: vec![Method::Get],
+                },
+                405,
+                ErrorCode::MethodNotAllowed,
+            ),
+            (
+                ApiError::InvalidJson("x".into()),
+                400,
+                ErrorCode::InvalidJson,
+            ),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                ErrorCode::UnsupportedMediaType,
+            ),
+            (
+                ApiError::PayloadTooLarge(10),
+                413,
+                ErrorCode::PayloadTooLarge,
+            ),
+            (
+                ApiError::field("name", "bad"),
+                422,
+                ErrorCode::ValidationFailed,
+            ),
+            (
+                ApiError::MissingCredentials("m"),
+                401,
+                ErrorCode::MissingCredentials,
+            ),
+            (
+                ApiError::InvalidToken(TokenError::Expired),
+                401,
+                ErrorCode::InvalidToken,
+            ),
             (ApiError::InvalidApiKey, 401, ErrorCode::InvalidApiKey),
-            (ApiError::ReauthenticationRequired, 403, ErrorCode::ReauthenticationRequired),
+            (
+                ApiError::ReauthenticationRequired,
+                403,
+                ErrorCode::ReauthenticationRequired,
+            ),
             (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
             (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
-            (ApiError::IdempotencyInFlight, 409, ErrorCode::IdempotencyInFlight),
-            (ApiError::IdempotencyKeyReused, 422, ErrorCode::IdempotencyKeyReused),
-            (ApiError::InvalidIdempotencyKey, 400, ErrorCode::InvalidIdempotencyKey),
-            (ApiError::SecretAlreadyShown, 409, ErrorCode::SecretAlreadyShown),
-            (ApiError::internal("db exploded"), 500, ErrorCode::InternalError),
+            (
+                ApiError::IdempotencyInFlight,
+                409,
+                ErrorCode::IdempotencyInFlight,
+            ),
+            (
+                ApiError::IdempotencyKeyReused,
+                422,
+                ErrorCode::IdempotencyKeyReused,
+            ),
+            (
+                ApiError::InvalidIdempotencyKey,
+                400,
+                ErrorCode::InvalidIdempotencyKey,
+            ),
+            (
+                ApiError::SecretAlreadyShown,
+                409,
+                ErrorCode::SecretAlreadyShown,
+            ),
+            (
+                ApiError::internal("db exploded"),
+                500,
+                ErrorCode::InternalError,
+            ),
         ];
         for (error, status, code) in cases {
             assert_eq!((error.status(), error.code()), (status, code), "{error:?}");

@@ -7,13 +7,17 @@
 pub mod body;
 pub mod config;
 pub mod crypto;
+pub mod db;
+pub mod dev_issuer;
 pub mod developer;
 pub mod error;
+pub mod keyauth;
 pub mod log;
 pub mod panic;
+pub mod secrets;
 pub mod serve;
 pub mod storage;
 
 pub use config::{Config, Environment};
 pub use error::ApiError;
-pub use serve::{Ctx, HealthProbe, WorkerSpec, json, serve};
+pub use serve::{Cors, Ctx, HealthProbe, WorkerSpec, json, now_ms, serve};

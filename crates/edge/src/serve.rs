@@ -21,6 +21,20 @@ pub enum HealthProbe {
     Storage,
 }
 
+/// Which browser origins may call a worker (CORS). Credentials (cookies) are never allowed:
+/// every lane authenticates with headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers: not meant for browsers.
+    Closed,
+    /// Only the origins listed in `CONSOLE_ORIGINS` (comma-separated), echoed exactly.
+    Console,
+    /// Any origin (`*`): publishable-key and end-user routes called from customers' sites.
+    Public,
+}
+
+const PREFLIGHT_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Publishable-Key, X-End-User-Token, X-Clerk-Token, X-User-Token, X-User-Id";
+
 /// A worker's identity and its own route table.
 #[derive(Debug)]
 pub struct WorkerSpec<R: 'static> {
@@ -32,6 +46,8 @@ pub struct WorkerSpec<R: 'static> {
     pub routes: &'static [Route<R>],
     /// What `/health` checks.
     pub health: HealthProbe,
+    /// Which browser origins may call it.
+    pub cors: Cors,
 }
 
 /// What a handler gets: the request, the bindings and what the pipeline parsed.
@@ -47,6 +63,49 @@ pub struct Ctx {
     pub request_id: RequestId,
     /// Path parameters of the matched route.
     pub params: Params,
+    /// When the request arrived (Unix ms).
+    pub now_ms: i64,
+}
+
+impl Ctx {
+    /// A request header, if present.
+    ///
+    /// # Errors
+    /// When the runtime cannot read headers.
+    pub fn header(&self, name: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.req.headers().get(name)?)
+    }
+
+    /// The caller's address as the edge saw it (absent on local direct sockets).
+    #[must_use]
+    pub fn client_ip(&self) -> Option<String> {
+        self.req.headers().get("CF-Connecting-IP").ok().flatten()
+    }
+
+    /// The query string's pairs.
+    ///
+    /// # Errors
+    /// When the URL cannot be parsed.
+    pub fn query(&self) -> Result<Vec<(String, String)>, ApiError> {
+        Ok(self
+            .req
+            .url()?
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect())
+    }
+}
+
+/// The current time (Unix ms).
+#[must_use]
+pub fn now_ms() -> i64 {
+    // Milliseconds since 1970 fit an i64 for the next 292 million years.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "Date.now() is an integral number of ms"
+    )]
+    let now = js_sys::Date::now() as i64;
+    now
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,11 +143,51 @@ where
     let config = Config::from_env(&env);
     // The raw token: `worker::Method` turns every method it does not know into GET.
     let method = Method::parse(&req.inner().method());
-    let response = match dispatch(req, env, config, &request_id, method, spec, handle).await {
+    let origin = allowed_origin(spec.cors, &env, req.headers().get("Origin")?.as_deref());
+    let preflight =
+        method == Some(Method::Options) && req.headers().has("Access-Control-Request-Method")?;
+    let outcome = if preflight {
+        match origin {
+            Some(_) => Response::empty()
+                .map(|r| r.with_status(204))
+                .map_err(ApiError::from),
+            None => Err(ApiError::Forbidden(
+                "This origin may not call this API from a browser.",
+            )),
+        }
+    } else {
+        dispatch(req, env, config, &request_id, method, spec, handle).await
+    };
+    let response = match outcome {
         Ok(response) => response,
         Err(error) => error.into_response(&request_id)?,
     };
-    finish(response, &request_id, method == Some(Method::Head))
+    finish(
+        response,
+        &request_id,
+        method == Some(Method::Head),
+        origin.as_deref(),
+        preflight,
+    )
+}
+
+/// The `Access-Control-Allow-Origin` value for this request's origin, if it may call.
+fn allowed_origin(cors: Cors, env: &Env, origin: Option<&str>) -> Option<String> {
+    let origin = origin?;
+    match cors {
+        Cors::Closed => None,
+        Cors::Public => Some("*".to_owned()),
+        Cors::Console => {
+            let list = env
+                .var("CONSOLE_ORIGINS")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            list.split(',')
+                .map(str::trim)
+                .any(|allowed| !allowed.is_empty() && allowed == origin)
+                .then(|| origin.to_owned())
+        }
+    }
 }
 
 async fn dispatch<R, H, F>(
@@ -141,6 +240,7 @@ where
                 config,
                 request_id: request_id.clone(),
                 params,
+                now_ms: now_ms(),
             };
             handle(route, ctx).await
         }
@@ -183,9 +283,28 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
 }
 
 /// Adds the headers every answer carries; `HEAD` answers keep the headers and drop the body.
-fn finish(response: Response, request_id: &RequestId, head: bool) -> worker::Result<Response> {
+fn finish(
+    response: Response,
+    request_id: &RequestId,
+    head: bool,
+    origin: Option<&str>,
+    preflight: bool,
+) -> worker::Result<Response> {
     let headers = response.headers();
     headers.set("X-Request-Id", request_id.as_str())?;
+    if let Some(origin) = origin {
+        headers.set("Access-Control-Allow-Origin", origin)?;
+        headers.set("Vary", "Origin")?;
+        headers.set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")?;
+        if preflight {
+            headers.set(
+                "Access-Control-Allow-Methods",
+                "GET, HEAD, POST, PATCH, DELETE",
+            )?;
+            headers.set("Access-Control-Allow-Headers", PREFLIGHT_HEADERS)?;
+            headers.set("Access-Control-Max-Age", "600")?;
+        }
+    }
     headers.set("X-Content-Type-Options", "nosniff")?;
     if !headers.has("Cache-Control")? {
         headers.set("Cache-Control", "no-store")?;

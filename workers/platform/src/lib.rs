@@ -3,7 +3,7 @@
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
-use tollgate_edge::{HealthProbe, WorkerSpec, serve};
+use tollgate_edge::{Cors, HealthProbe, WorkerSpec, serve};
 use worker::{Context, Env, Request, Response, event};
 
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
@@ -15,6 +15,7 @@ const SPEC: WorkerSpec<Route> = WorkerSpec {
     version: env!("CARGO_PKG_VERSION"),
     routes: &[],
     health: HealthProbe::Alive,
+    cors: Cors::Closed,
 };
 
 #[event(fetch)]

@@ -1,0 +1,205 @@
+//! `api_keys`: secret keys as keyed hashes, their rotation with a grace period and revocation.
+
+use super::{all, first, int, stmt, text};
+use crate::ApiError;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+/// A secret key's stored record (never the key itself).
+#[derive(Clone, Debug, Deserialize)]
+pub struct KeyRow {
+    /// `key_…`
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// The keyed hash.
+    pub hash: String,
+    /// `sk_test_` / `sk_live_`.
+    pub prefix: String,
+    /// The key's last four characters.
+    pub last4: String,
+    /// `active`, `rotated` or `revoked`.
+    pub status: String,
+    /// End of a rotated key's grace period (ms).
+    pub expires_at: Option<i64>,
+    /// The key that replaced this one.
+    pub replaced_by: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// When it was rotated (ms).
+    pub rotated_at: Option<i64>,
+    /// When it was revoked (ms).
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, project_id, hash, prefix, last4, status, expires_at, replaced_by, created_at, rotated_at, revoked_at";
+
+/// The insert for a new active key.
+///
+/// # Errors
+/// Binding failures.
+pub fn insert(db: &D1Database, row: &KeyRow) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO api_keys (id, project_id, hash, prefix, last4, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6)",
+        &[
+            text(&row.id),
+            text(&row.project_id),
+            text(&row.hash),
+            text(&row.prefix),
+            text(&row.last4),
+            int(row.created_at),
+        ],
+    )
+}
+
+/// Every key of a project, newest first.
+///
+/// # Errors
+/// Storage failures.
+pub async fn list(db: &D1Database, project_id: &str) -> Result<Vec<KeyRow>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE project_id = ?1 ORDER BY created_at DESC, id DESC"
+    );
+    all(db, &sql, &[text(project_id)]).await
+}
+
+/// One key of a project.
+///
+/// # Errors
+/// Storage failures.
+pub async fn get(db: &D1Database, project_id: &str, id: &str) -> Result<Option<KeyRow>, ApiError> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1 AND project_id = ?2");
+    first(db, &sql, &[text(id), text(project_id)]).await
+}
+
+/// Marks the project's active key rotated, valid until `expires_at`; changes nothing when
+/// it is no longer active (a concurrent rotation won).
+///
+/// # Errors
+/// Binding failures.
+pub fn retire(
+    db: &D1Database,
+    id: &str,
+    replaced_by: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE api_keys SET status = 'rotated', expires_at = ?1, replaced_by = ?2, rotated_at = ?3 WHERE id = ?4 AND status = 'active'",
+        &[int(expires_at), text(replaced_by), int(now), text(id)],
+    )
+}
+
+/// Revokes a key at once (active or still in its grace period).
+///
+/// # Errors
+/// Binding failures.
+pub fn revoke(db: &D1Database, id: &str, now: i64) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE api_keys SET status = 'revoked', revoked_at = ?1, expires_at = NULL WHERE id = ?2 AND status != 'revoked'",
+        &[int(now), text(id)],
+    )
+}
+
+/// Revokes every key of a project (used when the project is deleted).
+///
+/// # Errors
+/// Binding failures.
+pub fn revoke_all(
+    db: &D1Database,
+    project_id: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE api_keys SET status = 'revoked', revoked_at = ?1, expires_at = NULL WHERE project_id = ?2 AND status != 'revoked'",
+        &[int(now), text(project_id)],
+    )
+}
+
+/// A key's secret-lane authentication record, by hash: usable when active, or rotated and
+/// still inside its grace period, and its project is not deleted.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SecretKeyAuth {
+    /// The key's id.
+    pub key_id: String,
+    /// `active` or `rotated`.
+    pub status: String,
+    /// Grace end of a rotated key (ms).
+    pub expires_at: Option<i64>,
+    /// Its project.
+    pub project_id: String,
+    /// The project's platform.
+    pub platform_id: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// `saas` or `store`.
+    #[serde(rename = "type")]
+    pub project_type: String,
+}
+
+/// Looks a secret key up by hash (revoked keys and deleted projects never match).
+///
+/// # Errors
+/// Storage failures.
+pub async fn find_by_hash(db: &D1Database, hash: &str) -> Result<Option<SecretKeyAuth>, ApiError> {
+    first(
+        db,
+        "SELECT k.id AS key_id, k.status, k.expires_at, p.id AS project_id, p.platform_id, p.mode, p.type \
+         FROM api_keys k JOIN projects p ON p.id = k.project_id \
+         WHERE k.hash = ?1 AND k.status != 'revoked' AND p.deleted_at IS NULL",
+        &[text(hash)],
+    )
+    .await
+}
+
+/// The hashes of a project's keys that may still be cached.
+///
+/// # Errors
+/// Storage failures.
+pub async fn live_hashes(db: &D1Database, project_id: &str) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Hash {
+        hash: String,
+    }
+    let rows: Vec<Hash> = all(
+        db,
+        "SELECT hash FROM api_keys WHERE project_id = ?1 AND status != 'revoked'",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|h| h.hash).collect())
+}
+
+/// A publishable key's authentication record.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PublishableKeyAuth {
+    /// Its project.
+    pub project_id: String,
+    /// The project's platform.
+    pub platform_id: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// `saas` or `store`.
+    #[serde(rename = "type")]
+    pub project_type: String,
+}
+
+/// Looks a publishable key up (deleted projects never match).
+///
+/// # Errors
+/// Storage failures.
+pub async fn find_by_publishable(
+    db: &D1Database,
+    publishable_key: &str,
+) -> Result<Option<PublishableKeyAuth>, ApiError> {
+    first(
+        db,
+        "SELECT id AS project_id, platform_id, mode, type FROM projects WHERE publishable_key = ?1 AND deleted_at IS NULL",
+        &[text(publishable_key)],
+    )
+    .await
+}

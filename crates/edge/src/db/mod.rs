@@ -1,0 +1,84 @@
+//! D1 repositories: the only place SQL lives. Statements that belong to one change are
+//! returned unexecuted so the caller runs them, with the audit row, as one atomic batch.
+
+pub mod audit;
+pub mod idempotency;
+pub mod keys;
+pub mod platforms;
+pub mod projects;
+
+use crate::{ApiError, storage};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+/// The shared database.
+///
+/// # Errors
+/// When the binding is missing.
+pub fn database(env: &Env) -> Result<D1Database, ApiError> {
+    Ok(env.d1(storage::DB)?)
+}
+
+/// A text parameter.
+pub(crate) fn text(value: &str) -> JsValue {
+    JsValue::from_str(value)
+}
+
+/// An integer parameter (ids, counts and times stay within ±2^53).
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "stored integers stay within ±2^53 by design"
+)]
+pub(crate) fn int(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+/// A nullable text parameter.
+pub(crate) fn opt_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// Prepares and binds a statement.
+pub(crate) fn stmt(
+    db: &D1Database,
+    sql: &str,
+    params: &[JsValue],
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db.prepare(sql).bind(params)?)
+}
+
+/// The first row, if any.
+pub(crate) async fn first<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    params: &[JsValue],
+) -> Result<Option<T>, ApiError> {
+    Ok(stmt(db, sql, params)?.first::<T>(None).await?)
+}
+
+/// All rows.
+pub(crate) async fn all<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    params: &[JsValue],
+) -> Result<Vec<T>, ApiError> {
+    Ok(stmt(db, sql, params)?.all().await?.results::<T>()?)
+}
+
+/// Runs statements as one atomic batch and returns how many rows each changed.
+pub async fn batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> Result<Vec<usize>, ApiError> {
+    let results = db.batch(statements).await?;
+    results
+        .iter()
+        .map(|r| Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0)))
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Count {
+    pub(crate) n: u64,
+}

@@ -1,0 +1,217 @@
+//! The key lanes: an `sk_…` or `pk_…` resolved to its project, through an in-isolate cache,
+//! then KV, then D1.
+//!
+//! Staleness bound: revoking a key, rotating it or deleting its project deletes the KV entry
+//! at once. Lookups in other isolates may still hit their own cache for up to
+//! [`ISOLATE_TTL_MS`] (30 s), and KV itself may serve a deleted entry for up to 60 s in other
+//! locations. A revoked key therefore stops working in this isolate at once and everywhere
+//! within 90 s. Keys that fail the checksum never reach storage.
+
+use crate::db::{self, keys::SecretKeyAuth};
+use crate::{ApiError, storage};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use tollgate::{ApiKey, KeyKind, Mode, Pepper, ProjectType};
+use worker::Env;
+
+/// How long a lookup stays in this isolate.
+pub const ISOLATE_TTL_MS: i64 = 30_000;
+/// How long a miss stays in this isolate, so unknown keys cannot hammer D1.
+pub const NEGATIVE_TTL_MS: i64 = 5_000;
+/// How long a lookup stays in KV.
+pub const KV_TTL_SECONDS: u64 = 300;
+/// Isolate cache entries beyond this clear the cache.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Who a valid key speaks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectAuth {
+    /// The secret key's id (`None` for a publishable key).
+    pub key_id: Option<String>,
+    /// The project.
+    pub project_id: String,
+    /// The project's platform.
+    pub platform_id: String,
+    /// Test or live.
+    pub mode: Mode,
+    /// SaaS or store.
+    pub project_type: ProjectType,
+    /// When a rotated secret key stops working (ms).
+    pub expires_at: Option<i64>,
+    /// Which lane the key opened.
+    pub lane: Lane,
+}
+
+/// Which kind of key authenticated the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// `Authorization: Bearer sk_…`
+    Secret,
+    /// `X-Publishable-Key: pk_…`
+    Publishable,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, (Option<ProjectAuth>, i64)>> = RefCell::new(HashMap::new());
+}
+
+fn cache_key(kind: KeyKind, id: &str) -> String {
+    match kind {
+        KeyKind::Secret => format!("auth:sk:{id}"),
+        KeyKind::Publishable => format!("auth:pk:{id}"),
+    }
+}
+
+fn remembered(key: &str, now: i64) -> Option<Option<ProjectAuth>> {
+    CACHE.with(|c| {
+        let cache = c.borrow();
+        let (auth, at) = cache.get(key)?;
+        let ttl = if auth.is_some() {
+            ISOLATE_TTL_MS
+        } else {
+            NEGATIVE_TTL_MS
+        };
+        (now - at < ttl).then(|| auth.clone())
+    })
+}
+
+fn remember(key: String, auth: Option<ProjectAuth>, now: i64) {
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, (auth, now));
+    });
+}
+
+/// Resolves a key to its project, or refuses it with 401 `invalid_api_key`.
+///
+/// # Errors
+/// [`ApiError::InvalidApiKey`] for unknown, revoked or expired keys and deleted projects;
+/// internal errors for storage failures.
+pub async fn authenticate(
+    env: &Env,
+    key: &ApiKey,
+    pepper: &Pepper,
+    now: i64,
+) -> Result<ProjectAuth, ApiError> {
+    let id = match key.kind() {
+        KeyKind::Secret => key.hash(pepper),
+        KeyKind::Publishable => key.expose().to_owned(),
+    };
+    let cache_key = cache_key(key.kind(), &id);
+    let auth = match remembered(&cache_key, now) {
+        Some(auth) => auth,
+        None => {
+            let auth = lookup(env, key.kind(), &id, &cache_key).await?;
+            remember(cache_key, auth.clone(), now);
+            auth
+        }
+    };
+    match auth {
+        Some(auth) if auth.mode == key.mode() && auth.expires_at.is_none_or(|end| now < end) => {
+            Ok(auth)
+        }
+        _ => Err(ApiError::InvalidApiKey),
+    }
+}
+
+async fn lookup(
+    env: &Env,
+    kind: KeyKind,
+    id: &str,
+    cache_key: &str,
+) -> Result<Option<ProjectAuth>, ApiError> {
+    let kv = env.kv(storage::CACHE)?;
+    if let Some(cached) = kv.get(cache_key).json::<ProjectAuth>().await? {
+        return Ok(Some(cached));
+    }
+    let database = db::database(env)?;
+    let found = match kind {
+        KeyKind::Secret => db::keys::find_by_hash(&database, id)
+            .await?
+            .map(from_secret)
+            .transpose()?,
+        KeyKind::Publishable => db::keys::find_by_publishable(&database, id)
+            .await?
+            .map(from_publishable)
+            .transpose()?,
+    };
+    if let Some(auth) = &found {
+        kv.put(cache_key, auth)?
+            .expiration_ttl(KV_TTL_SECONDS)
+            .execute()
+            .await?;
+    }
+    Ok(found)
+}
+
+fn parse_mode_and_type(mode: &str, project_type: &str) -> Result<(Mode, ProjectType), ApiError> {
+    let mode =
+        Mode::parse(mode).ok_or_else(|| ApiError::internal(format!("stored mode {mode:?}")))?;
+    let project_type = ProjectType::parse(project_type)
+        .ok_or_else(|| ApiError::internal(format!("stored type {project_type:?}")))?;
+    Ok((mode, project_type))
+}
+
+fn from_secret(row: SecretKeyAuth) -> Result<ProjectAuth, ApiError> {
+    let (mode, project_type) = parse_mode_and_type(&row.mode, &row.project_type)?;
+    // An active key has no end; a rotated key ends with its grace period.
+    let expires_at = if row.status == "active" {
+        None
+    } else {
+        Some(row.expires_at.unwrap_or(0))
+    };
+    Ok(ProjectAuth {
+        key_id: Some(row.key_id),
+        project_id: row.project_id,
+        platform_id: row.platform_id,
+        mode,
+        project_type,
+        expires_at,
+        lane: Lane::Secret,
+    })
+}
+
+fn from_publishable(row: db::keys::PublishableKeyAuth) -> Result<ProjectAuth, ApiError> {
+    let (mode, project_type) = parse_mode_and_type(&row.mode, &row.project_type)?;
+    Ok(ProjectAuth {
+        key_id: None,
+        project_id: row.project_id,
+        platform_id: row.platform_id,
+        mode,
+        project_type,
+        expires_at: None,
+        lane: Lane::Publishable,
+    })
+}
+
+/// Drops cached lookups for these secret-key hashes and this publishable key, here and in KV.
+///
+/// # Errors
+/// KV failures.
+pub async fn forget(
+    env: &Env,
+    secret_hashes: &[String],
+    publishable_key: Option<&str>,
+) -> Result<(), ApiError> {
+    let kv = env.kv(storage::CACHE)?;
+    let mut keys: Vec<String> = secret_hashes
+        .iter()
+        .map(|h| cache_key(KeyKind::Secret, h))
+        .collect();
+    keys.extend(publishable_key.map(|pk| cache_key(KeyKind::Publishable, pk)));
+    for key in &keys {
+        kv.delete(key).await?;
+    }
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        for key in &keys {
+            cache.remove(key);
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Server-side secrets, read only through `env.secret` and never logged: the key pepper and
+//! the data-encryption key. A missing or weak secret is an internal error (fail closed).
+
+use crate::ApiError;
+use crate::crypto::{self, Key};
+use std::cell::RefCell;
+use tollgate::Pepper;
+use worker::Env;
+
+fn secret(env: &Env, name: &str) -> Result<String, ApiError> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .map_err(|_| ApiError::internal(format!("secret {name} is not configured")))
+}
+
+/// `KEY_PEPPER`: mixed into every stored secret-key hash (at least 32 bytes).
+///
+/// # Errors
+/// When it is missing or shorter than 32 bytes.
+pub fn pepper(env: &Env) -> Result<Pepper, ApiError> {
+    Pepper::new(&secret(env, "KEY_PEPPER")?)
+        .ok_or_else(|| ApiError::internal("KEY_PEPPER is shorter than 32 bytes"))
+}
+
+thread_local! {
+    static DATA_KEY: RefCell<Option<Key>> = const { RefCell::new(None) };
+}
+
+/// `DATA_ENCRYPTION_KEY`: AES-256-GCM key (base64 of 32 bytes) for data sealed at rest.
+///
+/// # Errors
+/// When it is missing or malformed.
+pub async fn data_key(env: &Env) -> Result<Key, ApiError> {
+    if let Some(key) = DATA_KEY.with(|k| k.borrow().clone()) {
+        return Ok(key);
+    }
+    let key = crypto::import_aes_gcm(&secret(env, "DATA_ENCRYPTION_KEY")?)
+        .await
+        .map_err(|e| ApiError::internal(format!("DATA_ENCRYPTION_KEY: {}", e.0)))?;
+    DATA_KEY.with(|k| *k.borrow_mut() = Some(key.clone()));
+    Ok(key)
+}

@@ -1,0 +1,347 @@
+//! The developer console API (the `platform` worker): request inputs, validated into domain
+//! values, and the JSON views it answers with. Mirrors `schemas/openapi.yaml`.
+
+use crate::project::{Mode, ProjectName, ProjectType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Field errors: field → reasons.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+fn field_error(errors: &mut FieldErrors, field: &str, reason: &str) {
+    errors
+        .entry(field.to_owned())
+        .or_default()
+        .push(reason.to_owned());
+}
+
+/// `POST /v1/projects`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectInput {
+    /// Display name.
+    pub name: Option<String>,
+    /// `saas` or `store`.
+    #[serde(rename = "type")]
+    pub project_type: Option<String>,
+    /// `test` (default) or `live`.
+    pub mode: Option<String>,
+}
+
+/// A validated project creation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NewProject {
+    /// Display name.
+    pub name: ProjectName,
+    /// Fixed at creation.
+    pub project_type: ProjectType,
+    /// Fixed at creation.
+    pub mode: Mode,
+}
+
+impl CreateProjectInput {
+    /// Validates every field at once.
+    ///
+    /// # Errors
+    /// Every invalid field with its reason.
+    pub fn validate(self) -> Result<NewProject, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = match self.name.as_deref().map(ProjectName::parse) {
+            Some(Ok(name)) => Some(name),
+            Some(Err(reason)) => {
+                field_error(&mut errors, "name", reason);
+                None
+            }
+            None => {
+                field_error(&mut errors, "name", "is required");
+                None
+            }
+        };
+        let project_type = match self.project_type.as_deref().map(ProjectType::parse) {
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                field_error(&mut errors, "type", "must be saas or store");
+                None
+            }
+            None => {
+                field_error(&mut errors, "type", "is required (saas or store)");
+                None
+            }
+        };
+        let mode = match self.mode.as_deref() {
+            None => Some(Mode::Test),
+            Some(raw) => Mode::parse(raw).or_else(|| {
+                field_error(&mut errors, "mode", "must be test or live");
+                None
+            }),
+        };
+        match (name, project_type, mode) {
+            (Some(name), Some(project_type), Some(mode)) if errors.is_empty() => Ok(NewProject {
+                name,
+                project_type,
+                mode,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// `PATCH /v1/projects/{id}`: a rename guarded by the `updatedAt` the caller last read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RenameProjectInput {
+    /// The new name.
+    pub name: Option<String>,
+    /// The project's `updatedAt` as the caller read it.
+    pub updated_at: Option<i64>,
+}
+
+impl RenameProjectInput {
+    /// Validates the rename.
+    ///
+    /// # Errors
+    /// Every invalid field with its reason.
+    pub fn validate(self) -> Result<(ProjectName, i64), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = match self.name.as_deref().map(ProjectName::parse) {
+            Some(Ok(name)) => Some(name),
+            Some(Err(reason)) => {
+                field_error(&mut errors, "name", reason);
+                None
+            }
+            None => {
+                field_error(&mut errors, "name", "is required");
+                None
+            }
+        };
+        if self.updated_at.is_none() {
+            field_error(
+                &mut errors,
+                "updatedAt",
+                "is required: send the updatedAt you last read",
+            );
+        }
+        match (name, self.updated_at) {
+            (Some(name), Some(at)) if errors.is_empty() => Ok((name, at)),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// `POST /v1/projects/{id}/keys/rotate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RotateKeyInput {
+    /// How long the old key keeps working, in seconds (0–604 800; default 0).
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// The longest grace period: 7 days.
+pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 60 * 60;
+
+impl RotateKeyInput {
+    /// The grace period in seconds.
+    ///
+    /// # Errors
+    /// When it is outside 0–7 days.
+    pub fn validate(self) -> Result<i64, FieldErrors> {
+        let grace = self.grace_period_seconds.unwrap_or(0);
+        if (0..=MAX_GRACE_SECONDS).contains(&grace) {
+            Ok(grace)
+        } else {
+            let mut errors = FieldErrors::new();
+            field_error(
+                &mut errors,
+                "gracePeriodSeconds",
+                "must be from 0 to 604800 (7 days)",
+            );
+            Err(errors)
+        }
+    }
+}
+
+/// A platform (`GET /v1/platform`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformView {
+    /// `plt_…`
+    pub id: String,
+    /// The developer's email, when their issuer shares it.
+    pub email: Option<String>,
+    /// The developer's own Tollgate subscription state.
+    pub billing_status: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// A project. Never carries a secret.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    /// `prj_…`
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `saas` or `store`.
+    #[serde(rename = "type")]
+    pub project_type: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// The publishable key (public by design).
+    pub publishable_key: String,
+    /// The test project a live project was promoted from.
+    pub promoted_from: Option<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms): send it back with edits.
+    pub updated_at: i64,
+}
+
+/// A secret key's metadata: never the key.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    /// `key_…`
+    pub id: String,
+    /// `sk_test_…abcd`: enough to recognise the key, not to use it.
+    pub display: String,
+    /// `sk_test_` / `sk_live_`.
+    pub prefix: String,
+    /// The last four characters.
+    pub last4: String,
+    /// `active`, `rotated` (working until `expiresAt`) or `revoked`.
+    pub status: String,
+    /// When a rotated key stops working (ms).
+    pub expires_at: Option<i64>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Rotation time (ms).
+    pub rotated_at: Option<i64>,
+    /// Revocation time (ms).
+    pub revoked_at: Option<i64>,
+}
+
+/// The answer to a project creation: the only time its secret key is shown.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedProject {
+    /// The project.
+    pub project: ProjectView,
+    /// The secret key, shown once.
+    pub secret_key: String,
+    /// The secret key's metadata.
+    pub key: KeyView,
+}
+
+/// The answer to a rotation: the only time the new secret key is shown.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedKey {
+    /// The new secret key, shown once.
+    pub secret_key: String,
+    /// The new key's metadata.
+    pub key: KeyView,
+    /// The key it replaced (working until its `expiresAt`), if there was an active one.
+    pub previous: Option<KeyView>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    /// `aud_…`
+    pub id: String,
+    /// The project concerned, if any.
+    pub project_id: Option<String>,
+    /// Who acted (the developer's subject).
+    pub actor: String,
+    /// What they did, e.g. `project.created`.
+    pub action: String,
+    /// The kind of record changed.
+    pub target_type: String,
+    /// The record changed.
+    pub target_id: String,
+    /// The request that made the change.
+    pub request_id: String,
+    /// The caller's address, when known.
+    pub ip: Option<String>,
+    /// The caller's user agent, when sent.
+    pub user_agent: Option<String>,
+    /// Redacted detail.
+    pub metadata: serde_json::Value,
+    /// When (ms).
+    pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(name: Option<&str>, kind: Option<&str>, mode: Option<&str>) -> CreateProjectInput {
+        CreateProjectInput {
+            name: name.map(str::to_owned),
+            project_type: kind.map(str::to_owned),
+            mode: mode.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_new_project_defaults_to_test_mode() {
+        let project = create(Some("Shop"), Some("store"), None)
+            .validate()
+            .unwrap();
+        assert_eq!(
+            (project.project_type, project.mode),
+            (ProjectType::Store, Mode::Test)
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = create(Some(""), Some("membership"), Some("prod"))
+            .validate()
+            .unwrap_err();
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["mode", "name", "type"]);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let errors = create(None, None, None).validate().unwrap_err();
+        assert!(errors.contains_key("name") && errors.contains_key("type"));
+    }
+
+    #[test]
+    fn a_rename_needs_the_updated_at_it_read() {
+        let input = RenameProjectInput {
+            name: Some("New".into()),
+            updated_at: None,
+        };
+        assert!(input.validate().unwrap_err().contains_key("updatedAt"));
+    }
+
+    #[test]
+    fn grace_periods_range_from_zero_to_seven_days() {
+        for (grace, ok) in [
+            (None, true),
+            (Some(0), true),
+            (Some(604_800), true),
+            (Some(-1), false),
+            (Some(604_801), false),
+        ] {
+            let outcome = RotateKeyInput {
+                grace_period_seconds: grace,
+            }
+            .validate();
+            assert_eq!(outcome.is_ok(), ok, "{grace:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_the_input_types() {
+        assert!(
+            serde_json::from_str::<CreateProjectInput>(r#"{"name":"a","type":"saas","plan":"x"}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<RotateKeyInput>(r#"{"grace":1}"#).is_err());
+    }
+}
