@@ -11,7 +11,9 @@
 // wrangler.toml, the file that deploys it, so local runs cannot drift from deployments.
 
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { parse } from "smol-toml";
@@ -21,6 +23,40 @@ export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbo
 
 /** Fixed ports for `npm start`; tests ask for free ones (port 0). */
 export const DEFAULT_PORTS = { platform: 8787, catalog: 8788, api: 8789, webhooks: 8790, "stripe-sandbox": 8791 };
+
+/** The audience the development issuer's tokens carry and the platform expects. */
+export const DEV_AUDIENCE = "tollgate-console";
+/** Browser origins the local console may run on. */
+export const DEV_CONSOLE_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173";
+
+/**
+ * Development secrets, made once per state folder and kept beside the state (so tokens and
+ * keys survive a restart): the key pepper, the data-encryption key and the development
+ * issuer's RSA key. Never used outside local runs and tests.
+ */
+export function devSecrets(persistDir) {
+  const file = join(persistDir, "dev-secrets.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: "jwk" }), kid: `dev-${randomBytes(6).toString("hex")}` };
+  const secrets = {
+    KEY_PEPPER: randomBytes(32).toString("base64url"),
+    DATA_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    DEV_ISSUER_KEY: JSON.stringify(jwk),
+  };
+  mkdirSync(persistDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+export const freePort = () =>
+  new Promise((done, fail) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+    server.on("error", fail);
+  });
 
 const readConfig = (worker) => parse(readFileSync(join(ROOT, "workers", worker, "wrangler.toml"), "utf8"));
 
@@ -77,14 +113,27 @@ async function waitForHealth(urls, timeoutMs) {
 }
 
 /**
- * Starts the stack. `ports` maps worker → port (0 = any free port). `persistDir` holds the
- * D1/KV/R2 state (the same layout as `wrangler --persist-to`). `vars` override variables in
- * every worker. Returns the workers' URLs, the runtime's log entries (`{ level, message }`), the shared D1
+ * Starts the stack. `ports` maps worker → port (absent or 0 = a free port). `persistDir`
+ * holds the D1/KV/R2 state (the same layout as `wrangler --persist-to`) and the development
+ * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs, the runtime's log entries (`{ level, message }`), the shared D1
  * database (`d1()`), and `stop()`.
  */
 export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
   if (migrate) await applyMigrations(persistDir);
+  // Ports are fixed before start: the platform's URL is the development issuer, and the
+  // issuer's JWKS URL must be known to the workers when they boot.
+  const chosen = {};
+  for (const worker of WORKERS) chosen[worker] = ports[worker] || (await freePort());
+  const issuer = `http://127.0.0.1:${chosen.platform}`;
+  const environment = {
+    ...devSecrets(persistDir),
+    DEVELOPER_ISSUER: issuer,
+    DEVELOPER_AUDIENCE: DEV_AUDIENCE,
+    DEVELOPER_JWKS_URL: `${issuer}/.well-known/jwks.json`,
+    CONSOLE_ORIGINS: DEV_CONSOLE_ORIGINS,
+    ...vars,
+  };
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -96,7 +145,7 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
         logs.push(entry);
         if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
       },
-      workers: WORKERS.map((w) => workerOptions(w, ports[w] ?? 0, vars)),
+      workers: WORKERS.map((w) => workerOptions(w, chosen[w], environment)),
     }),
   );
   try {

@@ -3,20 +3,11 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { WORKERS, startStack } from "../scripts/stack.mjs";
+import { WORKERS, freePort, startStack } from "../scripts/stack.mjs";
 import { testStack, workerdChildren } from "./support/stack.mjs";
-
-const freePort = () =>
-  new Promise((done) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
 
 test("rows written before a restart are there after it, and migrations are not re-run", async () => {
   // Arrange

@@ -10,12 +10,21 @@ use worker::Request;
 /// The default body limit for developer and customer writes.
 pub const DEFAULT_LIMIT: usize = 16 * 1024;
 
-/// Reads and parses a JSON body of at most `limit` bytes. An empty body parses as `{}` so
-/// routes whose fields are all optional accept no body at all.
+/// Reads and parses a JSON body of at most `limit` bytes.
 ///
 /// # Errors
 /// 415 when the content type is not JSON, 413 when too large, 400 when not the expected JSON.
 pub async fn json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = read(req, limit).await?;
+    parse(&bytes)
+}
+
+/// Reads the raw body (at most `limit` bytes), refusing non-JSON content types. Kept raw for
+/// routes that fingerprint it (idempotency) before parsing.
+///
+/// # Errors
+/// 415 when a body is sent with another content type; 413 when too large.
+pub async fn read(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     if let Some(length) = req
         .headers()
         .get("Content-Length")?
@@ -29,11 +38,6 @@ pub async fn json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Resul
     if bytes.len() > limit {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes.as_slice()
-    };
     if !bytes.is_empty() {
         let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
         let essence = content_type
@@ -46,6 +50,20 @@ pub async fn json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Resul
             return Err(ApiError::UnsupportedMediaType);
         }
     }
+    Ok(bytes)
+}
+
+/// Parses a body read by [`read`]. An empty body parses as `{}`, so routes whose fields are all
+/// optional accept no body at all.
+///
+/// # Errors
+/// 400 `invalid_json` saying what is wrong.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
     serde_json::from_slice(text).map_err(|err| ApiError::InvalidJson(describe(&err)))
 }
 

@@ -8,14 +8,14 @@
 //! within 90 s. Keys that fail the checksum never reach storage.
 
 use crate::db::{self, keys::SecretKeyAuth};
-use crate::{ApiError, storage};
+use crate::{ApiError, Ctx, storage};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use tollgate::{ApiKey, KeyKind, Mode, Pepper, ProjectType};
 use worker::Env;
 
-/// How long a lookup stays in this isolate.
+/// How long a lookup stays in this isolate, unless `KEY_CACHE_SECONDS` says otherwise.
 pub const ISOLATE_TTL_MS: i64 = 30_000;
 /// How long a miss stays in this isolate, so unknown keys cannot hammer D1.
 pub const NEGATIVE_TTL_MS: i64 = 5_000;
@@ -64,17 +64,57 @@ fn cache_key(kind: KeyKind, id: &str) -> String {
     }
 }
 
-fn remembered(key: &str, now: i64) -> Option<Option<ProjectAuth>> {
+fn remembered(key: &str, now: i64, ttl_ms: i64) -> Option<Option<ProjectAuth>> {
     CACHE.with(|c| {
         let cache = c.borrow();
         let (auth, at) = cache.get(key)?;
         let ttl = if auth.is_some() {
-            ISOLATE_TTL_MS
+            ttl_ms
         } else {
-            NEGATIVE_TTL_MS
+            NEGATIVE_TTL_MS.min(ttl_ms)
         };
         (now - at < ttl).then(|| auth.clone())
     })
+}
+
+/// The isolate cache lifetime: `KEY_CACHE_SECONDS` (0–30), default 30 s.
+fn isolate_ttl_ms(env: &Env) -> i64 {
+    env.var("KEY_CACHE_SECONDS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<i64>().ok())
+        .map_or(ISOLATE_TTL_MS, |s| (s * 1000).clamp(0, ISOLATE_TTL_MS))
+}
+
+/// The key a request presents: `Authorization: Bearer sk_…` (secret lane) or
+/// `X-Publishable-Key: pk_…` (public lane). The bearer wins when both are sent.
+///
+/// # Errors
+/// 401 `missing_credentials` without either header; 401 `invalid_api_key` when the key is
+/// malformed or of the wrong kind for its header — decided without any storage I/O.
+pub fn presented(ctx: &Ctx) -> Result<ApiKey, ApiError> {
+    if let Some(header) = ctx.header("Authorization")? {
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .unwrap_or_default();
+        let key = ApiKey::parse(token).map_err(|_| ApiError::InvalidApiKey)?;
+        return if key.kind() == KeyKind::Secret {
+            Ok(key)
+        } else {
+            Err(ApiError::InvalidApiKey)
+        };
+    }
+    if let Some(header) = ctx.header("X-Publishable-Key")? {
+        let key = ApiKey::parse(header.trim()).map_err(|_| ApiError::InvalidApiKey)?;
+        return if key.kind() == KeyKind::Publishable {
+            Ok(key)
+        } else {
+            Err(ApiError::InvalidApiKey)
+        };
+    }
+    Err(ApiError::MissingCredentials(
+        "Send `Authorization: Bearer sk_…` from a server or `X-Publishable-Key: pk_…` from a browser.",
+    ))
 }
 
 fn remember(key: String, auth: Option<ProjectAuth>, now: i64) {
@@ -103,7 +143,7 @@ pub async fn authenticate(
         KeyKind::Publishable => key.expose().to_owned(),
     };
     let cache_key = cache_key(key.kind(), &id);
-    let auth = match remembered(&cache_key, now) {
+    let auth = match remembered(&cache_key, now, isolate_ttl_ms(env)) {
         Some(auth) => auth,
         None => {
             let auth = lookup(env, key.kind(), &id, &cache_key).await?;

@@ -4,6 +4,7 @@
 //! request pipeline ([`serve`]), the single mapping from errors to HTTP ([`ApiError`]),
 //! configuration read from bindings ([`Config`]), storage probes and structured logs.
 
+pub mod audit;
 pub mod body;
 pub mod config;
 pub mod crypto;
@@ -11,6 +12,7 @@ pub mod db;
 pub mod dev_issuer;
 pub mod developer;
 pub mod error;
+pub mod idempotent;
 pub mod keyauth;
 pub mod log;
 pub mod panic;
@@ -20,4 +22,4 @@ pub mod storage;
 
 pub use config::{Config, Environment};
 pub use error::ApiError;
-pub use serve::{Cors, Ctx, HealthProbe, WorkerSpec, json, now_ms, serve};
+pub use serve::{Cors, Ctx, HealthProbe, WorkerSpec, json, json_text, now_ms, serve};

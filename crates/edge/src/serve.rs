@@ -44,6 +44,8 @@ pub struct WorkerSpec<R: 'static> {
     pub version: &'static str,
     /// The worker's own routes (the shared routes are added here).
     pub routes: &'static [Route<R>],
+    /// Routes that exist only with `ENVIRONMENT=development` (404 anywhere else).
+    pub dev_routes: &'static [Route<R>],
     /// What `/health` checks.
     pub health: HealthProbe,
     /// Which browser origins may call it.
@@ -204,16 +206,19 @@ where
     H: FnOnce(R, Ctx) -> F,
     F: Future<Output = Result<Response, ApiError>>,
 {
-    let shared = if config.environment == Environment::Development {
+    let development = config.environment == Environment::Development;
+    let shared = if development {
         SHARED_DEVELOPMENT
     } else {
         SHARED
     };
+    let dev_routes: &[Route<R>] = if development { spec.dev_routes } else { &[] };
     let path = req.path();
     let Some(method) = method else {
         // An unknown method token: still tell a served path (405) from an unknown one (404).
         let mut allow = methods_for(shared, &path);
         allow.extend(methods_for(spec.routes, &path));
+        allow.extend(methods_for(dev_routes, &path));
         return Err(if allow.is_empty() {
             ApiError::NotFound
         } else {
@@ -230,7 +235,10 @@ where
             params,
         } => return deliberate_failure(params.get("kind")),
         Match::MethodNotAllowed { allow } => return Err(ApiError::MethodNotAllowed { allow }),
-        Match::NotFound => match_route(spec.routes, method, &path),
+        Match::NotFound => match match_route(spec.routes, method, &path) {
+            Match::NotFound => match_route(dev_routes, method, &path),
+            own => own,
+        },
     };
     match own {
         Match::Found { route, params } => {
@@ -280,6 +288,16 @@ fn deliberate_failure(kind: Option<&str>) -> Result<Response, ApiError> {
 /// When `body` cannot be serialized (an internal error).
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     Ok(Response::from_json(body)?.with_status(status))
+}
+
+/// A response whose JSON body is already serialized (for answers that are also recorded).
+///
+/// # Errors
+/// When the runtime cannot build the response.
+pub fn json_text(status: u16, body: String) -> Result<Response, ApiError> {
+    let response = Response::from_bytes(body.into_bytes())?.with_status(status);
+    response.headers().set("Content-Type", "application/json")?;
+    Ok(response)
 }
 
 /// Adds the headers every answer carries; `HEAD` answers keep the headers and drop the body.

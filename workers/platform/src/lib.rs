@@ -1,24 +1,93 @@
-//! The `platform` worker: developers, their projects and keys, the audit trail and the dashboard.
+//! The `platform` worker: developers, their projects and keys, and the audit trail.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
-use tollgate_edge::{Cors, HealthProbe, WorkerSpec, serve};
+mod audit;
+mod dev;
+mod keys;
+mod projects;
+mod session;
+mod views;
+
+use tollgate::{Method, Route};
+use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, serve};
 use worker::{Context, Env, Request, Response, event};
 
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
 #[derive(Clone, Copy, Debug)]
-enum Route {}
+enum Api {
+    Platform,
+    ListProjects,
+    CreateProject,
+    GetProject,
+    RenameProject,
+    DeleteProject,
+    ListKeys,
+    RotateKey,
+    RevokeKey,
+    PlatformAudit,
+    ProjectAudit,
+    Jwks,
+    DevToken,
+}
 
-const SPEC: WorkerSpec<Route> = WorkerSpec {
+const ROUTES: &[Route<Api>] = &[
+    Route::new(Method::Get, "/v1/platform", Api::Platform),
+    Route::new(Method::Get, "/v1/projects", Api::ListProjects),
+    Route::new(Method::Post, "/v1/projects", Api::CreateProject),
+    Route::new(Method::Get, "/v1/projects/{id}", Api::GetProject),
+    Route::new(Method::Patch, "/v1/projects/{id}", Api::RenameProject),
+    Route::new(Method::Delete, "/v1/projects/{id}", Api::DeleteProject),
+    Route::new(Method::Get, "/v1/projects/{id}/keys", Api::ListKeys),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/keys/rotate",
+        Api::RotateKey,
+    ),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/keys/{keyId}/revoke",
+        Api::RevokeKey,
+    ),
+    Route::new(Method::Get, "/v1/audit", Api::PlatformAudit),
+    Route::new(Method::Get, "/v1/projects/{id}/audit", Api::ProjectAudit),
+];
+
+/// The development identity issuer (local runs and tests only).
+const DEV_ROUTES: &[Route<Api>] = &[
+    Route::new(Method::Get, "/.well-known/jwks.json", Api::Jwks),
+    Route::new(Method::Post, "/dev/token", Api::DevToken),
+];
+
+const SPEC: WorkerSpec<Api> = WorkerSpec {
     name: "platform",
     version: env!("CARGO_PKG_VERSION"),
-    routes: &[],
+    routes: ROUTES,
+    dev_routes: DEV_ROUTES,
     health: HealthProbe::Alive,
-    cors: Cors::Closed,
+    cors: Cors::Console,
 };
+
+async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
+    match route {
+        Api::Platform => projects::platform(ctx).await,
+        Api::ListProjects => projects::list(ctx).await,
+        Api::CreateProject => projects::create(ctx).await,
+        Api::GetProject => projects::get(ctx).await,
+        Api::RenameProject => projects::rename(ctx).await,
+        Api::DeleteProject => projects::delete(ctx).await,
+        Api::ListKeys => keys::list(ctx).await,
+        Api::RotateKey => keys::rotate(ctx).await,
+        Api::RevokeKey => keys::revoke(ctx).await,
+        Api::PlatformAudit => audit::list(ctx, false).await,
+        Api::ProjectAudit => audit::list(ctx, true).await,
+        Api::Jwks => dev::jwks(&ctx),
+        Api::DevToken => dev::token(ctx).await,
+    }
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    serve(req, env, &SPEC, |route, _ctx| async move { match route {} }).await
+    serve(req, env, &SPEC, handle).await
 }

@@ -14,6 +14,7 @@ const SPEC: WorkerSpec<Route> = WorkerSpec {
     name: "stripe-sandbox",
     version: env!("CARGO_PKG_VERSION"),
     routes: &[],
+    dev_routes: &[],
     health: HealthProbe::Alive,
     cors: Cors::Closed,
 };

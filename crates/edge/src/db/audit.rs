@@ -4,6 +4,7 @@ use super::{Count, all, first, int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
 use tollgate::paging::Page;
+use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 /// Who did what to which record, from where. `metadata` is redacted JSON: never a secret.
@@ -42,25 +43,44 @@ const COLUMNS: &str = "id, platform_id, project_id, actor, action, target_type, 
 /// # Errors
 /// Binding failures.
 pub fn insert(db: &D1Database, row: &AuditRow) -> Result<D1PreparedStatement, ApiError> {
-    stmt(
-        db,
+    insert_when(db, row, None)
+}
+
+/// The insert for one audit event, made only if `guard` — an SQL condition over `?13` and
+/// `?14` bound to the given values — holds when the batch reaches it. A guarded change that
+/// turned out to change nothing then leaves no audit row claiming it did.
+///
+/// # Errors
+/// Binding failures.
+pub fn insert_when(
+    db: &D1Database,
+    row: &AuditRow,
+    guard: Option<(&str, [JsValue; 2])>,
+) -> Result<D1PreparedStatement, ApiError> {
+    let (condition, extra) = match guard {
+        Some((condition, values)) => (condition, values.to_vec()),
+        None => ("1", vec![]),
+    };
+    let sql = format!(
         "INSERT INTO audit_events (id, platform_id, project_id, actor, action, target_type, target_id, request_id, ip, user_agent, metadata, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        &[
-            text(&row.id),
-            text(&row.platform_id),
-            opt_text(row.project_id.as_deref()),
-            text(&row.actor),
-            text(&row.action),
-            text(&row.target_type),
-            text(&row.target_id),
-            text(&row.request_id),
-            opt_text(row.ip.as_deref()),
-            opt_text(row.user_agent.as_deref()),
-            text(&row.metadata),
-            int(row.created_at),
-        ],
-    )
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 WHERE {condition}"
+    );
+    let mut params = vec![
+        text(&row.id),
+        text(&row.platform_id),
+        opt_text(row.project_id.as_deref()),
+        text(&row.actor),
+        text(&row.action),
+        text(&row.target_type),
+        text(&row.target_id),
+        text(&row.request_id),
+        opt_text(row.ip.as_deref()),
+        opt_text(row.user_agent.as_deref()),
+        text(&row.metadata),
+        int(row.created_at),
+    ];
+    params.extend(extra);
+    stmt(db, &sql, &params)
 }
 
 /// A page of a platform's events (or one project's), newest first, and the total.

@@ -74,21 +74,37 @@ pub async fn get(db: &D1Database, project_id: &str, id: &str) -> Result<Option<K
 }
 
 /// Marks the project's active key rotated, valid until `expires_at`; changes nothing when
-/// it is no longer active (a concurrent rotation won).
+/// it is no longer active (a concurrent rotation won). Runs before the successor's insert,
+/// which the one-active-key index would otherwise refuse.
 ///
 /// # Errors
 /// Binding failures.
 pub fn retire(
     db: &D1Database,
     id: &str,
-    replaced_by: &str,
     expires_at: i64,
     now: i64,
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "UPDATE api_keys SET status = 'rotated', expires_at = ?1, replaced_by = ?2, rotated_at = ?3 WHERE id = ?4 AND status = 'active'",
-        &[int(expires_at), text(replaced_by), int(now), text(id)],
+        "UPDATE api_keys SET status = 'rotated', expires_at = ?1, rotated_at = ?2 WHERE id = ?3 AND status = 'active'",
+        &[int(expires_at), int(now), text(id)],
+    )
+}
+
+/// Points a rotated key at its successor, once the successor exists (same batch).
+///
+/// # Errors
+/// Binding failures.
+pub fn link_successor(
+    db: &D1Database,
+    id: &str,
+    successor: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE api_keys SET replaced_by = ?1 WHERE id = ?2",
+        &[text(successor), text(id)],
     )
 }
 

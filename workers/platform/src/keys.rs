@@ -1,0 +1,176 @@
+//! Secret keys of a project: metadata listing, rotation (the new key's single reveal, the old
+//! key alive for its grace period) and immediate revocation.
+
+use crate::projects::page;
+use crate::session::Session;
+use crate::views;
+use serde_json::json;
+use tollgate::console::{RotateKeyInput, RotatedKey};
+use tollgate::ids::new_id;
+use tollgate::{ApiKey, Detail, KeyKind, ListPage, Mode};
+use tollgate_edge::audit::{self, Change};
+use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
+use tollgate_edge::idempotent::{self, Begun, Claim};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, secrets};
+use worker::Response;
+
+pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let page = page(&ctx)?;
+    let rows = db::keys::list(&session.db, &project.id).await?;
+    let total = rows.len() as u64;
+    let data = rows
+        .into_iter()
+        .skip(page.offset() as usize)
+        .take(page.page_size as usize)
+        .map(views::key)
+        .collect();
+    json(
+        200,
+        &ListPage {
+            data,
+            total,
+            page: page.page,
+            page_size: page.page_size,
+        },
+    )
+}
+
+pub(crate) async fn rotate(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start_fresh(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let grace = body::parse::<RotateKeyInput>(&bytes)?
+        .validate()
+        .map_err(ApiError::Validation)?;
+    let claim = match idempotent::begin(&ctx, &session.db, &session.platform.id, &bytes).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Proceed(claim) => claim,
+    };
+    let outcome = replace(&ctx, &session, &project, grace, claim.as_ref()).await;
+    if outcome.is_err() {
+        idempotent::release(&session.db, claim.as_ref()).await?;
+    }
+    outcome
+}
+
+async fn replace(
+    ctx: &Ctx,
+    session: &Session,
+    project: &ProjectRow,
+    grace_seconds: i64,
+    claim: Option<&Claim>,
+) -> Result<Response, ApiError> {
+    let pepper = secrets::pepper(&ctx.env)?;
+    let mode =
+        Mode::parse(&project.mode).ok_or_else(|| ApiError::internal("stored project mode"))?;
+    let secret = ApiKey::generate(KeyKind::Secret, mode);
+    let now = ctx.now_ms;
+    let active = db::keys::list(&session.db, &project.id)
+        .await?
+        .into_iter()
+        .find(|k| k.status == "active");
+    let key = KeyRow {
+        id: new_id("key"),
+        project_id: project.id.clone(),
+        hash: secret.hash(&pepper),
+        prefix: secret.prefix().to_owned(),
+        last4: secret.last4().to_owned(),
+        status: "active".to_owned(),
+        expires_at: None,
+        replaced_by: None,
+        created_at: now,
+        rotated_at: None,
+        revoked_at: None,
+    };
+    let grace_end = now + grace_seconds * 1000;
+    let mut statements = Vec::new();
+    if let Some(old) = &active {
+        statements.push(db::keys::retire(&session.db, &old.id, grace_end, now)?);
+    }
+    statements.push(db::keys::insert(&session.db, &key)?);
+    if let Some(old) = &active {
+        statements.push(db::keys::link_successor(&session.db, &old.id, &key.id)?);
+    }
+    let change = Change {
+        project_id: Some(&project.id),
+        action: "key.rotated",
+        target_type: "api_key",
+        target_id: &key.id,
+    };
+    let metadata = json!({ "previousKeyId": active.as_ref().map(|k| &k.id), "gracePeriodSeconds": grace_seconds });
+    statements.push(audit::event(
+        ctx,
+        &session.db,
+        session.actor(),
+        change,
+        &metadata,
+    )?);
+    let previous = active.clone().map(|old| {
+        let mut view = views::key(old);
+        view.status = "rotated".to_owned();
+        view.expires_at = Some(grace_end);
+        view.rotated_at = Some(now);
+        view
+    });
+    let body = serde_json::to_string(&Detail {
+        data: RotatedKey {
+            secret_key: secret.expose().to_owned(),
+            key: views::key(key),
+            previous,
+        },
+    })?;
+    if let Some(claim) = claim {
+        statements.push(idempotent::record(ctx, &session.db, claim, 201, &body, true).await?);
+    }
+    if let Err(err) = db::batch(&session.db, statements).await {
+        // The one-active-key index refused a second active key: another rotation won.
+        return Err(match &err {
+            ApiError::Internal { cause } if cause.contains("UNIQUE") => ApiError::StaleUpdate,
+            _ => err,
+        });
+    }
+    if let Some(old) = active {
+        keyauth::forget(&ctx.env, &[old.hash], None).await?;
+    }
+    json_text(201, body)
+}
+
+pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start_fresh(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let key_id = ctx.params.get("keyId").ok_or(ApiError::NotFound)?;
+    let key = db::keys::get(&session.db, &project.id, key_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if key.status != "revoked" {
+        let change = Change {
+            project_id: Some(&project.id),
+            action: "key.revoked",
+            target_type: "api_key",
+            target_id: &key.id,
+        };
+        let statements = vec![
+            db::keys::revoke(&session.db, &key.id, ctx.now_ms)?,
+            audit::event(
+                &ctx,
+                &session.db,
+                session.actor(),
+                change,
+                &json!({ "display": format!("{}…{}", key.prefix, key.last4) }),
+            )?,
+        ];
+        db::batch(&session.db, statements).await?;
+        keyauth::forget(&ctx.env, std::slice::from_ref(&key.hash), None).await?;
+    }
+    let revoked = db::keys::get(&session.db, &project.id, &key.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    json(
+        200,
+        &Detail {
+            data: views::key(revoked),
+        },
+    )
+}

@@ -1,0 +1,232 @@
+//! Projects: the platform record, creation (the secret key's single reveal), listing, reading,
+//! renaming under an `updatedAt` guard, and soft deletion.
+
+use crate::session::Session;
+use crate::views;
+use serde_json::json;
+use tollgate::console::{CreateProjectInput, CreatedProject, NewProject, RenameProjectInput};
+use tollgate::ids::new_id;
+use tollgate::paging::Page;
+use tollgate::{ApiKey, Detail, KeyKind, ListPage};
+use tollgate_edge::audit::{self, Change};
+use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
+use tollgate_edge::idempotent::{self, Begun, Claim};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, secrets};
+use wasm_bindgen::JsValue;
+use worker::Response;
+
+pub(crate) async fn platform(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    json(
+        200,
+        &Detail {
+            data: views::platform(session.platform),
+        },
+    )
+}
+
+pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let page = page(&ctx)?;
+    let (rows, total) = db::projects::list(&session.db, &session.platform.id, page).await?;
+    let data = rows.into_iter().map(views::project).collect();
+    json(
+        200,
+        &ListPage {
+            data,
+            total,
+            page: page.page,
+            page_size: page.page_size,
+        },
+    )
+}
+
+pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    json(
+        200,
+        &Detail {
+            data: views::project(project),
+        },
+    )
+}
+
+pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let new = body::parse::<CreateProjectInput>(&bytes)?
+        .validate()
+        .map_err(ApiError::Validation)?;
+    let claim = match idempotent::begin(&ctx, &session.db, &session.platform.id, &bytes).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Proceed(claim) => claim,
+    };
+    let outcome = insert(&ctx, &session, new, claim.as_ref()).await;
+    if outcome.is_err() {
+        idempotent::release(&session.db, claim.as_ref()).await?;
+    }
+    outcome
+}
+
+async fn insert(
+    ctx: &Ctx,
+    session: &Session,
+    new: NewProject,
+    claim: Option<&Claim>,
+) -> Result<Response, ApiError> {
+    let pepper = secrets::pepper(&ctx.env)?;
+    let publishable = ApiKey::generate(KeyKind::Publishable, new.mode);
+    let secret = ApiKey::generate(KeyKind::Secret, new.mode);
+    let now = ctx.now_ms;
+    let project = ProjectRow {
+        id: new_id("prj"),
+        platform_id: session.platform.id.clone(),
+        name: new.name.as_str().to_owned(),
+        project_type: new.project_type.as_str().to_owned(),
+        mode: new.mode.as_str().to_owned(),
+        publishable_key: publishable.expose().to_owned(),
+        promoted_from: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let key = KeyRow {
+        id: new_id("key"),
+        project_id: project.id.clone(),
+        hash: secret.hash(&pepper),
+        prefix: secret.prefix().to_owned(),
+        last4: secret.last4().to_owned(),
+        status: "active".to_owned(),
+        expires_at: None,
+        replaced_by: None,
+        created_at: now,
+        rotated_at: None,
+        revoked_at: None,
+    };
+    let change = Change {
+        project_id: Some(&project.id),
+        action: "project.created",
+        target_type: "project",
+        target_id: &project.id,
+    };
+    let metadata = json!({ "name": project.name, "type": project.project_type, "mode": project.mode, "keyId": key.id });
+    let mut statements = vec![
+        db::projects::insert(&session.db, &project)?,
+        db::keys::insert(&session.db, &key)?,
+        audit::event(ctx, &session.db, session.actor(), change, &metadata)?,
+    ];
+    let body = serde_json::to_string(&Detail {
+        data: CreatedProject {
+            project: views::project(project),
+            secret_key: secret.expose().to_owned(),
+            key: views::key(key),
+        },
+    })?;
+    if let Some(claim) = claim {
+        statements.push(idempotent::record(ctx, &session.db, claim, 201, &body, true).await?);
+    }
+    db::batch(&session.db, statements).await?;
+    json_text(201, body)
+}
+
+pub(crate) async fn rename(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let (name, expected) = body::json::<RenameProjectInput>(&mut ctx.req, body::DEFAULT_LIMIT)
+        .await?
+        .validate()
+        .map_err(ApiError::Validation)?;
+    if project.updated_at != expected {
+        return Err(ApiError::StaleUpdate);
+    }
+    let now = ctx.now_ms.max(expected + 1);
+    let change = Change {
+        project_id: Some(&project.id),
+        action: "project.renamed",
+        target_type: "project",
+        target_id: &project.id,
+    };
+    let metadata = json!({ "from": project.name, "to": name.as_str() });
+    // The audit row is written only if the guarded update applied (same id, new time).
+    let guard = (
+        "EXISTS (SELECT 1 FROM projects WHERE id = ?13 AND updated_at = ?14)",
+        [JsValue::from_str(&project.id), db_int(now)],
+    );
+    let statements = vec![
+        db::projects::rename(
+            &session.db,
+            &session.platform.id,
+            &project.id,
+            name.as_str(),
+            expected,
+            now,
+        )?,
+        audit::event_when(
+            &ctx,
+            &session.db,
+            session.actor(),
+            change,
+            &metadata,
+            Some(guard),
+        )?,
+    ];
+    let changed = db::batch(&session.db, statements).await?;
+    if changed.first() != Some(&1) {
+        return Err(ApiError::StaleUpdate);
+    }
+    let renamed = db::projects::get(&session.db, &session.platform.id, &project.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    json(
+        200,
+        &Detail {
+            data: views::project(renamed),
+        },
+    )
+}
+
+pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start_fresh(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let hashes = db::keys::live_hashes(&session.db, &project.id).await?;
+    let change = Change {
+        project_id: Some(&project.id),
+        action: "project.deleted",
+        target_type: "project",
+        target_id: &project.id,
+    };
+    let statements = vec![
+        db::projects::soft_delete(&session.db, &session.platform.id, &project.id, ctx.now_ms)?,
+        db::keys::revoke_all(&session.db, &project.id, ctx.now_ms)?,
+        audit::event(
+            &ctx,
+            &session.db,
+            session.actor(),
+            change,
+            &json!({ "name": project.name, "revokedKeys": hashes.len() }),
+        )?,
+    ];
+    db::batch(&session.db, statements).await?;
+    keyauth::forget(&ctx.env, &hashes, Some(&project.publishable_key)).await?;
+    json(
+        200,
+        &Detail {
+            data: json!({ "id": project.id, "deleted": true }),
+        },
+    )
+}
+
+/// The requested page of a list.
+pub(crate) fn page(ctx: &Ctx) -> Result<Page, ApiError> {
+    let pairs = ctx.query()?;
+    Page::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(ApiError::Validation)
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "millisecond times stay within ±2^53"
+)]
+fn db_int(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}

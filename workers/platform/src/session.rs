@@ -1,0 +1,63 @@
+//! The signed-in developer behind a request, with their platform (created on first use).
+
+use tollgate_edge::audit::Actor;
+use tollgate_edge::db::{self, platforms::PlatformRow};
+use tollgate_edge::developer::{self, Developer, DeveloperAuth};
+use tollgate_edge::{ApiError, Ctx};
+use worker::D1Database;
+
+/// A verified developer, their platform, and the database.
+pub(crate) struct Session {
+    pub(crate) developer: Developer,
+    pub(crate) platform: PlatformRow,
+    pub(crate) db: D1Database,
+    fresh_seconds: i64,
+}
+
+impl Session {
+    /// Verifies the bearer token and loads (or creates) the platform.
+    pub(crate) async fn start(ctx: &Ctx) -> Result<Self, ApiError> {
+        let auth = DeveloperAuth::from_env(&ctx.env)?;
+        let developer = developer::authenticate(&ctx.req, &ctx.env, &auth, ctx.now_ms).await?;
+        let db = db::database(&ctx.env)?;
+        let platform = db::platforms::ensure(
+            &db,
+            &developer.issuer,
+            &developer.subject,
+            developer.email.as_deref(),
+            ctx.now_ms,
+        )
+        .await?;
+        Ok(Self {
+            developer,
+            platform,
+            db,
+            fresh_seconds: auth.fresh_seconds,
+        })
+    }
+
+    /// Like [`Session::start`], for writes that need a recent sign-in.
+    pub(crate) async fn start_fresh(ctx: &Ctx) -> Result<Self, ApiError> {
+        let session = Self::start(ctx).await?;
+        session
+            .developer
+            .require_fresh(ctx.now_ms / 1000, session.fresh_seconds)?;
+        Ok(session)
+    }
+
+    /// The actor for audit events.
+    pub(crate) fn actor(&self) -> Actor<'_> {
+        Actor {
+            platform_id: &self.platform.id,
+            subject: &self.developer.subject,
+        }
+    }
+
+    /// One of the platform's live projects, or 404 (also for another platform's project).
+    pub(crate) async fn project(&self, ctx: &Ctx) -> Result<db::projects::ProjectRow, ApiError> {
+        let id = ctx.params.get("id").ok_or(ApiError::NotFound)?;
+        db::projects::get(&self.db, &self.platform.id, id)
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+}

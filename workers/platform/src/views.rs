@@ -1,0 +1,59 @@
+//! Stored rows → the console's JSON views.
+
+use tollgate::console::{AuditView, KeyView, PlatformView, ProjectView};
+use tollgate_edge::db::audit::AuditRow;
+use tollgate_edge::db::keys::KeyRow;
+use tollgate_edge::db::platforms::PlatformRow;
+use tollgate_edge::db::projects::ProjectRow;
+
+pub(crate) fn platform(row: PlatformRow) -> PlatformView {
+    PlatformView {
+        id: row.id,
+        email: row.email,
+        billing_status: row.billing_status,
+        created_at: row.created_at,
+    }
+}
+
+pub(crate) fn project(row: ProjectRow) -> ProjectView {
+    ProjectView {
+        id: row.id,
+        name: row.name,
+        project_type: row.project_type,
+        mode: row.mode,
+        publishable_key: row.publishable_key,
+        promoted_from: row.promoted_from,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+pub(crate) fn key(row: KeyRow) -> KeyView {
+    KeyView {
+        display: format!("{}…{}", row.prefix, row.last4),
+        id: row.id,
+        prefix: row.prefix,
+        last4: row.last4,
+        status: row.status,
+        expires_at: row.expires_at,
+        created_at: row.created_at,
+        rotated_at: row.rotated_at,
+        revoked_at: row.revoked_at,
+    }
+}
+
+pub(crate) fn audit(row: AuditRow) -> AuditView {
+    AuditView {
+        metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
+        id: row.id,
+        project_id: row.project_id,
+        actor: row.actor,
+        action: row.action,
+        target_type: row.target_type,
+        target_id: row.target_id,
+        request_id: row.request_id,
+        ip: row.ip,
+        user_agent: row.user_agent,
+        created_at: row.created_at,
+    }
+}
