@@ -25,14 +25,12 @@ pub async fn json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Resul
 /// # Errors
 /// 415 when a body is sent with another content type; 413 when too large.
 pub async fn read(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    if let Some(length) = req
+    let declared = req
         .headers()
         .get("Content-Length")?
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if length > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
     }
     let bytes = req.bytes().await?;
     if bytes.len() > limit {
