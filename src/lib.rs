@@ -21,4 +21,4 @@ pub use contract::{
 pub use keys::{ApiKey, KeyError, KeyKind, Pepper};
 pub use project::{Mode, ProjectName, ProjectType};
 pub use request_id::RequestId;
-pub use routing::{Match, Method, Params, Route, match_route, methods_for};
+pub use routing::{Match, Method, Params, Route, match_route, methods_for, query_pairs};

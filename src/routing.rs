@@ -159,6 +159,48 @@ pub fn methods_for<R>(table: &[Route<R>], path: &str) -> Vec<Method> {
     allow
 }
 
+/// The decoded `key=value` pairs of a URL's query string (`+` is a space, `%XX` a byte;
+/// malformed escapes are kept as written). Parsed by hand so workers need no URL library.
+#[must_use]
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, rest)| rest);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Matches `path` against `pattern` segment by segment; captures never match empty text.
 fn capture(pattern: &'static str, path: &str) -> Option<Params> {
     let mut wanted = pattern.strip_prefix('/')?.split('/');
@@ -281,6 +323,28 @@ mod tests {
                 "{path:?}"
             );
         }
+    }
+
+    #[test]
+    fn query_pairs_are_decoded_in_order() {
+        let pairs =
+            query_pairs("https://x.test/v1/projects?page=2&pageSize=10&q=a%20b+c&flag&empty=#frag");
+        let expected = [
+            ("page", "2"),
+            ("pageSize", "10"),
+            ("q", "a b c"),
+            ("flag", ""),
+            ("empty", ""),
+        ];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    }
+
+    #[test]
+    fn a_url_without_a_query_has_no_pairs_and_bad_escapes_stay_literal() {
+        assert!(query_pairs("https://x.test/health").is_empty());
+        assert_eq!(query_pairs("/p?a=%zz&b=%4")[0].1, "%zz");
+        assert_eq!(query_pairs("/p?a=%zz&b=%4")[1].1, "%4");
+        assert_eq!(query_pairs("/p?e=%C3%A9")[0].1, "é");
     }
 
     #[test]

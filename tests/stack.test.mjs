@@ -2,11 +2,11 @@
 // every worker listens on its own port.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { WORKERS, freePort, startStack } from "../scripts/stack.mjs";
+import { ROOT, WORKERS, freePort, startStack } from "../scripts/stack.mjs";
 import { testStack, workerdChildren } from "./support/stack.mjs";
 
 test("rows written before a restart are there after it, and migrations are not re-run", async () => {
@@ -29,7 +29,8 @@ test("rows written before a restart are there after it, and migrations are not r
 
     // Assert
     assert.equal(row?.subject, "dev-1");
-    assert.equal(applied.n, 1, "each migration is recorded once");
+    const files = readdirSync(join(ROOT, "migrations")).filter((f) => f.endsWith(".sql"));
+    assert.equal(applied.n, files.length, "each migration is recorded once");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use tollgate::jwt::{self, Expectations, TokenError};
-use worker::{Env, Fetch, Request};
+use worker::{Env, Fetch, Method, Request};
 
 /// How long imported keys stay in this isolate.
 pub const ISOLATE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -197,9 +197,11 @@ async fn signing_key(env: &Env, url: &str, kid: &str, now_ms: i64) -> Result<Key
 }
 
 async fn fetch_jwks(url: &str) -> Result<String, ApiError> {
-    let parsed = worker::Url::parse(url)
+    // A request built from the string: parsing it with the `url` crate would pull its
+    // Unicode tables (~100 KB) into the worker.
+    let request = Request::new(url, Method::Get)
         .map_err(|e| ApiError::internal(format!("DEVELOPER_JWKS_URL: {e}")))?;
-    let mut response = Fetch::Url(parsed)
+    let mut response = Fetch::Request(request)
         .send()
         .await
         .map_err(|e| ApiError::internal(format!("JWKS fetch failed: {e}")))?;

@@ -84,17 +84,10 @@ impl Ctx {
         self.req.headers().get("CF-Connecting-IP").ok().flatten()
     }
 
-    /// The query string's pairs.
-    ///
-    /// # Errors
-    /// When the URL cannot be parsed.
-    pub fn query(&self) -> Result<Vec<(String, String)>, ApiError> {
-        Ok(self
-            .req
-            .url()?
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect())
+    /// The query string's decoded pairs.
+    #[must_use]
+    pub fn query(&self) -> Vec<(String, String)> {
+        tollgate::query_pairs(&self.req.inner().url())
     }
 }
 

@@ -218,7 +218,7 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
 
 /// The requested page of a list.
 pub(crate) fn page(ctx: &Ctx) -> Result<Page, ApiError> {
-    let pairs = ctx.query()?;
+    let pairs = ctx.query();
     Page::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ApiError::Validation)
 }
