@@ -4,6 +4,7 @@
 // Environment: TOLLGATE_STATE (state folder), TOLLGATE_BASE_PORT (first of five ports,
 // default 8787).
 
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_PORTS, ROOT, WORKERS, startStack } from "./stack.mjs";
 
@@ -20,11 +21,43 @@ try {
   process.exit(1);
 }
 
+// A demo developer and project, made once per state folder. Their keys are test keys of this
+// local sandbox, kept beside the state so every start can print them.
+async function demo() {
+  const file = join(persistDir, "demo.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
+  const post = async (url, body, headers = {}) => {
+    const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()).data;
+  };
+  const { token } = await post(`${stack.urls.platform}/dev/token`, { sub: "demo-developer", email: "demo@example.test" });
+  const created = await post(`${stack.urls.platform}/v1/projects`, { name: "Demo", type: "saas" }, { Authorization: `Bearer ${token}` });
+  const seeded = { projectId: created.project.id, publishableKey: created.project.publishableKey, secretKey: created.secretKey };
+  writeFileSync(file, JSON.stringify(seeded, null, 2), { mode: 0o600 });
+  return seeded;
+}
+
+const seeded = await demo();
 const width = Math.max(...WORKERS.map((w) => w.length));
 console.log(`\nTollgate is running (state: ${persistDir})\n`);
 for (const worker of WORKERS) console.log(`  ${worker.padEnd(width)}  ${stack.urls[worker]}`);
-console.log(`\nTry: curl ${stack.urls.api}/health`);
-console.log("Press Ctrl+C to stop.\n");
+console.log(`
+Demo project ${seeded.projectId} (test mode):
+  publishable key  ${seeded.publishableKey}
+  secret key       ${seeded.secretKey}
+
+Try:
+  curl ${stack.urls.api}/health
+  curl -H "Authorization: Bearer ${seeded.secretKey}" ${stack.urls.api}/api/project
+
+Sign in as a developer (development issuer) and list your projects:
+  TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"sub":"demo-developer"}' \\
+    ${stack.urls.platform}/dev/token | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
+  curl -H "Authorization: Bearer $TOKEN" ${stack.urls.platform}/v1/projects
+
+Press Ctrl+C to stop.
+`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {
