@@ -15,6 +15,21 @@ fn field_error(errors: &mut FieldErrors, field: &str, reason: &str) {
         .push(reason.to_owned());
 }
 
+/// A required project name, or its field error.
+fn required_name(errors: &mut FieldErrors, raw: Option<&str>) -> Option<ProjectName> {
+    match raw.map(ProjectName::parse) {
+        Some(Ok(name)) => Some(name),
+        Some(Err(reason)) => {
+            field_error(errors, "name", reason);
+            None
+        }
+        None => {
+            field_error(errors, "name", "is required");
+            None
+        }
+    }
+}
+
 /// `POST /v1/projects`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,17 +61,7 @@ impl CreateProjectInput {
     /// Every invalid field with its reason.
     pub fn validate(self) -> Result<NewProject, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let name = match self.name.as_deref().map(ProjectName::parse) {
-            Some(Ok(name)) => Some(name),
-            Some(Err(reason)) => {
-                field_error(&mut errors, "name", reason);
-                None
-            }
-            None => {
-                field_error(&mut errors, "name", "is required");
-                None
-            }
-        };
+        let name = required_name(&mut errors, self.name.as_deref());
         let project_type = match self.project_type.as_deref().map(ProjectType::parse) {
             Some(Some(t)) => Some(t),
             Some(None) => {
@@ -103,17 +108,7 @@ impl RenameProjectInput {
     /// Every invalid field with its reason.
     pub fn validate(self) -> Result<(ProjectName, i64), FieldErrors> {
         let mut errors = FieldErrors::new();
-        let name = match self.name.as_deref().map(ProjectName::parse) {
-            Some(Ok(name)) => Some(name),
-            Some(Err(reason)) => {
-                field_error(&mut errors, "name", reason);
-                None
-            }
-            None => {
-                field_error(&mut errors, "name", "is required");
-                None
-            }
-        };
+        let name = required_name(&mut errors, self.name.as_deref());
         if self.updated_at.is_none() {
             field_error(
                 &mut errors,

@@ -106,6 +106,33 @@ pub async fn record(
     idempotency::complete(db, &claim.scope, &claim.key, status, &stored)
 }
 
+/// Runs `write` under the request's `Idempotency-Key` (if any): replays a recorded answer,
+/// or runs the write holding the claim and releases the claim when the write fails, so a
+/// retry can run.
+///
+/// # Errors
+/// The errors of [`begin`] and of `write`.
+pub async fn run<W>(
+    ctx: &Ctx,
+    db: &D1Database,
+    scope: &str,
+    body: &[u8],
+    write: W,
+) -> Result<Response, ApiError>
+where
+    W: AsyncFnOnce(Option<&Claim>) -> Result<Response, ApiError>,
+{
+    let claim = match begin(ctx, db, scope, body).await? {
+        Begun::Replay(response) => return Ok(response),
+        Begun::Proceed(claim) => claim,
+    };
+    let outcome = write(claim.as_ref()).await;
+    if outcome.is_err() {
+        release(db, claim.as_ref()).await?;
+    }
+    outcome
+}
+
 /// Releases the claim of a request that failed, so a retry can run.
 ///
 /// # Errors

@@ -14,6 +14,7 @@ pub mod developer;
 pub mod error;
 pub mod idempotent;
 pub mod keyauth;
+pub mod list;
 pub mod log;
 pub mod panic;
 pub mod secrets;

@@ -1,10 +1,8 @@
 //! The audit trail, newest first: the whole platform's or one project's.
 
-use crate::projects::page;
 use crate::session::Session;
 use crate::views;
-use tollgate::ListPage;
-use tollgate_edge::{ApiError, Ctx, db, json};
+use tollgate_edge::{ApiError, Ctx, db, list};
 use worker::Response;
 
 pub(crate) async fn list(ctx: Ctx, of_project: bool) -> Result<Response, ApiError> {
@@ -14,7 +12,7 @@ pub(crate) async fn list(ctx: Ctx, of_project: bool) -> Result<Response, ApiErro
     } else {
         None
     };
-    let page = page(&ctx)?;
+    let page = list::page(&ctx)?;
     let (rows, total) = db::audit::list(
         &session.db,
         &session.platform.id,
@@ -22,14 +20,5 @@ pub(crate) async fn list(ctx: Ctx, of_project: bool) -> Result<Response, ApiErro
         page,
     )
     .await?;
-    let data = rows.into_iter().map(views::audit).collect();
-    json(
-        200,
-        &ListPage {
-            data,
-            total,
-            page: page.page,
-            page_size: page.page_size,
-        },
-    )
+    list::respond(rows, total, page, views::audit)
 }

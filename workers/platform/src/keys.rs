@@ -1,40 +1,30 @@
 //! Secret keys of a project: metadata listing, rotation (the new key's single reveal, the old
 //! key alive for its grace period) and immediate revocation.
 
-use crate::projects::page;
 use crate::session::Session;
 use crate::views;
 use serde_json::json;
 use tollgate::console::{RotateKeyInput, RotatedKey};
-use tollgate::ids::new_id;
-use tollgate::{ApiKey, Detail, KeyKind, ListPage, Mode};
+use tollgate::{ApiKey, Detail, KeyKind, Mode};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
-use tollgate_edge::idempotent::{self, Begun, Claim};
-use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, secrets};
+use tollgate_edge::idempotent::{self, Claim};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, list, secrets};
 use worker::Response;
 
 pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
-    let page = page(&ctx)?;
+    let page = list::page(&ctx)?;
     let rows = db::keys::list(&session.db, &project.id).await?;
     let total = rows.len() as u64;
-    let data = rows
+    // A project has a handful of keys: page them in memory.
+    let rows = rows
         .into_iter()
         .skip(page.offset() as usize)
         .take(page.page_size as usize)
-        .map(views::key)
         .collect();
-    json(
-        200,
-        &ListPage {
-            data,
-            total,
-            page: page.page,
-            page_size: page.page_size,
-        },
-    )
+    list::respond(rows, total, page, views::key)
 }
 
 pub(crate) async fn rotate(mut ctx: Ctx) -> Result<Response, ApiError> {
@@ -44,15 +34,14 @@ pub(crate) async fn rotate(mut ctx: Ctx) -> Result<Response, ApiError> {
     let grace = body::parse::<RotateKeyInput>(&bytes)?
         .validate()
         .map_err(ApiError::Validation)?;
-    let claim = match idempotent::begin(&ctx, &session.db, &session.platform.id, &bytes).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Proceed(claim) => claim,
-    };
-    let outcome = replace(&ctx, &session, &project, grace, claim.as_ref()).await;
-    if outcome.is_err() {
-        idempotent::release(&session.db, claim.as_ref()).await?;
-    }
-    outcome
+    idempotent::run(
+        &ctx,
+        &session.db,
+        &session.platform.id,
+        &bytes,
+        async |claim| replace(&ctx, &session, &project, grace, claim).await,
+    )
+    .await
 }
 
 async fn replace(
@@ -71,19 +60,7 @@ async fn replace(
         .await?
         .into_iter()
         .find(|k| k.status == "active");
-    let key = KeyRow {
-        id: new_id("key"),
-        project_id: project.id.clone(),
-        hash: secret.hash(&pepper),
-        prefix: secret.prefix().to_owned(),
-        last4: secret.last4().to_owned(),
-        status: "active".to_owned(),
-        expires_at: None,
-        replaced_by: None,
-        created_at: now,
-        rotated_at: None,
-        revoked_at: None,
-    };
+    let key = KeyRow::fresh(&project.id, &secret, &pepper, now);
     let grace_end = now + grace_seconds * 1000;
     let mut statements = Vec::new();
     if let Some(old) = &active {

@@ -6,12 +6,11 @@ use crate::views;
 use serde_json::json;
 use tollgate::console::{CreateProjectInput, CreatedProject, NewProject, RenameProjectInput};
 use tollgate::ids::new_id;
-use tollgate::paging::Page;
-use tollgate::{ApiKey, Detail, KeyKind, ListPage};
+use tollgate::{ApiKey, Detail, KeyKind};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
-use tollgate_edge::idempotent::{self, Begun, Claim};
-use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, secrets};
+use tollgate_edge::idempotent::{self, Claim};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, list, secrets};
 use wasm_bindgen::JsValue;
 use worker::Response;
 
@@ -27,18 +26,9 @@ pub(crate) async fn platform(ctx: Ctx) -> Result<Response, ApiError> {
 
 pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
-    let page = page(&ctx)?;
+    let page = list::page(&ctx)?;
     let (rows, total) = db::projects::list(&session.db, &session.platform.id, page).await?;
-    let data = rows.into_iter().map(views::project).collect();
-    json(
-        200,
-        &ListPage {
-            data,
-            total,
-            page: page.page,
-            page_size: page.page_size,
-        },
-    )
+    list::respond(rows, total, page, views::project)
 }
 
 pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
@@ -58,15 +48,14 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     let new = body::parse::<CreateProjectInput>(&bytes)?
         .validate()
         .map_err(ApiError::Validation)?;
-    let claim = match idempotent::begin(&ctx, &session.db, &session.platform.id, &bytes).await? {
-        Begun::Replay(response) => return Ok(response),
-        Begun::Proceed(claim) => claim,
-    };
-    let outcome = insert(&ctx, &session, new, claim.as_ref()).await;
-    if outcome.is_err() {
-        idempotent::release(&session.db, claim.as_ref()).await?;
-    }
-    outcome
+    idempotent::run(
+        &ctx,
+        &session.db,
+        &session.platform.id,
+        &bytes,
+        async |claim| insert(&ctx, &session, new, claim).await,
+    )
+    .await
 }
 
 async fn insert(
@@ -90,19 +79,7 @@ async fn insert(
         created_at: now,
         updated_at: now,
     };
-    let key = KeyRow {
-        id: new_id("key"),
-        project_id: project.id.clone(),
-        hash: secret.hash(&pepper),
-        prefix: secret.prefix().to_owned(),
-        last4: secret.last4().to_owned(),
-        status: "active".to_owned(),
-        expires_at: None,
-        replaced_by: None,
-        created_at: now,
-        rotated_at: None,
-        revoked_at: None,
-    };
+    let key = KeyRow::fresh(&project.id, &secret, &pepper, now);
     let change = Change {
         project_id: Some(&project.id),
         action: "project.created",
@@ -214,13 +191,6 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
             data: json!({ "id": project.id, "deleted": true }),
         },
     )
-}
-
-/// The requested page of a list.
-pub(crate) fn page(ctx: &Ctx) -> Result<Page, ApiError> {
-    let pairs = ctx.query();
-    Page::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(ApiError::Validation)
 }
 
 #[expect(

@@ -32,6 +32,31 @@ pub struct KeyRow {
     pub revoked_at: Option<i64>,
 }
 
+impl KeyRow {
+    /// The record of a newly issued, active secret key: its keyed hash and display parts.
+    #[must_use]
+    pub fn fresh(
+        project_id: &str,
+        key: &tollgate::ApiKey,
+        pepper: &tollgate::Pepper,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: tollgate::ids::new_id("key"),
+            project_id: project_id.to_owned(),
+            hash: key.hash(pepper),
+            prefix: key.prefix().to_owned(),
+            last4: key.last4().to_owned(),
+            status: "active".to_owned(),
+            expires_at: None,
+            replaced_by: None,
+            created_at: now,
+            rotated_at: None,
+            revoked_at: None,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, project_id, hash, prefix, last4, status, expires_at, replaced_by, created_at, rotated_at, revoked_at";
 
 /// The insert for a new active key.
