@@ -159,6 +159,11 @@ impl Pepper {
     pub fn new(secret: &str) -> Option<Self> {
         (secret.len() >= Self::MIN_LEN).then(|| Self(secret.as_bytes().to_vec()))
     }
+
+    /// The pepper's bytes, for keyed derivations inside the core.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Pepper {

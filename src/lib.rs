@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod contract;
+pub mod end_user;
 pub mod idempotency;
 pub mod ids;
 pub mod jwt;
@@ -14,6 +15,7 @@ pub mod paging;
 pub mod project;
 pub mod request_id;
 pub mod routing;
+pub mod usage;
 
 pub use contract::{
     Detail, ErrorBody, ErrorCode, Health, HealthStatus, ListPage, StorageCheck, StorageChecks,
