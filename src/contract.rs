@@ -42,6 +42,17 @@ pub enum ErrorCode {
     InvalidIdempotencyKey,
     /// The secret this request created was already shown and cannot be shown again.
     SecretAlreadyShown,
+    /// The end user used up their plan's allowance for this period (`Retry-After` says when
+    /// the next period starts).
+    UsageLimitReached,
+    /// No tier applies to this end user: give the project a default tier.
+    PlanNotConfigured,
+    /// The end-user token is missing, invalid, expired, revoked or for another project.
+    InvalidEndUserToken,
+    /// The end user is unknown in this project.
+    UnknownEndUser,
+    /// An end user with this external id already exists in the project.
+    DuplicateExternalId,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }
@@ -59,6 +70,12 @@ pub struct ErrorBody<'a> {
     pub field_errors: Option<&'a BTreeMap<String, Vec<String>>>,
     /// The id to quote when asking about this request.
     pub request_id: &'a str,
+    /// For `usage_limit_reached`: always `false` (dream-api's callers read it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+    /// For `usage_limit_reached`: the usage object at the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<&'a crate::usage::Usage>,
 }
 
 /// Whether a worker and what it depends on answer.
@@ -157,6 +174,8 @@ mod tests {
             code: ErrorCode::NotFound,
             field_errors: None,
             request_id: "req_1",
+            allowed: None,
+            usage: None,
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
@@ -172,6 +191,8 @@ mod tests {
             code: ErrorCode::ValidationFailed,
             field_errors: Some(&fields),
             request_id: "r",
+            allowed: None,
+            usage: None,
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap()["fieldErrors"],

@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod contract;
+pub mod customer_api;
 pub mod end_user;
 pub mod idempotency;
 pub mod ids;

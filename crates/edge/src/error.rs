@@ -50,6 +50,21 @@ pub enum ApiError {
     InvalidIdempotencyKey,
     /// A replay would have to show a secret again after its reveal window.
     SecretAlreadyShown,
+    /// The end user's allowance is used up until `retry_after` seconds from now.
+    UsageLimitReached {
+        /// The usage object at the limit (boxed: it would make every `Result` large).
+        usage: Box<tollgate::usage::Usage>,
+        /// Seconds until the next period.
+        retry_after: i64,
+    },
+    /// No tier applies to the end user.
+    PlanNotConfigured,
+    /// The end-user token was refused.
+    InvalidEndUserToken(&'static str),
+    /// The end user is not known in this project.
+    UnknownEndUser,
+    /// The external id is taken in this project.
+    DuplicateExternalId,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -75,11 +90,20 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidJson(_) | Self::InvalidIdempotencyKey => 400,
-            Self::MissingCredentials(_) | Self::InvalidToken(_) | Self::InvalidApiKey => 401,
+            Self::MissingCredentials(_)
+            | Self::InvalidToken(_)
+            | Self::InvalidApiKey
+            | Self::InvalidEndUserToken(_) => 401,
             Self::ReauthenticationRequired | Self::Forbidden(_) => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::StaleUpdate | Self::IdempotencyInFlight | Self::SecretAlreadyShown => 409,
+            Self::StaleUpdate
+            | Self::IdempotencyInFlight
+            | Self::SecretAlreadyShown
+            | Self::PlanNotConfigured
+            | Self::DuplicateExternalId => 409,
+            Self::UnknownEndUser => 404,
+            Self::UsageLimitReached { .. } => 429,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) | Self::IdempotencyKeyReused => 422,
@@ -107,6 +131,11 @@ impl ApiError {
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
             Self::SecretAlreadyShown => ErrorCode::SecretAlreadyShown,
+            Self::UsageLimitReached { .. } => ErrorCode::UsageLimitReached,
+            Self::PlanNotConfigured => ErrorCode::PlanNotConfigured,
+            Self::InvalidEndUserToken(_) => ErrorCode::InvalidEndUserToken,
+            Self::UnknownEndUser => ErrorCode::UnknownEndUser,
+            Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -132,6 +161,11 @@ impl ApiError {
             Self::SecretAlreadyShown => {
                 "This request already succeeded and its secret key was shown; it cannot be shown again. Rotate the key if it was lost.".into()
             }
+            Self::UsageLimitReached { .. } => "Tier limit reached: the usage allowance for this period is used up.".into(),
+            Self::PlanNotConfigured => "No tier applies to this end user. Give the project a default tier.".into(),
+            Self::InvalidEndUserToken(why) => (*why).into(),
+            Self::UnknownEndUser => "No such end user in this project.".into(),
+            Self::DuplicateExternalId => "An end user with this externalId already exists in this project.".into(),
             Self::Internal { .. } => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
@@ -149,6 +183,9 @@ impl ApiError {
                 headers.set("WWW-Authenticate", "Bearer")?;
             }
             Self::IdempotencyInFlight => headers.set("Retry-After", "1")?,
+            Self::UsageLimitReached { retry_after, .. } => {
+                headers.set("Retry-After", &retry_after.to_string())?
+            }
             _ => {}
         }
         Ok(())
@@ -167,11 +204,17 @@ impl ApiError {
             Self::Validation(fields) => Some(fields),
             _ => None,
         };
+        let usage = match &self {
+            Self::UsageLimitReached { usage, .. } => Some(usage.as_ref()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: &message,
             code: self.code(),
             field_errors,
             request_id: request_id.as_str(),
+            allowed: usage.map(|_| false),
+            usage,
         };
         let response = Response::from_json(&body)?.with_status(self.status());
         self.extra_headers(response.headers())?;

@@ -91,6 +91,17 @@ impl Ctx {
     }
 }
 
+/// In development only: a request may say what time it is (Unix ms), so tests can cross
+/// period boundaries. Ignored everywhere else.
+const CLOCK_HEADER: &str = "X-Tollgate-Dev-Now";
+
+fn clock(header: &Option<String>, development: bool) -> i64 {
+    match header.as_deref().and_then(|v| v.parse::<i64>().ok()) {
+        Some(at) if development && at > 0 => at,
+        _ => now_ms(),
+    }
+}
+
 /// The current time (Unix ms).
 #[must_use]
 pub fn now_ms() -> i64 {
@@ -200,6 +211,7 @@ where
     F: Future<Output = Result<Response, ApiError>>,
 {
     let development = config.environment == Environment::Development;
+    let req_now = req.headers().get(CLOCK_HEADER)?;
     let shared = if development {
         SHARED_DEVELOPMENT
     } else {
@@ -241,7 +253,7 @@ where
                 config,
                 request_id: request_id.clone(),
                 params,
-                now_ms: now_ms(),
+                now_ms: clock(&req_now, development),
             };
             handle(route, ctx).await
         }

@@ -1,24 +1,56 @@
 //! The `api` worker: the customer-facing API — key auth at the edge, end users, metering and
-//! checkout.
+//! the public catalog. Paths and field names follow dream-api's so its integrations keep
+//! working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod catalog;
+mod customers;
+mod lanes;
+mod metering;
+mod tokens;
+
 use serde_json::json;
 use tollgate::{Detail, Method, Route};
-use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, json, keyauth, secrets, serve};
+use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, json, serve};
 use worker::{Context, Env, Request, Response, event};
 
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
 #[derive(Clone, Copy, Debug)]
 enum Api {
     Project,
+    Track,
+    Usage,
+    CustomerToken,
+    ListCustomers,
+    CreateCustomer,
+    GetCustomer,
+    UpdateCustomer,
+    DeleteCustomer,
+    Tiers,
+    Products,
 }
+
+const ROUTES: &[Route<Api>] = &[
+    Route::new(Method::Get, "/api/project", Api::Project),
+    Route::new(Method::Post, "/api/data", Api::Track),
+    Route::new(Method::Post, "/api/usage/track", Api::Track),
+    Route::new(Method::Get, "/api/usage", Api::Usage),
+    Route::new(Method::Post, "/api/customer-token", Api::CustomerToken),
+    Route::new(Method::Get, "/api/customers", Api::ListCustomers),
+    Route::new(Method::Post, "/api/customers", Api::CreateCustomer),
+    Route::new(Method::Get, "/api/customers/{id}", Api::GetCustomer),
+    Route::new(Method::Patch, "/api/customers/{id}", Api::UpdateCustomer),
+    Route::new(Method::Delete, "/api/customers/{id}", Api::DeleteCustomer),
+    Route::new(Method::Get, "/api/tiers", Api::Tiers),
+    Route::new(Method::Get, "/api/products", Api::Products),
+];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
     name: "api",
     version: env!("CARGO_PKG_VERSION"),
-    routes: &[Route::new(Method::Get, "/api/project", Api::Project)],
+    routes: ROUTES,
     dev_routes: &[],
     health: HealthProbe::Storage,
     cors: Cors::Public,
@@ -27,9 +59,8 @@ const SPEC: WorkerSpec<Api> = WorkerSpec {
 /// `GET /api/project`: which project the presented key speaks for — a quick check that a
 /// key is configured right, answered for secret and publishable keys alike.
 async fn project(ctx: Ctx) -> Result<Response, ApiError> {
-    let key = keyauth::presented(&ctx)?;
-    let pepper = secrets::pepper(&ctx.env)?;
-    let auth = keyauth::authenticate(&ctx.env, &key, &pepper, ctx.now_ms).await?;
+    let caller = lanes::any_key(&ctx).await?;
+    let auth = caller.auth;
     json(
         200,
         &Detail {
@@ -47,6 +78,16 @@ async fn project(ctx: Ctx) -> Result<Response, ApiError> {
 async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
     match route {
         Api::Project => project(ctx).await,
+        Api::Track => metering::track(ctx).await,
+        Api::Usage => metering::current(ctx).await,
+        Api::CustomerToken => tokens::mint(ctx).await,
+        Api::ListCustomers => customers::list(ctx).await,
+        Api::CreateCustomer => customers::create(ctx).await,
+        Api::GetCustomer => customers::get(ctx).await,
+        Api::UpdateCustomer => customers::update(ctx).await,
+        Api::DeleteCustomer => customers::delete(ctx).await,
+        Api::Tiers => catalog::tiers(ctx).await,
+        Api::Products => catalog::products(ctx).await,
     }
 }
 

@@ -2,10 +2,13 @@
 //! returned unexecuted so the caller runs them, with the audit row, as one atomic batch.
 
 pub mod audit;
+pub mod catalog;
+pub mod end_users;
 pub mod idempotency;
 pub mod keys;
 pub mod platforms;
 pub mod projects;
+pub mod usage;
 
 use crate::{ApiError, storage};
 use serde::de::DeserializeOwned;

@@ -1,0 +1,161 @@
+//! End users (`/api/customers…`, secret key only): create, list with email search, read,
+//! update (a plan change never resets usage) and delete (usage and tokens go, billing
+//! records stay). Another project's customer answers 404.
+
+use crate::lanes::{self, Caller};
+use serde_json::json;
+use tollgate::customer_api::{CreateCustomerInput, CustomerView, UpdateCustomerInput};
+use tollgate::ids::new_id;
+use tollgate_edge::db::{
+    self,
+    end_users::{Changes, EndUserRow},
+};
+use tollgate_edge::{ApiError, Ctx, body, json, list};
+use worker::Response;
+
+async fn view(caller: &Caller, row: EndUserRow) -> Result<CustomerView, ApiError> {
+    let publishable_key = publishable_key(caller).await?;
+    Ok(customer_view(row, publishable_key))
+}
+
+fn customer_view(row: EndUserRow, publishable_key: String) -> CustomerView {
+    CustomerView {
+        id: row.id,
+        external_id: row.external_id,
+        email: row.email,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        plan: row.plan,
+        publishable_key,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+async fn publishable_key(caller: &Caller) -> Result<String, ApiError> {
+    let project = db::projects::get(
+        &caller.db,
+        &caller.auth.platform_id,
+        &caller.auth.project_id,
+    )
+    .await?;
+    project
+        .map(|p| p.publishable_key)
+        .ok_or(ApiError::InvalidApiKey)
+}
+
+/// A customer answer: ours (`data`) and dream-api's (`success`, `customer`).
+fn answer(status: u16, customer: &CustomerView) -> Result<Response, ApiError> {
+    json(
+        status,
+        &json!({ "data": customer, "success": true, "customer": customer }),
+    )
+}
+
+async fn check_plan(caller: &Caller, plan: Option<&str>) -> Result<(), ApiError> {
+    match plan {
+        Some(name)
+            if !db::catalog::tier_exists(&caller.db, &caller.auth.project_id, name).await? =>
+        {
+            Err(ApiError::field("plan", "is not a tier of this project"))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn existing(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
+    let id = ctx.params.get("id").ok_or(ApiError::NotFound)?;
+    db::end_users::find(&caller.db, &caller.auth.project_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::server(&ctx).await?;
+    let input: CreateCustomerInput = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let new = input.validate().map_err(ApiError::Validation)?;
+    check_plan(&caller, new.plan.as_deref()).await?;
+    let row = EndUserRow {
+        id: new_id("cus"),
+        project_id: caller.auth.project_id.clone(),
+        external_id: new.external_id,
+        email: Some(new.email.as_str().to_owned()),
+        first_name: new.first_name,
+        last_name: new.last_name,
+        plan: new.plan,
+        token_version: 0,
+        created_at: ctx.now_ms,
+        updated_at: ctx.now_ms,
+    };
+    if !db::end_users::insert(&caller.db, &row).await? {
+        return Err(ApiError::DuplicateExternalId);
+    }
+    answer(201, &view(&caller, row).await?)
+}
+
+pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::server(&ctx).await?;
+    let page = list::page(&ctx)?;
+    let email = ctx
+        .query()
+        .into_iter()
+        .find(|(k, _)| k == "email")
+        .map(|(_, v)| v);
+    let (rows, total) =
+        db::end_users::list(&caller.db, &caller.auth.project_id, email.as_deref(), page).await?;
+    let publishable_key = publishable_key(&caller).await?;
+    list::respond(rows, total, page, |row| {
+        customer_view(row, publishable_key.clone())
+    })
+}
+
+pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::server(&ctx).await?;
+    let row = existing(&ctx, &caller).await?;
+    answer(200, &view(&caller, row).await?)
+}
+
+pub(crate) async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::server(&ctx).await?;
+    let row = existing(&ctx, &caller).await?;
+    let input: UpdateCustomerInput = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let changes = input.validate().map_err(ApiError::Validation)?;
+    check_plan(&caller, changes.plan.as_deref()).await?;
+    let email = changes.email.as_ref().map(|e| e.as_str().to_owned());
+    let statement = db::end_users::update(
+        &caller.db,
+        &caller.auth.project_id,
+        &row.id,
+        Changes {
+            email: email.as_deref(),
+            first_name: changes.first_name.as_deref(),
+            last_name: changes.last_name.as_deref(),
+            plan: changes.plan.as_deref(),
+        },
+        ctx.now_ms,
+    )?;
+    statement.run().await?;
+    let updated = db::end_users::find(&caller.db, &caller.auth.project_id, &row.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    answer(200, &view(&caller, updated).await?)
+}
+
+pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::server(&ctx).await?;
+    let row = existing(&ctx, &caller).await?;
+    db::batch(
+        &caller.db,
+        db::end_users::delete(&caller.db, &caller.auth.project_id, &row.id, ctx.now_ms)?,
+    )
+    .await?;
+    json(
+        200,
+        &json!({
+            "data": { "id": row.id, "deleted": true },
+            "success": true,
+            "message": "Customer deleted: usage and tokens removed, billing records kept.",
+            "deleted": { "id": row.id, "email": row.email },
+        }),
+    )
+}

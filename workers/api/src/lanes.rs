@@ -1,0 +1,104 @@
+//! Who is calling the customer API: the key lanes (secret for servers, publishable for
+//! browsers) and, for end-user routes, which end user the call is about.
+
+use tollgate::Pepper;
+use tollgate::end_user::{self, TokenRefusal};
+use tollgate_edge::keyauth::{self, Lane, ProjectAuth};
+use tollgate_edge::{ApiError, Ctx, db, secrets};
+use worker::D1Database;
+
+/// A caller whose key resolved to a project.
+pub(crate) struct Caller {
+    pub(crate) auth: ProjectAuth,
+    pub(crate) db: D1Database,
+    pub(crate) pepper: Pepper,
+}
+
+/// Any valid key: a secret key, or a publishable key (public and end-user routes).
+pub(crate) async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {
+    let key = keyauth::presented(ctx)?;
+    let pepper = secrets::pepper(&ctx.env)?;
+    let auth = keyauth::authenticate(&ctx.env, &key, &pepper, ctx.now_ms).await?;
+    Ok(Caller {
+        auth,
+        db: db::database(&ctx.env)?,
+        pepper,
+    })
+}
+
+/// A secret key only: the developer's backend.
+pub(crate) async fn server(ctx: &Ctx) -> Result<Caller, ApiError> {
+    let caller = any_key(ctx).await?;
+    if caller.auth.lane != Lane::Secret {
+        return Err(ApiError::Forbidden(
+            "This route needs the secret key (`Authorization: Bearer sk_…`), from a server.",
+        ));
+    }
+    Ok(caller)
+}
+
+/// The end user a metering or end-user call is about.
+pub(crate) struct EndUserRef {
+    /// `cus_…` or the developer's external id.
+    pub(crate) reference: String,
+    /// From a token: the token version it was minted under.
+    pub(crate) token_version: Option<i64>,
+}
+
+impl EndUserRef {
+    /// Refuses a token minted before the end user's tokens were revoked.
+    pub(crate) fn check_version(&self, current: i64) -> Result<(), ApiError> {
+        match self.token_version {
+            Some(version) if version != current => Err(ApiError::InvalidEndUserToken(
+                "The end-user token was revoked.",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
+
+/// Secret lane: `X-User-Id` names the end user. Publishable lane: an end-user token minted
+/// for this project does (in any of the headers dream-api's SDK uses).
+pub(crate) fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiError> {
+    if caller.auth.lane == Lane::Secret {
+        let reference = ctx
+            .header("X-User-Id")?
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty() && v.len() <= 255)
+            .ok_or_else(|| {
+                ApiError::field(
+                    "X-User-Id",
+                    "is required with a secret key: the end user's id or externalId",
+                )
+            })?;
+        return Ok(EndUserRef {
+            reference,
+            token_version: None,
+        });
+    }
+    let token = TOKEN_HEADERS
+        .iter()
+        .find_map(|name| ctx.header(name).ok().flatten())
+        .ok_or(ApiError::InvalidEndUserToken(
+            "This route needs an end-user token (`X-End-User-Token`) with the publishable key.",
+        ))?;
+    let claims = end_user::verify(
+        &caller.pepper,
+        &caller.auth.project_id,
+        token.trim(),
+        ctx.now_ms / 1000,
+    )
+    .map_err(|refusal| {
+        ApiError::InvalidEndUserToken(match refusal {
+            TokenRefusal::Invalid => "The end-user token is invalid.",
+            TokenRefusal::OtherProject => "The end-user token belongs to another project.",
+            TokenRefusal::Expired => "The end-user token has expired.",
+        })
+    })?;
+    Ok(EndUserRef {
+        reference: claims.end_user_id,
+        token_version: Some(claims.version),
+    })
+}

@@ -1,0 +1,139 @@
+//! Metering: `POST /api/data` (dream-api's name) and `POST /api/usage/track` count a call
+//! against the end user's allowance; `GET /api/usage` reads the current period.
+//!
+//! The plan is always resolved from Tollgate's records (subscription → tier; else the
+//! assigned tier; else the project's default) — never from a header or a claim.
+
+use crate::lanes::{self, Caller, EndUserRef};
+use serde_json::json;
+use tollgate::customer_api::TrackInput;
+use tollgate::usage::{Limit, Period, Usage, parse_cost};
+use tollgate_edge::db::usage::{self, Allowance};
+use tollgate_edge::idempotent::{self, Claim};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text};
+use worker::Response;
+
+/// The end user's allowance, plan, limit and current period.
+struct Standing {
+    allowance: Allowance,
+    plan: String,
+    limit: Limit,
+    period: Period,
+}
+
+async fn standing(ctx: &Ctx, caller: &Caller, who: &EndUserRef) -> Result<Standing, ApiError> {
+    let allowance = usage::allowance(&caller.db, &caller.auth.project_id, &who.reference)
+        .await?
+        .ok_or(ApiError::UnknownEndUser)?;
+    who.check_version(allowance.token_version)?;
+    let plan = allowance
+        .tier_name
+        .clone()
+        .ok_or(ApiError::PlanNotConfigured)?;
+    let limit = Limit::from_column(allowance.usage_limit);
+    let period = match (allowance.period_start, allowance.period_end) {
+        (Some(start), Some(end)) if end > start => Period::subscription(start, end, ctx.now_ms),
+        _ => Period::calendar_month(ctx.now_ms),
+    };
+    Ok(Standing {
+        allowance,
+        plan,
+        limit,
+        period,
+    })
+}
+
+pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let who = lanes::end_user(&ctx, &caller)?;
+    let bytes = body::read(&mut ctx.req, 1024).await?;
+    let input: TrackInput = body::parse(&bytes)?;
+    let cost = parse_cost(input.cost).map_err(|reason| ApiError::field("cost", reason))?;
+    let standing = standing(&ctx, &caller, &who).await?;
+    // Keys are per end user: the same key for two end users are two different calls.
+    let scope = format!(
+        "{}:{}",
+        caller.auth.project_id, standing.allowance.end_user_id
+    );
+    idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
+        count(&ctx, &caller, &standing, cost, claim).await
+    })
+    .await
+}
+
+async fn count(
+    ctx: &Ctx,
+    caller: &Caller,
+    standing: &Standing,
+    cost: u64,
+    claim: Option<&Claim>,
+) -> Result<Response, ApiError> {
+    let project = &caller.auth.project_id;
+    let end_user = &standing.allowance.end_user_id;
+    let statement = usage::track(
+        &caller.db,
+        project,
+        end_user,
+        standing.period,
+        cost,
+        standing.limit.ceiling(),
+        ctx.now_ms,
+    )?;
+    let counted = usage::apply(statement).await?;
+    let limit_reached = |count| ApiError::UsageLimitReached {
+        usage: Box::new(Usage::new(
+            count,
+            standing.limit,
+            &standing.plan,
+            standing.period,
+        )),
+        retry_after: standing.period.seconds_left(ctx.now_ms),
+    };
+    let count = match counted {
+        // A check-only call (cost 0) is allowed while there is room for at least one unit.
+        Some(count)
+            if cost > 0 || i64::try_from(count).unwrap_or(i64::MAX) < standing.limit.ceiling() =>
+        {
+            count
+        }
+        Some(count) => return Err(limit_reached(count)),
+        None => {
+            return Err(limit_reached(
+                usage::count(&caller.db, project, end_user, standing.period.start).await?,
+            ));
+        }
+    };
+    let usage = Usage::new(count, standing.limit, &standing.plan, standing.period);
+    let body = serde_json::to_string(&json!({
+        "allowed": true,
+        "success": true,
+        "data": { "message": "Usage recorded." },
+        "usage": usage,
+    }))?;
+    if let Some(claim) = claim {
+        // Recorded after the count: a crash in between leaves the key in flight (409 to retries
+        // until it expires) and never counts twice.
+        idempotent::record(ctx, &caller.db, claim, 200, &body, false)
+            .await?
+            .run()
+            .await?;
+    }
+    json_text(200, body)
+}
+
+pub(crate) async fn current(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let who = lanes::end_user(&ctx, &caller)?;
+    let standing = standing(&ctx, &caller, &who).await?;
+    let count = usage::count(
+        &caller.db,
+        &caller.auth.project_id,
+        &standing.allowance.end_user_id,
+        standing.period.start,
+    )
+    .await?;
+    let usage = Usage::new(count, standing.limit, &standing.plan, standing.period);
+    let mut body = serde_json::to_value(&usage)?;
+    body["userId"] = json!(standing.allowance.end_user_id);
+    json(200, &body)
+}
