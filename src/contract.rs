@@ -53,6 +53,10 @@ pub enum ErrorCode {
     UnknownEndUser,
     /// An end user with this external id already exists in the project.
     DuplicateExternalId,
+    /// Live keys are paused: the developer's Tollgate subscription is not active.
+    LiveModeInactive,
+    /// Too many requests for this key (per second); `Retry-After` says when to retry.
+    RateLimited,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

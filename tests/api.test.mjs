@@ -452,3 +452,43 @@ describe("the public catalog", () => {
     assert.equal((await app.browser("GET", "/api/tiers")).body.tiers.length, 2);
   });
 });
+
+describe("live mode and rate limits", () => {
+  test("live keys fail closed while the developer's subscription is not active; test keys always work", async () => {
+    const dev = await signIn(stack, "api_live_gate");
+    const live = await createProject(dev, { mode: "live" });
+    const test_ = await createProject(dev, { mode: "test" });
+    const whoami = (secretKey) => stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${secretKey}` } });
+
+    const lapsed = await whoami(live.secretKey);
+    const inTest = await whoami(test_.secretKey);
+    const db = await stack.d1();
+    await db.prepare("UPDATE platforms SET billing_status = 'active' WHERE subject = 'api_live_gate'").run();
+    const second = await signIn(stack, "api_live_gate_fresh");
+    const fresh = await createProject(second, { mode: "live" });
+    await db.prepare("UPDATE platforms SET billing_status = 'trialing' WHERE subject = 'api_live_gate_fresh'").run();
+    const paying = await whoami(fresh.secretKey);
+
+    assert.equal(lapsed.status, 403);
+    assert.equal(lapsed.body.code, "live_mode_inactive");
+    assert.equal(inTest.status, 200);
+    assert.equal(paying.status, 200);
+  });
+
+  test("a key over its rate limit answers 429 with Retry-After, and the next second it works again", async () => {
+    const app = await setup("api_rate");
+    const db = await stack.d1();
+    await db.prepare("UPDATE projects SET rate_limit_secret = 5 WHERE id = ?1").bind(app.project.id).run();
+    const second = Math.ceil(Date.now() / 1000) * 1000 + 5_000;
+    const at = (ms) => ({ headers: { "X-Tollgate-Dev-Now": String(ms) } });
+
+    const burst = await Promise.all(Array.from({ length: 12 }, () => app.server("GET", "/api/tiers", at(second))));
+    const next = await app.server("GET", "/api/tiers", at(second + 1_000));
+
+    const limited = burst.filter((r) => r.status === 429);
+    assert.equal(burst.filter((r) => r.status === 200).length, 5);
+    assert.equal(limited.length, 7);
+    assert.ok(limited.every((r) => r.body.code === "rate_limited" && r.headers.get("retry-after") === "1"));
+    assert.equal(next.status, 200);
+  });
+});

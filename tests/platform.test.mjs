@@ -150,6 +150,9 @@ describe("the platform worker", () => {
     test("both keys of a new project reach the api worker, in their own lanes", async () => {
       const dev = await signIn(stack, "dev_lanes");
       const { project, secretKey } = await createProject(dev, { type: "store", mode: "live" });
+      // Live keys work only for a developer whose Tollgate subscription is active.
+      const db = await stack.d1();
+      await db.prepare("UPDATE platforms SET billing_status = 'active' WHERE subject = 'dev_lanes'").run();
 
       const bySecret = await whoami(stack, { secretKey });
       const byPublishable = await whoami(stack, { publishableKey: project.publishableKey });

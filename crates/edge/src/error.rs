@@ -65,6 +65,10 @@ pub enum ApiError {
     UnknownEndUser,
     /// The external id is taken in this project.
     DuplicateExternalId,
+    /// Live keys are paused (the developer's subscription lapsed).
+    LiveModeInactive,
+    /// The key exceeded its requests per second.
+    RateLimited,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -94,7 +98,8 @@ impl ApiError {
             | Self::InvalidToken(_)
             | Self::InvalidApiKey
             | Self::InvalidEndUserToken(_) => 401,
-            Self::ReauthenticationRequired | Self::Forbidden(_) => 403,
+            Self::ReauthenticationRequired | Self::Forbidden(_) | Self::LiveModeInactive => 403,
+            Self::RateLimited => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StaleUpdate
@@ -136,6 +141,8 @@ impl ApiError {
             Self::InvalidEndUserToken(_) => ErrorCode::InvalidEndUserToken,
             Self::UnknownEndUser => ErrorCode::UnknownEndUser,
             Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
+            Self::LiveModeInactive => ErrorCode::LiveModeInactive,
+            Self::RateLimited => ErrorCode::RateLimited,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -166,6 +173,10 @@ impl ApiError {
             Self::InvalidEndUserToken(why) => (*why).into(),
             Self::UnknownEndUser => "No such end user in this project.".into(),
             Self::DuplicateExternalId => "An end user with this externalId already exists in this project.".into(),
+            Self::LiveModeInactive => {
+                "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
+            }
+            Self::RateLimited => "Too many requests for this key. Retry after the time in Retry-After.".into(),
             Self::Internal { .. } => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
@@ -182,7 +193,7 @@ impl ApiError {
             Self::MissingCredentials(_) | Self::InvalidToken(_) => {
                 headers.set("WWW-Authenticate", "Bearer")?;
             }
-            Self::IdempotencyInFlight => headers.set("Retry-After", "1")?,
+            Self::IdempotencyInFlight | Self::RateLimited => headers.set("Retry-After", "1")?,
             Self::UsageLimitReached { retry_after, .. } => {
                 headers.set("Retry-After", &retry_after.to_string())?
             }

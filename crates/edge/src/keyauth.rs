@@ -6,6 +6,10 @@
 //! [`ISOLATE_TTL_MS`] (30 s), and KV itself may serve a deleted entry for up to 60 s in other
 //! locations. A revoked key therefore stops working in this isolate at once and everywhere
 //! within 90 s. Keys that fail the checksum never reach storage.
+//!
+//! The cached record also carries the developer's billing standing (live keys fail closed
+//! with 403 `live_mode_inactive` unless their Tollgate subscription is active, trialing or
+//! past due) and the key's rate limit; both follow the same staleness bound.
 
 use crate::db::{self, keys::SecretKeyAuth};
 use crate::{ApiError, Ctx, storage};
@@ -41,6 +45,28 @@ pub struct ProjectAuth {
     pub expires_at: Option<i64>,
     /// Which lane the key opened.
     pub lane: Lane,
+    /// Whether the developer's own Tollgate subscription lets live keys work.
+    pub live_allowed: bool,
+    /// Requests per second this key may make (per client, for a publishable key).
+    pub rate_limit: u32,
+}
+
+/// Default requests per second per secret key.
+pub const DEFAULT_SECRET_RATE: u32 = 100;
+/// Default requests per second per publishable key and client address.
+pub const DEFAULT_PUBLISHABLE_RATE: u32 = 20;
+
+/// Live keys work while the developer's Tollgate subscription is active, trialing, or past
+/// due (Stripe is still collecting); anything else — none, canceled, unpaid — fails closed.
+fn live_allowed(billing_status: &str) -> bool {
+    matches!(billing_status, "active" | "trialing" | "past_due")
+}
+
+fn rate(configured: Option<i64>, default: u32) -> u32 {
+    configured
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
 }
 
 /// Which kind of key authenticated the request.
@@ -153,6 +179,9 @@ pub async fn authenticate(
     };
     match auth {
         Some(auth) if auth.mode == key.mode() && auth.expires_at.is_none_or(|end| now < end) => {
+            if auth.mode == Mode::Live && !auth.live_allowed {
+                return Err(ApiError::LiveModeInactive);
+            }
             Ok(auth)
         }
         _ => Err(ApiError::InvalidApiKey),
@@ -213,6 +242,8 @@ fn from_secret(row: SecretKeyAuth) -> Result<ProjectAuth, ApiError> {
         project_type,
         expires_at,
         lane: Lane::Secret,
+        live_allowed: live_allowed(&row.billing_status),
+        rate_limit: rate(row.rate_limit_secret, DEFAULT_SECRET_RATE),
     })
 }
 
@@ -226,6 +257,8 @@ fn from_publishable(row: db::keys::PublishableKeyAuth) -> Result<ProjectAuth, Ap
         project_type,
         expires_at: None,
         lane: Lane::Publishable,
+        live_allowed: live_allowed(&row.billing_status),
+        rate_limit: rate(row.rate_limit_publishable, DEFAULT_PUBLISHABLE_RATE),
     })
 }
 

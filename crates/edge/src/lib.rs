@@ -17,6 +17,7 @@ pub mod keyauth;
 pub mod list;
 pub mod log;
 pub mod panic;
+pub mod ratelimit;
 pub mod secrets;
 pub mod serve;
 pub mod storage;

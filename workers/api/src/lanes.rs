@@ -4,7 +4,7 @@
 use tollgate::Pepper;
 use tollgate::end_user::{self, TokenRefusal};
 use tollgate_edge::keyauth::{self, Lane, ProjectAuth};
-use tollgate_edge::{ApiError, Ctx, db, secrets};
+use tollgate_edge::{ApiError, Ctx, db, ratelimit, secrets};
 use worker::D1Database;
 
 /// A caller whose key resolved to a project.
@@ -14,11 +14,21 @@ pub(crate) struct Caller {
     pub(crate) pepper: Pepper,
 }
 
-/// Any valid key: a secret key, or a publishable key (public and end-user routes).
+/// Any valid key: a secret key, or a publishable key (public and end-user routes), within
+/// its rate limit — per secret key, or per publishable key and client address.
 pub(crate) async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {
     let key = keyauth::presented(ctx)?;
     let pepper = secrets::pepper(&ctx.env)?;
     let auth = keyauth::authenticate(&ctx.env, &key, &pepper, ctx.now_ms).await?;
+    let bucket = match (&auth.lane, &auth.key_id) {
+        (Lane::Secret, Some(key_id)) => format!("sk:{key_id}"),
+        _ => format!(
+            "pk:{}:{}",
+            auth.project_id,
+            ctx.client_ip().unwrap_or_default()
+        ),
+    };
+    ratelimit::admit(&bucket, auth.rate_limit, ctx.now_ms)?;
     Ok(Caller {
         auth,
         db: db::database(&ctx.env)?,

@@ -180,6 +180,12 @@ pub struct SecretKeyAuth {
     /// `saas` or `store`.
     #[serde(rename = "type")]
     pub project_type: String,
+    /// The developer's own Tollgate subscription state.
+    pub billing_status: String,
+    /// Requests per second per secret key (`None` = default).
+    pub rate_limit_secret: Option<i64>,
+    /// Requests per second per publishable key and client (`None` = default).
+    pub rate_limit_publishable: Option<i64>,
 }
 
 /// Looks a secret key up by hash (revoked keys and deleted projects never match).
@@ -189,8 +195,9 @@ pub struct SecretKeyAuth {
 pub async fn find_by_hash(db: &D1Database, hash: &str) -> Result<Option<SecretKeyAuth>, ApiError> {
     first(
         db,
-        "SELECT k.id AS key_id, k.status, k.expires_at, p.id AS project_id, p.platform_id, p.mode, p.type \
-         FROM api_keys k JOIN projects p ON p.id = k.project_id \
+        "SELECT k.id AS key_id, k.status, k.expires_at, p.id AS project_id, p.platform_id, p.mode, p.type, \
+         p.rate_limit_secret, p.rate_limit_publishable, f.billing_status \
+         FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN platforms f ON f.id = p.platform_id \
          WHERE k.hash = ?1 AND k.status != 'revoked' AND p.deleted_at IS NULL",
         &[text(hash)],
     )
@@ -227,6 +234,12 @@ pub struct PublishableKeyAuth {
     /// `saas` or `store`.
     #[serde(rename = "type")]
     pub project_type: String,
+    /// The developer's own Tollgate subscription state.
+    pub billing_status: String,
+    /// Requests per second per secret key (`None` = default).
+    pub rate_limit_secret: Option<i64>,
+    /// Requests per second per publishable key and client (`None` = default).
+    pub rate_limit_publishable: Option<i64>,
 }
 
 /// Looks a publishable key up (deleted projects never match).
@@ -239,7 +252,8 @@ pub async fn find_by_publishable(
 ) -> Result<Option<PublishableKeyAuth>, ApiError> {
     first(
         db,
-        "SELECT id AS project_id, platform_id, mode, type FROM projects WHERE publishable_key = ?1 AND deleted_at IS NULL",
+        "SELECT p.id AS project_id, p.platform_id, p.mode, p.type, p.rate_limit_secret, p.rate_limit_publishable, f.billing_status \
+         FROM projects p JOIN platforms f ON f.id = p.platform_id WHERE p.publishable_key = ?1 AND p.deleted_at IS NULL",
         &[text(publishable_key)],
     )
     .await
