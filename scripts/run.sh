@@ -3,6 +3,7 @@
 #   start  build every worker, migrate the local D1, run the whole platform on 127.0.0.1
 #   test   fmt and clippy (host and wasm32), unit tests, build, integration tests
 #   build  build every worker (incremental) and print the wasm sizes
+#   bench  build, then measure hot paths against a no-op route on the same runtime
 set -euo pipefail
 # shellcheck source=scripts/bootstrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
@@ -17,6 +18,10 @@ case "${1:-}" in
   start)
     bash scripts/build.sh
     exec node scripts/start.mjs
+    ;;
+  bench)
+    bash scripts/build.sh
+    exec node scripts/bench.mjs
     ;;
   test)
     phase "cargo fmt --check"
@@ -34,7 +39,7 @@ case "${1:-}" in
     node --test --test-concurrency=1 --test-reporter=spec 'tests/*.test.mjs'
     ;;
   *)
-    echo "usage: scripts/run.sh start|test|build" >&2
+    echo "usage: scripts/run.sh start|test|build|bench" >&2
     exit 2
     ;;
 esac

@@ -118,14 +118,17 @@ pub fn now_ms() -> i64 {
 enum Shared {
     Health,
     DevFail,
+    DevNoop,
 }
 
 const SHARED: &[Route<Shared>] = &[Route::new(Method::Get, "/health", Shared::Health)];
 
-/// In development only: routes that fail on purpose, so tests can prove failures stay opaque.
+/// In development only: routes that fail on purpose, so tests can prove failures stay opaque,
+/// and a no-op through the whole pipeline, the baseline of `npm run bench`.
 const SHARED_DEVELOPMENT: &[Route<Shared>] = &[
     Route::new(Method::Get, "/health", Shared::Health),
     Route::new(Method::Get, "/dev/fail/{kind}", Shared::DevFail),
+    Route::new(Method::Get, "/dev/noop", Shared::DevNoop),
 ];
 
 /// Runs one request through the pipeline and `handle` for the worker's own routes.
@@ -239,6 +242,10 @@ where
             route: Shared::DevFail,
             params,
         } => return deliberate_failure(params.get("kind")),
+        Match::Found {
+            route: Shared::DevNoop,
+            ..
+        } => return json(200, &serde_json::json!({ "status": "ok" })),
         Match::MethodNotAllowed { allow } => return Err(ApiError::MethodNotAllowed { allow }),
         Match::NotFound => match match_route(spec.routes, method, &path) {
             Match::NotFound => match_route(dev_routes, method, &path),

@@ -1,8 +1,13 @@
 //! The public catalog (`GET /api/tiers`, `GET /api/products`; either key), in dream-api's
 //! shapes: prices in minor units, `limit` a number or `"unlimited"`.
+//!
+//! Answers are cached in the isolate for [`CACHE_MS`] (10 s) per project: the catalog is read
+//! on every storefront page view and changes rarely, so a change shows within 10 s.
 
 use crate::lanes;
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use tollgate::usage::Limit;
 use tollgate_edge::db::catalog::{self, ProductRow, TierRow};
 use tollgate_edge::{ApiError, Ctx, json};
@@ -54,20 +59,54 @@ fn product(row: &ProductRow) -> Value {
     })
 }
 
+/// How long a project's catalog answer stays in this isolate.
+pub(crate) const CACHE_MS: i64 = 10_000;
+/// Cached answers beyond this many clear the cache (bounded memory).
+const MAX_ENTRIES: usize = 5_000;
+
+thread_local! {
+    static ANSWERS: RefCell<HashMap<String, (Value, i64)>> = RefCell::new(HashMap::new());
+}
+
+fn cached(key: &str, now: i64) -> Option<Value> {
+    ANSWERS.with(|a| {
+        a.borrow()
+            .get(key)
+            .filter(|(_, at)| now - at < CACHE_MS)
+            .map(|(v, _)| v.clone())
+    })
+}
+
+fn remember(key: String, value: Value, now: i64) {
+    ANSWERS.with(|a| {
+        let mut answers = a.borrow_mut();
+        if answers.len() >= MAX_ENTRIES {
+            answers.clear();
+        }
+        answers.insert(key, (value, now));
+    });
+}
+
 pub(crate) async fn tiers(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
+    let key = format!("tiers:{}", caller.auth.project_id);
+    if let Some(answer) = cached(&key, ctx.now_ms) {
+        return json(200, &answer);
+    }
     let rows = catalog::tiers(&caller.db, &caller.auth.project_id).await?;
-    json(
-        200,
-        &json!({ "tiers": rows.iter().map(tier).collect::<Vec<_>>() }),
-    )
+    let answer = json!({ "tiers": rows.iter().map(tier).collect::<Vec<_>>() });
+    remember(key, answer.clone(), ctx.now_ms);
+    json(200, &answer)
 }
 
 pub(crate) async fn products(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
+    let key = format!("products:{}", caller.auth.project_id);
+    if let Some(answer) = cached(&key, ctx.now_ms) {
+        return json(200, &answer);
+    }
     let rows = catalog::products(&caller.db, &caller.auth.project_id).await?;
-    json(
-        200,
-        &json!({ "products": rows.iter().map(product).collect::<Vec<_>>() }),
-    )
+    let answer = json!({ "products": rows.iter().map(product).collect::<Vec<_>>() });
+    remember(key, answer.clone(), ctx.now_ms);
+    json(200, &answer)
 }
