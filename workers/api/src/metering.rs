@@ -21,19 +21,19 @@ struct Standing {
     period: Period,
 }
 
-async fn standing(ctx: &Ctx, caller: &Caller, who: &EndUserRef) -> Result<Standing, ApiError> {
-    let allowance = usage::allowance(&caller.db, &caller.auth.project_id, &who.reference)
-        .await?
-        .ok_or(ApiError::UnknownEndUser)?;
+/// Judges a stored allowance at `now`: the token must be current and a tier must apply.
+fn judge(allowance: Option<Allowance>, who: &EndUserRef, now: i64) -> Result<Standing, ApiError> {
+    let allowance = allowance.ok_or(ApiError::UnknownEndUser)?;
     who.check_version(allowance.token_version)?;
     let plan = allowance
         .tier_name
         .clone()
         .ok_or(ApiError::PlanNotConfigured)?;
     let limit = Limit::from_column(allowance.usage_limit);
+    // The same rule the metering statement applies in SQL.
     let period = match (allowance.period_start, allowance.period_end) {
-        (Some(start), Some(end)) if end > start => Period::subscription(start, end, ctx.now_ms),
-        _ => Period::calendar_month(ctx.now_ms),
+        (Some(start), Some(end)) if end > start => Period::subscription(start, end, now),
+        _ => Period::calendar_month(now),
     };
     Ok(Standing {
         allowance,
@@ -49,14 +49,10 @@ pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
     let bytes = body::read(&mut ctx.req, 1024).await?;
     let input: TrackInput = body::parse(&bytes)?;
     let cost = parse_cost(input.cost).map_err(|reason| ApiError::field("cost", reason))?;
-    let standing = standing(&ctx, &caller, &who).await?;
     // Keys are per end user: the same key for two end users are two different calls.
-    let scope = format!(
-        "{}:{}",
-        caller.auth.project_id, standing.allowance.end_user_id
-    );
+    let scope = format!("{}:{}", caller.auth.project_id, who.reference);
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
-        count(&ctx, &caller, &standing, cost, claim).await
+        count(&ctx, &caller, &who, cost, claim).await
     })
     .await
 }
@@ -64,22 +60,23 @@ pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
 async fn count(
     ctx: &Ctx,
     caller: &Caller,
-    standing: &Standing,
+    who: &EndUserRef,
     cost: u64,
     claim: Option<&Claim>,
 ) -> Result<Response, ApiError> {
     let project = &caller.auth.project_id;
-    let end_user = &standing.allowance.end_user_id;
-    let statement = usage::track(
+    let calendar = Period::calendar_month(ctx.now_ms);
+    let (counted, allowance) = usage::track_and_read(
         &caller.db,
         project,
-        end_user,
-        standing.period,
-        cost,
-        standing.limit.ceiling(),
+        &who.reference,
+        calendar,
         ctx.now_ms,
-    )?;
-    let counted = usage::apply(statement).await?;
+        cost,
+        who.token_version,
+    )
+    .await?;
+    let standing = judge(allowance, who, ctx.now_ms)?;
     let limit_reached = |count| ApiError::UsageLimitReached {
         usage: Box::new(Usage::new(
             count,
@@ -99,7 +96,13 @@ async fn count(
         Some(count) => return Err(limit_reached(count)),
         None => {
             return Err(limit_reached(
-                usage::count(&caller.db, project, end_user, standing.period.start).await?,
+                usage::count(
+                    &caller.db,
+                    project,
+                    &standing.allowance.end_user_id,
+                    standing.period.start,
+                )
+                .await?,
             ));
         }
     };
@@ -124,7 +127,8 @@ async fn count(
 pub(crate) async fn current(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
     let who = lanes::end_user(&ctx, &caller)?;
-    let standing = standing(&ctx, &caller, &who).await?;
+    let allowance = usage::allowance(&caller.db, &caller.auth.project_id, &who.reference).await?;
+    let standing = judge(allowance, &who, ctx.now_ms)?;
     let count = usage::count(
         &caller.db,
         &caller.auth.project_id,

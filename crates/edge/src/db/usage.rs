@@ -4,7 +4,7 @@
 use super::{first, int, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1Database;
 
 /// What decides an end user's allowance: their active subscription's tier if any, else the
 /// tier assigned to them, else the project's default tier.
@@ -24,20 +24,7 @@ pub struct Allowance {
     pub usage_limit: Option<i64>,
 }
 
-/// Resolves the allowance of a live end user (by `cus_…` or external id) in one query.
-/// Only `active` and `trialing` subscriptions count; a `past_due` one falls back to the
-/// assigned or default tier.
-///
-/// # Errors
-/// Storage failures.
-pub async fn allowance(
-    db: &D1Database,
-    project_id: &str,
-    end_user: &str,
-) -> Result<Option<Allowance>, ApiError> {
-    first(
-        db,
-        "WITH e AS (
+const ALLOWANCE: &str = "WITH e AS (
            SELECT id, plan FROM end_users
            WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
            ORDER BY id = ?2 DESC LIMIT 1
@@ -60,39 +47,109 @@ pub async fn allowance(
                 (SELECT current_period_end FROM s) AS period_end,
                 (SELECT name FROM t) AS tier_name,
                 (SELECT usage_limit FROM t) AS usage_limit
-         WHERE EXISTS (SELECT 1 FROM e)",
-        &[text(project_id), text(end_user)],
-    )
-    .await
-}
+         WHERE EXISTS (SELECT 1 FROM e)";
 
-/// One metered call, as a single statement: adds `cost` to the period's counter only if the
-/// result stays within `ceiling`, and returns the new count — no row when refused. Because
-/// the check and the increment are one atomic statement, N concurrent calls at the boundary
-/// allow exactly as many as fit.
+/// Resolves the allowance of a live end user (by `cus_…` or external id) in one query.
+/// Only `active` and `trialing` subscriptions count; a `past_due` one falls back to the
+/// assigned or default tier.
 ///
 /// # Errors
-/// Binding failures.
-pub fn track(
+/// Storage failures.
+pub async fn allowance(
     db: &D1Database,
     project_id: &str,
-    end_user_id: &str,
-    period: tollgate::usage::Period,
-    cost: u64,
-    ceiling: i64,
+    end_user: &str,
+) -> Result<Option<Allowance>, ApiError> {
+    first(db, ALLOWANCE, &[text(project_id), text(end_user)]).await
+}
+
+/// The metered call with everything resolved inside one statement: the end user, their
+/// subscription's tier (else assigned, else default), the period (the subscription's, rolled
+/// forward when it ended; else the calendar month passed in), and — for a token — that the
+/// token version is current. It counts only if all of that holds and the result stays within
+/// the limit, and returns the new count; no row when it counted nothing.
+const TRACK: &str = "WITH e AS (
+  SELECT id, plan, token_version FROM end_users
+  WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
+  ORDER BY id = ?2 DESC LIMIT 1
+), s AS (
+  SELECT tier_id, current_period_start AS ps, current_period_end AS pe FROM subscriptions
+  WHERE project_id = ?1 AND end_user_id = (SELECT id FROM e) AND status IN ('active', 'trialing')
+  ORDER BY current_period_end DESC LIMIT 1
+), t AS (
+  SELECT usage_limit FROM tiers
+  WHERE project_id = ?1 AND archived_at IS NULL AND (
+    id = (SELECT tier_id FROM s)
+    OR (NOT EXISTS (SELECT 1 FROM s) AND name = (SELECT plan FROM e))
+    OR (NOT EXISTS (SELECT 1 FROM s) AND is_default = 1)
+  )
+  ORDER BY id = (SELECT tier_id FROM s) DESC, name = (SELECT plan FROM e) DESC LIMIT 1
+), p AS (
+  SELECT
+    CASE WHEN s.pe IS NULL OR s.pe <= s.ps THEN ?3
+         WHEN ?5 < s.pe THEN s.ps
+         ELSE s.pe + ((?5 - s.pe) / MAX(s.pe - s.ps, 86400000)) * MAX(s.pe - s.ps, 86400000) END AS start,
+    CASE WHEN s.pe IS NULL OR s.pe <= s.ps THEN ?4
+         WHEN ?5 < s.pe THEN s.pe
+         ELSE s.pe + ((?5 - s.pe) / MAX(s.pe - s.ps, 86400000) + 1) * MAX(s.pe - s.ps, 86400000) END AS end_
+  FROM (SELECT 1) LEFT JOIN s
+), c AS (
+  SELECT (SELECT id FROM e) AS end_user_id, p.start, p.end_,
+         COALESCE((SELECT usage_limit FROM t), 9007199254740991) AS ceiling
+  FROM p
+)
+INSERT INTO usage_counters (project_id, end_user_id, period_start, period_end, count, updated_at)
+SELECT ?1, c.end_user_id, c.start, c.end_, ?6, ?5 FROM c
+WHERE c.end_user_id IS NOT NULL AND EXISTS (SELECT 1 FROM t) AND ?6 <= c.ceiling
+  AND (?7 IS NULL OR (SELECT token_version FROM e) = ?7)
+ON CONFLICT (project_id, end_user_id, period_start) DO UPDATE
+  SET count = usage_counters.count + excluded.count, updated_at = excluded.updated_at
+  WHERE usage_counters.count + excluded.count <= (SELECT ceiling FROM c)
+RETURNING count";
+
+/// Runs one metered call and reads the allowance it was judged by, as one batch: one round
+/// trip, one transaction, so the answer describes exactly the state the count used.
+///
+/// # Errors
+/// Storage failures.
+pub async fn track_and_read(
+    db: &D1Database,
+    project_id: &str,
+    end_user: &str,
+    calendar: tollgate::usage::Period,
     now: i64,
-) -> Result<D1PreparedStatement, ApiError> {
+    cost: u64,
+    token_version: Option<i64>,
+) -> Result<(Option<u64>, Option<Allowance>), ApiError> {
     let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-    stmt(
+    let version = token_version.map_or(wasm_bindgen::JsValue::NULL, int);
+    let track = stmt(
         db,
-        "INSERT INTO usage_counters (project_id, end_user_id, period_start, period_end, count, updated_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?5 <= ?7
-         ON CONFLICT (project_id, end_user_id, period_start) DO UPDATE
-           SET count = usage_counters.count + excluded.count, updated_at = excluded.updated_at
-           WHERE usage_counters.count + excluded.count <= ?7
-         RETURNING count",
-        &[text(project_id), text(end_user_id), int(period.start), int(period.end), int(cost), int(now), int(ceiling)],
-    )
+        TRACK,
+        &[
+            text(project_id),
+            text(end_user),
+            int(calendar.start),
+            int(calendar.end),
+            int(now),
+            int(cost),
+            version,
+        ],
+    )?;
+    let read = stmt(db, ALLOWANCE, &[text(project_id), text(end_user)])?;
+    let results = db.batch(vec![track, read]).await?;
+    let counted = match results.first() {
+        Some(r) => r
+            .results::<CountRow>()?
+            .first()
+            .map(|row| u64::try_from(row.count).unwrap_or(0)),
+        None => None,
+    };
+    let allowance = match results.get(1) {
+        Some(r) => r.results::<Allowance>()?.into_iter().next(),
+        None => None,
+    };
+    Ok((counted, allowance))
 }
 
 #[derive(Deserialize)]
@@ -117,13 +174,4 @@ pub async fn count(
     )
     .await?;
     Ok(row.map_or(0, |r| u64::try_from(r.count).unwrap_or(0)))
-}
-
-/// Runs a prepared [`track`] statement: the new count, or `None` when refused.
-///
-/// # Errors
-/// Storage failures.
-pub async fn apply(statement: D1PreparedStatement) -> Result<Option<u64>, ApiError> {
-    let row: Option<CountRow> = statement.first(None).await?;
-    Ok(row.map(|r| u64::try_from(r.count).unwrap_or(0)))
 }
