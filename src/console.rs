@@ -186,6 +186,8 @@ pub struct ProjectView {
     pub publishable_key: String,
     /// The test project a live project was promoted from.
     pub promoted_from: Option<String>,
+    /// The project's own identity provider for end-user JWTs, if configured.
+    pub end_user_auth: Option<EndUserAuth>,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms): send it back with edits.
@@ -338,5 +340,136 @@ mod tests {
                 .is_err()
         );
         assert!(serde_json::from_str::<RotateKeyInput>(r#"{"grace":1}"#).is_err());
+    }
+}
+
+/// `PUT /v1/projects/{id}/end-user-auth`: the project's own identity provider for end-user
+/// JWTs (Clerk, Auth0, …).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EndUserAuthInput {
+    /// The `iss` the provider's tokens carry.
+    pub issuer: Option<String>,
+    /// Where the provider publishes its public keys.
+    pub jwks_url: Option<String>,
+    /// The audience the tokens must carry.
+    pub audience: Option<String>,
+}
+
+/// A validated end-user identity provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndUserAuth {
+    /// The `iss` its tokens carry.
+    pub issuer: String,
+    /// Its JWKS URL.
+    pub jwks_url: String,
+    /// The required audience.
+    pub audience: String,
+}
+
+/// `https://…`, or `http://127.0.0.1…` / `http://localhost…` when local URLs are allowed.
+fn url_ok(raw: &str, allow_local_http: bool) -> bool {
+    let local = raw.starts_with("http://127.0.0.1") || raw.starts_with("http://localhost");
+    (raw.starts_with("https://") || (allow_local_http && local))
+        && raw.len() <= 512
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl EndUserAuthInput {
+    /// Validates every field; local `http://` URLs only when `allow_local_http` (development).
+    ///
+    /// # Errors
+    /// Every invalid field with its reason.
+    pub fn validate(self, allow_local_http: bool) -> Result<EndUserAuth, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut url = |field: &str, value: Option<String>| match value {
+            Some(v) if url_ok(v.trim(), allow_local_http) => Some(v.trim().to_owned()),
+            Some(_) => {
+                field_error(
+                    &mut errors,
+                    field,
+                    "must be an https:// URL of at most 512 characters",
+                );
+                None
+            }
+            None => {
+                field_error(&mut errors, field, "is required");
+                None
+            }
+        };
+        let issuer = url("issuer", self.issuer);
+        let jwks_url = url("jwksUrl", self.jwks_url);
+        let audience = match self.audience.map(|a| a.trim().to_owned()) {
+            Some(a) if (1..=255).contains(&a.len()) && !a.chars().any(char::is_control) => Some(a),
+            _ => {
+                field_error(&mut errors, "audience", "is required: 1–255 characters");
+                None
+            }
+        };
+        match (issuer, jwks_url, audience) {
+            (Some(issuer), Some(jwks_url), Some(audience)) if errors.is_empty() => {
+                Ok(EndUserAuth {
+                    issuer,
+                    jwks_url,
+                    audience,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+#[cfg(test)]
+mod end_user_auth_tests {
+    use super::*;
+
+    fn input(issuer: &str, jwks: &str, aud: &str) -> EndUserAuthInput {
+        EndUserAuthInput {
+            issuer: Some(issuer.into()),
+            jwks_url: Some(jwks.into()),
+            audience: Some(aud.into()),
+        }
+    }
+
+    #[test]
+    fn https_issuers_are_accepted_everywhere() {
+        assert!(
+            input(
+                "https://clerk.example.com",
+                "https://clerk.example.com/.well-known/jwks.json",
+                "app"
+            )
+            .validate(false)
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn local_http_issuers_are_accepted_only_in_development() {
+        let local = || {
+            input(
+                "http://127.0.0.1:8787",
+                "http://127.0.0.1:8787/.well-known/jwks.json",
+                "app",
+            )
+        };
+        assert!(local().validate(true).is_ok());
+        assert!(local().validate(false).unwrap_err().contains_key("issuer"));
+    }
+
+    #[test]
+    fn plain_http_and_missing_fields_are_refused() {
+        let errors = EndUserAuthInput {
+            issuer: Some("http://evil.example".into()),
+            jwks_url: None,
+            audience: Some(String::new()),
+        }
+        .validate(true)
+        .unwrap_err();
+        assert_eq!(
+            errors.keys().collect::<Vec<_>>(),
+            ["audience", "issuer", "jwksUrl"]
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createProject, signIn } from "./support/developer.mjs";
+import { createProject, devToken, signIn } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
 
 let stack;
@@ -490,5 +490,53 @@ describe("live mode and rate limits", () => {
     assert.equal(limited.length, 7);
     assert.ok(limited.every((r) => r.body.code === "rate_limited" && r.headers.get("retry-after") === "1"));
     assert.equal(next.status, 200);
+  });
+});
+
+describe("a project's own identity provider", () => {
+  test("its RS256 JWTs meter the end user named by sub; other tokens are refused", async () => {
+    const app = await setup("api_idp");
+    const cus = await customer(app, { externalId: "idp-user-1" });
+    const jwksUrl = `${stack.urls.platform}/.well-known/jwks.json`;
+    const configured = await app.dev.call("PUT", `/v1/projects/${app.project.id}/end-user-auth`, {
+      body: { issuer: "https://idp.example", jwksUrl, audience: "shop-app" },
+    });
+    const mint = (overrides) => devToken(stack, { sub: "idp-user-1", iss: "https://idp.example", aud: "shop-app", ...overrides });
+
+    const counted = await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": await mint({}) } });
+    const refusals = [
+      await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": await mint({ aud: "other-app" }) } }),
+      await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": await mint({ iss: "https://evil.example" }) } }),
+      await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": await mint({ expiresIn: -300 }) } }),
+      await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": await devToken(stack, { sub: "idp-user-1" }) } }),
+    ];
+    const unknownUser = await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": await mint({ sub: "stranger" }) } });
+
+    assert.equal(configured.status, 200);
+    assert.deepEqual(configured.body.data.endUserAuth, { issuer: "https://idp.example", jwksUrl, audience: "shop-app" });
+    assert.equal(counted.status, 200);
+    assert.equal(counted.body.usage.count, 1);
+    for (const res of refusals) {
+      assert.equal(res.status, 401);
+      assert.equal(res.body.code, "invalid_end_user_token");
+    }
+    assert.equal(unknownUser.status, 404);
+    const trail = await app.dev.call("GET", `/v1/projects/${app.project.id}/audit`);
+    assert.equal(trail.body.data[0].action, "project.end_user_auth_changed");
+  });
+
+  test("another project does not accept them, and plain http issuers are refused outside local URLs", async () => {
+    const app = await setup("api_idp_other");
+    await customer(app, { externalId: "idp-user-1" });
+    const token = await devToken(stack, { sub: "idp-user-1", iss: "https://idp.example", aud: "shop-app" });
+
+    const unconfigured = await app.browser("POST", "/api/data", { headers: { "X-End-User-Token": token } });
+    const insecure = await app.dev.call("PUT", `/v1/projects/${app.project.id}/end-user-auth`, {
+      body: { issuer: "http://idp.example", jwksUrl: "http://idp.example/jwks", audience: "shop-app" },
+    });
+
+    assert.equal(unconfigured.status, 401);
+    assert.equal(insecure.status, 422);
+    assert.deepEqual(Object.keys(insecure.body.fieldErrors).sort(), ["issuer", "jwksUrl"]);
   });
 });

@@ -1,4 +1,5 @@
 //! Developer identity: RS256 JWTs from the configured OIDC issuer, verified against its JWKS.
+//! The same verification serves end-user JWTs from a project's own identity provider.
 //!
 //! Keys are cached in this isolate for [`ISOLATE_TTL_MS`] and in KV for [`KV_TTL_SECONDS`], so
 //! a key the issuer retires stops verifying within an hour and ten minutes at most. A token
@@ -113,31 +114,65 @@ pub async fn authenticate(
             "Send the developer token as `Authorization: Bearer <JWT>`.",
         ));
     };
-    let token = jwt::decode(token)?;
-    let now_s = now_ms / 1000;
-    token.claims.check(
-        &Expectations {
+    let claims = verify(
+        env,
+        token,
+        &Issuer {
             issuer: &auth.issuer,
             audience: &auth.audience,
-            leeway: DeveloperAuth::LEEWAY_SECONDS,
+            jwks_url: &auth.jwks_url,
         },
-        now_s,
-    )?;
+        now_ms,
+    )
+    .await?;
+    let signed_in_at = claims.signed_in_at();
+    Ok(Developer {
+        issuer: claims.iss,
+        subject: claims.sub,
+        email: claims.email,
+        signed_in_at,
+    })
+}
+
+/// An OIDC issuer whose RS256 tokens are trusted for one purpose.
+#[derive(Clone, Copy, Debug)]
+pub struct Issuer<'a> {
+    /// The `iss` its tokens carry.
+    pub issuer: &'a str,
+    /// The audience that must be in `aud`.
+    pub audience: &'a str,
+    /// Where its public keys are.
+    pub jwks_url: &'a str,
+}
+
+/// Verifies an RS256 JWT from `issuer`: claims (with [`DeveloperAuth::LEEWAY_SECONDS`] of
+/// leeway) and the signature against the issuer's JWKS. Shared by the developer lane and
+/// end-user tokens from a project's own identity provider.
+///
+/// # Errors
+/// 401 `invalid_token` naming the rule that failed; 500 when the JWKS cannot be fetched.
+pub async fn verify(
+    env: &Env,
+    token: &str,
+    issuer: &Issuer<'_>,
+    now_ms: i64,
+) -> Result<jwt::Claims, ApiError> {
+    let token = jwt::decode(token)?;
+    let expected = Expectations {
+        issuer: issuer.issuer,
+        audience: issuer.audience,
+        leeway: DeveloperAuth::LEEWAY_SECONDS,
+    };
+    token.claims.check(&expected, now_ms / 1000)?;
     let kid = token.header.kid.clone().unwrap_or_default();
-    let key = signing_key(env, &auth.jwks_url, &kid, now_ms).await?;
+    let key = signing_key(env, issuer.jwks_url, &kid, now_ms).await?;
     let valid = crypto::verify_rs256(&key, &token.signature, token.signing_input.as_bytes())
         .await
         .map_err(|e| ApiError::internal(format!("verify: {}", e.0)))?;
     if !valid {
         return Err(TokenError::Signature.into());
     }
-    let signed_in_at = token.claims.signed_in_at();
-    Ok(Developer {
-        issuer: token.claims.iss,
-        subject: token.claims.sub,
-        email: token.claims.email,
-        signed_in_at,
-    })
+    Ok(token.claims)
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,31 @@ pub struct ProjectAuth {
     pub live_allowed: bool,
     /// Requests per second this key may make (per client, for a publishable key).
     pub rate_limit: u32,
+    /// The project's own identity provider for end-user JWTs, if configured.
+    pub end_user_issuer: Option<EndUserIssuer>,
+}
+
+/// A project's own identity provider for end-user JWTs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndUserIssuer {
+    /// The `iss` its tokens carry.
+    pub issuer: String,
+    /// Its JWKS URL.
+    pub jwks_url: String,
+    /// The audience its tokens must carry.
+    pub audience: String,
+}
+
+fn end_user_issuer(
+    issuer: Option<String>,
+    jwks_url: Option<String>,
+    audience: Option<String>,
+) -> Option<EndUserIssuer> {
+    Some(EndUserIssuer {
+        issuer: issuer?,
+        jwks_url: jwks_url?,
+        audience: audience?,
+    })
 }
 
 /// Default requests per second per secret key.
@@ -244,6 +269,11 @@ fn from_secret(row: SecretKeyAuth) -> Result<ProjectAuth, ApiError> {
         lane: Lane::Secret,
         live_allowed: live_allowed(&row.billing_status),
         rate_limit: rate(row.rate_limit_secret, DEFAULT_SECRET_RATE),
+        end_user_issuer: end_user_issuer(
+            row.end_user_issuer,
+            row.end_user_jwks_url,
+            row.end_user_audience,
+        ),
     })
 }
 
@@ -259,6 +289,11 @@ fn from_publishable(row: db::keys::PublishableKeyAuth) -> Result<ProjectAuth, Ap
         lane: Lane::Publishable,
         live_allowed: live_allowed(&row.billing_status),
         rate_limit: rate(row.rate_limit_publishable, DEFAULT_PUBLISHABLE_RATE),
+        end_user_issuer: end_user_issuer(
+            row.end_user_issuer,
+            row.end_user_jwks_url,
+            row.end_user_audience,
+        ),
     })
 }
 

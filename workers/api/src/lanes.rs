@@ -3,6 +3,7 @@
 
 use tollgate::Pepper;
 use tollgate::end_user::{self, TokenRefusal};
+use tollgate_edge::developer::{self, Issuer};
 use tollgate_edge::keyauth::{self, Lane, ProjectAuth};
 use tollgate_edge::{ApiError, Ctx, db, ratelimit, secrets};
 use worker::D1Database;
@@ -69,9 +70,11 @@ impl EndUserRef {
 
 const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
 
-/// Secret lane: `X-User-Id` names the end user. Publishable lane: an end-user token minted
-/// for this project does (in any of the headers dream-api's SDK uses).
-pub(crate) fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiError> {
+/// Secret lane: `X-User-Id` names the end user. Publishable lane: an end-user token does (in
+/// any of the headers dream-api's SDK uses) — one minted by POST /api/customer-token, or an
+/// RS256 JWT from the project's own identity provider, whose `sub` is the end user's
+/// externalId.
+pub(crate) async fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiError> {
     if caller.auth.lane == Lane::Secret {
         let reference = ctx
             .header("X-User-Id")?
@@ -94,10 +97,14 @@ pub(crate) fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiErro
         .ok_or(ApiError::InvalidEndUserToken(
             "This route needs an end-user token (`X-End-User-Token`) with the publishable key.",
         ))?;
+    let token = token.trim();
+    if !token.starts_with("eut_") {
+        return provider_token(ctx, caller, token).await;
+    }
     let claims = end_user::verify(
         &caller.pepper,
         &caller.auth.project_id,
-        token.trim(),
+        token,
         ctx.now_ms / 1000,
     )
     .map_err(|refusal| {
@@ -110,5 +117,31 @@ pub(crate) fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiErro
     Ok(EndUserRef {
         reference: claims.end_user_id,
         token_version: Some(claims.version),
+    })
+}
+
+/// A JWT from the project's own identity provider (RS256, verified against its JWKS).
+async fn provider_token(ctx: &Ctx, caller: &Caller, token: &str) -> Result<EndUserRef, ApiError> {
+    let provider = caller
+        .auth
+        .end_user_issuer
+        .as_ref()
+        .ok_or(ApiError::InvalidEndUserToken(
+            "The end-user token is invalid.",
+        ))?;
+    let issuer = Issuer {
+        issuer: &provider.issuer,
+        audience: &provider.audience,
+        jwks_url: &provider.jwks_url,
+    };
+    let claims = developer::verify(&ctx.env, token, &issuer, ctx.now_ms)
+        .await
+        .map_err(|err| match err {
+            ApiError::InvalidToken(reason) => ApiError::InvalidEndUserToken(reason.message()),
+            other => other,
+        })?;
+    Ok(EndUserRef {
+        reference: claims.sub,
+        token_version: None,
     })
 }

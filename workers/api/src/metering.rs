@@ -45,7 +45,7 @@ fn judge(allowance: Option<Allowance>, who: &EndUserRef, now: i64) -> Result<Sta
 
 pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
-    let who = lanes::end_user(&ctx, &caller)?;
+    let who = lanes::end_user(&ctx, &caller).await?;
     let bytes = body::read(&mut ctx.req, 1024).await?;
     let input: TrackInput = body::parse(&bytes)?;
     let cost = parse_cost(input.cost).map_err(|reason| ApiError::field("cost", reason))?;
@@ -126,7 +126,7 @@ async fn count(
 
 pub(crate) async fn current(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
-    let who = lanes::end_user(&ctx, &caller)?;
+    let who = lanes::end_user(&ctx, &caller).await?;
     let allowance = usage::allowance(&caller.db, &caller.auth.project_id, &who.reference).await?;
     let standing = judge(allowance, &who, ctx.now_ms)?;
     let count = usage::count(

@@ -4,13 +4,15 @@
 use crate::session::Session;
 use crate::views;
 use serde_json::json;
-use tollgate::console::{CreateProjectInput, CreatedProject, NewProject, RenameProjectInput};
+use tollgate::console::{
+    CreateProjectInput, CreatedProject, EndUserAuthInput, NewProject, RenameProjectInput,
+};
 use tollgate::ids::new_id;
 use tollgate::{ApiKey, Detail, KeyKind};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
-use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, list, secrets};
+use tollgate_edge::{ApiError, Ctx, Environment, body, json, json_text, keyauth, list, secrets};
 use wasm_bindgen::JsValue;
 use worker::Response;
 
@@ -76,6 +78,9 @@ async fn insert(
         mode: new.mode.as_str().to_owned(),
         publishable_key: publishable.expose().to_owned(),
         promoted_from: None,
+        end_user_issuer: None,
+        end_user_jwks_url: None,
+        end_user_audience: None,
         created_at: now,
         updated_at: now,
     };
@@ -199,4 +204,51 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
 )]
 fn db_int(value: i64) -> JsValue {
     JsValue::from_f64(value as f64)
+}
+
+/// `PUT /v1/projects/{id}/end-user-auth` (fresh): trust the project's own identity provider
+/// for end-user JWTs. `DELETE` on the same path stops trusting it. Cached key lookups are
+/// dropped so the api worker sees the change within the key cache bound.
+pub(crate) async fn set_end_user_auth(mut ctx: Ctx, clear: bool) -> Result<Response, ApiError> {
+    let session = Session::start_fresh(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let auth = if clear {
+        None
+    } else {
+        let input: EndUserAuthInput = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+        let development = ctx.config.environment == Environment::Development;
+        Some(input.validate(development).map_err(ApiError::Validation)?)
+    };
+    let change = Change {
+        project_id: Some(&project.id),
+        action: "project.end_user_auth_changed",
+        target_type: "project",
+        target_id: &project.id,
+    };
+    let metadata = json!({ "issuer": auth.as_ref().map(|a| &a.issuer), "audience": auth.as_ref().map(|a| &a.audience) });
+    let fields = auth
+        .as_ref()
+        .map(|a| (a.issuer.as_str(), a.jwks_url.as_str(), a.audience.as_str()));
+    let statements = vec![
+        db::projects::set_end_user_auth(
+            &session.db,
+            &session.platform.id,
+            &project.id,
+            fields,
+            ctx.now_ms,
+        )?,
+        audit::event(&ctx, &session.db, session.actor(), change, &metadata)?,
+    ];
+    db::batch(&session.db, statements).await?;
+    let hashes = db::keys::live_hashes(&session.db, &project.id).await?;
+    keyauth::forget(&ctx.env, &hashes, Some(&project.publishable_key)).await?;
+    let updated = db::projects::get(&session.db, &session.platform.id, &project.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    json(
+        200,
+        &Detail {
+            data: views::project(updated),
+        },
+    )
 }

@@ -1,6 +1,6 @@
 //! Stored rows → the console's JSON views.
 
-use tollgate::console::{AuditView, KeyView, PlatformView, ProjectView};
+use tollgate::console::{AuditView, EndUserAuth, KeyView, PlatformView, ProjectView};
 use tollgate_edge::db::audit::AuditRow;
 use tollgate_edge::db::keys::KeyRow;
 use tollgate_edge::db::platforms::PlatformRow;
@@ -23,6 +23,18 @@ pub(crate) fn project(row: ProjectRow) -> ProjectView {
         mode: row.mode,
         publishable_key: row.publishable_key,
         promoted_from: row.promoted_from,
+        end_user_auth: match (
+            row.end_user_issuer,
+            row.end_user_jwks_url,
+            row.end_user_audience,
+        ) {
+            (Some(issuer), Some(jwks_url), Some(audience)) => Some(EndUserAuth {
+                issuer,
+                jwks_url,
+                audience,
+            }),
+            _ => None,
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     }

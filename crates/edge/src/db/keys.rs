@@ -186,6 +186,12 @@ pub struct SecretKeyAuth {
     pub rate_limit_secret: Option<i64>,
     /// Requests per second per publishable key and client (`None` = default).
     pub rate_limit_publishable: Option<i64>,
+    /// The project's own end-user identity provider: issuer…
+    pub end_user_issuer: Option<String>,
+    /// …JWKS URL…
+    pub end_user_jwks_url: Option<String>,
+    /// …and audience.
+    pub end_user_audience: Option<String>,
 }
 
 /// Looks a secret key up by hash (revoked keys and deleted projects never match).
@@ -196,7 +202,8 @@ pub async fn find_by_hash(db: &D1Database, hash: &str) -> Result<Option<SecretKe
     first(
         db,
         "SELECT k.id AS key_id, k.status, k.expires_at, p.id AS project_id, p.platform_id, p.mode, p.type, \
-         p.rate_limit_secret, p.rate_limit_publishable, f.billing_status \
+         p.rate_limit_secret, p.rate_limit_publishable, f.billing_status, \
+         p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience \
          FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN platforms f ON f.id = p.platform_id \
          WHERE k.hash = ?1 AND k.status != 'revoked' AND p.deleted_at IS NULL",
         &[text(hash)],
@@ -240,6 +247,12 @@ pub struct PublishableKeyAuth {
     pub rate_limit_secret: Option<i64>,
     /// Requests per second per publishable key and client (`None` = default).
     pub rate_limit_publishable: Option<i64>,
+    /// The project's own end-user identity provider: issuer…
+    pub end_user_issuer: Option<String>,
+    /// …JWKS URL…
+    pub end_user_jwks_url: Option<String>,
+    /// …and audience.
+    pub end_user_audience: Option<String>,
 }
 
 /// Looks a publishable key up (deleted projects never match).
@@ -252,7 +265,8 @@ pub async fn find_by_publishable(
 ) -> Result<Option<PublishableKeyAuth>, ApiError> {
     first(
         db,
-        "SELECT p.id AS project_id, p.platform_id, p.mode, p.type, p.rate_limit_secret, p.rate_limit_publishable, f.billing_status \
+        "SELECT p.id AS project_id, p.platform_id, p.mode, p.type, p.rate_limit_secret, p.rate_limit_publishable, f.billing_status, \
+         p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience \
          FROM projects p JOIN platforms f ON f.id = p.platform_id WHERE p.publishable_key = ?1 AND p.deleted_at IS NULL",
         &[text(publishable_key)],
     )

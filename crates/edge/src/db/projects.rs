@@ -5,6 +5,7 @@ use super::{Count, all, first, int, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
 use tollgate::paging::Page;
+use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 /// A project as stored.
@@ -25,14 +26,20 @@ pub struct ProjectRow {
     pub publishable_key: String,
     /// The test project this live project was promoted from.
     pub promoted_from: Option<String>,
+    /// The project's own identity provider for end-user JWTs: issuer…
+    pub end_user_issuer: Option<String>,
+    /// …its JWKS URL…
+    pub end_user_jwks_url: Option<String>,
+    /// …and the audience its tokens must carry.
+    pub end_user_audience: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms); the stale-state guard for edits.
     pub updated_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, platform_id, name, type, mode, publishable_key, promoted_from, created_at, updated_at";
+const COLUMNS: &str = "id, platform_id, name, type, mode, publishable_key, promoted_from, \
+                       end_user_issuer, end_user_jwks_url, end_user_audience, created_at, updated_at";
 
 /// The insert for a new project.
 ///
@@ -124,6 +131,36 @@ pub fn rename(
             text(id),
             text(platform_id),
             int(expected_updated_at),
+        ],
+    )
+}
+
+/// Sets (or, with `None`, clears) the project's end-user identity provider.
+///
+/// # Errors
+/// Binding failures.
+pub fn set_end_user_auth(
+    db: &D1Database,
+    platform_id: &str,
+    id: &str,
+    auth: Option<(&str, &str, &str)>,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    let (issuer, jwks, audience) = auth.map_or(
+        (JsValue::NULL, JsValue::NULL, JsValue::NULL),
+        |(i, j, a)| (text(i), text(j), text(a)),
+    );
+    stmt(
+        db,
+        "UPDATE projects SET end_user_issuer = ?1, end_user_jwks_url = ?2, end_user_audience = ?3, updated_at = ?4 \
+         WHERE id = ?5 AND platform_id = ?6 AND deleted_at IS NULL",
+        &[
+            issuer,
+            jwks,
+            audience,
+            int(now),
+            text(id),
+            text(platform_id),
         ],
     )
 }
