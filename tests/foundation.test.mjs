@@ -134,8 +134,7 @@ describe("a development stack", () => {
       assert.equal(res.body.code, "internal_error", worker);
       assert.equal(res.body.requestId, id, worker);
       assert.doesNotMatch(res.body.error, /deliberate|dev\/fail/, "the cause must not leak into the body");
-      const logged = stack.logsMentioning(`"requestId":"${id}"`);
-      assert.ok(logged.some((entry) => entry.message.includes("deliberate failure")), `${worker}: cause not logged`);
+      assert.ok(await stack.waitForLog(`"requestId":"${id}"`, "deliberate failure"), `${worker}: cause not logged`);
     }
   });
 
@@ -151,8 +150,7 @@ describe("a development stack", () => {
       assert.equal(res.body.code, "internal_error", worker);
       assert.equal(res.body.requestId, id, worker);
       assert.doesNotMatch(res.body.error, /panic|deliberate|serve\.rs/i, "the cause must not leak into the body");
-      const logged = stack.logsMentioning(`"requestId":"${id}"`);
-      assert.ok(logged.some((entry) => entry.message.includes("deliberate panic")), `${worker}: panic not logged`);
+      assert.ok(await stack.waitForLog(`"requestId":"${id}"`, "deliberate panic"), `${worker}: panic not logged`);
       assert.equal(next.status, 200, `${worker} must recover after a panic`);
     }
   });

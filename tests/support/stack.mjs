@@ -51,6 +51,18 @@ export async function testStack({ vars = {}, persistDir } = {}) {
     call,
     /** Log entries whose message mentions `needle`. */
     logsMentioning: (needle) => stack.logs.filter((entry) => entry.message.includes(needle)),
+    /**
+     * Waits (up to 2 s) for a log entry mentioning every needle: workerd delivers logs to
+     * this process asynchronously, after the response.
+     */
+    async waitForLog(...needles) {
+      const deadline = Date.now() + 2_000;
+      for (;;) {
+        const found = stack.logs.find((entry) => needles.every((n) => entry.message.includes(n)));
+        if (found || Date.now() > deadline) return found;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
     async stop() {
       await stack.stop();
       if (owned) rmSync(dir, { recursive: true, force: true });
