@@ -40,6 +40,23 @@ fn plan_name(errors: &mut FieldErrors, raw: Option<&str>) -> Option<String> {
     Some(text.to_owned())
 }
 
+/// An email field: `Some` when valid; an error when invalid, or when absent and `required`.
+fn email_field(errors: &mut FieldErrors, raw: Option<&str>, required: bool) -> Option<Email> {
+    match raw.map(Email::parse) {
+        Some(Ok(email)) => Some(email),
+        Some(Err(reason)) => {
+            field_error(errors, "email", reason);
+            None
+        }
+        None => {
+            if required {
+                field_error(errors, "email", "is required");
+            }
+            None
+        }
+    }
+}
+
 /// `POST /api/customers`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -80,17 +97,7 @@ impl CreateCustomerInput {
     /// Every invalid field with its reason.
     pub fn validate(self) -> Result<NewCustomer, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let email = match self.email.as_deref().map(Email::parse) {
-            Some(Ok(email)) => Some(email),
-            Some(Err(reason)) => {
-                field_error(&mut errors, "email", reason);
-                None
-            }
-            None => {
-                field_error(&mut errors, "email", "is required");
-                None
-            }
-        };
+        let email = email_field(&mut errors, self.email.as_deref(), true);
         let external_id = match self.external_id.as_deref().map(parse_external_id) {
             Some(Ok(id)) => Some(id),
             Some(Err(reason)) => {
@@ -149,14 +156,7 @@ impl UpdateCustomerInput {
     /// Every invalid field with its reason.
     pub fn validate(self) -> Result<CustomerChanges, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let email = match self.email.as_deref().map(Email::parse) {
-            Some(Ok(email)) => Some(email),
-            Some(Err(reason)) => {
-                field_error(&mut errors, "email", reason);
-                None
-            }
-            None => None,
-        };
+        let email = email_field(&mut errors, self.email.as_deref(), false);
         let plan = plan_name(&mut errors, self.plan.as_deref());
         let first_name = name_part(&mut errors, "firstName", self.first_name.as_deref());
         let last_name = name_part(&mut errors, "lastName", self.last_name.as_deref());

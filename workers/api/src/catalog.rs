@@ -87,26 +87,33 @@ fn remember(key: String, value: Value, now: i64) {
     });
 }
 
-pub(crate) async fn tiers(ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = lanes::any_key(&ctx).await?;
-    let key = format!("tiers:{}", caller.auth.project_id);
+/// The cached answer for `kind` of the caller's project, or a fresh one from `load`.
+async fn answer<L>(ctx: &Ctx, kind: &str, load: L) -> Result<Response, ApiError>
+where
+    L: AsyncFnOnce(&lanes::Caller) -> Result<Value, ApiError>,
+{
+    let caller = lanes::any_key(ctx).await?;
+    let key = format!("{kind}:{}", caller.auth.project_id);
     if let Some(answer) = cached(&key, ctx.now_ms) {
         return json(200, &answer);
     }
-    let rows = catalog::tiers(&caller.db, &caller.auth.project_id).await?;
-    let answer = json!({ "tiers": rows.iter().map(tier).collect::<Vec<_>>() });
+    let answer = load(&caller).await?;
     remember(key, answer.clone(), ctx.now_ms);
     json(200, &answer)
 }
 
+pub(crate) async fn tiers(ctx: Ctx) -> Result<Response, ApiError> {
+    answer(&ctx, "tiers", async |caller| {
+        let rows = catalog::tiers(&caller.db, &caller.auth.project_id).await?;
+        Ok(json!({ "tiers": rows.iter().map(tier).collect::<Vec<_>>() }))
+    })
+    .await
+}
+
 pub(crate) async fn products(ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = lanes::any_key(&ctx).await?;
-    let key = format!("products:{}", caller.auth.project_id);
-    if let Some(answer) = cached(&key, ctx.now_ms) {
-        return json(200, &answer);
-    }
-    let rows = catalog::products(&caller.db, &caller.auth.project_id).await?;
-    let answer = json!({ "products": rows.iter().map(product).collect::<Vec<_>>() });
-    remember(key, answer.clone(), ctx.now_ms);
-    json(200, &answer)
+    answer(&ctx, "products", async |caller| {
+        let rows = catalog::products(&caller.db, &caller.auth.project_id).await?;
+        Ok(json!({ "products": rows.iter().map(product).collect::<Vec<_>>() }))
+    })
+    .await
 }
