@@ -11,7 +11,7 @@
 //! with 403 `live_mode_inactive` unless their Tollgate subscription is active, trialing or
 //! past due) and the key's rate limit; both follow the same staleness bound.
 
-use crate::db::{self, keys::SecretKeyAuth};
+use crate::db::{self, keys::KeyAuthRow};
 use crate::{ApiError, Ctx, storage};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -35,6 +35,8 @@ pub struct ProjectAuth {
     pub key_id: Option<String>,
     /// The project.
     pub project_id: String,
+    /// The project's publishable key.
+    pub publishable_key: String,
     /// The project's platform.
     pub platform_id: String,
     /// Test or live.
@@ -220,20 +222,21 @@ async fn lookup(
     cache_key: &str,
 ) -> Result<Option<ProjectAuth>, ApiError> {
     let kv = env.kv(storage::CACHE)?;
-    if let Some(cached) = kv.get(cache_key).json::<ProjectAuth>().await? {
-        return Ok(Some(cached));
+    // KV is only a cache: an entry this version cannot read (written before its shape
+    // changed) or a failing KV read is a miss, answered from D1 below.
+    if let Some(auth) = kv.get(cache_key).json::<ProjectAuth>().await.ok().flatten() {
+        return Ok(Some(auth));
     }
     let database = db::database(env)?;
     let found = match kind {
         KeyKind::Secret => db::keys::find_by_hash(&database, id)
             .await?
-            .map(from_secret)
-            .transpose()?,
+            .map(|row| from_row(row, Lane::Secret)),
         KeyKind::Publishable => db::keys::find_by_publishable(&database, id)
             .await?
-            .map(from_publishable)
-            .transpose()?,
-    };
+            .map(|row| from_row(row, Lane::Publishable)),
+    }
+    .transpose()?;
     if let Some(auth) = &found {
         kv.put(cache_key, auth)?
             .expiration_ttl(KV_TTL_SECONDS)
@@ -251,7 +254,7 @@ fn parse_mode_and_type(mode: &str, project_type: &str) -> Result<(Mode, ProjectT
     Ok((mode, project_type))
 }
 
-fn from_secret(row: SecretKeyAuth) -> Result<ProjectAuth, ApiError> {
+fn from_row(row: KeyAuthRow, lane: Lane) -> Result<ProjectAuth, ApiError> {
     let (mode, project_type) = parse_mode_and_type(&row.mode, &row.project_type)?;
     // An active key has no end; a rotated key ends with its grace period.
     let expires_at = if row.status == "active" {
@@ -259,36 +262,21 @@ fn from_secret(row: SecretKeyAuth) -> Result<ProjectAuth, ApiError> {
     } else {
         Some(row.expires_at.unwrap_or(0))
     };
+    let rate_limit = match lane {
+        Lane::Secret => rate(row.rate_limit_secret, DEFAULT_SECRET_RATE),
+        Lane::Publishable => rate(row.rate_limit_publishable, DEFAULT_PUBLISHABLE_RATE),
+    };
     Ok(ProjectAuth {
-        key_id: Some(row.key_id),
+        key_id: row.key_id,
         project_id: row.project_id,
+        publishable_key: row.publishable_key,
         platform_id: row.platform_id,
         mode,
         project_type,
         expires_at,
-        lane: Lane::Secret,
+        lane,
         live_allowed: live_allowed(&row.billing_status),
-        rate_limit: rate(row.rate_limit_secret, DEFAULT_SECRET_RATE),
-        end_user_issuer: end_user_issuer(
-            row.end_user_issuer,
-            row.end_user_jwks_url,
-            row.end_user_audience,
-        ),
-    })
-}
-
-fn from_publishable(row: db::keys::PublishableKeyAuth) -> Result<ProjectAuth, ApiError> {
-    let (mode, project_type) = parse_mode_and_type(&row.mode, &row.project_type)?;
-    Ok(ProjectAuth {
-        key_id: None,
-        project_id: row.project_id,
-        platform_id: row.platform_id,
-        mode,
-        project_type,
-        expires_at: None,
-        lane: Lane::Publishable,
-        live_allowed: live_allowed(&row.billing_status),
-        rate_limit: rate(row.rate_limit_publishable, DEFAULT_PUBLISHABLE_RATE),
+        rate_limit,
         end_user_issuer: end_user_issuer(
             row.end_user_issuer,
             row.end_user_jwks_url,

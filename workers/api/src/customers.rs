@@ -13,12 +13,7 @@ use tollgate_edge::db::{
 use tollgate_edge::{ApiError, Ctx, body, json, list};
 use worker::Response;
 
-async fn view(caller: &Caller, row: EndUserRow) -> Result<CustomerView, ApiError> {
-    let publishable_key = publishable_key(caller).await?;
-    Ok(customer_view(row, publishable_key))
-}
-
-fn customer_view(row: EndUserRow, publishable_key: String) -> CustomerView {
+fn view(caller: &Caller, row: EndUserRow) -> CustomerView {
     CustomerView {
         id: row.id,
         external_id: row.external_id,
@@ -26,22 +21,10 @@ fn customer_view(row: EndUserRow, publishable_key: String) -> CustomerView {
         first_name: row.first_name,
         last_name: row.last_name,
         plan: row.plan,
-        publishable_key,
+        publishable_key: caller.auth.publishable_key.clone(),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
-}
-
-async fn publishable_key(caller: &Caller) -> Result<String, ApiError> {
-    let project = db::projects::get(
-        &caller.db,
-        &caller.auth.platform_id,
-        &caller.auth.project_id,
-    )
-    .await?;
-    project
-        .map(|p| p.publishable_key)
-        .ok_or(ApiError::InvalidApiKey)
 }
 
 /// A customer answer: ours (`data`) and dream-api's (`success`, `customer`).
@@ -90,7 +73,7 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     if !db::end_users::insert(&caller.db, &row).await? {
         return Err(ApiError::DuplicateExternalId);
     }
-    answer(201, &view(&caller, row).await?)
+    answer(201, &view(&caller, row))
 }
 
 pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
@@ -103,16 +86,13 @@ pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
         .map(|(_, v)| v);
     let (rows, total) =
         db::end_users::list(&caller.db, &caller.auth.project_id, email.as_deref(), page).await?;
-    let publishable_key = publishable_key(&caller).await?;
-    list::respond(rows, total, page, |row| {
-        customer_view(row, publishable_key.clone())
-    })
+    list::respond(rows, total, page, |row| view(&caller, row))
 }
 
 pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::server(&ctx).await?;
     let row = existing(&ctx, &caller).await?;
-    answer(200, &view(&caller, row).await?)
+    answer(200, &view(&caller, row))
 }
 
 pub(crate) async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
@@ -138,7 +118,7 @@ pub(crate) async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
     let updated = db::end_users::find(&caller.db, &caller.auth.project_id, &row.id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    answer(200, &view(&caller, updated).await?)
+    answer(200, &view(&caller, updated))
 }
 
 pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {

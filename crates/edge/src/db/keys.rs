@@ -161,18 +161,20 @@ pub fn revoke_all(
     )
 }
 
-/// A key's secret-lane authentication record, by hash: usable when active, or rotated and
-/// still inside its grace period, and its project is not deleted.
+/// What a key lookup needs about a key and its project. For a publishable key the key
+/// fields are `NULL`/`active`: the project is the key.
 #[derive(Clone, Debug, Deserialize)]
-pub struct SecretKeyAuth {
-    /// The key's id.
-    pub key_id: String,
-    /// `active` or `rotated`.
+pub struct KeyAuthRow {
+    /// The secret key's id (`None` for a publishable key).
+    pub key_id: Option<String>,
+    /// `active` or `rotated` (revoked keys never match).
     pub status: String,
     /// Grace end of a rotated key (ms).
     pub expires_at: Option<i64>,
     /// Its project.
     pub project_id: String,
+    /// The project's publishable key.
+    pub publishable_key: String,
     /// The project's platform.
     pub platform_id: String,
     /// `test` or `live`.
@@ -194,21 +196,38 @@ pub struct SecretKeyAuth {
     pub end_user_audience: Option<String>,
 }
 
+/// The project half of a key lookup; `p` is the project, `f` its platform.
+const PROJECT_AUTH_COLUMNS: &str = "p.id AS project_id, p.publishable_key, p.platform_id, p.mode, p.type, \
+     p.rate_limit_secret, p.rate_limit_publishable, f.billing_status, \
+     p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience";
+
 /// Looks a secret key up by hash (revoked keys and deleted projects never match).
 ///
 /// # Errors
 /// Storage failures.
-pub async fn find_by_hash(db: &D1Database, hash: &str) -> Result<Option<SecretKeyAuth>, ApiError> {
-    first(
-        db,
-        "SELECT k.id AS key_id, k.status, k.expires_at, p.id AS project_id, p.platform_id, p.mode, p.type, \
-         p.rate_limit_secret, p.rate_limit_publishable, f.billing_status, \
-         p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience \
+pub async fn find_by_hash(db: &D1Database, hash: &str) -> Result<Option<KeyAuthRow>, ApiError> {
+    let sql = format!(
+        "SELECT k.id AS key_id, k.status, k.expires_at, {PROJECT_AUTH_COLUMNS} \
          FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN platforms f ON f.id = p.platform_id \
-         WHERE k.hash = ?1 AND k.status != 'revoked' AND p.deleted_at IS NULL",
-        &[text(hash)],
-    )
-    .await
+         WHERE k.hash = ?1 AND k.status != 'revoked' AND p.deleted_at IS NULL"
+    );
+    first(db, &sql, &[text(hash)]).await
+}
+
+/// Looks a publishable key up (deleted projects never match).
+///
+/// # Errors
+/// Storage failures.
+pub async fn find_by_publishable(
+    db: &D1Database,
+    publishable_key: &str,
+) -> Result<Option<KeyAuthRow>, ApiError> {
+    let sql = format!(
+        "SELECT NULL AS key_id, 'active' AS status, NULL AS expires_at, {PROJECT_AUTH_COLUMNS} \
+         FROM projects p JOIN platforms f ON f.id = p.platform_id \
+         WHERE p.publishable_key = ?1 AND p.deleted_at IS NULL"
+    );
+    first(db, &sql, &[text(publishable_key)]).await
 }
 
 /// The hashes of a project's keys that may still be cached.
@@ -227,48 +246,4 @@ pub async fn live_hashes(db: &D1Database, project_id: &str) -> Result<Vec<String
     )
     .await?;
     Ok(rows.into_iter().map(|h| h.hash).collect())
-}
-
-/// A publishable key's authentication record.
-#[derive(Clone, Debug, Deserialize)]
-pub struct PublishableKeyAuth {
-    /// Its project.
-    pub project_id: String,
-    /// The project's platform.
-    pub platform_id: String,
-    /// `test` or `live`.
-    pub mode: String,
-    /// `saas` or `store`.
-    #[serde(rename = "type")]
-    pub project_type: String,
-    /// The developer's own Tollgate subscription state.
-    pub billing_status: String,
-    /// Requests per second per secret key (`None` = default).
-    pub rate_limit_secret: Option<i64>,
-    /// Requests per second per publishable key and client (`None` = default).
-    pub rate_limit_publishable: Option<i64>,
-    /// The project's own end-user identity provider: issuer…
-    pub end_user_issuer: Option<String>,
-    /// …JWKS URL…
-    pub end_user_jwks_url: Option<String>,
-    /// …and audience.
-    pub end_user_audience: Option<String>,
-}
-
-/// Looks a publishable key up (deleted projects never match).
-///
-/// # Errors
-/// Storage failures.
-pub async fn find_by_publishable(
-    db: &D1Database,
-    publishable_key: &str,
-) -> Result<Option<PublishableKeyAuth>, ApiError> {
-    first(
-        db,
-        "SELECT p.id AS project_id, p.platform_id, p.mode, p.type, p.rate_limit_secret, p.rate_limit_publishable, f.billing_status, \
-         p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience \
-         FROM projects p JOIN platforms f ON f.id = p.platform_id WHERE p.publishable_key = ?1 AND p.deleted_at IS NULL",
-        &[text(publishable_key)],
-    )
-    .await
 }

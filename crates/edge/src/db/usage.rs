@@ -24,12 +24,19 @@ pub struct Allowance {
     pub usage_limit: Option<i64>,
 }
 
-const ALLOWANCE: &str = "WITH e AS (
-           SELECT id, plan FROM end_users
+/// The CTEs both metering statements resolve an end user with, so the answer and the count
+/// can never disagree: `e` the live end user (by `cus_…` or external id), `s` their active
+/// or trialing subscription (`ps`/`pe` its period), `t` the tier that applies — the
+/// subscription's, else the assigned one, else the project's default. Binds ?1 (project)
+/// and ?2 (end user).
+macro_rules! resolve_end_user {
+    () => {
+        "WITH e AS (
+           SELECT id, plan, token_version FROM end_users
            WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
            ORDER BY id = ?2 DESC LIMIT 1
          ), s AS (
-           SELECT tier_id, current_period_start, current_period_end FROM subscriptions
+           SELECT tier_id, current_period_start AS ps, current_period_end AS pe FROM subscriptions
            WHERE project_id = ?1 AND end_user_id = (SELECT id FROM e) AND status IN ('active', 'trialing')
            ORDER BY current_period_end DESC LIMIT 1
          ), t AS (
@@ -40,14 +47,21 @@ const ALLOWANCE: &str = "WITH e AS (
              OR (NOT EXISTS (SELECT 1 FROM s) AND is_default = 1)
            )
            ORDER BY id = (SELECT tier_id FROM s) DESC, name = (SELECT plan FROM e) DESC LIMIT 1
-         )
+         )"
+    };
+}
+
+const ALLOWANCE: &str = concat!(
+    resolve_end_user!(),
+    "
          SELECT (SELECT id FROM e) AS end_user_id,
-                (SELECT token_version FROM end_users WHERE id = (SELECT id FROM e)) AS token_version,
-                (SELECT current_period_start FROM s) AS period_start,
-                (SELECT current_period_end FROM s) AS period_end,
+                (SELECT token_version FROM e) AS token_version,
+                (SELECT ps FROM s) AS period_start,
+                (SELECT pe FROM s) AS period_end,
                 (SELECT name FROM t) AS tier_name,
                 (SELECT usage_limit FROM t) AS usage_limit
-         WHERE EXISTS (SELECT 1 FROM e)";
+         WHERE EXISTS (SELECT 1 FROM e)"
+);
 
 /// Resolves the allowance of a live end user (by `cus_…` or external id) in one query.
 /// Only `active` and `trialing` subscriptions count; a `past_due` one falls back to the
@@ -68,23 +82,9 @@ pub async fn allowance(
 /// forward when it ended; else the calendar month passed in), and — for a token — that the
 /// token version is current. It counts only if all of that holds and the result stays within
 /// the limit, and returns the new count; no row when it counted nothing.
-const TRACK: &str = "WITH e AS (
-  SELECT id, plan, token_version FROM end_users
-  WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
-  ORDER BY id = ?2 DESC LIMIT 1
-), s AS (
-  SELECT tier_id, current_period_start AS ps, current_period_end AS pe FROM subscriptions
-  WHERE project_id = ?1 AND end_user_id = (SELECT id FROM e) AND status IN ('active', 'trialing')
-  ORDER BY current_period_end DESC LIMIT 1
-), t AS (
-  SELECT usage_limit FROM tiers
-  WHERE project_id = ?1 AND archived_at IS NULL AND (
-    id = (SELECT tier_id FROM s)
-    OR (NOT EXISTS (SELECT 1 FROM s) AND name = (SELECT plan FROM e))
-    OR (NOT EXISTS (SELECT 1 FROM s) AND is_default = 1)
-  )
-  ORDER BY id = (SELECT tier_id FROM s) DESC, name = (SELECT plan FROM e) DESC LIMIT 1
-), p AS (
+const TRACK: &str = concat!(
+    resolve_end_user!(),
+    ", p AS (
   SELECT
     CASE WHEN s.pe IS NULL OR s.pe <= s.ps THEN ?3
          WHEN ?5 < s.pe THEN s.ps
@@ -105,7 +105,8 @@ WHERE c.end_user_id IS NOT NULL AND EXISTS (SELECT 1 FROM t) AND ?6 <= c.ceiling
 ON CONFLICT (project_id, end_user_id, period_start) DO UPDATE
   SET count = usage_counters.count + excluded.count, updated_at = excluded.updated_at
   WHERE usage_counters.count + excluded.count <= (SELECT ceiling FROM c)
-RETURNING count";
+RETURNING count"
+);
 
 /// Runs one metered call and reads the allowance it was judged by, as one batch: one round
 /// trip, one transaction, so the answer describes exactly the state the count used.
