@@ -31,19 +31,32 @@ export const DEV_CONSOLE_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
 
 /**
  * Development secrets, made once per state folder and kept beside the state (so tokens and
- * keys survive a restart): the key pepper, the data-encryption key and the development
- * issuer's RSA key. Never used outside local runs and tests.
+ * keys survive a restart): the key pepper, the data-encryption key, the development issuer's
+ * RSA key and the Stripe sandbox credentials (the platform's secret keys and Connect client
+ * ids per mode, and the webhook signing secret). Never used outside local runs and tests.
+ * A state folder made by an older version gains the secrets it lacks.
  */
 export function devSecrets(persistDir) {
   const file = join(persistDir, "dev-secrets.json");
-  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: `dev-${randomBytes(6).toString("hex")}` };
-  const secrets = {
-    KEY_PEPPER: randomBytes(32).toString("base64url"),
-    DATA_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    DEV_ISSUER_KEY: JSON.stringify(jwk),
+  const kept = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const token = (prefix) => `${prefix}${randomBytes(18).toString("base64url").replace(/[-_]/g, "x")}`;
+  const makers = {
+    KEY_PEPPER: () => randomBytes(32).toString("base64url"),
+    DATA_ENCRYPTION_KEY: () => randomBytes(32).toString("base64"),
+    DEV_ISSUER_KEY: () => {
+      const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      return JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid: `dev-${randomBytes(6).toString("hex")}` });
+    },
+    STRIPE_SECRET_KEY_TEST: () => token("sk_test_"),
+    STRIPE_SECRET_KEY_LIVE: () => token("sk_live_"),
+    STRIPE_CLIENT_ID_TEST: () => token("ca_"),
+    STRIPE_CLIENT_ID_LIVE: () => token("ca_"),
+    STRIPE_WEBHOOK_SECRET: () => token("whsec_"),
   };
+  const missing = Object.keys(makers).filter((name) => !(name in kept));
+  if (missing.length === 0) return kept;
+  const secrets = { ...kept };
+  for (const name of missing) secrets[name] = makers[name]();
   mkdirSync(persistDir, { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
@@ -132,6 +145,11 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
     DEVELOPER_AUDIENCE: DEV_AUDIENCE,
     DEVELOPER_JWKS_URL: `${issuer}/.well-known/jwks.json`,
     CONSOLE_ORIGINS: DEV_CONSOLE_ORIGINS,
+    // Stripe is the local sandbox worker: the REST API and Connect OAuth on one origin, and
+    // its webhooks go to the webhooks worker.
+    STRIPE_API_BASE: `http://127.0.0.1:${chosen["stripe-sandbox"]}`,
+    STRIPE_CONNECT_BASE: `http://127.0.0.1:${chosen["stripe-sandbox"]}`,
+    SANDBOX_WEBHOOK_URL: `http://127.0.0.1:${chosen.webhooks}/webhook/stripe`,
     ...vars,
   };
   const logs = [];
