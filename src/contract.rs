@@ -57,6 +57,42 @@ pub enum ErrorCode {
     LiveModeInactive,
     /// Too many requests for this key (per second); `Retry-After` says when to retry.
     RateLimited,
+    /// The payer's card or payment method was declined; the message is the provider's.
+    PaymentFailed,
+    /// The payment provider refused the request (stale catalog data, say).
+    PaymentProviderRejected,
+    /// The payment provider refused Tollgate's credentials; an operator must fix them.
+    PaymentProviderMisconfigured,
+    /// The payment provider did not answer or was unavailable; retry shortly.
+    PaymentProviderUnavailable,
+    /// The payment provider answered something unexpected; the cause is logged.
+    PaymentProviderError,
+    /// The connected Stripe account no longer grants access: reconnect it.
+    StripeAccountUnavailable,
+    /// The Connect authorization code was unknown, already used or expired.
+    OauthCodeInvalid,
+    /// The Connect `state` is unknown, tampered with, expired or already used.
+    InvalidOauthState,
+    /// The Stripe account is already connected to another Tollgate platform.
+    StripeAccountInUse,
+    /// Connect a Stripe account for the project's mode first (test mode).
+    StripeConnectionRequired,
+    /// Connect a live Stripe account first.
+    LiveConnectionRequired,
+    /// The project's type does not have this (tiers are SaaS, products are Store).
+    WrongProjectType,
+    /// The project already has its free tier.
+    FreeTierExists,
+    /// The free tier can be edited but not archived or made paid; paid tiers cannot become free.
+    FreeTierLocked,
+    /// A tier or product with this name already exists in the project.
+    DuplicateName,
+    /// The record is archived and cannot change.
+    Archived,
+    /// The project was already promoted to live.
+    AlreadyPromoted,
+    /// Only test projects can be promoted.
+    NotATestProject,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod project;
 pub mod request_id;
 pub mod routing;
+pub mod stripe;
 pub mod usage;
 
 pub use contract::{

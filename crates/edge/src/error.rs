@@ -6,7 +6,8 @@
 use crate::log;
 use std::collections::BTreeMap;
 use tollgate::jwt::TokenError;
-use tollgate::{ErrorBody, ErrorCode, Method, RequestId};
+use tollgate::stripe::ProviderErrorKind;
+use tollgate::{ErrorBody, ErrorCode, Method, Mode, ProjectType, RequestId};
 use worker::{Headers, Response};
 
 /// Per-field problems: field name → reasons.
@@ -69,6 +70,28 @@ pub enum ApiError {
     LiveModeInactive,
     /// The key exceeded its requests per second.
     RateLimited,
+    /// Stripe failed or refused; the detail is logged, never returned.
+    Provider(tollgate::stripe::ProviderError),
+    /// The Connect `state` is unknown, tampered with, expired or used.
+    InvalidOAuthState,
+    /// The Stripe account belongs to another platform in this mode.
+    StripeAccountInUse,
+    /// No usable Stripe connection for this mode.
+    ConnectionRequired(tollgate::Mode),
+    /// The project's type does not carry this kind of record.
+    WrongProjectType(tollgate::ProjectType),
+    /// A second free tier.
+    FreeTierExists,
+    /// The free tier cannot be archived or priced; a paid tier cannot become free.
+    FreeTierLocked,
+    /// The name is taken in the project.
+    DuplicateName,
+    /// The record is archived.
+    Archived,
+    /// The test project already has its live twin.
+    AlreadyPromoted,
+    /// Promotion starts from a test project.
+    NotATestProject,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -113,6 +136,26 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) | Self::IdempotencyKeyReused => 422,
             Self::Internal { .. } => 500,
+            Self::Provider(failure) => match failure.kind {
+                ProviderErrorKind::CardDeclined { .. } => 402,
+                ProviderErrorKind::InvalidRequest
+                | ProviderErrorKind::Missing
+                | ProviderErrorKind::OAuthGrantInvalid => 400,
+                ProviderErrorKind::AccountUnavailable => 409,
+                ProviderErrorKind::Misconfigured
+                | ProviderErrorKind::Unavailable
+                | ProviderErrorKind::Unexpected => 502,
+            },
+            Self::InvalidOAuthState => 400,
+            Self::ConnectionRequired(_) => 428,
+            Self::StripeAccountInUse
+            | Self::WrongProjectType(_)
+            | Self::FreeTierExists
+            | Self::FreeTierLocked
+            | Self::DuplicateName
+            | Self::Archived
+            | Self::AlreadyPromoted
+            | Self::NotATestProject => 409,
         }
     }
 
@@ -144,6 +187,28 @@ impl ApiError {
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
             Self::RateLimited => ErrorCode::RateLimited,
             Self::Internal { .. } => ErrorCode::InternalError,
+            Self::Provider(failure) => match failure.kind {
+                ProviderErrorKind::CardDeclined { .. } => ErrorCode::PaymentFailed,
+                ProviderErrorKind::InvalidRequest | ProviderErrorKind::Missing => {
+                    ErrorCode::PaymentProviderRejected
+                }
+                ProviderErrorKind::OAuthGrantInvalid => ErrorCode::OauthCodeInvalid,
+                ProviderErrorKind::AccountUnavailable => ErrorCode::StripeAccountUnavailable,
+                ProviderErrorKind::Misconfigured => ErrorCode::PaymentProviderMisconfigured,
+                ProviderErrorKind::Unavailable => ErrorCode::PaymentProviderUnavailable,
+                ProviderErrorKind::Unexpected => ErrorCode::PaymentProviderError,
+            },
+            Self::InvalidOAuthState => ErrorCode::InvalidOauthState,
+            Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
+            Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
+            Self::ConnectionRequired(Mode::Live) => ErrorCode::LiveConnectionRequired,
+            Self::WrongProjectType(_) => ErrorCode::WrongProjectType,
+            Self::FreeTierExists => ErrorCode::FreeTierExists,
+            Self::FreeTierLocked => ErrorCode::FreeTierLocked,
+            Self::DuplicateName => ErrorCode::DuplicateName,
+            Self::Archived => ErrorCode::Archived,
+            Self::AlreadyPromoted => ErrorCode::AlreadyPromoted,
+            Self::NotATestProject => ErrorCode::NotATestProject,
         }
     }
 
@@ -180,6 +245,28 @@ impl ApiError {
             Self::Internal { .. } => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
+            Self::Provider(failure) => match &failure.kind {
+                ProviderErrorKind::CardDeclined { message } => message.clone(),
+                ProviderErrorKind::InvalidRequest => "The payment provider refused the request. Quote the request id if you contact support.".into(),
+                ProviderErrorKind::Missing => "The payment provider no longer has an object this request needs. Quote the request id if you contact support.".into(),
+                ProviderErrorKind::OAuthGrantInvalid => "The Stripe authorization code is invalid, used or expired. Start the connection again.".into(),
+                ProviderErrorKind::AccountUnavailable => "The connected Stripe account no longer grants Tollgate access. Reconnect it.".into(),
+                ProviderErrorKind::Misconfigured => "The payment provider refused Tollgate's credentials. This is on our side; quote the request id.".into(),
+                ProviderErrorKind::Unavailable => "The payment provider did not answer. Retry shortly with the same Idempotency-Key.".into(),
+                ProviderErrorKind::Unexpected => "The payment provider answered unexpectedly. Quote the request id if you contact support.".into(),
+            },
+            Self::InvalidOAuthState => "The Stripe connection link is invalid, expired or already used. Start the connection again.".into(),
+            Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
+            Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),
+            Self::ConnectionRequired(Mode::Live) => "Connect a live Stripe account first.".into(),
+            Self::WrongProjectType(ProjectType::Saas) => "Tiers belong to SaaS projects; this is a Store project.".into(),
+            Self::WrongProjectType(ProjectType::Store) => "Products belong to Store projects; this is a SaaS project.".into(),
+            Self::FreeTierExists => "This project already has its free tier; a project has exactly one.".into(),
+            Self::FreeTierLocked => "The free tier cannot be archived or given a price, and a paid tier cannot become free.".into(),
+            Self::DuplicateName => "A record with this name already exists in this project.".into(),
+            Self::Archived => "This record is archived and cannot change.".into(),
+            Self::AlreadyPromoted => "This project was already promoted to live.".into(),
+            Self::NotATestProject => "Only a test project can be promoted to live.".into(),
         }
     }
 
@@ -194,6 +281,7 @@ impl ApiError {
                 headers.set("WWW-Authenticate", "Bearer")?;
             }
             Self::IdempotencyInFlight | Self::RateLimited => headers.set("Retry-After", "1")?,
+            Self::Provider(failure) if failure.retryable() => headers.set("Retry-After", "2")?,
             Self::UsageLimitReached { retry_after, .. } => {
                 headers.set("Retry-After", &retry_after.to_string())?
             }
@@ -209,6 +297,9 @@ impl ApiError {
     pub fn into_response(self, request_id: &RequestId) -> worker::Result<Response> {
         if let Self::Internal { cause } = &self {
             log::error(request_id, "internal_error", cause);
+        }
+        if let Self::Provider(failure) = &self {
+            log::warn(request_id, "payment_provider", &failure.detail);
         }
         let message = self.message();
         let field_errors = match &self {

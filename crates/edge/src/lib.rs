@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod secrets;
 pub mod serve;
 pub mod storage;
+pub mod stripe;
 
 pub use config::{Config, Environment};
 pub use error::ApiError;

@@ -12,3 +12,12 @@ pub fn error(request_id: &RequestId, event: &str, cause: &str) {
         json!({ "level": "error", "event": event, "requestId": request_id.as_str(), "cause": cause })
     );
 }
+
+/// Logs a failure that was answered with a clear code but deserves an operator's eye (an
+/// upstream refusing us, say).
+pub fn warn(request_id: &RequestId, event: &str, cause: &str) {
+    worker::console_warn!(
+        "{}",
+        json!({ "level": "warn", "event": event, "requestId": request_id.as_str(), "cause": cause })
+    );
+}
