@@ -20,6 +20,7 @@ pub mod panic;
 pub mod ratelimit;
 pub mod secrets;
 pub mod serve;
+pub mod session;
 pub mod storage;
 pub mod stripe;
 

@@ -1,7 +1,7 @@
 //! Secret keys of a project: metadata listing, rotation (the new key's single reveal, the old
 //! key alive for its grace period) and immediate revocation.
 
-use crate::session::Session;
+use tollgate_edge::session::Session;
 use crate::views;
 use serde_json::json;
 use tollgate::console::{RotateKeyInput, RotatedKey};

@@ -7,7 +7,6 @@ mod audit;
 mod dev;
 mod keys;
 mod projects;
-mod session;
 mod views;
 
 use tollgate::{Method, Route};

@@ -1,7 +1,7 @@
 //! Projects: the platform record, creation (the secret key's single reveal), listing, reading,
 //! renaming under an `updatedAt` guard, and soft deletion.
 
-use crate::session::Session;
+use tollgate_edge::session::Session;
 use crate::views;
 use serde_json::json;
 use tollgate::console::{

@@ -1,22 +1,27 @@
-//! The signed-in developer behind a request, with their platform (created on first use).
+//! The signed-in developer behind a request, with their platform (created on first use): the
+//! developer lanes of the `platform` and `catalog` workers.
 
-use tollgate_edge::audit::Actor;
-use tollgate_edge::db::{self, platforms::PlatformRow};
-use tollgate_edge::developer::{self, Developer, DeveloperAuth};
-use tollgate_edge::{ApiError, Ctx};
+use crate::audit::Actor;
+use crate::db::{self, platforms::PlatformRow};
+use crate::developer::{self, Developer, DeveloperAuth};
+use crate::{ApiError, Ctx};
 use worker::D1Database;
 
 /// A verified developer, their platform, and the database.
-pub(crate) struct Session {
-    pub(crate) developer: Developer,
-    pub(crate) platform: PlatformRow,
-    pub(crate) db: D1Database,
+#[derive(Debug)]
+pub struct Session {
+    /// The verified developer.
+    pub developer: Developer,
+    /// Their platform.
+    pub platform: PlatformRow,
+    /// The database.
+    pub db: D1Database,
     fresh_seconds: i64,
 }
 
 impl Session {
     /// Verifies the bearer token and loads (or creates) the platform.
-    pub(crate) async fn start(ctx: &Ctx) -> Result<Self, ApiError> {
+    pub async fn start(ctx: &Ctx) -> Result<Self, ApiError> {
         let auth = DeveloperAuth::from_env(&ctx.env)?;
         let developer = developer::authenticate(&ctx.req, &ctx.env, &auth, ctx.now_ms).await?;
         let db = db::database(&ctx.env)?;
@@ -37,7 +42,7 @@ impl Session {
     }
 
     /// Like [`Session::start`], for writes that need a recent sign-in.
-    pub(crate) async fn start_fresh(ctx: &Ctx) -> Result<Self, ApiError> {
+    pub async fn start_fresh(ctx: &Ctx) -> Result<Self, ApiError> {
         let session = Self::start(ctx).await?;
         session
             .developer
@@ -46,7 +51,7 @@ impl Session {
     }
 
     /// The actor for audit events.
-    pub(crate) fn actor(&self) -> Actor<'_> {
+    pub fn actor(&self) -> Actor<'_> {
         Actor {
             platform_id: &self.platform.id,
             subject: &self.developer.subject,
@@ -54,7 +59,7 @@ impl Session {
     }
 
     /// One of the platform's live projects, or 404 (also for another platform's project).
-    pub(crate) async fn project(&self, ctx: &Ctx) -> Result<db::projects::ProjectRow, ApiError> {
+    pub async fn project(&self, ctx: &Ctx) -> Result<db::projects::ProjectRow, ApiError> {
         let id = ctx.params.get("id").ok_or(ApiError::NotFound)?;
         db::projects::get(&self.db, &self.platform.id, id)
             .await?
