@@ -4,6 +4,7 @@
 //! through the small seams in [`ids`], so every rule runs natively under `cargo test` and
 //! compiles unchanged for `wasm32-unknown-unknown`.
 
+pub mod catalog;
 pub mod console;
 pub mod contract;
 pub mod customer_api;

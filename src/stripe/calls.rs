@@ -204,7 +204,7 @@ pub fn update_product(
     let form = Form::new()
         .field("name", name)
         .field("description", description.unwrap_or(""))
-        .field("active", active);
+        .flag("active", active);
     Call::post(
         format!("/v1/products/{product}"),
         form,
@@ -226,7 +226,7 @@ pub fn create_price(
 ) -> Call<Price> {
     let form = Form::new()
         .field("product", product)
-        .field("unit_amount", unit_amount)
+        .int("unit_amount", unit_amount)
         .field("currency", currency)
         .optional("recurring[interval]", interval)
         .map("metadata", metadata.iter().copied());
@@ -238,7 +238,7 @@ pub fn create_price(
 pub fn archive_price(account: &str, price: &str, operation: &Operation) -> Call<Price> {
     Call::post(
         format!("/v1/prices/{price}"),
-        Form::new().field("active", false),
+        Form::new().flag("active", false),
         Some(account),
         operation,
     )
@@ -332,11 +332,8 @@ mod tests {
 
     #[test]
     fn reads_put_their_form_in_the_query_and_have_no_body() {
-        let call: Call<Product> = Call::get(
-            "/v1/products",
-            Form::new().field("limit", 3),
-            Some("acct_1"),
-        );
+        let call: Call<Product> =
+            Call::get("/v1/products", Form::new().int("limit", 3), Some("acct_1"));
         assert_eq!(call.target(), "/v1/products?limit=3");
         assert_eq!(call.body(), None);
         assert!(call.safe_to_retry());

@@ -19,14 +19,26 @@ impl Form {
 
     /// Adds `key=value`; `key` may already carry brackets (`recurring[interval]`).
     #[must_use]
-    pub fn field(mut self, key: impl Into<String>, value: impl ToString) -> Self {
-        self.fields.push((key.into(), value.to_string()));
+    pub fn field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.fields.push((key.into(), value.into()));
         self
+    }
+
+    /// Adds an integer field (amounts in minor units, counts).
+    #[must_use]
+    pub fn int(self, key: impl Into<String>, value: i64) -> Self {
+        self.field(key, value.to_string())
+    }
+
+    /// Adds a boolean field as Stripe spells it.
+    #[must_use]
+    pub fn flag(self, key: impl Into<String>, value: bool) -> Self {
+        self.field(key, if value { "true" } else { "false" })
     }
 
     /// Adds the field only when there is a value.
     #[must_use]
-    pub fn optional(self, key: &str, value: Option<impl ToString>) -> Self {
+    pub fn optional(self, key: &str, value: Option<&str>) -> Self {
         match value {
             Some(value) => self.field(key, value),
             None => self,
@@ -65,9 +77,13 @@ impl Form {
 
     /// Adds `parent[]=value` for each value (`images[]`, `expand[]`).
     #[must_use]
-    pub fn list(mut self, parent: &str, values: impl IntoIterator<Item = impl ToString>) -> Self {
+    pub fn list(
+        mut self,
+        parent: &str,
+        values: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         for value in values {
-            self.fields.push((format!("{parent}[]"), value.to_string()));
+            self.fields.push((format!("{parent}[]"), value.into()));
         }
         self
     }
@@ -154,7 +170,7 @@ mod tests {
     #[test]
     fn optional_fields_are_left_out_when_absent_and_lists_repeat_the_key() {
         let form = Form::new()
-            .optional("description", None::<&str>)
+            .optional("description", None)
             .optional("nickname", Some("Pro"))
             .list("images", ["a", "b"]);
 
