@@ -1,9 +1,12 @@
-//! The public catalog: a project's live tiers and products, in display order.
+//! `tiers` and `products`: the public catalog in display order, and the developer's writes
+//! (create, guarded edit, archive) with the Stripe ids they were synced to.
 
-use super::{all, first, text};
+use super::{all, first, int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
-use worker::D1Database;
+use tollgate::catalog::{Interval, ProductSpec, TierSpec};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
 
 /// A tier as stored.
 #[derive(Clone, Debug, Deserialize)]
@@ -38,6 +41,14 @@ pub struct TierRow {
     pub stripe_product_id: Option<String>,
     /// Stripe price.
     pub stripe_price_id: Option<String>,
+    /// Display order.
+    pub sort_order: i64,
+    /// When it was archived (ms).
+    pub archived_at: Option<i64>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms); the stale-state guard for edits.
+    pub updated_at: i64,
 }
 
 /// A product as stored.
@@ -65,6 +76,62 @@ pub struct ProductRow {
     pub stripe_product_id: Option<String>,
     /// Stripe price.
     pub stripe_price_id: Option<String>,
+    /// Display order.
+    pub sort_order: i64,
+    /// When it was archived (ms).
+    pub archived_at: Option<i64>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms); the stale-state guard for edits.
+    pub updated_at: i64,
+}
+
+const TIER_COLUMNS: &str = "id, name, display_name, description, price, currency, interval, usage_limit, features, popular, \
+                            is_default, trial_days, image_url, stripe_product_id, stripe_price_id, sort_order, archived_at, created_at, updated_at";
+const PRODUCT_COLUMNS: &str = "id, name, display_name, description, price, currency, features, image_url, inventory, \
+                               stripe_product_id, stripe_price_id, sort_order, archived_at, created_at, updated_at";
+
+fn features_of(raw: &str) -> Vec<String> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+impl TierRow {
+    /// The tier as a validated spec, for edits.
+    #[must_use]
+    pub fn spec(&self) -> TierSpec {
+        TierSpec {
+            name: self.name.clone(),
+            display_name: self.display_name.clone(),
+            description: self.description.clone(),
+            price: self.price,
+            currency: self.currency.clone(),
+            interval: Interval::parse(&self.interval).unwrap_or(Interval::Month),
+            limit: self.usage_limit,
+            features: features_of(&self.features),
+            popular: self.popular == 1,
+            trial_days: self.trial_days,
+            image_url: self.image_url.clone(),
+            sort_order: self.sort_order,
+        }
+    }
+}
+
+impl ProductRow {
+    /// The product as a validated spec, for edits.
+    #[must_use]
+    pub fn spec(&self) -> ProductSpec {
+        ProductSpec {
+            name: self.name.clone(),
+            display_name: self.display_name.clone(),
+            description: self.description.clone(),
+            price: self.price,
+            currency: self.currency.clone(),
+            features: features_of(&self.features),
+            image_url: self.image_url.clone(),
+            inventory: self.inventory,
+            sort_order: self.sort_order,
+        }
+    }
 }
 
 /// The project's tiers that are not archived.
@@ -74,8 +141,7 @@ pub struct ProductRow {
 pub async fn tiers(db: &D1Database, project_id: &str) -> Result<Vec<TierRow>, ApiError> {
     all(
         db,
-        "SELECT id, name, display_name, description, price, currency, interval, usage_limit, features, popular, is_default, trial_days, \
-         image_url, stripe_product_id, stripe_price_id FROM tiers WHERE project_id = ?1 AND archived_at IS NULL ORDER BY sort_order, price, name",
+        &format!("SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 AND archived_at IS NULL ORDER BY sort_order, price, name"),
         &[text(project_id)],
     )
     .await
@@ -88,8 +154,7 @@ pub async fn tiers(db: &D1Database, project_id: &str) -> Result<Vec<TierRow>, Ap
 pub async fn products(db: &D1Database, project_id: &str) -> Result<Vec<ProductRow>, ApiError> {
     all(
         db,
-        "SELECT id, name, display_name, description, price, currency, features, image_url, inventory, stripe_product_id, stripe_price_id \
-         FROM products WHERE project_id = ?1 AND archived_at IS NULL ORDER BY sort_order, name",
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 AND archived_at IS NULL ORDER BY sort_order, name"),
         &[text(project_id)],
     )
     .await
@@ -112,4 +177,322 @@ pub async fn tier_exists(db: &D1Database, project_id: &str, name: &str) -> Resul
     )
     .await?;
     Ok(found.is_some())
+}
+
+/// Every tier of the project, archived ones last, for the developer.
+///
+/// # Errors
+/// Storage failures.
+pub async fn all_tiers(db: &D1Database, project_id: &str) -> Result<Vec<TierRow>, ApiError> {
+    all(
+        db,
+        &format!("SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 ORDER BY archived_at IS NOT NULL, sort_order, price, name"),
+        &[text(project_id)],
+    )
+    .await
+}
+
+/// Every product of the project, archived ones last, for the developer.
+///
+/// # Errors
+/// Storage failures.
+pub async fn all_products(db: &D1Database, project_id: &str) -> Result<Vec<ProductRow>, ApiError> {
+    all(
+        db,
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 ORDER BY archived_at IS NOT NULL, sort_order, name"),
+        &[text(project_id)],
+    )
+    .await
+}
+
+/// One tier of the project (archived included); another project's is `None`.
+///
+/// # Errors
+/// Storage failures.
+pub async fn tier(
+    db: &D1Database,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<TierRow>, ApiError> {
+    first(
+        db,
+        &format!("SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 AND id = ?2"),
+        &[text(project_id), text(id)],
+    )
+    .await
+}
+
+/// One product of the project (archived included); another project's is `None`.
+///
+/// # Errors
+/// Storage failures.
+pub async fn product(
+    db: &D1Database,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<ProductRow>, ApiError> {
+    first(
+        db,
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 AND id = ?2"),
+        &[text(project_id), text(id)],
+    )
+    .await
+}
+
+/// What a name or free-tier check finds in the project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// A tier or product (archived included) already has the name.
+    pub name: bool,
+    /// A live free tier exists.
+    pub free_tier: bool,
+}
+
+/// Whether `name` is taken among the project's tiers (or products) and whether it has a free tier.
+///
+/// # Errors
+/// Storage failures.
+pub async fn taken(
+    db: &D1Database,
+    project_id: &str,
+    table: Table,
+    name: &str,
+) -> Result<Taken, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        named: i64,
+        free: i64,
+    }
+    let free = match table {
+        Table::Tiers => {
+            "(SELECT COUNT(*) FROM tiers WHERE project_id = ?1 AND is_default = 1 AND archived_at IS NULL)"
+        }
+        Table::Products => "0",
+    };
+    let sql = format!(
+        "SELECT (SELECT COUNT(*) FROM {} WHERE project_id = ?1 AND name = ?2) AS named, {free} AS free",
+        table.name()
+    );
+    let row: Option<Row> = first(db, &sql, &[text(project_id), text(name)]).await?;
+    Ok(row.map_or(
+        Taken {
+            name: false,
+            free_tier: false,
+        },
+        |r| Taken {
+            name: r.named > 0,
+            free_tier: r.free > 0,
+        },
+    ))
+}
+
+/// Which catalog table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// SaaS tiers.
+    Tiers,
+    /// Store products.
+    Products,
+}
+
+impl Table {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Tiers => "tiers",
+            Self::Products => "products",
+        }
+    }
+}
+
+/// The Stripe objects a record is sold through.
+#[derive(Clone, Copy, Debug)]
+pub struct StripeIds<'a> {
+    /// `prod_…`
+    pub product: Option<&'a str>,
+    /// `price_…`
+    pub price: Option<&'a str>,
+}
+
+fn features_json(features: &[String]) -> String {
+    serde_json::Value::from(features.to_vec()).to_string()
+}
+
+fn limit_param(limit: Option<i64>) -> JsValue {
+    limit.map_or(JsValue::NULL, int)
+}
+
+/// The insert of a new tier.
+///
+/// # Errors
+/// Binding failures.
+pub fn insert_tier(
+    db: &D1Database,
+    id: &str,
+    project_id: &str,
+    spec: &TierSpec,
+    stripe: StripeIds<'_>,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO tiers (id, project_id, name, display_name, description, price, currency, interval, usage_limit, features, popular, \
+         is_default, trial_days, image_url, sort_order, stripe_product_id, stripe_price_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)",
+        &[
+            text(id),
+            text(project_id),
+            text(&spec.name),
+            text(&spec.display_name),
+            opt_text(spec.description.as_deref()),
+            int(spec.price),
+            text(&spec.currency),
+            text(spec.interval.as_str()),
+            limit_param(spec.limit),
+            text(&features_json(&spec.features)),
+            int(i64::from(spec.popular)),
+            int(i64::from(spec.is_free())),
+            int(spec.trial_days),
+            opt_text(spec.image_url.as_deref()),
+            int(spec.sort_order),
+            opt_text(stripe.product),
+            opt_text(stripe.price),
+            int(now),
+        ],
+    )
+}
+
+/// The edit of a tier, applied only while its `updatedAt` is still `expected` and it is not
+/// archived.
+///
+/// # Errors
+/// Binding failures.
+pub fn update_tier(
+    db: &D1Database,
+    id: &str,
+    project_id: &str,
+    spec: &TierSpec,
+    stripe: StripeIds<'_>,
+    expected: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE tiers SET display_name = ?3, description = ?4, price = ?5, currency = ?6, interval = ?7, usage_limit = ?8, features = ?9, \
+         popular = ?10, trial_days = ?11, image_url = ?12, sort_order = ?13, stripe_product_id = ?14, stripe_price_id = ?15, updated_at = ?16 \
+         WHERE id = ?1 AND project_id = ?2 AND updated_at = ?17 AND archived_at IS NULL",
+        &[
+            text(id),
+            text(project_id),
+            text(&spec.display_name),
+            opt_text(spec.description.as_deref()),
+            int(spec.price),
+            text(&spec.currency),
+            text(spec.interval.as_str()),
+            limit_param(spec.limit),
+            text(&features_json(&spec.features)),
+            int(i64::from(spec.popular)),
+            int(spec.trial_days),
+            opt_text(spec.image_url.as_deref()),
+            int(spec.sort_order),
+            opt_text(stripe.product),
+            opt_text(stripe.price),
+            int(now),
+            int(expected),
+        ],
+    )
+}
+
+/// The insert of a new product.
+///
+/// # Errors
+/// Binding failures.
+pub fn insert_product(
+    db: &D1Database,
+    id: &str,
+    project_id: &str,
+    spec: &ProductSpec,
+    stripe: StripeIds<'_>,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO products (id, project_id, name, display_name, description, price, currency, features, image_url, inventory, sort_order, \
+         stripe_product_id, stripe_price_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+        &[
+            text(id),
+            text(project_id),
+            text(&spec.name),
+            text(&spec.display_name),
+            opt_text(spec.description.as_deref()),
+            int(spec.price),
+            text(&spec.currency),
+            text(&features_json(&spec.features)),
+            opt_text(spec.image_url.as_deref()),
+            limit_param(spec.inventory),
+            int(spec.sort_order),
+            opt_text(stripe.product),
+            opt_text(stripe.price),
+            int(now),
+        ],
+    )
+}
+
+/// The edit of a product, applied only while its `updatedAt` is still `expected` and it is
+/// not archived.
+///
+/// # Errors
+/// Binding failures.
+pub fn update_product(
+    db: &D1Database,
+    id: &str,
+    project_id: &str,
+    spec: &ProductSpec,
+    stripe: StripeIds<'_>,
+    expected: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE products SET display_name = ?3, description = ?4, price = ?5, currency = ?6, features = ?7, image_url = ?8, inventory = ?9, \
+         sort_order = ?10, stripe_product_id = ?11, stripe_price_id = ?12, updated_at = ?13 \
+         WHERE id = ?1 AND project_id = ?2 AND updated_at = ?14 AND archived_at IS NULL",
+        &[
+            text(id),
+            text(project_id),
+            text(&spec.display_name),
+            opt_text(spec.description.as_deref()),
+            int(spec.price),
+            text(&spec.currency),
+            text(&features_json(&spec.features)),
+            opt_text(spec.image_url.as_deref()),
+            limit_param(spec.inventory),
+            int(spec.sort_order),
+            opt_text(stripe.product),
+            opt_text(stripe.price),
+            int(now),
+            int(expected),
+        ],
+    )
+}
+
+/// Archives a tier or product, only while its `updatedAt` is still `expected`.
+///
+/// # Errors
+/// Binding failures.
+pub fn archive(
+    db: &D1Database,
+    table: Table,
+    id: &str,
+    project_id: &str,
+    expected: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        &format!(
+            "UPDATE {} SET archived_at = ?3, updated_at = ?3 WHERE id = ?1 AND project_id = ?2 AND updated_at = ?4 AND archived_at IS NULL",
+            table.name()
+        ),
+        &[text(id), text(project_id), int(now), int(expected)],
+    )
 }

@@ -48,8 +48,8 @@ const COLUMNS: &str = "id, platform_id, name, type, mode, publishable_key, promo
 pub fn insert(db: &D1Database, row: &ProjectRow) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "INSERT INTO projects (id, platform_id, name, type, mode, publishable_key, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO projects (id, platform_id, name, type, mode, publishable_key, promoted_from, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
         &[
             text(&row.id),
             text(&row.platform_id),
@@ -57,6 +57,7 @@ pub fn insert(db: &D1Database, row: &ProjectRow) -> Result<D1PreparedStatement, 
             text(&row.project_type),
             text(&row.mode),
             text(&row.publishable_key),
+            super::opt_text(row.promoted_from.as_deref()),
             int(row.created_at),
         ],
     )
