@@ -149,6 +149,8 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
     // its webhooks go to the webhooks worker.
     STRIPE_API_BASE: `http://127.0.0.1:${chosen["stripe-sandbox"]}`,
     STRIPE_CONNECT_BASE: `http://127.0.0.1:${chosen["stripe-sandbox"]}`,
+    // Where Stripe sends developers back after Connect consent.
+    CATALOG_URL: `http://127.0.0.1:${chosen.catalog}`,
     SANDBOX_WEBHOOK_URL: `http://127.0.0.1:${chosen.webhooks}/webhook/stripe`,
     ...vars,
   };

@@ -71,6 +71,8 @@ pub enum ErrorCode {
     StripeAccountUnavailable,
     /// The Connect authorization code was unknown, already used or expired.
     OauthCodeInvalid,
+    /// The developer declined the connection on Stripe's consent screen.
+    ConnectDeclined,
     /// The Connect `state` is unknown, tampered with, expired or already used.
     InvalidOauthState,
     /// The Stripe account is already connected to another Tollgate platform.

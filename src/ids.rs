@@ -73,6 +73,17 @@ pub fn prefixed(prefix: &str, value: u128) -> String {
     id
 }
 
+/// An id derived from `seed`: the same seed always gives the same id. For records a retried
+/// operation must recreate identically (a promotion's live twins of test records).
+#[must_use]
+pub fn derived_id(prefix: &str, seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    prefixed(prefix, u128::from_le_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +132,13 @@ mod tests {
             assert!(!is_base62(bad), "{bad:?} should not be base62");
         }
         assert!(is_base62("Az09"));
+    }
+
+    #[test]
+    fn a_derived_id_depends_only_on_its_seed() {
+        let a = derived_id("tier", "promote:tier_1");
+        assert_eq!(a, derived_id("tier", "promote:tier_1"));
+        assert_ne!(a, derived_id("tier", "promote:tier_2"));
+        assert!(a.starts_with("tier_"));
     }
 }

@@ -74,6 +74,8 @@ pub enum ApiError {
     Provider(tollgate::stripe::ProviderError),
     /// The Connect `state` is unknown, tampered with, expired or used.
     InvalidOAuthState,
+    /// The developer declined on Stripe's consent screen.
+    ConnectDeclined,
     /// The Stripe account belongs to another platform in this mode.
     StripeAccountInUse,
     /// No usable Stripe connection for this mode.
@@ -146,7 +148,7 @@ impl ApiError {
                 | ProviderErrorKind::Unavailable
                 | ProviderErrorKind::Unexpected => 502,
             },
-            Self::InvalidOAuthState => 400,
+            Self::InvalidOAuthState | Self::ConnectDeclined => 400,
             Self::ConnectionRequired(_) => 428,
             Self::StripeAccountInUse
             | Self::WrongProjectType(_)
@@ -199,6 +201,7 @@ impl ApiError {
                 ProviderErrorKind::Unexpected => ErrorCode::PaymentProviderError,
             },
             Self::InvalidOAuthState => ErrorCode::InvalidOauthState,
+            Self::ConnectDeclined => ErrorCode::ConnectDeclined,
             Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
             Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
             Self::ConnectionRequired(Mode::Live) => ErrorCode::LiveConnectionRequired,
@@ -256,6 +259,7 @@ impl ApiError {
                 ProviderErrorKind::Unexpected => "The payment provider answered unexpectedly. Quote the request id if you contact support.".into(),
             },
             Self::InvalidOAuthState => "The Stripe connection link is invalid, expired or already used. Start the connection again.".into(),
+            Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),
             Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
             Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),
             Self::ConnectionRequired(Mode::Live) => "Connect a live Stripe account first.".into(),

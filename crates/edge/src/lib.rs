@@ -23,6 +23,7 @@ pub mod serve;
 pub mod session;
 pub mod storage;
 pub mod stripe;
+pub mod views;
 
 pub use config::{Config, Environment};
 pub use error::ApiError;

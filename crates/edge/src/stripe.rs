@@ -24,8 +24,7 @@ pub struct StripeClient {
     api_base: String,
     connect_base: String,
     secret_key: String,
-    /// The Connect application's client id (`ca_…`), for OAuth.
-    pub client_id: Option<String>,
+    client_id: Option<String>,
     /// The mode the key belongs to.
     pub mode: Mode,
 }
@@ -84,6 +83,19 @@ impl StripeClient {
             secret_key,
             client_id: secret(&format!("STRIPE_CLIENT_ID_{suffix}")),
             mode,
+        })
+    }
+
+    /// The Connect application's client id (`ca_…`) for the mode.
+    ///
+    /// # Errors
+    /// `payment_provider_misconfigured` when `STRIPE_CLIENT_ID_{TEST,LIVE}` is not set.
+    pub fn client_id(&self) -> Result<&str, ApiError> {
+        self.client_id.as_deref().ok_or_else(|| {
+            misconfigured(format!(
+                "STRIPE_CLIENT_ID_{} is not set",
+                self.mode.as_str().to_ascii_uppercase()
+            ))
         })
     }
 

@@ -1,7 +1,7 @@
 //! The audit trail, newest first: the whole platform's or one project's.
 
-use crate::views;
 use tollgate_edge::session::Session;
+use tollgate_edge::views;
 use tollgate_edge::{ApiError, Ctx, db, list};
 use worker::Response;
 

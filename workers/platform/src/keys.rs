@@ -1,7 +1,6 @@
 //! Secret keys of a project: metadata listing, rotation (the new key's single reveal, the old
 //! key alive for its grace period) and immediate revocation.
 
-use crate::views;
 use serde_json::json;
 use tollgate::console::{RotateKeyInput, RotatedKey};
 use tollgate::{ApiKey, Detail, KeyKind, Mode};
@@ -9,6 +8,7 @@ use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
+use tollgate_edge::views;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text, keyauth, list, secrets};
 use worker::Response;
 

@@ -7,7 +7,6 @@ mod audit;
 mod dev;
 mod keys;
 mod projects;
-mod views;
 
 use tollgate::{Method, Route};
 use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, serve};

@@ -1,7 +1,6 @@
 //! Projects: the platform record, creation (the secret key's single reveal), listing, reading,
 //! renaming under an `updatedAt` guard, and soft deletion.
 
-use crate::views;
 use serde_json::json;
 use tollgate::console::{
     CreateProjectInput, CreatedProject, EndUserAuthInput, NewProject, RenameProjectInput,
@@ -12,6 +11,7 @@ use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
+use tollgate_edge::views;
 use tollgate_edge::{ApiError, Ctx, Environment, body, json, json_text, keyauth, list, secrets};
 use wasm_bindgen::JsValue;
 use worker::Response;

@@ -47,3 +47,22 @@ pub async fn ensure(
         .await?
         .ok_or_else(|| ApiError::internal("platform vanished right after its insert"))
 }
+
+/// The developer identity (`subject`) behind a platform, for audit events written outside a
+/// signed-in request (Stripe's redirect back).
+///
+/// # Errors
+/// Storage failures.
+pub async fn subject_of(db: &D1Database, platform_id: &str) -> Result<Option<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        subject: String,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT subject FROM platforms WHERE id = ?1",
+        &[text(platform_id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.subject))
+}

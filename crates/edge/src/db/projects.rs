@@ -78,6 +78,32 @@ pub async fn get(
     first(db, &sql, &[text(id), text(platform_id)]).await
 }
 
+/// How often a test project was promoted, and whether its live twin still exists.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct Promotions {
+    /// Live twins ever made (deleted ones included).
+    pub total: i64,
+    /// Live twins not deleted (0 or 1).
+    pub active: i64,
+}
+
+/// The promotions of test project `id`.
+///
+/// # Errors
+/// Storage failures.
+pub async fn promotions(db: &D1Database, id: &str) -> Result<Promotions, ApiError> {
+    let row: Option<Promotions> = first(
+        db,
+        "SELECT COUNT(*) AS total, COALESCE(SUM(deleted_at IS NULL), 0) AS active FROM projects WHERE promoted_from = ?1",
+        &[text(id)],
+    )
+    .await?;
+    Ok(row.unwrap_or(Promotions {
+        total: 0,
+        active: 0,
+    }))
+}
+
 /// A page of the platform's projects, oldest first, and the total.
 ///
 /// # Errors

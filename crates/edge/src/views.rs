@@ -1,12 +1,13 @@
-//! Stored rows → the console's JSON views.
+//! Stored rows → the console's JSON views, shared by the `platform` and `catalog` workers.
 
+use crate::db::audit::AuditRow;
+use crate::db::keys::KeyRow;
+use crate::db::platforms::PlatformRow;
+use crate::db::projects::ProjectRow;
 use tollgate::console::{AuditView, EndUserAuth, KeyView, PlatformView, ProjectView};
-use tollgate_edge::db::audit::AuditRow;
-use tollgate_edge::db::keys::KeyRow;
-use tollgate_edge::db::platforms::PlatformRow;
-use tollgate_edge::db::projects::ProjectRow;
 
-pub(crate) fn platform(row: PlatformRow) -> PlatformView {
+/// A platform as the console shows it.
+pub fn platform(row: PlatformRow) -> PlatformView {
     PlatformView {
         id: row.id,
         email: row.email,
@@ -15,7 +16,8 @@ pub(crate) fn platform(row: PlatformRow) -> PlatformView {
     }
 }
 
-pub(crate) fn project(row: ProjectRow) -> ProjectView {
+/// A project as the console shows it.
+pub fn project(row: ProjectRow) -> ProjectView {
     ProjectView {
         id: row.id,
         name: row.name,
@@ -40,7 +42,8 @@ pub(crate) fn project(row: ProjectRow) -> ProjectView {
     }
 }
 
-pub(crate) fn key(row: KeyRow) -> KeyView {
+/// A key's metadata (never the key).
+pub fn key(row: KeyRow) -> KeyView {
     KeyView {
         display: format!("{}…{}", row.prefix, row.last4),
         id: row.id,
@@ -54,7 +57,8 @@ pub(crate) fn key(row: KeyRow) -> KeyView {
     }
 }
 
-pub(crate) fn audit(row: AuditRow) -> AuditView {
+/// An audit event.
+pub fn audit(row: AuditRow) -> AuditView {
     AuditView {
         metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
         id: row.id,
