@@ -27,8 +27,8 @@ export async function testStack({ vars = {}, persistDir } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "tollgate-test-"));
   const stack = await startStack({ persistDir: dir, vars, quiet: true });
 
-  async function call(worker, method, path, { headers = {}, body } = {}) {
-    const init = { method, headers: { ...headers } };
+  async function call(worker, method, path, { headers = {}, body, redirect = "follow" } = {}) {
+    const init = { method, headers: { ...headers }, redirect };
     if (body !== undefined) {
       init.body = typeof body === "string" ? body : JSON.stringify(body);
       init.headers["Content-Type"] ??= "application/json";
