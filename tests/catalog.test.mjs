@@ -447,8 +447,8 @@ describe("the catalog worker", () => {
       const tiers = `/v1/projects/${test.project.id}/tiers`;
       await dev.catalog("POST", tiers, { body: tierBody({ name: "a", displayName: "A" }) });
       await dev.catalog("POST", tiers, { body: tierBody({ name: "b", displayName: "B" }) });
-      // Stripe fails every attempt at the second tier's product on the live account.
-      const fault = await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/products", status: "500", count: "4", skip: "1" } });
+      // Stripe creates the first product, then fails every attempt at its price.
+      const fault = await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/prices", status: "500", count: "3" } });
       assert.equal(fault.status, 200, JSON.stringify(fault.body));
 
       const failed = await dev.catalog("POST", `/v1/projects/${test.project.id}/promote`);
