@@ -39,6 +39,21 @@ async function demo() {
 }
 
 const seeded = await demo();
+
+// A Connect link for the demo developer, valid 10 minutes: opening it shows the sandbox's
+// consent page, and "Connect" links a sandbox Stripe account to the demo platform.
+async function connectLink() {
+  const minted = await fetch(`${stack.urls.platform}/dev/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ sub: "demo-developer", email: "demo@example.test" }),
+  });
+  const { data } = await minted.json();
+  const res = await fetch(`${stack.urls.catalog}/authorize?mode=test`, { headers: { Authorization: `Bearer ${data.token}` }, redirect: "manual" });
+  await res.arrayBuffer();
+  return res.headers.get("location") ?? `(authorize answered ${res.status})`;
+}
+const connectUrl = await connectLink();
 const width = Math.max(...WORKERS.map((w) => w.length));
 console.log(`\nTollgate is running (state: ${persistDir})\n`);
 for (const worker of WORKERS) console.log(`  ${worker.padEnd(width)}  ${stack.urls[worker]}`);
@@ -55,6 +70,17 @@ Sign in as a developer (development issuer) and list your projects:
   TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"sub":"demo-developer"}' \\
     ${stack.urls.platform}/dev/token | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
   curl -H "Authorization: Bearer $TOKEN" ${stack.urls.platform}/v1/projects
+
+Sell through Stripe (the local sandbox plays Stripe):
+  1. Open this link within 10 minutes and press "Connect" (a fresh one prints at every start):
+     ${connectUrl}
+  2. Create a free and a paid tier on the demo project:
+     curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       -d '{"name":"free","displayName":"Free","price":0,"limit":100}' ${stack.urls.catalog}/v1/projects/${seeded.projectId}/tiers
+     curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       -d '{"name":"pro","displayName":"Pro","price":900,"limit":10000}' ${stack.urls.catalog}/v1/projects/${seeded.projectId}/tiers
+  3. See them as a storefront does:
+     curl -H "X-Publishable-Key: ${seeded.publishableKey}" ${stack.urls.api}/api/tiers
 
 Press Ctrl+C to stop.
 `);
