@@ -57,6 +57,9 @@ pub enum ErrorCode {
     LiveModeInactive,
     /// Too many requests for this key (per second); `Retry-After` says when to retry.
     RateLimited,
+    /// A `Stripe-Signature` header did not verify over the body (malformed, unsigned, too
+    /// old, or signed under another secret).
+    InvalidSignature,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

@@ -6,6 +6,7 @@
 use crate::log;
 use std::collections::BTreeMap;
 use tollgate::jwt::TokenError;
+use tollgate::stripe_signature::SignatureError;
 use tollgate::{ErrorBody, ErrorCode, Method, RequestId};
 use worker::{Headers, Response};
 
@@ -69,6 +70,8 @@ pub enum ApiError {
     LiveModeInactive,
     /// The key exceeded its requests per second.
     RateLimited,
+    /// A `Stripe-Signature` header was refused.
+    InvalidSignature(SignatureError),
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -93,7 +96,7 @@ impl ApiError {
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::InvalidIdempotencyKey => 400,
+            Self::InvalidJson(_) | Self::InvalidIdempotencyKey | Self::InvalidSignature(_) => 400,
             Self::MissingCredentials(_)
             | Self::InvalidToken(_)
             | Self::InvalidApiKey
@@ -143,6 +146,7 @@ impl ApiError {
             Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
             Self::RateLimited => ErrorCode::RateLimited,
+            Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -177,6 +181,7 @@ impl ApiError {
                 "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
             }
             Self::RateLimited => "Too many requests for this key. Retry after the time in Retry-After.".into(),
+            Self::InvalidSignature(why) => why.message().into(),
             Self::Internal { .. } => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
@@ -329,6 +334,11 @@ mod tests {
                 ApiError::SecretAlreadyShown,
                 409,
                 ErrorCode::SecretAlreadyShown,
+            ),
+            (
+                ApiError::InvalidSignature(SignatureError::NoMatch),
+                400,
+                ErrorCode::InvalidSignature,
             ),
             (
                 ApiError::internal("db exploded"),
