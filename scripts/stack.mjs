@@ -96,16 +96,27 @@ function workerOptions(worker, port, vars) {
   };
 }
 
-/** Applies `migrations/` to the local D1 under `persistDir` with wrangler, as deployments do. */
+/**
+ * The D1 databases and the config that migrates each: Tollgate's shared database, and the
+ * Stripe sandbox's own (it never touches Tollgate's).
+ */
+export const DATABASES = [
+  { binding: "DB", config: "wrangler.toml" },
+  { binding: "SANDBOX_DB", config: join("workers", "stripe-sandbox", "wrangler.toml") },
+];
+
+/** Applies every database's migrations to the local D1 under `persistDir` with wrangler, as deployments do. */
 export async function applyMigrations(persistDir) {
   const wrangler = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
-  const args = [wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir, "-c", "wrangler.toml"];
-  const output = [];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: "1" } });
-  child.stdout.on("data", (chunk) => output.push(chunk));
-  child.stderr.on("data", (chunk) => output.push(chunk));
-  const code = await new Promise((done) => child.on("close", done));
-  if (code !== 0) throw new Error(`migrations failed (exit ${code}):\n${Buffer.concat(output)}`);
+  for (const { binding, config } of DATABASES) {
+    const args = [wrangler, "d1", "migrations", "apply", binding, "--local", "--persist-to", persistDir, "-c", config];
+    const output = [];
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: "1" } });
+    child.stdout.on("data", (chunk) => output.push(chunk));
+    child.stderr.on("data", (chunk) => output.push(chunk));
+    const code = await new Promise((done) => child.on("close", done));
+    if (code !== 0) throw new Error(`${binding} migrations failed (exit ${code}):\n${Buffer.concat(output)}`);
+  }
 }
 
 async function waitForHealth(urls, timeoutMs) {
@@ -128,8 +139,9 @@ async function waitForHealth(urls, timeoutMs) {
 /**
  * Starts the stack. `ports` maps worker → port (absent or 0 = a free port). `persistDir`
  * holds the D1/KV/R2 state (the same layout as `wrangler --persist-to`) and the development
- * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs, the runtime's log entries (`{ level, message }`), the shared D1
- * database (`d1()`), and `stop()`.
+ * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs,
+ * the runtime's log entries (`{ level, message }`), the shared D1 database (`d1()`), the
+ * Stripe sandbox's own (`sandboxD1()`), and `stop()`.
  */
 export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
@@ -176,9 +188,10 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
       urls[worker] = url.origin;
     }
     await waitForHealth(urls, 30_000);
-    // The D1 binding as the workers see it, for tests that arrange or inspect rows directly.
+    // The D1 bindings as the workers see them, for tests that arrange or inspect rows directly.
     const d1 = () => mf.getD1Database("DB", readConfig("api").name);
-    return { urls, logs, d1, stop: () => mf.dispose() };
+    const sandboxD1 = () => mf.getD1Database("SANDBOX_DB", readConfig("stripe-sandbox").name);
+    return { urls, logs, d1, sandboxD1, stop: () => mf.dispose() };
   } catch (err) {
     await mf.dispose();
     throw err;

@@ -95,6 +95,9 @@ pub enum ErrorCode {
     AlreadyPromoted,
     /// Only test projects can be promoted.
     NotATestProject,
+    /// A `Stripe-Signature` header did not verify over the body (malformed, unsigned, too
+    /// old, or signed under another secret).
+    InvalidSignature,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

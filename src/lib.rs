@@ -19,6 +19,7 @@ pub mod project;
 pub mod request_id;
 pub mod routing;
 pub mod stripe;
+pub mod stripe_signature;
 pub mod usage;
 
 pub use contract::{
@@ -27,4 +28,6 @@ pub use contract::{
 pub use keys::{ApiKey, KeyError, KeyKind, Pepper};
 pub use project::{Mode, ProjectName, ProjectType};
 pub use request_id::RequestId;
-pub use routing::{Match, Method, Params, Route, match_route, methods_for, query_pairs};
+pub use routing::{
+    Match, Method, Params, Route, form_pairs, match_route, methods_for, query_pairs,
+};

@@ -164,9 +164,14 @@ pub fn methods_for<R>(table: &[Route<R>], path: &str) -> Vec<Method> {
 #[must_use]
 pub fn query_pairs(url: &str) -> Vec<(String, String)> {
     let query = url.split_once('?').map_or("", |(_, rest)| rest);
-    let query = query.split_once('#').map_or(query, |(q, _)| q);
-    query
-        .split('&')
+    form_pairs(query.split_once('#').map_or(query, |(q, _)| q))
+}
+
+/// The decoded pairs of `application/x-www-form-urlencoded` text (a query string without its
+/// `?`, or a form body), by the same rules as [`query_pairs`].
+#[must_use]
+pub fn form_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -345,6 +350,14 @@ mod tests {
         assert_eq!(query_pairs("/p?a=%zz&b=%4")[0].1, "%zz");
         assert_eq!(query_pairs("/p?a=%zz&b=%4")[1].1, "%4");
         assert_eq!(query_pairs("/p?e=%C3%A9")[0].1, "é");
+    }
+
+    #[test]
+    fn form_bodies_decode_like_query_strings_without_the_question_mark() {
+        let pairs = form_pairs("a%5Bb%5D=1&c=x+y&&d");
+        let expected = [("a[b]", "1"), ("c", "x y"), ("d", "")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        assert!(form_pairs("").is_empty());
     }
 
     #[test]

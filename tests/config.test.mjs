@@ -13,21 +13,33 @@ const toml = (path) => parse(readFileSync(join(ROOT, path), "utf8"));
 const shared = toml("wrangler.toml");
 const bindings = (config) => ({
   d1: config.d1_databases.map(({ binding, database_id, database_name }) => ({ binding, database_id, database_name })),
-  kv: config.kv_namespaces.map(({ binding, id }) => ({ binding, id })),
-  r2: config.r2_buckets.map(({ binding, bucket_name }) => ({ binding, bucket_name })),
+  kv: (config.kv_namespaces ?? []).map(({ binding, id }) => ({ binding, id })),
+  r2: (config.r2_buckets ?? []).map(({ binding, bucket_name }) => ({ binding, bucket_name })),
 });
+// The Stripe sandbox stands in for Stripe, so it keeps its own storage.
+const TOLLGATE_WORKERS = WORKERS.filter((w) => w !== "stripe-sandbox");
 
-test("every worker binds the same D1 database, KV namespace and R2 bucket as the shared config", () => {
-  for (const worker of WORKERS) {
+test("every Tollgate worker binds the same D1 database, KV namespace and R2 bucket as the shared config", () => {
+  for (const worker of TOLLGATE_WORKERS) {
     assert.deepEqual(bindings(toml(`workers/${worker}/wrangler.toml`)), bindings(shared), worker);
   }
 });
 
-test("every worker's migrations folder is the shared one", () => {
-  for (const worker of WORKERS) {
+test("every Tollgate worker's migrations folder is the shared one", () => {
+  for (const worker of TOLLGATE_WORKERS) {
     const dir = toml(`workers/${worker}/wrangler.toml`).d1_databases[0].migrations_dir;
     assert.equal(join(ROOT, "workers", worker, dir), join(ROOT, shared.d1_databases[0].migrations_dir), worker);
   }
+});
+
+test("the Stripe sandbox binds only its own D1 database, with its own id and migrations", () => {
+  const config = toml("workers/stripe-sandbox/wrangler.toml");
+  const { d1, kv, r2 } = bindings(config);
+
+  assert.deepEqual(d1.map((d) => d.binding), ["SANDBOX_DB"]);
+  assert.notEqual(d1[0].database_id, shared.d1_databases[0].database_id);
+  assert.deepEqual([kv, r2], [[], []]);
+  assert.equal(join(ROOT, "workers/stripe-sandbox", config.d1_databases[0].migrations_dir), join(ROOT, "workers/stripe-sandbox/migrations"));
 });
 
 test("no worker deploys with development routes switched on", () => {

@@ -7,6 +7,7 @@ use crate::log;
 use std::collections::BTreeMap;
 use tollgate::jwt::TokenError;
 use tollgate::stripe::ProviderErrorKind;
+use tollgate::stripe_signature::SignatureError;
 use tollgate::{ErrorBody, ErrorCode, Method, Mode, ProjectType, RequestId};
 use worker::{Headers, Response};
 
@@ -94,6 +95,8 @@ pub enum ApiError {
     AlreadyPromoted,
     /// Promotion starts from a test project.
     NotATestProject,
+    /// A `Stripe-Signature` header was refused.
+    InvalidSignature(SignatureError),
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -118,7 +121,7 @@ impl ApiError {
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::InvalidIdempotencyKey => 400,
+            Self::InvalidJson(_) | Self::InvalidIdempotencyKey | Self::InvalidSignature(_) => 400,
             Self::MissingCredentials(_)
             | Self::InvalidToken(_)
             | Self::InvalidApiKey
@@ -188,6 +191,7 @@ impl ApiError {
             Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
             Self::RateLimited => ErrorCode::RateLimited,
+            Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::Internal { .. } => ErrorCode::InternalError,
             Self::Provider(failure) => match failure.kind {
                 ProviderErrorKind::CardDeclined { .. } => ErrorCode::PaymentFailed,
@@ -245,6 +249,7 @@ impl ApiError {
                 "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
             }
             Self::RateLimited => "Too many requests for this key. Retry after the time in Retry-After.".into(),
+            Self::InvalidSignature(why) => why.message().into(),
             Self::Internal { .. } => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
@@ -424,6 +429,11 @@ mod tests {
                 ApiError::SecretAlreadyShown,
                 409,
                 ErrorCode::SecretAlreadyShown,
+            ),
+            (
+                ApiError::InvalidSignature(SignatureError::NoMatch),
+                400,
+                ErrorCode::InvalidSignature,
             ),
             (
                 ApiError::internal("db exploded"),

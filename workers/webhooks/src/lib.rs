@@ -3,23 +3,41 @@
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
-use tollgate_edge::{Cors, HealthProbe, WorkerSpec, serve};
+mod signature_check;
+
+use tollgate::{Method, Route};
+use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, serve};
 use worker::{Context, Env, Request, Response, event};
 
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
 #[derive(Clone, Copy, Debug)]
-enum Route {}
+enum Hooks {
+    SignatureCheck,
+}
 
-const SPEC: WorkerSpec<Route> = WorkerSpec {
+/// Development only: the Rust signature check exposed to the Node oracle tests.
+const DEV_ROUTES: &[Route<Hooks>] = &[Route::new(
+    Method::Post,
+    "/dev/stripe-signature",
+    Hooks::SignatureCheck,
+)];
+
+const SPEC: WorkerSpec<Hooks> = WorkerSpec {
     name: "webhooks",
     version: env!("CARGO_PKG_VERSION"),
     routes: &[],
-    dev_routes: &[],
+    dev_routes: DEV_ROUTES,
     health: HealthProbe::Alive,
     cors: Cors::Closed,
 };
 
+async fn handle(route: Hooks, ctx: Ctx) -> Result<Response, ApiError> {
+    match route {
+        Hooks::SignatureCheck => signature_check::check(ctx).await,
+    }
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    serve(req, env, &SPEC, |route, _ctx| async move { match route {} }).await
+    serve(req, env, &SPEC, handle).await
 }

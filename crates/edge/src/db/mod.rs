@@ -24,8 +24,16 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
     Ok(env.d1(storage::DB)?)
 }
 
+/// Another D1 database bound under `binding` (the Stripe sandbox keeps its own).
+///
+/// # Errors
+/// When the binding is missing.
+pub fn database_named(env: &Env, binding: &str) -> Result<D1Database, ApiError> {
+    Ok(env.d1(binding)?)
+}
+
 /// A text parameter.
-pub(crate) fn text(value: &str) -> JsValue {
+pub fn text(value: &str) -> JsValue {
     JsValue::from_str(value)
 }
 
@@ -34,17 +42,20 @@ pub(crate) fn text(value: &str) -> JsValue {
     clippy::cast_precision_loss,
     reason = "stored integers stay within ±2^53 by design"
 )]
-pub(crate) fn int(value: i64) -> JsValue {
+pub fn int(value: i64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
 /// A nullable text parameter.
-pub(crate) fn opt_text(value: Option<&str>) -> JsValue {
+pub fn opt_text(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
 /// Prepares and binds a statement.
-pub(crate) fn stmt(
+///
+/// # Errors
+/// When a parameter cannot be bound.
+pub fn stmt(
     db: &D1Database,
     sql: &str,
     params: &[JsValue],
@@ -53,7 +64,10 @@ pub(crate) fn stmt(
 }
 
 /// The first row, if any.
-pub(crate) async fn first<T: DeserializeOwned>(
+///
+/// # Errors
+/// Storage failures, or a row that does not deserialize into `T`.
+pub async fn first<T: DeserializeOwned>(
     db: &D1Database,
     sql: &str,
     params: &[JsValue],
@@ -62,7 +76,10 @@ pub(crate) async fn first<T: DeserializeOwned>(
 }
 
 /// All rows.
-pub(crate) async fn all<T: DeserializeOwned>(
+///
+/// # Errors
+/// Storage failures, or a row that does not deserialize into `T`.
+pub async fn all<T: DeserializeOwned>(
     db: &D1Database,
     sql: &str,
     params: &[JsValue],
