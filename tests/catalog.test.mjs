@@ -51,7 +51,7 @@ describe("the catalog worker", () => {
       const dev = await developer("dev_sealed");
       const { connection } = await connectStripe(stack, dev, "test");
 
-      const row = await stack.d1().prepare("SELECT access_token_enc, refresh_token_enc FROM stripe_connections WHERE account_id = ?").bind(connection.accountId).first();
+      const row = await (await stack.d1()).prepare("SELECT access_token_enc, refresh_token_enc FROM stripe_connections WHERE account_id = ?").bind(connection.accountId).first();
 
       assert.ok(row.access_token_enc.length > 20);
       assert.doesNotMatch(row.access_token_enc, /sk_(test|live)_/);
@@ -116,7 +116,7 @@ describe("the catalog worker", () => {
     });
 
     test("starting a connection needs a recent sign-in and a valid mode", async () => {
-      const stale = await signIn(stack, "dev_stale", { authTime: Math.floor(Date.now() / 1000) - 3600 });
+      const stale = await signIn(stack, "dev_stale_connect", { authAge: 700 });
       const old = await stack.call("catalog", "GET", "/authorize", { headers: { Authorization: `Bearer ${stale.token}` }, redirect: "manual" });
       const dev = await developer("dev_badmode");
       const bad = await dev.catalog("GET", "/authorize?mode=prod", { redirect: "manual" });
@@ -448,7 +448,7 @@ describe("the catalog worker", () => {
       await dev.catalog("POST", tiers, { body: tierBody({ name: "a", displayName: "A" }) });
       await dev.catalog("POST", tiers, { body: tierBody({ name: "b", displayName: "B" }) });
       // Stripe creates the first product, then fails every attempt at its price.
-      const fault = await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/prices", status: "500", count: "3" } });
+      const fault = await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/prices", method: "POST", status: "500", count: "3" } });
       assert.equal(fault.status, 200, JSON.stringify(fault.body));
 
       const failed = await dev.catalog("POST", `/v1/projects/${test.project.id}/promote`);
@@ -468,7 +468,7 @@ describe("the catalog worker", () => {
       const dev = await developer("dev_outage");
       const { connection } = await connectStripe(stack, dev, "test");
       const project = await createProject(dev, { type: "saas" });
-      await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/prices", status: "503", count: "1" } });
+      await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/prices", method: "POST", status: "503", count: "1" } });
 
       const res = await dev.catalog("POST", `/v1/projects/${project.project.id}/tiers`, { body: tierBody() });
 

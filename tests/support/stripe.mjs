@@ -27,10 +27,10 @@ function consentForm(html, label) {
       const name = /name="([^"]*)"/i.exec(tag)?.[1];
       if (name) fields[name] = (/value="([^"]*)"/i.exec(tag)?.[1] ?? "").replaceAll("&amp;", "&").replaceAll("&quot;", '"');
     }
-    for (const [tag, body] of inner.matchAll(/<button([^>]*)>([\s\S]*?)<\/button>/gi)) {
+    for (const [, attrs, body] of inner.matchAll(/<button([^>]*)>([\s\S]*?)<\/button>/gi)) {
       if (!body.includes(label)) continue;
-      const name = /name="([^"]*)"/i.exec(tag)?.[1];
-      if (name) fields[name] = /value="([^"]*)"/i.exec(tag)?.[1] ?? "";
+      const name = /name="([^"]*)"/i.exec(attrs)?.[1];
+      if (name) fields[name] = /value="([^"]*)"/i.exec(attrs)?.[1] ?? "";
       return { action: action?.replaceAll("&amp;", "&"), fields };
     }
   }
