@@ -10,6 +10,10 @@ pub mod error;
 pub mod form;
 pub mod objects;
 
+/// The Stripe API version Tollgate speaks (sent as `Stripe-Version`): the one the official
+/// SDK pinned in `package.json` targets, whose shapes `objects` reads and the sandbox serves.
+pub const API_VERSION: &str = "2026-10-28.endive";
+
 pub use calls::{Call, HttpVerb};
 pub use error::{ProviderError, ProviderErrorKind};
 pub use form::Form;

@@ -15,8 +15,6 @@ use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Waits before the second and third attempts; Stripe's own clients back off similarly.
 const BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(1000)];
-/// Pinned so Stripe's answers keep the shapes `tollgate::stripe::objects` reads.
-pub const API_VERSION: &str = "2025-10-29.clover";
 
 /// The platform's Stripe credentials for one mode, and where Stripe is.
 #[derive(Clone)]
@@ -143,7 +141,7 @@ impl StripeClient {
                 .map_err(|e| ProviderError::unreachable(format!("header {name}: {e}")))
         };
         set("Authorization", &format!("Bearer {}", self.secret_key))?;
-        set("Stripe-Version", API_VERSION)?;
+        set("Stripe-Version", tollgate::stripe::API_VERSION)?;
         if let Some(account) = &call.account {
             set("Stripe-Account", account)?;
         }
