@@ -397,6 +397,33 @@ fn edit_guard(
     })
 }
 
+/// The checks every create shares: a valid slug, the required display name and price, and no
+/// `updatedAt`. Returns the errors so far and the slug.
+fn new_record(
+    name: Option<&str>,
+    has_display_name: bool,
+    has_price: bool,
+    has_updated_at: bool,
+) -> (FieldErrors, String) {
+    let mut errors = FieldErrors::new();
+    let name = match name {
+        Some(raw) => slug(&mut errors, raw),
+        None => {
+            field_error(&mut errors, "name", "is required");
+            String::new()
+        }
+    };
+    for (missing, field) in [(!has_display_name, "displayName"), (!has_price, "price")] {
+        if missing {
+            field_error(&mut errors, field, "is required");
+        }
+    }
+    if has_updated_at {
+        field_error(&mut errors, "updatedAt", "is only for edits");
+    }
+    (errors, name)
+}
+
 fn finish<T>(errors: FieldErrors, value: T) -> Result<T, FieldErrors> {
     if errors.is_empty() {
         Ok(value)
@@ -411,23 +438,12 @@ impl TierInput {
     /// # Errors
     /// Every invalid field with its reason.
     pub fn create(self) -> Result<TierSpec, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let name = match self.name.as_deref() {
-            Some(raw) => slug(&mut errors, raw),
-            None => {
-                field_error(&mut errors, "name", "is required");
-                String::new()
-            }
-        };
-        if self.updated_at.is_some() {
-            field_error(&mut errors, "updatedAt", "is only for edits");
-        }
-        if self.display_name.is_none() {
-            field_error(&mut errors, "displayName", "is required");
-        }
-        if self.price.is_none() {
-            field_error(&mut errors, "price", "is required (0 for the free tier)");
-        }
+        let (errors, name) = new_record(
+            self.name.as_deref(),
+            self.display_name.is_some(),
+            self.price.is_some(),
+            self.updated_at.is_some(),
+        );
         let blank = TierSpec {
             name,
             display_name: String::new(),
@@ -509,23 +525,12 @@ impl ProductInput {
     /// # Errors
     /// Every invalid field with its reason.
     pub fn create(self) -> Result<ProductSpec, FieldErrors> {
-        let mut errors = FieldErrors::new();
-        let name = match self.name.as_deref() {
-            Some(raw) => slug(&mut errors, raw),
-            None => {
-                field_error(&mut errors, "name", "is required");
-                String::new()
-            }
-        };
-        if self.updated_at.is_some() {
-            field_error(&mut errors, "updatedAt", "is only for edits");
-        }
-        if self.display_name.is_none() {
-            field_error(&mut errors, "displayName", "is required");
-        }
-        if self.price.is_none() {
-            field_error(&mut errors, "price", "is required");
-        }
+        let (errors, name) = new_record(
+            self.name.as_deref(),
+            self.display_name.is_some(),
+            self.price.is_some(),
+            self.updated_at.is_some(),
+        );
         let blank = ProductSpec {
             name,
             display_name: String::new(),

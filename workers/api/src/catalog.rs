@@ -104,7 +104,12 @@ where
 
 pub(crate) async fn tiers(ctx: Ctx) -> Result<Response, ApiError> {
     answer(&ctx, "tiers", async |caller| {
-        let rows = catalog::tiers(&caller.db, &caller.auth.project_id).await?;
+        let rows = catalog::tiers(
+            &caller.db,
+            &caller.auth.project_id,
+            catalog::Listed::Selling,
+        )
+        .await?;
         Ok(json!({ "tiers": rows.iter().map(tier).collect::<Vec<_>>() }))
     })
     .await
@@ -112,7 +117,12 @@ pub(crate) async fn tiers(ctx: Ctx) -> Result<Response, ApiError> {
 
 pub(crate) async fn products(ctx: Ctx) -> Result<Response, ApiError> {
     answer(&ctx, "products", async |caller| {
-        let rows = catalog::products(&caller.db, &caller.auth.project_id).await?;
+        let rows = catalog::products(
+            &caller.db,
+            &caller.auth.project_id,
+            catalog::Listed::Selling,
+        )
+        .await?;
         Ok(json!({ "products": rows.iter().map(product).collect::<Vec<_>>() }))
     })
     .await

@@ -11,7 +11,7 @@ use tollgate::ids::new_id;
 use tollgate::usage::Limit;
 use tollgate::{Mode, ProjectType};
 use tollgate_edge::audit::{self, Change};
-use tollgate_edge::db::catalog::{self as store, ProductRow, StripeIds, Table, TierRow};
+use tollgate_edge::db::catalog::{self as store, Listed, ProductRow, StripeIds, Table, TierRow};
 use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
@@ -60,7 +60,7 @@ impl Kind {
 
 /// A validated tier or product.
 #[derive(Debug)]
-enum Spec {
+pub(crate) enum Spec {
     Tier(TierSpec),
     Product(ProductSpec),
 }
@@ -84,7 +84,7 @@ impl Spec {
     }
 
     /// What Stripe sells for it; the free tier sells nothing.
-    fn listing<'a>(&'a self, id: &'a str, project_id: &'a str) -> Option<Listing<'a>> {
+    pub(crate) fn listing<'a>(&'a self, id: &'a str, project_id: &'a str) -> Option<Listing<'a>> {
         match self {
             Self::Tier(t) if t.is_free() => None,
             Self::Tier(t) => Some(Listing {
@@ -238,12 +238,12 @@ pub(crate) async fn list(ctx: Ctx, kind: Kind) -> Result<Response, ApiError> {
     let project = project(&ctx, &session, kind).await?;
     let page = list::page(&ctx)?;
     let rows: Vec<Row> = match kind {
-        Kind::Tier => store::all_tiers(&session.db, &project.id)
+        Kind::Tier => store::tiers(&session.db, &project.id, Listed::Everything)
             .await?
             .into_iter()
             .map(Row::Tier)
             .collect(),
-        Kind::Product => store::all_products(&session.db, &project.id)
+        Kind::Product => store::products(&session.db, &project.id, Listed::Everything)
             .await?
             .into_iter()
             .map(Row::Product)
@@ -329,17 +329,15 @@ async fn insert(
                 store::insert_product(&session.db, &id, &project.id, p, stripe, now)?
             }
         },
-        audit::event(
+        audited(
             ctx,
-            &session.db,
-            session.actor(),
-            Change {
-                project_id: Some(&project.id),
-                action: &format!("{}.created", kind.noun()),
-                target_type: kind.noun(),
-                target_id: &id,
-            },
+            session,
+            kind,
+            &project.id,
+            &id,
+            "created",
             &json!({ "name": spec.name(), "stripePriceId": stripe.price }),
+            None,
         )?,
     ];
     // The answer is recorded before the batch runs, so it is built from what the batch writes.
@@ -399,23 +397,44 @@ fn preview(kind: Kind, id: &str, spec: &Spec, stripe: StripeIds<'_>, now: i64) -
     }
 }
 
-fn guard(kind: Kind, id: &str, now: i64) -> (String, [JsValue; 2]) {
-    (
-        format!(
-            "EXISTS (SELECT 1 FROM {} WHERE id = ?13 AND updated_at = ?14)",
-            kind.table_name()
-        ),
-        [JsValue::from_str(id), JsValue::from_f64(now as f64)],
+/// The audit event for `verb` (`created`, `updated`, `archived`) on a record. With
+/// `guarded_at`, it is written only if the record's `updated_at` is that value when the
+/// batch reaches it, so an edit that lost a race leaves no event.
+#[expect(clippy::too_many_arguments, reason = "one event's facts, each needed")]
+fn audited(
+    ctx: &Ctx,
+    session: &Session,
+    kind: Kind,
+    project_id: &str,
+    id: &str,
+    verb: &str,
+    metadata: &Value,
+    guarded_at: Option<i64>,
+) -> Result<worker::D1PreparedStatement, ApiError> {
+    let guard = guarded_at.map(|at| {
+        (
+            format!(
+                "EXISTS (SELECT 1 FROM {} WHERE id = ?13 AND updated_at = ?14)",
+                kind.table().name()
+            ),
+            [JsValue::from_str(id), JsValue::from_f64(at as f64)],
+        )
+    });
+    audit::event_when(
+        ctx,
+        &session.db,
+        session.actor(),
+        Change {
+            project_id: Some(project_id),
+            action: &format!("{}.{verb}", kind.noun()),
+            target_type: kind.noun(),
+            target_id: id,
+        },
+        metadata,
+        guard
+            .as_ref()
+            .map(|(sql, params)| (sql.as_str(), params.clone())),
     )
-}
-
-impl Kind {
-    const fn table_name(self) -> &'static str {
-        match self {
-            Self::Tier => "tiers",
-            Self::Product => "products",
-        }
-    }
 }
 
 fn cleanup(ctx: &Ctx, what: &str, result: Result<(), ApiError>) {
@@ -466,7 +485,6 @@ pub(crate) async fn edit(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiError>
         product: product.as_deref(),
         price: price.as_deref(),
     };
-    let (sql, params) = guard(kind, row.id(), now);
     let statements = vec![
         match &next {
             Spec::Tier(t) => {
@@ -476,18 +494,15 @@ pub(crate) async fn edit(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiError>
                 store::update_product(&session.db, row.id(), &project.id, p, stripe, expected, now)?
             }
         },
-        audit::event_when(
+        audited(
             &ctx,
-            &session.db,
-            session.actor(),
-            Change {
-                project_id: Some(&project.id),
-                action: &format!("{}.updated", kind.noun()),
-                target_type: kind.noun(),
-                target_id: row.id(),
-            },
+            &session,
+            kind,
+            &project.id,
+            row.id(),
+            "updated",
             &json!({ "newPrice": changes.new_price, "stripePriceId": stripe.price }),
-            Some((&sql, params)),
+            Some(now),
         )?,
     ];
     let applied = db::batch(&session.db, statements).await?;
@@ -590,7 +605,6 @@ pub(crate) async fn archive(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiErr
         return Err(ApiError::FreeTierLocked);
     }
     let now = ctx.now_ms.max(input.updated_at + 1);
-    let (sql, params) = guard(kind, row.id(), now);
     let applied = db::batch(
         &session.db,
         vec![
@@ -602,18 +616,15 @@ pub(crate) async fn archive(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiErr
                 input.updated_at,
                 now,
             )?,
-            audit::event_when(
+            audited(
                 &ctx,
-                &session.db,
-                session.actor(),
-                Change {
-                    project_id: Some(&project.id),
-                    action: &format!("{}.archived", kind.noun()),
-                    target_type: kind.noun(),
-                    target_id: row.id(),
-                },
+                &session,
+                kind,
+                &project.id,
+                row.id(),
+                "archived",
                 &json!({ "name": row.spec().name() }),
-                Some((&sql, params)),
+                Some(now),
             )?,
         ],
     )

@@ -5,13 +5,14 @@
 //! retry carries the same idempotency key and parameters, and the rows land in one batch —
 //! a failure half-way leaves nothing visible, and the retry finishes the same promotion.
 
-use crate::seller::{Listing, Seller};
+use crate::items::Spec;
+use crate::seller::Seller;
 use serde::Deserialize;
 use serde_json::json;
 use tollgate::ids::derived_id;
 use tollgate::{ApiKey, KeyKind, Mode, ProjectName};
 use tollgate_edge::audit::{self, Change};
-use tollgate_edge::db::catalog::{self as store, StripeIds};
+use tollgate_edge::db::catalog::{self as store, Listed, StripeIds};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
@@ -146,25 +147,14 @@ async fn copy_catalog(
     statements: &mut Vec<D1PreparedStatement>,
 ) -> Result<(usize, usize), ApiError> {
     let now = ctx.now_ms;
-    let tiers = store::tiers(&session.db, &test.id).await?;
+    let tiers = store::tiers(&session.db, &test.id, Listed::Selling).await?;
     for tier in &tiers {
         let spec = tier.spec();
         let id = derived_id("tier", &format!("{seed}:{}", tier.id));
-        let published = if spec.is_free() {
-            None
-        } else {
-            let listing = Listing {
-                noun: "tier",
-                id: &id,
-                project_id: live_id,
-                name: &spec.name,
-                display_name: &spec.display_name,
-                description: spec.description.as_deref(),
-                amount: spec.price,
-                currency: &spec.currency,
-                interval: Some(spec.interval.as_str()),
-            };
-            Some(seller.publish(&listing, "promote").await?)
+        let spec = Spec::Tier(spec);
+        let published = match spec.listing(&id, live_id) {
+            Some(listing) => Some(seller.publish(&listing, "promote").await?),
+            None => None,
         };
         let stripe = StripeIds {
             product: published.as_ref().map(|(p, _)| p.as_str()),
@@ -174,26 +164,19 @@ async fn copy_catalog(
             &session.db,
             &id,
             live_id,
-            &spec,
+            &tier.spec(),
             stripe,
             now,
         )?);
     }
-    let products = store::products(&session.db, &test.id).await?;
+    let products = store::products(&session.db, &test.id, Listed::Selling).await?;
     for product in &products {
         let spec = product.spec();
         let id = derived_id("prd", &format!("{seed}:{}", product.id));
-        let listing = Listing {
-            noun: "product",
-            id: &id,
-            project_id: live_id,
-            name: &spec.name,
-            display_name: &spec.display_name,
-            description: spec.description.as_deref(),
-            amount: spec.price,
-            currency: &spec.currency,
-            interval: None,
-        };
+        let listed = Spec::Product(spec.clone());
+        let listing = listed
+            .listing(&id, live_id)
+            .ok_or_else(|| ApiError::internal("a product always sells"))?;
         let (product_id, price_id) = seller.publish(&listing, "promote").await?;
         let stripe = StripeIds {
             product: Some(&product_id),

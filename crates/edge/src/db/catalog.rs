@@ -134,30 +134,54 @@ impl ProductRow {
     }
 }
 
-/// The project's tiers that are not archived.
-///
-/// # Errors
-/// Storage failures.
-pub async fn tiers(db: &D1Database, project_id: &str) -> Result<Vec<TierRow>, ApiError> {
-    all(
-        db,
-        &format!("SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 AND archived_at IS NULL ORDER BY sort_order, price, name"),
-        &[text(project_id)],
-    )
-    .await
+/// Which records a catalog read returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listed {
+    /// Those still selling (the public catalog, promotion).
+    Selling,
+    /// Archived ones too, last (the developer's lists).
+    Everything,
 }
 
-/// The project's products that are not archived.
+impl Listed {
+    const fn filter(self) -> &'static str {
+        match self {
+            Self::Selling => "AND archived_at IS NULL ORDER BY",
+            Self::Everything => "ORDER BY archived_at IS NOT NULL,",
+        }
+    }
+}
+
+/// The project's tiers in display order.
 ///
 /// # Errors
 /// Storage failures.
-pub async fn products(db: &D1Database, project_id: &str) -> Result<Vec<ProductRow>, ApiError> {
-    all(
-        db,
-        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 AND archived_at IS NULL ORDER BY sort_order, name"),
-        &[text(project_id)],
-    )
-    .await
+pub async fn tiers(
+    db: &D1Database,
+    project_id: &str,
+    listed: Listed,
+) -> Result<Vec<TierRow>, ApiError> {
+    let sql = format!(
+        "SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 {} sort_order, price, name",
+        listed.filter()
+    );
+    all(db, &sql, &[text(project_id)]).await
+}
+
+/// The project's products in display order.
+///
+/// # Errors
+/// Storage failures.
+pub async fn products(
+    db: &D1Database,
+    project_id: &str,
+    listed: Listed,
+) -> Result<Vec<ProductRow>, ApiError> {
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 {} sort_order, name",
+        listed.filter()
+    );
+    all(db, &sql, &[text(project_id)]).await
 }
 
 /// Whether the project has a live tier called `name`.
@@ -177,32 +201,6 @@ pub async fn tier_exists(db: &D1Database, project_id: &str, name: &str) -> Resul
     )
     .await?;
     Ok(found.is_some())
-}
-
-/// Every tier of the project, archived ones last, for the developer.
-///
-/// # Errors
-/// Storage failures.
-pub async fn all_tiers(db: &D1Database, project_id: &str) -> Result<Vec<TierRow>, ApiError> {
-    all(
-        db,
-        &format!("SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 ORDER BY archived_at IS NOT NULL, sort_order, price, name"),
-        &[text(project_id)],
-    )
-    .await
-}
-
-/// Every product of the project, archived ones last, for the developer.
-///
-/// # Errors
-/// Storage failures.
-pub async fn all_products(db: &D1Database, project_id: &str) -> Result<Vec<ProductRow>, ApiError> {
-    all(
-        db,
-        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 ORDER BY archived_at IS NOT NULL, sort_order, name"),
-        &[text(project_id)],
-    )
-    .await
 }
 
 /// One tier of the project (archived included); another project's is `None`.
@@ -296,7 +294,9 @@ pub enum Table {
 }
 
 impl Table {
-    const fn name(self) -> &'static str {
+    /// The table's name in SQL.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
         match self {
             Self::Tiers => "tiers",
             Self::Products => "products",
