@@ -173,6 +173,8 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
       port: 0,
       log: new Log(quiet ? LogLevel.ERROR : LogLevel.WARN),
       resourcePersistencePath: join(persistDir, "v3"),
+      // No network lookup for the `Request.cf` placeholder (the machine may be offline).
+      cf: false,
       handleStructuredLogs(entry) {
         logs.push(entry);
         if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
