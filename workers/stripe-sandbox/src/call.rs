@@ -268,9 +268,15 @@ async fn run(op: crate::Op, ctx: &mut Ctx) -> Result<Response, Fail> {
         stamp,
         now_ms: ctx.now_ms,
         origin: http::origin(ctx),
-        cause: Cause {
-            request_id: Some(ctx.request_id.as_str().to_owned()),
-            idempotency_key: held.as_ref().map(|c| c.key.clone()),
+        // The controls stand in for things no API request causes (a buyer paying, a renewal),
+        // so their events name no request, as Stripe's automatic events do.
+        cause: if op.is_control() {
+            Cause::default()
+        } else {
+            Cause {
+                request_id: Some(ctx.request_id.as_str().to_owned()),
+                idempotency_key: held.as_ref().map(|c| c.key.clone()),
+            }
         },
         path: ctx.params.clone(),
     };
