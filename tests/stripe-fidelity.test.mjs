@@ -814,6 +814,17 @@ describe("injected faults", () => {
   });
 });
 
+describe("injected faults on Connect", () => {
+  test("the token endpoint answers an injected fault once, then exchanges codes again", async () => {
+    await sandbox.control("POST", "/faults", { json: { path: "/oauth/token", status: 500 } });
+
+    await assert.rejects(sandbox.connect(stripe), (err) => err instanceof Stripe.errors.StripeAPIError && err.statusCode === 500);
+    const { token } = await sandbox.connect(stripe);
+
+    assert.match(token.stripe_user_id, /^acct_/);
+  });
+});
+
 describe("webhook signatures: Node signs, Rust verifies", () => {
   const secret = "whsec_oracle_secret_1";
   const payload = JSON.stringify({ id: "evt_oracle", object: "event", type: "customer.created" });

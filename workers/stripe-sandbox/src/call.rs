@@ -145,6 +145,23 @@ async fn authenticate(ctx: &Ctx, store: &Store) -> Result<Scope, Fail> {
     Ok(scope)
 }
 
+/// Step 2: an injected fault armed for this call's path (and method) answers instead of it.
+pub(crate) async fn injected_fault(ctx: &Ctx, store: &Store) -> Result<(), Fail> {
+    match store
+        .take_fault(&ctx.req.inner().method(), &ctx.req.path())
+        .await?
+    {
+        None => Ok(()),
+        Some(fault) => {
+            let status = u16::try_from(fault.status).unwrap_or(500);
+            Err(
+                StripeError::injected(status, fault.code.as_deref(), fault.message.as_deref())
+                    .into(),
+            )
+        }
+    }
+}
+
 /// The fingerprint of a request for idempotency: method, path and the decoded parameters
 /// (serialized with sorted keys, so the same parameters in another order match).
 fn fingerprint(
@@ -240,15 +257,8 @@ async fn run(op: crate::Op, ctx: &mut Ctx) -> Result<Response, Fail> {
     // (1)
     let scope = authenticate(ctx, &store).await?;
     // (2)
-    if !op.is_control()
-        && let Some(fault) = store
-            .take_fault(&ctx.req.inner().method(), &ctx.req.path())
-            .await?
-    {
-        let status = u16::try_from(fault.status).unwrap_or(500);
-        return Err(
-            StripeError::injected(status, fault.code.as_deref(), fault.message.as_deref()).into(),
-        );
+    if !op.is_control() {
+        injected_fault(ctx, &store).await?;
     }
     // (3)
     let decoded = http::params(ctx).await?;
