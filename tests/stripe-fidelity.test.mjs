@@ -392,6 +392,20 @@ describe("checkout sessions", () => {
     assert.equal(lines.data[0].amount_total, 3800);
   });
 
+  test("a session's line items page like any list", async () => {
+    const { price: a } = await price(stripe, { amount: 100, name: "A" });
+    const { price: b } = await price(stripe, { amount: 200, name: "B" });
+    const session = await stripe.checkout.sessions.create({ mode: "payment", line_items: [{ price: a.id, quantity: 1 }, { price: b.id, quantity: 2 }] });
+
+    const first = await stripe.checkout.sessions.listLineItems(session.id, { limit: 1 });
+    const second = await stripe.checkout.sessions.listLineItems(session.id, { limit: 1, starting_after: first.data[0].id });
+
+    assert.equal(session.amount_total, 500);
+    assert.deepEqual([first.data[0].description, first.has_more], ["A", true]);
+    assert.deepEqual([second.data[0].description, second.data[0].amount_total, second.has_more], ["B", 400, false]);
+    await assert.rejects(stripe.checkout.sessions.listLineItems(session.id, { starting_after: "li_missing" }), { statusCode: 404 });
+  });
+
   test("sessions refuse prices that do not suit their mode or are inactive", async () => {
     const { price: monthly } = await price(stripe, { recurring: { interval: "month" } });
     const { price: once } = await price(stripe);

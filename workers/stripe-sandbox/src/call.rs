@@ -17,7 +17,6 @@ use crate::model::params::Params;
 use crate::model::{Stamp, webhooks};
 use crate::store::{Scope, Store};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tollgate::ids::new_id;
 use tollgate_edge::{ApiError, Ctx};
 use worker::{D1PreparedStatement, Env, Response};
@@ -162,22 +161,6 @@ pub(crate) async fn injected_fault(ctx: &Ctx, store: &Store) -> Result<(), Fail>
     }
 }
 
-/// The fingerprint of a request for idempotency: method, path and the decoded parameters
-/// (serialized with sorted keys, so the same parameters in another order match).
-fn fingerprint(
-    method: &str,
-    path: &str,
-    params: &serde_json::Map<String, Value>,
-) -> Result<String, Fail> {
-    let mut hash = Sha256::new();
-    hash.update(method.as_bytes());
-    hash.update(b"\n");
-    hash.update(path.as_bytes());
-    hash.update(b"\n");
-    hash.update(serde_json::to_string(params)?.as_bytes());
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// A held idempotency key.
 struct Claim {
     key: String,
@@ -201,7 +184,7 @@ async fn claim(
         ))
         .into());
     }
-    let print = fingerprint(&method, &ctx.req.path(), params)?;
+    let print = crate::model::fingerprint(&method, &ctx.req.path(), params);
     if store
         .claim_key(
             scope,
