@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
-import { eventsOf, price, sandboxStack } from "./support/stripe.mjs";
+import { eventsOf, price, sandboxStack } from "./support/sandbox.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [

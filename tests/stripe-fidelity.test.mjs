@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import log from "loglevel";
 import Stripe from "stripe";
 import { createExpressApp } from "stripe-stateful-mock";
-import { eventsOf, price, sandboxStack } from "./support/stripe.mjs";
+import { price, sandboxStack } from "./support/sandbox.mjs";
 
 let sandbox;
 let stripe;
