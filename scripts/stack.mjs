@@ -105,7 +105,11 @@ export const DATABASES = [
   { binding: "SANDBOX_DB", config: join("workers", "stripe-sandbox", "wrangler.toml") },
 ];
 
-/** Applies every database's migrations to the local D1 under `persistDir` with wrangler, as deployments do. */
+/**
+ * Applies every database's migrations to the local D1 under `persistDir` with wrangler, as
+ * deployments do. One after the other: run at once, the two wranglers lock each other out of
+ * the state folder's shared metadata database (SQLITE_BUSY).
+ */
 export async function applyMigrations(persistDir) {
   const wrangler = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
   for (const { binding, config } of DATABASES) {

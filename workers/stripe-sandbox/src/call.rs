@@ -17,7 +17,6 @@ use crate::model::params::Params;
 use crate::model::{Stamp, webhooks};
 use crate::store::{Scope, Store};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tollgate::ids::new_id;
 use tollgate_edge::{ApiError, Ctx};
 use worker::{D1PreparedStatement, Env, Response};
@@ -145,20 +144,21 @@ async fn authenticate(ctx: &Ctx, store: &Store) -> Result<Scope, Fail> {
     Ok(scope)
 }
 
-/// The fingerprint of a request for idempotency: method, path and the decoded parameters
-/// (serialized with sorted keys, so the same parameters in another order match).
-fn fingerprint(
-    method: &str,
-    path: &str,
-    params: &serde_json::Map<String, Value>,
-) -> Result<String, Fail> {
-    let mut hash = Sha256::new();
-    hash.update(method.as_bytes());
-    hash.update(b"\n");
-    hash.update(path.as_bytes());
-    hash.update(b"\n");
-    hash.update(serde_json::to_string(params)?.as_bytes());
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// Step 2: an injected fault armed for this call's path (and method) answers instead of it.
+pub(crate) async fn injected_fault(ctx: &Ctx, store: &Store) -> Result<(), Fail> {
+    match store
+        .take_fault(&ctx.req.inner().method(), &ctx.req.path())
+        .await?
+    {
+        None => Ok(()),
+        Some(fault) => {
+            let status = u16::try_from(fault.status).unwrap_or(500);
+            Err(
+                StripeError::injected(status, fault.code.as_deref(), fault.message.as_deref())
+                    .into(),
+            )
+        }
+    }
 }
 
 /// A held idempotency key.
@@ -184,7 +184,7 @@ async fn claim(
         ))
         .into());
     }
-    let print = fingerprint(&method, &ctx.req.path(), params)?;
+    let print = crate::model::fingerprint(&method, &ctx.req.path(), params);
     if store
         .claim_key(
             scope,
@@ -240,15 +240,8 @@ async fn run(op: crate::Op, ctx: &mut Ctx) -> Result<Response, Fail> {
     // (1)
     let scope = authenticate(ctx, &store).await?;
     // (2)
-    if !op.is_control()
-        && let Some(fault) = store
-            .take_fault(&ctx.req.inner().method(), &ctx.req.path())
-            .await?
-    {
-        let status = u16::try_from(fault.status).unwrap_or(500);
-        return Err(
-            StripeError::injected(status, fault.code.as_deref(), fault.message.as_deref()).into(),
-        );
+    if !op.is_control() {
+        injected_fault(ctx, &store).await?;
     }
     // (3)
     let decoded = http::params(ctx).await?;
@@ -268,9 +261,15 @@ async fn run(op: crate::Op, ctx: &mut Ctx) -> Result<Response, Fail> {
         stamp,
         now_ms: ctx.now_ms,
         origin: http::origin(ctx),
-        cause: Cause {
-            request_id: Some(ctx.request_id.as_str().to_owned()),
-            idempotency_key: held.as_ref().map(|c| c.key.clone()),
+        // The controls stand in for things no API request causes (a buyer paying, a renewal),
+        // so their events name no request, as Stripe's automatic events do.
+        cause: if op.is_control() {
+            Cause::default()
+        } else {
+            Cause {
+                request_id: Some(ctx.request_id.as_str().to_owned()),
+                idempotency_key: held.as_ref().map(|c| c.key.clone()),
+            }
         },
         path: ctx.params.clone(),
     };

@@ -331,33 +331,7 @@ pub(crate) async fn line_items(call: &Call, mut p: Params) -> Result<Outcome, Fa
     p.finish()?;
     let mut change = Change::default();
     let session = current(call, call.path("id"), &mut change).await?;
-    let all = checkout::line_items(&session);
-    let position = |id: &str| all.iter().position(|item| text(item, "id") == Some(id));
-    let (start, end) = match (&options.starting_after, &options.ending_before) {
-        (Some(after), _) => (
-            position(after)
-                .map(|i| i + 1)
-                .ok_or_else(|| StripeError::no_such("line item", after, "starting_after"))?,
-            all.len(),
-        ),
-        (None, Some(before)) => (
-            0,
-            position(before)
-                .ok_or_else(|| StripeError::no_such("line item", before, "ending_before"))?,
-        ),
-        (None, None) => (0, all.len()),
-    };
-    let limit = options.limit as usize;
-    let slice = &all[start..end];
-    let (data, has_more) = if options.ending_before.is_some() {
-        let skip = slice.len().saturating_sub(limit);
-        (slice[skip..].to_vec(), skip > 0)
-    } else {
-        (
-            slice.iter().take(limit).cloned().collect(),
-            slice.len() > limit,
-        )
-    };
+    let (data, has_more) = model::page_of(&checkout::line_items(&session), &options, "line item")?;
     let url = format!("/v1/checkout/sessions/{}/line_items", call.path("id"));
     Ok(answer(model::list(&url, data, has_more), change))
 }

@@ -121,6 +121,8 @@ async fn token(ctx: &mut Ctx) -> Result<Response, Fail> {
     let mut p = Params::new(http::params(ctx).await?);
     let client_secret = p.string("client_secret").map_err(oauth_params)?;
     let key = platform_key(ctx, client_secret)?;
+    let store = Store::open(&ctx.env)?;
+    call::injected_fault(ctx, &store).await?;
     let grant_type = p
         .string("grant_type")
         .map_err(oauth_params)?
@@ -148,7 +150,6 @@ async fn token(ctx: &mut Ctx) -> Result<Response, Fail> {
     if code.is_empty() {
         return Err(OAuthError::invalid_request("No authorization code provided.").into());
     }
-    let store = Store::open(&ctx.env)?;
     let record = store.code(&code).await?.ok_or_else(|| {
         OAuthError::invalid_grant(format!("Authorization code does not exist: {code}"))
     })?;
@@ -196,6 +197,8 @@ async fn deauthorize(ctx: &mut Ctx) -> Result<Response, Fail> {
     let mut p = Params::new(http::params(ctx).await?);
     let client_secret = p.string("client_secret").map_err(oauth_params)?;
     let key = platform_key(ctx, client_secret)?;
+    let store = Store::open(&ctx.env)?;
+    call::injected_fault(ctx, &store).await?;
     let client_id = p
         .string("client_id")
         .map_err(oauth_params)?
@@ -213,7 +216,6 @@ async fn deauthorize(ctx: &mut Ctx) -> Result<Response, Fail> {
     if account.is_empty() {
         return Err(OAuthError::invalid_request("No stripe_user_id provided.").into());
     }
-    let store = Store::open(&ctx.env)?;
     let connected = store
         .connection(&account, key.livemode())
         .await?

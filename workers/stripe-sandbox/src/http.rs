@@ -119,10 +119,11 @@ pub(crate) fn html(status: u16, page: &str) -> Result<Response, Fail> {
     response
         .headers()
         .set("Content-Type", "text/html; charset=utf-8")?;
-    // The pages post forms only to their own origin.
+    // No scripts, frames or outside resources. (No `form-action`: Chromium applies it to the
+    // redirect after a post too, and these forms redirect to the platform's own URLs.)
     response.headers().set(
         "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     )?;
     Ok(response)
 }

@@ -52,6 +52,57 @@ pub(crate) fn deleted(id: &str, object: &str) -> Value {
     json!({ "id": id, "object": object, "deleted": true })
 }
 
+/// A page of an in-memory list (a session's line items) by the same rules as stored lists:
+/// the items after `starting_after`, or the last ones before `ending_before`, at most
+/// `limit`, and whether more follow in that direction.
+///
+/// # Errors
+/// 404 when the cursor is not an item of the list.
+pub(crate) fn page_of(
+    items: &[Value],
+    options: &params::ListOptions,
+    noun: &str,
+) -> Result<(Vec<Value>, bool), error::StripeError> {
+    let position = |id: &str| items.iter().position(|item| text(item, "id") == Some(id));
+    let limit = options.limit as usize;
+    match (&options.starting_after, &options.ending_before) {
+        (Some(after), _) => {
+            let start = position(after)
+                .map(|i| i + 1)
+                .ok_or_else(|| error::StripeError::no_such(noun, after, "starting_after"))?;
+            let rest = &items[start..];
+            Ok((
+                rest.iter().take(limit).cloned().collect(),
+                rest.len() > limit,
+            ))
+        }
+        (None, Some(before)) => {
+            let end = position(before)
+                .ok_or_else(|| error::StripeError::no_such(noun, before, "ending_before"))?;
+            let skip = end.saturating_sub(limit);
+            Ok((items[skip..end].to_vec(), skip > 0))
+        }
+        (None, None) => Ok((
+            items.iter().take(limit).cloned().collect(),
+            items.len() > limit,
+        )),
+    }
+}
+
+/// The fingerprint of a request for idempotency: hex SHA-256 over the method, the path and
+/// the decoded parameters. Objects serialize with sorted keys, so the same parameters sent in
+/// another order match.
+pub(crate) fn fingerprint(method: &str, path: &str, params: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(method.as_bytes());
+    hash.update(b"\n");
+    hash.update(path.as_bytes());
+    hash.update(b"\n");
+    hash.update(Value::Object(params.clone()).to_string().as_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A field of a JSON object as text.
 pub(crate) fn text<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
     value.get(field).and_then(Value::as_str)
@@ -167,6 +218,75 @@ mod tests {
         ] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    fn items(n: usize) -> Vec<Value> {
+        (0..n).map(|i| json!({ "id": format!("li_{i}") })).collect()
+    }
+
+    fn ids(page: &[Value]) -> Vec<&str> {
+        page.iter().filter_map(|v| text(v, "id")).collect()
+    }
+
+    fn options(limit: u32, after: Option<&str>, before: Option<&str>) -> params::ListOptions {
+        params::ListOptions {
+            limit,
+            starting_after: after.map(str::to_owned),
+            ending_before: before.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn in_memory_pages_follow_the_cursor_in_either_direction() {
+        let all = items(5);
+
+        let (first, more) = page_of(&all, &options(2, None, None), "line item").unwrap();
+        let (next, more_after) =
+            page_of(&all, &options(2, Some("li_1"), None), "line item").unwrap();
+        let (last, more_after_last) =
+            page_of(&all, &options(2, Some("li_2"), None), "line item").unwrap();
+        let (before, more_before) =
+            page_of(&all, &options(2, None, Some("li_3")), "line item").unwrap();
+        let (start, nothing_before) =
+            page_of(&all, &options(2, None, Some("li_1")), "line item").unwrap();
+
+        assert_eq!((ids(&first), more), (vec!["li_0", "li_1"], true));
+        assert_eq!((ids(&next), more_after), (vec!["li_2", "li_3"], true));
+        assert_eq!((ids(&last), more_after_last), (vec!["li_3", "li_4"], false));
+        assert_eq!((ids(&before), more_before), (vec!["li_1", "li_2"], true));
+        assert_eq!((ids(&start), nothing_before), (vec!["li_0"], false));
+    }
+
+    #[test]
+    fn an_unknown_cursor_is_a_missing_resource() {
+        let error = page_of(&items(2), &options(2, Some("li_9"), None), "line item").unwrap_err();
+
+        assert_eq!(error.status, 404);
+        assert_eq!(error.param.as_deref(), Some("starting_after"));
+    }
+
+    #[test]
+    fn fingerprints_ignore_parameter_order_but_not_values_paths_or_methods() {
+        let a = json!({"name": "x", "metadata": {"a": "1", "b": "2"}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let reordered = json!({"metadata": {"b": "2", "a": "1"}, "name": "x"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let other = json!({"name": "y", "metadata": {"a": "1", "b": "2"}})
+            .as_object()
+            .cloned()
+            .unwrap();
+
+        let print = fingerprint("POST", "/v1/customers", &a);
+
+        assert_eq!(print, fingerprint("POST", "/v1/customers", &reordered));
+        assert_ne!(print, fingerprint("POST", "/v1/customers", &other));
+        assert_ne!(print, fingerprint("POST", "/v1/products", &a));
+        assert_ne!(print, fingerprint("GET", "/v1/customers", &a));
+        assert_eq!(print.len(), 64);
     }
 
     #[test]
