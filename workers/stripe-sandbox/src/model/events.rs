@@ -7,8 +7,8 @@ use super::error::StripeError;
 use super::params::Params;
 use serde_json::{Map, Value, json};
 
-/// The API version of the pinned `stripe` SDK: events and their objects are in its shapes.
-pub(crate) const API_VERSION: &str = "2026-10-28.endive";
+/// The API version events carry: the one Tollgate speaks (and the official SDK targets).
+pub(crate) use tollgate::stripe::API_VERSION;
 
 /// An event before it is stored: its type, object and, for updates, the old values.
 #[derive(Clone, Debug, PartialEq)]
