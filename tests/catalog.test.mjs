@@ -463,6 +463,28 @@ describe("the catalog worker", () => {
     });
   });
 
+  describe("with a console configured", () => {
+    test("the callback sends the developer back to the console with the outcome", async () => {
+      const consoleUrl = "http://127.0.0.1:5173/settings/stripe";
+      const own = await testStack({ vars: { CONSOLE_URL: consoleUrl } });
+      try {
+        const dev = await signIn(own, "dev_console");
+        const start = await own.call("catalog", "GET", "/authorize?mode=test", { headers: { Authorization: `Bearer ${dev.token}` }, redirect: "manual" });
+        const path = (await consent(start.headers.get("location"))).slice(own.urls.catalog.length);
+
+        const done = await own.call("catalog", "GET", path, { redirect: "manual" });
+        const replay = await own.call("catalog", "GET", path, { redirect: "manual" });
+
+        assert.equal(done.status, 303);
+        assert.equal(done.headers.get("location"), `${consoleUrl}?stripe=connected&mode=test`);
+        assert.equal(replay.status, 303);
+        assert.equal(replay.headers.get("location"), `${consoleUrl}?stripe=error&code=invalid_oauth_state`);
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+
   describe("Stripe failures", () => {
     test("a short Stripe outage is retried with the same idempotency key and the write succeeds once", async () => {
       const dev = await developer("dev_outage");
