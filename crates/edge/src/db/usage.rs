@@ -27,7 +27,8 @@ pub struct Allowance {
 /// The CTEs both metering statements resolve an end user with, so the answer and the count
 /// can never disagree: `e` the live end user (by `cus_…` or external id), `s` their active
 /// or trialing subscription (`ps`/`pe` its period), `t` the tier that applies — the
-/// subscription's, else the assigned one, else the project's default. Binds ?1 (project)
+/// subscription's (even archived: archiving stops new sales, not what subscribers paid
+/// for), else the assigned one, else the project's default. Binds ?1 (project)
 /// and ?2 (end user).
 macro_rules! resolve_end_user {
     () => {
@@ -41,10 +42,10 @@ macro_rules! resolve_end_user {
            ORDER BY current_period_end DESC LIMIT 1
          ), t AS (
            SELECT name, usage_limit FROM tiers
-           WHERE project_id = ?1 AND archived_at IS NULL AND (
+           WHERE project_id = ?1 AND (
              id = (SELECT tier_id FROM s)
-             OR (NOT EXISTS (SELECT 1 FROM s) AND name = (SELECT plan FROM e))
-             OR (NOT EXISTS (SELECT 1 FROM s) AND is_default = 1)
+             OR (archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM s) AND name = (SELECT plan FROM e))
+             OR (archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM s) AND is_default = 1)
            )
            ORDER BY id = (SELECT tier_id FROM s) DESC, name = (SELECT plan FROM e) DESC LIMIT 1
          )"
