@@ -5,6 +5,7 @@
 //! compiles unchanged for `wasm32-unknown-unknown`.
 
 pub mod catalog;
+pub mod checkout;
 pub mod connect;
 pub mod console;
 pub mod contract;

@@ -1,0 +1,457 @@
+//! Checkout inputs: subscription checkout, cart checkout and the billing portal, validated
+//! at the boundary; and the rule for where a buyer may be sent back to (no open redirects).
+
+use crate::Mode;
+use crate::console::FieldErrors;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+fn field_error(errors: &mut FieldErrors, field: &str, reason: &str) {
+    errors
+        .entry(field.to_owned())
+        .or_default()
+        .push(reason.to_owned());
+}
+
+/// The most units of one item a cart may hold.
+pub const MAX_QUANTITY: i64 = 99;
+/// The most distinct items a cart may hold.
+pub const MAX_LINES: usize = 20;
+
+/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, lower-cased; `None` for
+/// anything else (relative, other schemes, credentials in the URL, control characters).
+#[must_use]
+pub fn origin_of(url: &str) -> Option<String> {
+    if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// Whether `origin` is a local development origin (loopback), allowed in test mode.
+fn loopback(origin: &str) -> bool {
+    let host = origin.split_once("://").map_or("", |(_, h)| h);
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Validates the origins a project may redirect to: each an `https` origin (or, for local
+/// work, a loopback `http` one), no path.
+///
+/// # Errors
+/// The offending entries.
+pub fn parse_origins(raw: &[String]) -> Result<Vec<String>, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    if raw.len() > 20 {
+        field_error(&mut errors, "origins", "must have at most 20 entries");
+    }
+    let mut origins = Vec::new();
+    for entry in raw {
+        match origin_of(entry) {
+            Some(origin)
+                if origin == entry.trim_end_matches('/').to_ascii_lowercase()
+                    && (origin.starts_with("https://") || loopback(&origin)) =>
+            {
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
+            _ => field_error(
+                &mut errors,
+                "origins",
+                &format!("{entry:?} is not an https origin (scheme://host[:port], no path)"),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(origins)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether a buyer may be sent to `url`: its origin is one of the project's, or — in test
+/// mode only — a loopback origin, so local development needs no configuration.
+#[must_use]
+pub fn redirect_allowed(url: &str, allowed: &[String], mode: Mode) -> bool {
+    origin_of(url).is_some_and(|origin| {
+        allowed.contains(&origin) || (mode == Mode::Test && loopback(&origin))
+    })
+}
+
+/// `POST /api/create-checkout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubscriptionCheckoutInput {
+    /// The tier's name (dream-api) — or its id.
+    pub tier: Option<String>,
+    /// Refused unless it is the tier's own price (dream-api's clients send it).
+    pub price_id: Option<String>,
+    /// Where Stripe sends the buyer after paying; `{CHECKOUT_SESSION_ID}` is filled in.
+    pub success_url: Option<String>,
+    /// Where Stripe sends the buyer who gives up.
+    pub cancel_url: Option<String>,
+}
+
+/// A validated subscription checkout.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SubscriptionCheckout {
+    /// Tier name or id.
+    pub tier: String,
+    /// A client-sent price id to compare with the tier's.
+    pub price_id: Option<String>,
+    /// Success URL.
+    pub success_url: String,
+    /// Cancel URL.
+    pub cancel_url: String,
+}
+
+fn redirect_field(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: Option<String>,
+    allowed: &[String],
+    mode: Mode,
+) -> String {
+    match raw {
+        None => {
+            field_error(errors, field, "is required");
+            String::new()
+        }
+        Some(url) if redirect_allowed(&url, allowed, mode) => url,
+        Some(_) => {
+            field_error(
+                errors,
+                field,
+                "must be an http(s) URL on one of the project's redirect origins",
+            );
+            String::new()
+        }
+    }
+}
+
+impl SubscriptionCheckoutInput {
+    /// Validates against the project's redirect origins.
+    ///
+    /// # Errors
+    /// Every invalid field.
+    pub fn validate(
+        self,
+        allowed: &[String],
+        mode: Mode,
+    ) -> Result<SubscriptionCheckout, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let tier = self
+            .tier
+            .filter(|t| !t.trim().is_empty() && t.len() <= 64)
+            .unwrap_or_else(|| {
+                field_error(&mut errors, "tier", "is required: the tier's name");
+                String::new()
+            });
+        let success_url =
+            redirect_field(&mut errors, "successUrl", self.success_url, allowed, mode);
+        let cancel_url = redirect_field(&mut errors, "cancelUrl", self.cancel_url, allowed, mode);
+        if errors.is_empty() {
+            Ok(SubscriptionCheckout {
+                tier,
+                price_id: self.price_id,
+                success_url,
+                cancel_url,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// One cart line as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CartItemInput {
+    /// Our product id (`prd_…`).
+    pub product_id: Option<String>,
+    /// Or the product's Stripe price id.
+    pub price_id: Option<String>,
+    /// 1–99; default 1.
+    pub quantity: Option<i64>,
+}
+
+/// `POST /api/cart/checkout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CartCheckoutInput {
+    /// The lines.
+    pub items: Option<Vec<CartItemInput>>,
+    /// Success URL.
+    pub success_url: Option<String>,
+    /// Cancel URL.
+    pub cancel_url: Option<String>,
+    /// The buyer's email, for a guest.
+    pub email: Option<String>,
+}
+
+/// How a cart names a product.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ItemRef {
+    /// Our id.
+    Product(String),
+    /// Its Stripe price.
+    Price(String),
+}
+
+/// A validated cart: lines merged by reference.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cart {
+    /// Reference → quantity (merged duplicates).
+    pub lines: BTreeMap<ItemRef, i64>,
+    /// Success URL.
+    pub success_url: String,
+    /// Cancel URL.
+    pub cancel_url: String,
+    /// Guest email.
+    pub email: Option<String>,
+}
+
+impl CartCheckoutInput {
+    /// Validates and merges duplicate lines.
+    ///
+    /// # Errors
+    /// Every invalid field.
+    pub fn validate(self, allowed: &[String], mode: Mode) -> Result<Cart, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut lines = BTreeMap::new();
+        let items = self.items.unwrap_or_default();
+        if items.is_empty() || items.len() > MAX_LINES {
+            field_error(
+                &mut errors,
+                "items",
+                &format!("must hold 1 to {MAX_LINES} lines"),
+            );
+        }
+        for (index, item) in items.into_iter().enumerate() {
+            let reference = match (item.product_id, item.price_id) {
+                (Some(id), None) if !id.is_empty() && id.len() <= 64 => ItemRef::Product(id),
+                (None, Some(id)) if !id.is_empty() && id.len() <= 255 => ItemRef::Price(id),
+                _ => {
+                    field_error(
+                        &mut errors,
+                        &format!("items[{index}]"),
+                        "needs exactly one of productId or priceId",
+                    );
+                    continue;
+                }
+            };
+            let quantity = item.quantity.unwrap_or(1);
+            if !(1..=MAX_QUANTITY).contains(&quantity) {
+                field_error(
+                    &mut errors,
+                    &format!("items[{index}].quantity"),
+                    "must be from 1 to 99",
+                );
+                continue;
+            }
+            *lines.entry(reference).or_insert(0) += quantity;
+        }
+        for (reference, quantity) in &lines {
+            if *quantity > MAX_QUANTITY {
+                let id = match reference {
+                    ItemRef::Product(id) | ItemRef::Price(id) => id,
+                };
+                field_error(
+                    &mut errors,
+                    "items",
+                    &format!("{id}: at most 99 units in all"),
+                );
+            }
+        }
+        let email = match self.email {
+            Some(raw) => match crate::end_user::Email::parse(&raw) {
+                Ok(email) => Some(email.as_str().to_owned()),
+                Err(reason) => {
+                    field_error(&mut errors, "email", reason);
+                    None
+                }
+            },
+            None => None,
+        };
+        let success_url =
+            redirect_field(&mut errors, "successUrl", self.success_url, allowed, mode);
+        let cancel_url = redirect_field(&mut errors, "cancelUrl", self.cancel_url, allowed, mode);
+        if errors.is_empty() {
+            Ok(Cart {
+                lines,
+                success_url,
+                cancel_url,
+                email,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `POST /api/customer-portal`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PortalInput {
+    /// Where the portal's "return" link goes.
+    pub return_url: Option<String>,
+}
+
+impl PortalInput {
+    /// Validates the return URL like a success URL.
+    ///
+    /// # Errors
+    /// `returnUrl` when missing or not on the project's origins.
+    pub fn validate(self, allowed: &[String], mode: Mode) -> Result<String, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let url = redirect_field(&mut errors, "returnUrl", self.return_url, allowed, mode);
+        if errors.is_empty() {
+            Ok(url)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shop() -> Vec<String> {
+        vec!["https://shop.example".to_owned()]
+    }
+
+    #[test]
+    fn only_the_projects_origins_and_test_mode_loopback_are_allowed_back() {
+        let cases = [
+            (
+                "https://shop.example/thanks?s={CHECKOUT_SESSION_ID}",
+                Mode::Live,
+                true,
+            ),
+            ("https://SHOP.example/x", Mode::Live, true),
+            ("https://shop.example.evil.test/x", Mode::Live, false),
+            ("https://evil.test/?https://shop.example", Mode::Live, false),
+            ("https://shop.example@evil.test/", Mode::Live, false),
+            ("http://shop.example/x", Mode::Live, false),
+            ("javascript:alert(1)", Mode::Test, false),
+            ("//evil.test/x", Mode::Test, false),
+            ("/relative", Mode::Test, false),
+            ("http://127.0.0.1:5173/ok", Mode::Test, true),
+            ("http://localhost:3000/ok", Mode::Test, true),
+            ("http://127.0.0.1:5173/ok", Mode::Live, false),
+            ("https://shop.example/a b", Mode::Live, false),
+        ];
+        for (url, mode, expected) in cases {
+            assert_eq!(
+                redirect_allowed(url, &shop(), mode),
+                expected,
+                "{url} {mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn redirect_origins_must_be_bare_https_origins() {
+        assert_eq!(
+            parse_origins(&[
+                "https://Shop.example".to_owned(),
+                "https://shop.example/".to_owned(),
+                "http://localhost:3000".to_owned()
+            ]),
+            Ok(vec![
+                "https://shop.example".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        for bad in [
+            "http://shop.example",
+            "https://shop.example/path",
+            "shop.example",
+            "https://a@b.example",
+        ] {
+            assert!(parse_origins(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cart_lines_are_merged_and_bounded() {
+        let input: CartCheckoutInput = serde_json::from_value(json!({
+            "items": [{ "productId": "prd_a", "quantity": 2 }, { "productId": "prd_a" }, { "priceId": "price_b", "quantity": 3 }],
+            "successUrl": "https://shop.example/ok", "cancelUrl": "https://shop.example/no"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let cart = input
+            .validate(&shop(), Mode::Live)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            cart.lines.get(&ItemRef::Product("prd_a".to_owned())),
+            Some(&3)
+        );
+        assert_eq!(
+            cart.lines.get(&ItemRef::Price("price_b".to_owned())),
+            Some(&3)
+        );
+    }
+
+    #[test]
+    fn bad_carts_name_each_problem() {
+        let ok = |items: serde_json::Value| json!({ "items": items, "successUrl": "https://shop.example/ok", "cancelUrl": "https://shop.example/no" });
+        let cases = [
+            (ok(json!([])), "items"),
+            (ok(json!([{ "quantity": 1 }])), "items[0]"),
+            (
+                ok(json!([{ "productId": "a", "priceId": "b" }])),
+                "items[0]",
+            ),
+            (
+                ok(json!([{ "productId": "a", "quantity": 0 }])),
+                "items[0].quantity",
+            ),
+            (
+                ok(json!([{ "productId": "a", "quantity": 100 }])),
+                "items[0].quantity",
+            ),
+            (
+                ok(
+                    json!([{ "productId": "a", "quantity": 60 }, { "productId": "a", "quantity": 60 }]),
+                ),
+                "items",
+            ),
+            (
+                json!({ "items": [{ "productId": "a" }], "successUrl": "https://evil.test/", "cancelUrl": "https://shop.example/no" }),
+                "successUrl",
+            ),
+            (
+                json!({ "items": [{ "productId": "a" }], "successUrl": "https://shop.example/ok" }),
+                "cancelUrl",
+            ),
+        ];
+        for (body, field) in cases {
+            let input: CartCheckoutInput =
+                serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let errors = input
+                .validate(&shop(), Mode::Live)
+                .err()
+                .unwrap_or_default();
+            assert!(errors.contains_key(field), "{body} → {errors:?}");
+        }
+    }
+}
