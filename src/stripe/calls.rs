@@ -7,7 +7,9 @@
 
 use super::error::ProviderError;
 use super::form::Form;
-use super::objects::{Deauthorized, OAuthToken, Price, Product};
+use super::objects::{
+    CheckoutSession, Customer, Deauthorized, OAuthToken, PortalSession, Price, Product,
+};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
@@ -272,6 +274,150 @@ pub fn oauth_deauthorize(
     }
 }
 
+/// A customer on a connected account for one of the project's end users.
+#[must_use]
+pub fn create_customer(
+    account: &str,
+    operation: &Operation,
+    email: Option<&str>,
+    metadata: &[(&str, &str)],
+) -> Call<Customer> {
+    let form = Form::new()
+        .optional("email", email)
+        .map("metadata", metadata.iter().copied());
+    Call::post("/v1/customers", form, Some(account), operation)
+}
+
+/// What a Checkout session sells and where it sends the buyer.
+#[derive(Clone, Debug)]
+pub struct SessionSpec<'a> {
+    /// `(price, quantity)` lines.
+    pub lines: Vec<(&'a str, i64)>,
+    /// After paying; `{CHECKOUT_SESSION_ID}` is filled in by Stripe.
+    pub success_url: &'a str,
+    /// After giving up.
+    pub cancel_url: &'a str,
+    /// The Stripe customer, when known.
+    pub customer: Option<&'a str>,
+    /// A guest's email, when no customer.
+    pub customer_email: Option<&'a str>,
+    /// Our end user, echoed back on the session.
+    pub client_reference_id: Option<&'a str>,
+    /// Our references, on the session and on what it creates.
+    pub metadata: Vec<(&'a str, &'a str)>,
+    /// Free days before the first charge (subscriptions).
+    pub trial_days: Option<i64>,
+    /// Unix seconds; Stripe allows 30 minutes to 24 hours ahead.
+    pub expires_at: i64,
+}
+
+fn session_form(spec: &SessionSpec<'_>, mode: &str) -> Form {
+    let form = Form::new()
+        .field("mode", mode)
+        .list_of_maps(
+            "line_items",
+            spec.lines.iter().map(|(price, quantity)| {
+                vec![
+                    ("price", (*price).to_owned()),
+                    ("quantity", quantity.to_string()),
+                ]
+            }),
+        )
+        .field("success_url", spec.success_url)
+        .field("cancel_url", spec.cancel_url)
+        .optional("customer", spec.customer)
+        .optional("customer_email", spec.customer_email)
+        .optional("client_reference_id", spec.client_reference_id)
+        .map("metadata", spec.metadata.iter().copied())
+        .int("expires_at", spec.expires_at);
+    let nested = if mode == "subscription" {
+        "subscription_data[metadata]"
+    } else {
+        "payment_intent_data[metadata]"
+    };
+    let form = form.map(nested, spec.metadata.iter().copied());
+    match spec.trial_days.filter(|d| *d > 0) {
+        Some(days) if mode == "subscription" => {
+            form.int("subscription_data[trial_period_days]", days)
+        }
+        _ => form,
+    }
+}
+
+/// A subscription Checkout session on a connected account.
+#[must_use]
+pub fn create_subscription_session(
+    account: &str,
+    operation: &Operation,
+    spec: &SessionSpec<'_>,
+) -> Call<CheckoutSession> {
+    Call::post(
+        "/v1/checkout/sessions",
+        session_form(spec, "subscription"),
+        Some(account),
+        operation,
+    )
+}
+
+/// A one-time payment Checkout session (a cart) on a connected account.
+#[must_use]
+pub fn create_payment_session(
+    account: &str,
+    operation: &Operation,
+    spec: &SessionSpec<'_>,
+) -> Call<CheckoutSession> {
+    Call::post(
+        "/v1/checkout/sessions",
+        session_form(spec, "payment"),
+        Some(account),
+        operation,
+    )
+}
+
+/// A Checkout session as Stripe knows it now.
+#[must_use]
+pub fn retrieve_checkout_session(account: &str, id: &str) -> Call<CheckoutSession> {
+    Call::get(
+        format!("/v1/checkout/sessions/{id}"),
+        Form::new(),
+        Some(account),
+    )
+}
+
+/// Ends an open Checkout session (its stock is then released by the expiry event).
+#[must_use]
+pub fn expire_checkout_session(
+    account: &str,
+    id: &str,
+    operation: &Operation,
+) -> Call<CheckoutSession> {
+    Call::post(
+        format!("/v1/checkout/sessions/{id}/expire"),
+        Form::new(),
+        Some(account),
+        operation,
+    )
+}
+
+/// A billing portal session for a customer of a connected account.
+#[must_use]
+pub fn create_portal_session(
+    account: &str,
+    operation: &Operation,
+    customer: &str,
+    return_url: &str,
+) -> Call<PortalSession> {
+    let form = Form::new()
+        .field("customer", customer)
+        .field("return_url", return_url);
+    Call::post(
+        "/v1/billing_portal/sessions",
+        form,
+        Some(account),
+        operation,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +483,39 @@ mod tests {
         assert_eq!(call.target(), "/v1/products?limit=3");
         assert_eq!(call.body(), None);
         assert!(call.safe_to_retry());
+    }
+
+    #[test]
+    fn a_subscription_session_carries_our_references_to_the_subscription_and_its_trial() {
+        let spec = SessionSpec {
+            lines: vec![("price_1", 1)],
+            success_url: "https://s.example/ok",
+            cancel_url: "https://s.example/no",
+            customer: Some("cus_1"),
+            customer_email: None,
+            client_reference_id: Some("cus_tg"),
+            metadata: vec![("tollgate_tier_id", "tier_1")],
+            trial_days: Some(7),
+            expires_at: 1_800_000_000,
+        };
+        let body = create_subscription_session("acct_1", &Operation::new(["s"]), &spec)
+            .body()
+            .unwrap_or_default();
+        for part in [
+            "mode=subscription",
+            "line_items%5B0%5D%5Bprice%5D=price_1",
+            "metadata%5Btollgate_tier_id%5D=tier_1",
+            "subscription_data%5Bmetadata%5D%5Btollgate_tier_id%5D=tier_1",
+            "subscription_data%5Btrial_period_days%5D=7",
+            "expires_at=1800000000",
+        ] {
+            assert!(body.contains(part), "{part} in {body}");
+        }
+        let payment = create_payment_session("acct_1", &Operation::new(["p"]), &spec)
+            .body()
+            .unwrap_or_default();
+        assert!(payment.contains("payment_intent_data%5Bmetadata%5D%5Btollgate_tier_id%5D=tier_1"));
+        assert!(!payment.contains("trial_period_days"));
     }
 
     #[test]
