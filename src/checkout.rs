@@ -85,6 +85,14 @@ pub fn parse_origins(raw: &[String]) -> Result<Vec<String>, FieldErrors> {
     }
 }
 
+/// `PUT /v1/projects/{id}/redirect-origins`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectOriginsInput {
+    /// Bare origins, e.g. `https://shop.example`.
+    pub origins: Vec<String>,
+}
+
 /// Whether a buyer may be sent to `url`: its origin is one of the project's, or — in test
 /// mode only — a loopback origin, so local development needs no configuration.
 #[must_use]

@@ -98,6 +98,14 @@ pub enum ErrorCode {
     /// A `Stripe-Signature` header did not verify over the body (malformed, unsigned, too
     /// old, or signed under another secret).
     InvalidSignature,
+    /// The `priceId` sent is not the tier's price: prices come from the server.
+    PriceMismatch,
+    /// The end user already holds an active subscription to this tier.
+    AlreadySubscribed,
+    /// Some items are sold out; the message and `fieldErrors.items` name them.
+    SoldOut,
+    /// The end user never paid, so there is no billing account to manage.
+    NoBillingAccount,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

@@ -97,6 +97,14 @@ pub enum ApiError {
     NotATestProject,
     /// A `Stripe-Signature` header was refused.
     InvalidSignature(SignatureError),
+    /// A client `priceId` that is not the tier's.
+    PriceMismatch,
+    /// The end user already subscribes to the tier.
+    AlreadySubscribed,
+    /// These products (by name) cannot supply the cart.
+    SoldOut(Vec<String>),
+    /// The end user has no Stripe customer yet.
+    NoBillingAccount,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -151,7 +159,9 @@ impl ApiError {
                 | ProviderErrorKind::Unavailable
                 | ProviderErrorKind::Unexpected => 502,
             },
-            Self::InvalidOAuthState | Self::ConnectDeclined => 400,
+            Self::InvalidOAuthState | Self::ConnectDeclined | Self::PriceMismatch => 400,
+            Self::AlreadySubscribed | Self::SoldOut(_) => 409,
+            Self::NoBillingAccount => 404,
             Self::ConnectionRequired(_) => 428,
             Self::StripeAccountInUse
             | Self::WrongProjectType(_)
@@ -205,6 +215,10 @@ impl ApiError {
                 ProviderErrorKind::Unexpected => ErrorCode::PaymentProviderError,
             },
             Self::InvalidOAuthState => ErrorCode::InvalidOauthState,
+            Self::PriceMismatch => ErrorCode::PriceMismatch,
+            Self::AlreadySubscribed => ErrorCode::AlreadySubscribed,
+            Self::SoldOut(_) => ErrorCode::SoldOut,
+            Self::NoBillingAccount => ErrorCode::NoBillingAccount,
             Self::ConnectDeclined => ErrorCode::ConnectDeclined,
             Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
             Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
@@ -264,6 +278,10 @@ impl ApiError {
                 ProviderErrorKind::Unexpected => "The payment provider answered unexpectedly. Quote the request id if you contact support.".into(),
             },
             Self::InvalidOAuthState => "The Stripe connection link is invalid, expired or already used. Start the connection again.".into(),
+            Self::PriceMismatch => "The priceId is not this tier's price. Send the tier only; prices come from the server.".into(),
+            Self::AlreadySubscribed => "This end user already has an active subscription to this tier.".into(),
+            Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),
+            Self::NoBillingAccount => "This end user has never paid, so there is no billing account to manage.".into(),
             Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),
             Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
             Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),
@@ -311,8 +329,16 @@ impl ApiError {
             log::warn(request_id, "payment_provider", &failure.detail);
         }
         let message = self.message();
+        let sold_out;
         let field_errors = match &self {
             Self::Validation(fields) => Some(fields),
+            Self::SoldOut(names) => {
+                sold_out = BTreeMap::from([(
+                    "items".to_owned(),
+                    names.iter().map(|n| format!("{n} is sold out")).collect(),
+                )]);
+                Some(&sold_out)
+            }
             _ => None,
         };
         let usage = match &self {

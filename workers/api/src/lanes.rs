@@ -68,7 +68,7 @@ impl EndUserRef {
     }
 }
 
-const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
+pub(crate) const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
 
 /// Secret lane: `X-User-Id` names the end user. Publishable lane: an end-user token does (in
 /// any of the headers dream-api's SDK uses) — one minted by POST /api/customer-token, or an

@@ -6,6 +6,7 @@
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
 mod catalog;
+mod checkout;
 mod customers;
 mod lanes;
 mod metering;
@@ -19,6 +20,10 @@ use worker::{Context, Env, Request, Response, event};
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
 #[derive(Clone, Copy, Debug)]
 enum Api {
+    CreateCheckout,
+    CartCheckout,
+    CheckoutStatus,
+    CustomerPortal,
     Project,
     Track,
     Usage,
@@ -43,6 +48,14 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Get, "/api/customers/{id}", Api::GetCustomer),
     Route::new(Method::Patch, "/api/customers/{id}", Api::UpdateCustomer),
     Route::new(Method::Delete, "/api/customers/{id}", Api::DeleteCustomer),
+    Route::new(Method::Post, "/api/create-checkout", Api::CreateCheckout),
+    Route::new(Method::Post, "/api/cart/checkout", Api::CartCheckout),
+    Route::new(
+        Method::Get,
+        "/api/checkout/{sessionId}",
+        Api::CheckoutStatus,
+    ),
+    Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
 ];
@@ -86,6 +99,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::GetCustomer => customers::get(ctx).await,
         Api::UpdateCustomer => customers::update(ctx).await,
         Api::DeleteCustomer => customers::delete(ctx).await,
+        Api::CreateCheckout => checkout::subscription(ctx).await,
+        Api::CartCheckout => checkout::cart(ctx).await,
+        Api::CheckoutStatus => checkout::status(ctx).await,
+        Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
     }

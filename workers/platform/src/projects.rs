@@ -252,3 +252,48 @@ pub(crate) async fn set_end_user_auth(mut ctx: Ctx, clear: bool) -> Result<Respo
         },
     )
 }
+
+/// `PUT /v1/projects/{id}/redirect-origins` `{ origins }`: where checkout and portal pages
+/// may send buyers back to. `GET` reads them.
+pub(crate) async fn redirect_origins(mut ctx: Ctx, write: bool) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let origins = if write {
+        let input: Input = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+        let origins =
+            tollgate::checkout::parse_origins(&input.origins).map_err(ApiError::Validation)?;
+        let change = Change {
+            project_id: Some(&project.id),
+            action: "project.redirect_origins_changed",
+            target_type: "project",
+            target_id: &project.id,
+        };
+        db::batch(
+            &session.db,
+            vec![
+                db::projects::set_redirect_origins(
+                    &session.db,
+                    &session.platform.id,
+                    &project.id,
+                    &origins,
+                    ctx.now_ms,
+                )?,
+                audit::event(
+                    &ctx,
+                    &session.db,
+                    session.actor(),
+                    change,
+                    &json!({ "origins": origins }),
+                )?,
+            ],
+        )
+        .await?;
+        origins
+    } else {
+        db::checkout::redirect_origins(&session.db, &project.id).await?
+    };
+    json(
+        200,
+        &json!({ "data": { "projectId": project.id, "origins": origins } }),
+    )
+}

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod checkout;
 pub mod connections;
 pub mod end_users;
 pub mod idempotency;

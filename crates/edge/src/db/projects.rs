@@ -192,6 +192,29 @@ pub fn set_end_user_auth(
     )
 }
 
+/// Replaces the origins checkout and portal pages may send buyers back to.
+///
+/// # Errors
+/// Binding failures.
+pub fn set_redirect_origins(
+    db: &D1Database,
+    platform_id: &str,
+    id: &str,
+    origins: &[String],
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE projects SET redirect_origins = ?1, updated_at = ?2 WHERE id = ?3 AND platform_id = ?4 AND deleted_at IS NULL",
+        &[
+            text(&serde_json::Value::from(origins.to_vec()).to_string()),
+            int(now),
+            text(id),
+            text(platform_id),
+        ],
+    )
+}
+
 /// The soft delete.
 ///
 /// # Errors

@@ -1,0 +1,371 @@
+//! Checkout storage: the sessions Tollgate opened on Stripe, the end user's Stripe customer,
+//! and Store orders with their inventory reservations.
+//!
+//! A reservation takes units out of `products.inventory` in the same batch as the order; the
+//! column's `CHECK (inventory >= 0)` aborts the whole batch when any line would go negative,
+//! so concurrent carts can never oversell. Units come back when the session expires.
+
+use super::catalog::ProductRow;
+use super::{all, first, int, opt_text, stmt, text};
+use crate::ApiError;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+/// How long after a cart session's expiry its stock is released lazily: a payment made just
+/// before the expiry must still find its units when its webhook arrives.
+pub const RELEASE_GRACE_MS: i64 = 15 * 60 * 1000;
+
+/// A project's redirect origins (JSON array in the row).
+///
+/// # Errors
+/// Storage failures.
+pub async fn redirect_origins(db: &D1Database, project_id: &str) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        redirect_origins: String,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT redirect_origins FROM projects WHERE id = ?1",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok(row
+        .and_then(|r| serde_json::from_str(&r.redirect_origins).ok())
+        .unwrap_or_default())
+}
+
+/// An end user as checkout needs them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Buyer {
+    /// `cus_…` (ours).
+    pub id: String,
+    /// Email, for Stripe's customer.
+    pub email: Option<String>,
+    /// Their customer on the project's connected account, once made.
+    pub stripe_customer_id: Option<String>,
+    /// Tokens minted before this version are revoked.
+    pub token_version: i64,
+}
+
+/// The live end user `reference` (`cus_…` or external id) of the project.
+///
+/// # Errors
+/// Storage failures.
+pub async fn buyer(
+    db: &D1Database,
+    project_id: &str,
+    reference: &str,
+) -> Result<Option<Buyer>, ApiError> {
+    first(
+        db,
+        "SELECT id, email, stripe_customer_id, token_version FROM end_users WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2) \
+         ORDER BY id = ?2 DESC LIMIT 1",
+        &[text(project_id), text(reference)],
+    )
+    .await
+}
+
+/// Remembers the end user's Stripe customer (only if none was stored meanwhile).
+///
+/// # Errors
+/// Binding failures.
+pub fn set_stripe_customer(
+    db: &D1Database,
+    end_user_id: &str,
+    customer: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE end_users SET stripe_customer_id = ?2, updated_at = ?3 WHERE id = ?1 AND stripe_customer_id IS NULL",
+        &[text(end_user_id), text(customer), int(now)],
+    )
+}
+
+/// Whether the end user already holds a subscription to the tier that is active or trialing.
+///
+/// # Errors
+/// Storage failures.
+pub async fn subscribed(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+    tier_id: &str,
+) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        n: i64,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT COUNT(*) AS n FROM subscriptions WHERE project_id = ?1 AND end_user_id = ?2 AND tier_id = ?3 \
+         AND status IN ('active', 'trialing', 'past_due')",
+        &[text(project_id), text(end_user_id), text(tier_id)],
+    )
+    .await?;
+    Ok(row.is_some_and(|r| r.n > 0))
+}
+
+/// A checkout session Tollgate opened.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SessionRow {
+    /// Stripe's `cs_…`.
+    pub id: String,
+    /// Owner project.
+    pub project_id: String,
+    /// The connected account it lives on.
+    pub account_id: String,
+    /// `subscription` or `payment`.
+    pub kind: String,
+    /// The buyer, when known.
+    pub end_user_id: Option<String>,
+    /// For subscriptions.
+    pub tier_id: Option<String>,
+    /// For carts.
+    pub order_id: Option<String>,
+    /// `open`, `complete` or `expired`.
+    pub status: String,
+    /// When Stripe expires it (ms).
+    pub expires_at: i64,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// The insert of a session row.
+///
+/// # Errors
+/// Binding failures.
+pub fn insert_session(db: &D1Database, row: &SessionRow) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO checkout_sessions (id, project_id, account_id, kind, end_user_id, tier_id, order_id, status, expires_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?9)",
+        &[
+            text(&row.id),
+            text(&row.project_id),
+            text(&row.account_id),
+            text(&row.kind),
+            opt_text(row.end_user_id.as_deref()),
+            opt_text(row.tier_id.as_deref()),
+            opt_text(row.order_id.as_deref()),
+            int(row.expires_at),
+            int(row.created_at),
+        ],
+    )
+}
+
+/// One of the project's sessions; another project's is `None`.
+///
+/// # Errors
+/// Storage failures.
+pub async fn session(
+    db: &D1Database,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<SessionRow>, ApiError> {
+    first(
+        db,
+        "SELECT id, project_id, account_id, kind, end_user_id, tier_id, order_id, status, expires_at, created_at \
+         FROM checkout_sessions WHERE project_id = ?1 AND id = ?2",
+        &[text(project_id), text(id)],
+    )
+    .await
+}
+
+/// A line of an order, for the status answer.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrderLine {
+    /// Our product.
+    pub product_id: String,
+    /// Its slug.
+    pub name: String,
+    /// Units.
+    pub quantity: i64,
+    /// Minor units each.
+    pub unit_amount: i64,
+    /// `held`, `committed` or `released`.
+    pub status: String,
+}
+
+/// The lines of an order.
+///
+/// # Errors
+/// Storage failures.
+pub async fn order_lines(db: &D1Database, order_id: &str) -> Result<Vec<OrderLine>, ApiError> {
+    all(
+        db,
+        "SELECT r.product_id, p.name, r.quantity, r.unit_amount, r.status FROM inventory_reservations r \
+         JOIN products p ON p.id = r.product_id WHERE r.order_id = ?1 ORDER BY p.name",
+        &[text(order_id)],
+    )
+    .await
+}
+
+/// The project's selling products named by id or Stripe price id.
+///
+/// # Errors
+/// Storage failures.
+pub async fn cart_products(
+    db: &D1Database,
+    project_id: &str,
+    ids: &[&str],
+    price_ids: &[&str],
+) -> Result<Vec<ProductRow>, ApiError> {
+    let list = |values: &[&str]| serde_json::Value::from(values.to_vec()).to_string();
+    all(
+        db,
+        "SELECT id, name, display_name, description, price, currency, features, image_url, inventory, stripe_product_id, stripe_price_id, \
+         sort_order, archived_at, created_at, updated_at FROM products WHERE project_id = ?1 AND archived_at IS NULL \
+         AND (id IN (SELECT value FROM json_each(?2)) OR stripe_price_id IN (SELECT value FROM json_each(?3)))",
+        &[text(project_id), text(&list(ids)), text(&list(price_ids))],
+    )
+    .await
+}
+
+/// A line to reserve.
+#[derive(Clone, Copy, Debug)]
+pub struct Reservation<'a> {
+    /// Our product.
+    pub product_id: &'a str,
+    /// Units.
+    pub quantity: i64,
+    /// Minor units each, from the product.
+    pub unit_amount: i64,
+}
+
+/// A pending order and its reservations: the order row, then per line the stock decrement
+/// (which aborts the batch through the CHECK constraint when stock is short) and the `held`
+/// reservation.
+///
+/// # Errors
+/// Binding failures.
+#[expect(clippy::too_many_arguments, reason = "one order's facts, each needed")]
+pub fn reserve(
+    db: &D1Database,
+    order_id: &str,
+    project_id: &str,
+    end_user_id: Option<&str>,
+    email: Option<&str>,
+    currency: &str,
+    lines: &[Reservation<'_>],
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let total: i64 = lines.iter().map(|l| l.quantity * l.unit_amount).sum();
+    let mut statements = vec![stmt(
+        db,
+        "INSERT INTO orders (id, project_id, end_user_id, email, status, amount_total, currency, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)",
+        &[
+            text(order_id),
+            text(project_id),
+            opt_text(end_user_id),
+            opt_text(email),
+            int(total),
+            text(currency),
+            int(now),
+        ],
+    )?];
+    for line in lines {
+        statements.push(stmt(
+            db,
+            "UPDATE products SET inventory = inventory - ?3 WHERE id = ?1 AND project_id = ?2 AND inventory IS NOT NULL",
+            &[text(line.product_id), text(project_id), int(line.quantity)],
+        )?);
+        statements.push(stmt(
+            db,
+            "INSERT INTO inventory_reservations (order_id, product_id, quantity, unit_amount, status, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 'held', ?5, ?5)",
+            &[text(order_id), text(line.product_id), int(line.quantity), int(line.unit_amount), int(now)],
+        )?);
+    }
+    Ok(statements)
+}
+
+/// Gives an order's `held` units back and marks it expired (and its session, if any). Only
+/// rows still `held` count, so a second release — the lazy one here, or the expiry webhook —
+/// adds nothing.
+///
+/// # Errors
+/// Binding failures.
+pub fn release(
+    db: &D1Database,
+    order_id: &str,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let order = [text(order_id), int(now)];
+    Ok(vec![
+        stmt(
+            db,
+            "UPDATE products SET inventory = inventory + (SELECT r.quantity FROM inventory_reservations r \
+             WHERE r.order_id = ?1 AND r.product_id = products.id AND r.status = 'held') \
+             WHERE inventory IS NOT NULL AND id IN (SELECT product_id FROM inventory_reservations WHERE order_id = ?1 AND status = 'held')",
+            &[text(order_id)],
+        )?,
+        stmt(
+            db,
+            "UPDATE inventory_reservations SET status = 'released', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
+            &order,
+        )?,
+        stmt(
+            db,
+            "UPDATE orders SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'pending'",
+            &order,
+        )?,
+        stmt(
+            db,
+            "UPDATE checkout_sessions SET status = 'expired', updated_at = ?2 WHERE order_id = ?1 AND status = 'open'",
+            &order,
+        )?,
+    ])
+}
+
+/// The project's cart orders whose session expired more than [`RELEASE_GRACE_MS`] ago and
+/// still hold stock.
+///
+/// # Errors
+/// Storage failures.
+pub async fn lapsed_orders(
+    db: &D1Database,
+    project_id: &str,
+    now: i64,
+) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        order_id: String,
+    }
+    let rows: Vec<Row> = all(
+        db,
+        "SELECT order_id FROM checkout_sessions WHERE project_id = ?1 AND kind = 'payment' AND status = 'open' \
+         AND order_id IS NOT NULL AND expires_at <= ?2 LIMIT 50",
+        &[text(project_id), int(now - RELEASE_GRACE_MS)],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.order_id).collect())
+}
+
+/// Which of `wanted` (product id, units) the project cannot supply now.
+///
+/// # Errors
+/// Storage failures.
+pub async fn short(
+    db: &D1Database,
+    project_id: &str,
+    wanted: &[(&str, i64)],
+) -> Result<Vec<String>, ApiError> {
+    let mut names = Vec::new();
+    for (id, quantity) in wanted {
+        #[derive(Deserialize)]
+        struct Row {
+            name: String,
+        }
+        let row: Option<Row> = first(
+            db,
+            "SELECT name FROM products WHERE id = ?1 AND project_id = ?2 AND inventory IS NOT NULL AND inventory < ?3",
+            &[text(id), text(project_id), int(*quantity)],
+        )
+        .await?;
+        names.extend(row.map(|r| r.name));
+    }
+    Ok(names)
+}

@@ -1,0 +1,447 @@
+//! Checkout: subscription checkout for a tier, cart checkout with reserved stock, the status
+//! of a session, and the billing portal — each on the project's connected Stripe account,
+//! with every price resolved on the server and every return URL on the project's origins.
+
+use crate::lanes::{self, Caller};
+use serde_json::json;
+use tollgate::Mode;
+use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCheckoutInput};
+use tollgate::ids::new_id;
+use tollgate::stripe::calls::{self, Operation, SessionSpec};
+use tollgate_edge::db::catalog::{self, Listed, ProductRow};
+use tollgate_edge::db::checkout::{self as store, Buyer, Reservation, SessionRow};
+use tollgate_edge::db::{self};
+use tollgate_edge::idempotent::{self, Claim};
+use tollgate_edge::keyauth::Lane;
+use tollgate_edge::stripe::StripeClient;
+use tollgate_edge::{ApiError, Ctx, body, json, json_text};
+use worker::{D1PreparedStatement, Response};
+
+/// Stripe keeps a subscription checkout open a day; a cart holds stock for half an hour.
+const SUBSCRIPTION_SESSION_SECONDS: i64 = 24 * 3600 - 60;
+const CART_SESSION_SECONDS: i64 = 31 * 60;
+
+fn mode(caller: &Caller) -> Mode {
+    caller.auth.mode
+}
+
+/// The project's connected account and the client for its mode.
+async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), ApiError> {
+    let connection =
+        db::connections::connected(&caller.db, &caller.auth.platform_id, mode(caller).as_str())
+            .await?
+            .ok_or(ApiError::ConnectionRequired(mode(caller)))?;
+    Ok((
+        StripeClient::from_env(&ctx.env, mode(caller))?,
+        connection.account_id,
+    ))
+}
+
+/// The end user a call is about, live and with a current token.
+async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<Buyer, ApiError> {
+    let reference = lanes::end_user(ctx, caller).await?;
+    let buyer = store::buyer(&caller.db, &caller.auth.project_id, &reference.reference)
+        .await?
+        .ok_or(ApiError::UnknownEndUser)?;
+    reference.check_version(buyer.token_version)?;
+    Ok(buyer)
+}
+
+/// The operation id for Stripe: the caller's `Idempotency-Key` when sent (a retry reaches
+/// Stripe as the same request), else a fresh one.
+fn operation(ctx: &Ctx, caller: &Caller, step: &str) -> Result<Operation, ApiError> {
+    let key = ctx
+        .header("Idempotency-Key")?
+        .unwrap_or_else(|| new_id("op"));
+    Ok(Operation::new([
+        step,
+        caller.auth.project_id.as_str(),
+        key.as_str(),
+    ]))
+}
+
+/// The buyer's Stripe customer, made on first need; the statement stores a new one.
+async fn customer(
+    ctx: &Ctx,
+    caller: &Caller,
+    client: &StripeClient,
+    account: &str,
+    buyer: &Buyer,
+) -> Result<(String, Option<D1PreparedStatement>), ApiError> {
+    if let Some(id) = &buyer.stripe_customer_id {
+        return Ok((id.clone(), None));
+    }
+    let made = client
+        .send(&calls::create_customer(
+            account,
+            &Operation::new(["customer", buyer.id.as_str(), account]),
+            buyer.email.as_deref(),
+            &[
+                ("tollgate_project_id", caller.auth.project_id.as_str()),
+                ("tollgate_end_user_id", buyer.id.as_str()),
+            ],
+        ))
+        .await?;
+    let store = store::set_stripe_customer(&caller.db, &buyer.id, &made.id, ctx.now_ms)?;
+    Ok((made.id, Some(store)))
+}
+
+/// Records the answer with the batch, then answers.
+async fn finish(
+    ctx: &Ctx,
+    caller: &Caller,
+    mut statements: Vec<D1PreparedStatement>,
+    claim: Option<&Claim>,
+    answer: &serde_json::Value,
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_string(answer)?;
+    if let Some(claim) = claim {
+        statements.push(idempotent::record(ctx, &caller.db, claim, 200, &body, false).await?);
+    }
+    db::batch(&caller.db, statements).await?;
+    json_text(200, body)
+}
+
+/// `POST /api/create-checkout`: `{ tier, successUrl, cancelUrl }` → `{ url, sessionId }`.
+pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let buyer = buyer(&ctx, &caller).await?;
+    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let origins = store::redirect_origins(&caller.db, &caller.auth.project_id).await?;
+    let input = body::parse::<SubscriptionCheckoutInput>(&bytes)?
+        .validate(&origins, mode(&caller))
+        .map_err(ApiError::Validation)?;
+    idempotent::run(
+        &ctx,
+        &caller.db,
+        &caller.auth.project_id,
+        &bytes,
+        async |claim| {
+            let tiers =
+                catalog::tiers(&caller.db, &caller.auth.project_id, Listed::Selling).await?;
+            let tier = tiers
+                .iter()
+                .find(|t| t.name == input.tier || t.id == input.tier)
+                .ok_or_else(|| ApiError::field("tier", "no such tier in this project"))?;
+            if tier.is_default == 1 || tier.price == 0 {
+                return Err(ApiError::field(
+                    "tier",
+                    "is the free tier: there is nothing to pay",
+                ));
+            }
+            if input
+                .price_id
+                .as_deref()
+                .is_some_and(|p| Some(p) != tier.stripe_price_id.as_deref())
+            {
+                return Err(ApiError::PriceMismatch);
+            }
+            if store::subscribed(&caller.db, &caller.auth.project_id, &buyer.id, &tier.id).await? {
+                return Err(ApiError::AlreadySubscribed);
+            }
+            let price = tier
+                .stripe_price_id
+                .as_deref()
+                .ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
+            let (client, account) = seller(&ctx, &caller).await?;
+            let (customer, remember) = customer(&ctx, &caller, &client, &account, &buyer).await?;
+            let expires_at = ctx.now_ms / 1000 + SUBSCRIPTION_SESSION_SECONDS;
+            let spec = SessionSpec {
+                lines: vec![(price, 1)],
+                success_url: &input.success_url,
+                cancel_url: &input.cancel_url,
+                customer: Some(&customer),
+                customer_email: None,
+                client_reference_id: Some(&buyer.id),
+                metadata: vec![
+                    ("tollgate_project_id", caller.auth.project_id.as_str()),
+                    ("tollgate_end_user_id", buyer.id.as_str()),
+                    ("tollgate_tier_id", tier.id.as_str()),
+                ],
+                trial_days: Some(tier.trial_days),
+                expires_at,
+            };
+            let session = client
+                .send(&calls::create_subscription_session(
+                    &account,
+                    &operation(&ctx, &caller, "checkout")?,
+                    &spec,
+                ))
+                .await?;
+            let row = SessionRow {
+                id: session.id.clone(),
+                project_id: caller.auth.project_id.clone(),
+                account_id: account.clone(),
+                kind: "subscription".to_owned(),
+                end_user_id: Some(buyer.id.clone()),
+                tier_id: Some(tier.id.clone()),
+                order_id: None,
+                status: "open".to_owned(),
+                expires_at: expires_at * 1000,
+                created_at: ctx.now_ms,
+            };
+            let mut statements: Vec<D1PreparedStatement> = remember.into_iter().collect();
+            statements.push(store::insert_session(&caller.db, &row)?);
+            let answer =
+                json!({ "url": session.url, "sessionId": session.id, "expiresAt": row.expires_at });
+            finish(&ctx, &caller, statements, claim, &answer).await
+        },
+    )
+    .await
+}
+
+/// The cart's lines resolved to the project's products: `(product, units)`.
+fn resolve<'a>(
+    lines: &std::collections::BTreeMap<ItemRef, i64>,
+    products: &'a [ProductRow],
+) -> Result<Vec<(&'a ProductRow, i64)>, ApiError> {
+    let mut resolved: Vec<(&ProductRow, i64)> = Vec::new();
+    let mut unknown = Vec::new();
+    for (reference, quantity) in lines {
+        let found = products.iter().find(|p| match reference {
+            ItemRef::Product(id) => &p.id == id,
+            ItemRef::Price(id) => p.stripe_price_id.as_deref() == Some(id.as_str()),
+        });
+        match (found, reference) {
+            // The same product named by id and by price is one line.
+            (Some(product), _) => match resolved.iter_mut().find(|(p, _)| p.id == product.id) {
+                Some((_, units)) => *units += quantity,
+                None => resolved.push((product, *quantity)),
+            },
+            (None, ItemRef::Product(id) | ItemRef::Price(id)) => {
+                unknown.push(format!("{id} is not a product on sale in this project"))
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(std::collections::BTreeMap::from([(
+            "items".to_owned(),
+            unknown,
+        )])));
+    }
+    if resolved
+        .iter()
+        .any(|(_, units)| *units > tollgate::checkout::MAX_QUANTITY)
+    {
+        return Err(ApiError::field("items", "at most 99 units of one product"));
+    }
+    if resolved
+        .windows(2)
+        .any(|w| w[0].0.currency != w[1].0.currency)
+    {
+        return Err(ApiError::field(
+            "items",
+            "all items must share one currency",
+        ));
+    }
+    Ok(resolved)
+}
+
+/// `POST /api/cart/checkout`: reserves the stock for the session's life, then opens a
+/// payment session. A guest needs only the publishable key.
+pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let named = match caller.auth.lane {
+        Lane::Secret => ctx.header("X-User-Id")?.is_some(),
+        Lane::Publishable => lanes::TOKEN_HEADERS
+            .iter()
+            .any(|h| ctx.header(h).ok().flatten().is_some()),
+    };
+    let buyer = if named {
+        Some(buyer(&ctx, &caller).await?)
+    } else {
+        None
+    };
+    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let origins = store::redirect_origins(&caller.db, &caller.auth.project_id).await?;
+    let cart = body::parse::<CartCheckoutInput>(&bytes)?
+        .validate(&origins, mode(&caller))
+        .map_err(ApiError::Validation)?;
+    idempotent::run(&ctx, &caller.db, &caller.auth.project_id, &bytes, async |claim| {
+        release_lapsed(&ctx, &caller).await?;
+        let ids: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Product(id) = r { Some(id.as_str()) } else { None }).collect();
+        let prices: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Price(id) = r { Some(id.as_str()) } else { None }).collect();
+        let products = store::cart_products(&caller.db, &caller.auth.project_id, &ids, &prices).await?;
+        let lines = resolve(&cart.lines, &products)?;
+        let mut priced = Vec::new();
+        for (product, units) in &lines {
+            let price = product.stripe_price_id.as_deref().ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
+            priced.push((price, *units));
+        }
+        let (client, account) = seller(&ctx, &caller).await?;
+        let order_id = new_id("ord");
+        let reservations: Vec<Reservation<'_>> = lines
+            .iter()
+            .map(|(p, units)| Reservation { product_id: &p.id, quantity: *units, unit_amount: p.price })
+            .collect();
+        let email = cart.email.as_deref().or_else(|| buyer.as_ref().and_then(|b| b.email.as_deref()));
+        let currency = lines.first().map_or("usd", |(p, _)| p.currency.as_str());
+        let hold = store::reserve(&caller.db, &order_id, &caller.auth.project_id, buyer.as_ref().map(|b| b.id.as_str()), email, currency, &reservations, ctx.now_ms)?;
+        if let Err(error) = db::batch(&caller.db, hold).await {
+            return Err(match error {
+                ApiError::Internal { cause } if cause.contains("CHECK") => {
+                    let wanted: Vec<(&str, i64)> = lines.iter().map(|(p, units)| (p.id.as_str(), *units)).collect();
+                    let short = store::short(&caller.db, &caller.auth.project_id, &wanted).await?;
+                    ApiError::SoldOut(if short.is_empty() { lines.iter().map(|(p, _)| p.name.clone()).collect() } else { short })
+                }
+                other => other,
+            });
+        }
+        let opened = open_cart_session(&ctx, &caller, &client, &account, &order_id, &priced, &cart, buyer.as_ref(), email).await;
+        let (session, expires_at) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                // No session, no hold: the stock goes back at once.
+                db::batch(&caller.db, store::release(&caller.db, &order_id, ctx.now_ms)?).await?;
+                return Err(error);
+            }
+        };
+        let row = SessionRow {
+            id: session.id.clone(),
+            project_id: caller.auth.project_id.clone(),
+            account_id: account.clone(),
+            kind: "payment".to_owned(),
+            end_user_id: buyer.as_ref().map(|b| b.id.clone()),
+            tier_id: None,
+            order_id: Some(order_id.clone()),
+            status: "open".to_owned(),
+            expires_at: expires_at * 1000,
+            created_at: ctx.now_ms,
+        };
+        let statements = vec![store::insert_session(&caller.db, &row)?];
+        let answer = json!({ "url": session.url, "sessionId": session.id, "orderId": order_id, "expiresAt": row.expires_at });
+        finish(&ctx, &caller, statements, claim, &answer).await
+    })
+    .await
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one session's facts, each needed"
+)]
+async fn open_cart_session(
+    ctx: &Ctx,
+    caller: &Caller,
+    client: &StripeClient,
+    account: &str,
+    order_id: &str,
+    priced: &[(&str, i64)],
+    cart: &tollgate::checkout::Cart,
+    buyer: Option<&Buyer>,
+    email: Option<&str>,
+) -> Result<(tollgate::stripe::objects::CheckoutSession, i64), ApiError> {
+    let customer = match buyer {
+        Some(b) => {
+            let (id, remember) = customer(ctx, caller, client, account, b).await?;
+            if let Some(statement) = remember {
+                db::batch(&caller.db, vec![statement]).await?;
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let expires_at = ctx.now_ms / 1000 + CART_SESSION_SECONDS;
+    let spec = SessionSpec {
+        lines: priced.to_vec(),
+        success_url: &cart.success_url,
+        cancel_url: &cart.cancel_url,
+        customer: customer.as_deref(),
+        customer_email: if customer.is_some() { None } else { email },
+        client_reference_id: buyer.map(|b| b.id.as_str()),
+        metadata: vec![
+            ("tollgate_project_id", caller.auth.project_id.as_str()),
+            ("tollgate_order_id", order_id),
+        ],
+        trial_days: None,
+        expires_at,
+    };
+    let session = client
+        .send(&calls::create_payment_session(
+            account,
+            &Operation::new(["cart", order_id]),
+            &spec,
+        ))
+        .await?;
+    Ok((session, expires_at))
+}
+
+/// Gives back the stock of the project's carts whose sessions lapsed (lazy release; the
+/// expiry webhook does the same, and whichever comes second changes nothing).
+async fn release_lapsed(ctx: &Ctx, caller: &Caller) -> Result<(), ApiError> {
+    let lapsed = store::lapsed_orders(&caller.db, &caller.auth.project_id, ctx.now_ms).await?;
+    let mut statements = Vec::new();
+    for order in &lapsed {
+        statements.extend(store::release(&caller.db, order, ctx.now_ms)?);
+    }
+    if !statements.is_empty() {
+        db::batch(&caller.db, statements).await?;
+    }
+    Ok(())
+}
+
+/// `GET /api/checkout/{sessionId}`: what a success page needs, without waiting for the
+/// webhook — while our record is open, Stripe is asked.
+pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
+    let row = store::session(&caller.db, &caller.auth.project_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let (mut status, mut paid) = (row.status.clone(), row.status == "complete");
+    if row.status == "open" {
+        let client = StripeClient::from_env(&ctx.env, mode(&caller))?;
+        match client
+            .send(&calls::retrieve_checkout_session(&row.account_id, &row.id))
+            .await
+        {
+            Ok(session) => {
+                status = session.status.unwrap_or(status);
+                paid = session.payment_status == "paid"
+                    || session.payment_status == "no_payment_required";
+            }
+            // Stripe unreachable: our own record still answers.
+            Err(error) => {
+                tollgate_edge::log::warn(&ctx.request_id, "checkout_status", &format!("{error:?}"))
+            }
+        }
+    }
+    let items = match &row.order_id {
+        Some(order) => Some(
+            store::order_lines(&caller.db, order)
+                .await?
+                .into_iter()
+                .map(|l| json!({ "productId": l.product_id, "name": l.name, "quantity": l.quantity, "unitAmount": l.unit_amount }))
+                .collect::<Vec<_>>(),
+        ),
+        None => None,
+    };
+    json(
+        200,
+        &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind, "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
+    )
+}
+
+/// `POST /api/customer-portal`: `{ returnUrl }` → `{ url }` for the end user's customer.
+pub(crate) async fn portal(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let buyer = buyer(&ctx, &caller).await?;
+    let origins = store::redirect_origins(&caller.db, &caller.auth.project_id).await?;
+    let return_url = body::json::<PortalInput>(&mut ctx.req, body::DEFAULT_LIMIT)
+        .await?
+        .validate(&origins, mode(&caller))
+        .map_err(ApiError::Validation)?;
+    let customer = buyer
+        .stripe_customer_id
+        .as_deref()
+        .ok_or(ApiError::NoBillingAccount)?;
+    let (client, account) = seller(&ctx, &caller).await?;
+    let session = client
+        .send(&calls::create_portal_session(
+            &account,
+            &operation(&ctx, &caller, "portal")?,
+            customer,
+            &return_url,
+        ))
+        .await?;
+    json(200, &json!({ "url": session.url }))
+}
