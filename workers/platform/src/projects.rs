@@ -259,7 +259,8 @@ pub(crate) async fn redirect_origins(mut ctx: Ctx, write: bool) -> Result<Respon
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
     let origins = if write {
-        let input: Input = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+        let input: tollgate::checkout::RedirectOriginsInput =
+            body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
         let origins =
             tollgate::checkout::parse_origins(&input.origins).map_err(ApiError::Validation)?;
         let change = Change {
