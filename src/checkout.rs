@@ -313,6 +313,33 @@ impl CartCheckoutInput {
     }
 }
 
+/// `POST /v1/billing/checkout`: the developer's own Tollgate plan.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlanCheckoutInput {
+    /// Back to the console after paying.
+    pub success_url: Option<String>,
+    /// Back to the console after giving up.
+    pub cancel_url: Option<String>,
+}
+
+impl PlanCheckoutInput {
+    /// Validates both URLs against the console's origins.
+    ///
+    /// # Errors
+    /// Every invalid field.
+    pub fn validate(self, allowed: &[String], mode: Mode) -> Result<(String, String), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let success = redirect_field(&mut errors, "successUrl", self.success_url, allowed, mode);
+        let cancel = redirect_field(&mut errors, "cancelUrl", self.cancel_url, allowed, mode);
+        if errors.is_empty() {
+            Ok((success, cancel))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 /// `POST /api/customer-portal`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

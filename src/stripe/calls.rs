@@ -179,7 +179,7 @@ impl Operation {
 /// A product on a connected account, with our references in its metadata.
 #[must_use]
 pub fn create_product(
-    account: &str,
+    account: Option<&str>,
     operation: &Operation,
     name: &str,
     description: Option<&str>,
@@ -189,7 +189,7 @@ pub fn create_product(
         .field("name", name)
         .optional("description", description.filter(|d| !d.is_empty()))
         .map("metadata", metadata.iter().copied());
-    Call::post("/v1/products", form, Some(account), operation)
+    Call::post("/v1/products", form, account, operation)
 }
 
 /// Renames, re-describes, archives or revives a product.
@@ -218,7 +218,7 @@ pub fn update_product(
 /// A price for a product: recurring with `interval`, one-time without.
 #[must_use]
 pub fn create_price(
-    account: &str,
+    account: Option<&str>,
     operation: &Operation,
     product: &str,
     unit_amount: i64,
@@ -232,7 +232,7 @@ pub fn create_price(
         .field("currency", currency)
         .optional("recurring[interval]", interval)
         .map("metadata", metadata.iter().copied());
-    Call::post("/v1/prices", form, Some(account), operation)
+    Call::post("/v1/prices", form, account, operation)
 }
 
 /// Stops a price from being used for new purchases (prices cannot be edited or deleted).
@@ -277,7 +277,7 @@ pub fn oauth_deauthorize(
 /// A customer on a connected account for one of the project's end users.
 #[must_use]
 pub fn create_customer(
-    account: &str,
+    account: Option<&str>,
     operation: &Operation,
     email: Option<&str>,
     metadata: &[(&str, &str)],
@@ -285,7 +285,7 @@ pub fn create_customer(
     let form = Form::new()
         .optional("email", email)
         .map("metadata", metadata.iter().copied());
-    Call::post("/v1/customers", form, Some(account), operation)
+    Call::post("/v1/customers", form, account, operation)
 }
 
 /// What a Checkout session sells and where it sends the buyer.
@@ -344,17 +344,17 @@ fn session_form(spec: &SessionSpec<'_>, mode: &str) -> Form {
     }
 }
 
-/// A subscription Checkout session on a connected account.
+/// A subscription Checkout session on a connected account (`None`: the platform's own).
 #[must_use]
 pub fn create_subscription_session(
-    account: &str,
+    account: Option<&str>,
     operation: &Operation,
     spec: &SessionSpec<'_>,
 ) -> Call<CheckoutSession> {
     Call::post(
         "/v1/checkout/sessions",
         session_form(spec, "subscription"),
-        Some(account),
+        account,
         operation,
     )
 }
@@ -426,7 +426,7 @@ mod tests {
     fn every_write_carries_a_key_derived_from_its_operation() {
         let operation = Operation::new(["tier", "tier_1", "price", "7"]);
         let call = create_price(
-            "acct_1",
+            Some("acct_1"),
             &operation,
             "prod_1",
             900,
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn a_one_time_price_sends_no_recurrence() {
         let call = create_price(
-            "acct_1",
+            Some("acct_1"),
             &Operation::new(["p"]),
             "prod_1",
             500,
@@ -498,7 +498,7 @@ mod tests {
             trial_days: Some(7),
             expires_at: 1_800_000_000,
         };
-        let body = create_subscription_session("acct_1", &Operation::new(["s"]), &spec)
+        let body = create_subscription_session(Some("acct_1"), &Operation::new(["s"]), &spec)
             .body()
             .unwrap_or_default();
         for part in [

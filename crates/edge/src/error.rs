@@ -279,7 +279,7 @@ impl ApiError {
             },
             Self::InvalidOAuthState => "The Stripe connection link is invalid, expired or already used. Start the connection again.".into(),
             Self::PriceMismatch => "The priceId is not this tier's price. Send the tier only; prices come from the server.".into(),
-            Self::AlreadySubscribed => "This end user already has an active subscription to this tier.".into(),
+            Self::AlreadySubscribed => "There is already an active subscription to this plan or tier.".into(),
             Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),
             Self::NoBillingAccount => "This end user has never paid, so there is no billing account to manage.".into(),
             Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),

@@ -73,7 +73,7 @@ async fn customer(
     }
     let made = client
         .send(&calls::create_customer(
-            account,
+            Some(account),
             &Operation::new(["customer", buyer.id.as_str(), account]),
             buyer.email.as_deref(),
             &[
@@ -163,7 +163,7 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
             };
             let session = client
                 .send(&calls::create_subscription_session(
-                    &account,
+                    Some(&account),
                     &operation(&ctx, &caller, "checkout")?,
                     &spec,
                 ))

@@ -86,7 +86,7 @@ impl Seller {
         let product = self
             .client
             .send(&calls::create_product(
-                &self.account,
+                Some(&self.account),
                 &Operation::new([scope, listing.noun, listing.id, "product"]),
                 listing.display_name,
                 listing.description,
@@ -110,7 +110,7 @@ impl Seller {
         let price = self
             .client
             .send(&calls::create_price(
-                &self.account,
+                Some(&self.account),
                 &Operation::new(parts),
                 product,
                 listing.amount,

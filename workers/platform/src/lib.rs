@@ -4,6 +4,7 @@
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
 mod audit;
+mod billing;
 mod dev;
 mod keys;
 mod projects;
@@ -16,6 +17,7 @@ use worker::{Context, Env, Request, Response, event};
 #[derive(Clone, Copy, Debug)]
 enum Api {
     Platform,
+    PlanCheckout,
     ListProjects,
     CreateProject,
     GetProject,
@@ -36,6 +38,7 @@ enum Api {
 
 const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Get, "/v1/platform", Api::Platform),
+    Route::new(Method::Post, "/v1/billing/checkout", Api::PlanCheckout),
     Route::new(Method::Get, "/v1/projects", Api::ListProjects),
     Route::new(Method::Post, "/v1/projects", Api::CreateProject),
     Route::new(Method::Get, "/v1/projects/{id}", Api::GetProject),
@@ -94,6 +97,7 @@ const SPEC: WorkerSpec<Api> = WorkerSpec {
 async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
     match route {
         Api::Platform => projects::platform(ctx).await,
+        Api::PlanCheckout => billing::checkout(ctx).await,
         Api::ListProjects => projects::list(ctx).await,
         Api::CreateProject => projects::create(ctx).await,
         Api::GetProject => projects::get(ctx).await,

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod end_users;
 pub mod idempotency;
 pub mod keys;
+pub mod operator;
 pub mod platforms;
 pub mod projects;
 pub mod usage;

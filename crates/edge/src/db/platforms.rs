@@ -14,11 +14,15 @@ pub struct PlatformRow {
     pub email: Option<String>,
     /// The developer's own Tollgate subscription state.
     pub billing_status: String,
+    /// Their customer on Tollgate's own Stripe account, once made.
+    pub billing_customer_id: Option<String>,
+    /// When the paid period ends (ms).
+    pub current_period_end: Option<i64>,
     /// Creation time (ms).
     pub created_at: i64,
 }
 
-const SELECT: &str = "SELECT id, email, billing_status, created_at FROM platforms WHERE issuer = ?1 AND subject = ?2";
+const SELECT: &str = "SELECT id, email, billing_status, billing_customer_id, current_period_end, created_at FROM platforms WHERE issuer = ?1 AND subject = ?2";
 
 /// The developer's platform, created on first use. Two concurrent first calls create one:
 /// the insert does nothing on conflict and both read the surviving row.
@@ -65,4 +69,21 @@ pub async fn subject_of(db: &D1Database, platform_id: &str) -> Result<Option<Str
     )
     .await?;
     Ok(row.map(|r| r.subject))
+}
+
+/// Remembers the developer's customer on Tollgate's own Stripe account (only if none yet).
+///
+/// # Errors
+/// Binding failures.
+pub fn set_billing_customer(
+    db: &D1Database,
+    platform_id: &str,
+    customer: &str,
+    now: i64,
+) -> Result<worker::D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE platforms SET billing_customer_id = ?2, updated_at = ?3 WHERE id = ?1 AND billing_customer_id IS NULL",
+        &[text(platform_id), text(customer), int(now)],
+    )
 }
