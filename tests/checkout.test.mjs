@@ -255,4 +255,28 @@ describe("checkout", () => {
       assert.equal(evil.status, 422);
     });
   });
+
+  describe("the developer plan", () => {
+    test("a developer subscribes through a session on Tollgate's own account, once the price exists", async () => {
+      const developer = await signIn(stack, "dev_plan");
+      const body = { successUrl: "http://127.0.0.1:5173/billing/done", cancelUrl: "http://127.0.0.1:5173/billing" };
+
+      const first = await developer.call("POST", "/v1/billing/checkout", { body });
+      const second = await developer.call("POST", "/v1/billing/checkout", { body });
+      const outside = await developer.call("POST", "/v1/billing/checkout", { body: { ...body, successUrl: "https://evil.test/" } });
+
+      assert.equal(first.status, 200, first.text);
+      assert.equal(first.body.mode, "test");
+      const session = await stripeApi(stack, "GET", `/v1/checkout/sessions/${first.body.sessionId}`);
+      assert.equal(session.status, 200, "the session lives on the platform's own account");
+      assert.equal(session.body.mode, "subscription");
+      assert.equal(session.body.amount_total, 2900);
+      assert.match(session.body.metadata.tollgate_platform_id, /^plt_/);
+      const again = await stripeApi(stack, "GET", `/v1/checkout/sessions/${second.body.sessionId}`);
+      assert.equal(again.body.customer, session.body.customer, "one customer per developer");
+      const prices = await stripeApi(stack, "GET", "/v1/prices?limit=100");
+      assert.equal(prices.body.data.filter((p) => p.metadata.tollgate_plan === "developer").length, 1, "the plan's price is made once");
+      assert.equal(outside.status, 422);
+    });
+  });
 });
