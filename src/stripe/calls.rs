@@ -245,13 +245,14 @@ pub fn archive_price(account: &str, price: &str, operation: &Operation) -> Call<
     )
 }
 
-/// Reads a subscription on a connected account (a completed Checkout event names it only).
+/// Reads a subscription on a connected account or the platform (a completed Checkout event
+/// names it only).
 #[must_use]
-pub fn retrieve_subscription(account: &str, subscription: &str) -> Call<Subscription> {
+pub fn retrieve_subscription(account: Option<&str>, subscription: &str) -> Call<Subscription> {
     Call::get(
         format!("/v1/subscriptions/{subscription}"),
         Form::new(),
-        Some(account),
+        account,
     )
 }
 
