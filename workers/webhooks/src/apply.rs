@@ -132,13 +132,8 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event) -> Result<Receipt, ApiError>
 }
 
 async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiError> {
-    // An object that does not match its type is our bug or Stripe's change: answer 500 so
-    // Stripe keeps the event and retries it once fixed, rather than acknowledging a loss.
-    let payload = event
-        .payload()
-        .map_err(|e| ApiError::internal(format!("{}: {e}", event.id)))?;
     let Some(account) = event.account.as_deref() else {
-        return platform_event(ctx, db, event, payload).await;
+        return platform_event(ctx, db, event, payload(event)?).await;
     };
     let mode = event.mode();
     let Some(platform_id) = connections::owner(db, account, mode.as_str()).await? else {
@@ -152,6 +147,7 @@ async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiErro
         );
         return Ok(Plan::without_effects(Outcome::Unrelated, None, None));
     };
+    let payload = payload(event)?;
     let scope = Scope {
         ctx,
         db,
@@ -175,6 +171,15 @@ async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiErro
         Payload::InvoicePaid(invoice) => invoice_paid(&scope, &invoice).await,
         Payload::InvoicePaymentFailed(invoice) => invoice_failed(&scope, &invoice).await,
     }
+}
+
+/// The event's typed object. One that does not match its type is our bug or Stripe's change:
+/// answer 500 so Stripe keeps the event and retries it once fixed, rather than acknowledging
+/// a loss. Only events we own get this far, so strangers' oddities never cause retries.
+fn payload(event: &Event) -> Result<Payload, ApiError> {
+    event
+        .payload()
+        .map_err(|e| ApiError::internal(format!("{}: {e}", event.id)))
 }
 
 fn deauthorized(scope: &Scope<'_>) -> Result<Plan, ApiError> {
@@ -367,7 +372,9 @@ async fn subscription_changed(
         None => match held_plan {
             Some(plan) => (held_tier, plan),
             None => {
-                return Ok(scope.unrelated(Some(&project), "no tier of the project sells its price"));
+                return Ok(
+                    scope.unrelated(Some(&project), "no tier of the project sells its price")
+                );
             }
         },
     };
