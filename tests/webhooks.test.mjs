@@ -191,6 +191,28 @@ describe("exactly once and in order", () => {
     assert.equal(rows.n, 1);
   });
 
+  test("when applying fails the event answers 5xx and leaves nothing, and Stripe's retry applies it", async () => {
+    const app = await saas("wh_retry");
+    const session = await subscriptionCheckout(app);
+    // Every attempt of our read of the subscription fails, as during a Stripe outage.
+    const fault = await stripeApi(stack, "POST", "/_sandbox/faults", { form: { path: "/v1/subscriptions/", status: "500", count: "3", method: "GET" } });
+    assert.equal(fault.status, 200, JSON.stringify(fault.body));
+
+    await control(`/checkout/sessions/${session.id}/complete`, app.account);
+    const completed = await lastEvent(app.account, "checkout.session.completed");
+    const deliveries = await stripeApi(stack, "GET", `/_sandbox/events/${completed.id}/deliveries`, { account: app.account });
+    const sessionAfterFailure = await (await db()).prepare("SELECT status FROM checkout_sessions WHERE id = ?1").bind(session.id).first();
+    const rowAfterFailure = await eventRow(completed.id);
+    await stripeApi(stack, "POST", `/_sandbox/events/${completed.id}/replay`, { account: app.account });
+
+    assert.ok(JSON.stringify(deliveries.body).match(/"status":5\d\d/), JSON.stringify(deliveries.body));
+    assert.equal(sessionAfterFailure.status, "open");
+    assert.equal(rowAfterFailure, null);
+    assert.equal((await eventRow(completed.id)).outcome, "applied");
+    const now = await (await db()).prepare("SELECT status FROM checkout_sessions WHERE id = ?1").bind(session.id).first();
+    assert.equal(now.status, "complete");
+  });
+
   test("an update that arrives before its creation creates the row, and the late creation is stale", async () => {
     const app = await saas("wh_order");
     const subscription = await subscribe(app);
