@@ -6,9 +6,11 @@
 //! Stripe as the same request and can never create a second product, price or session.
 
 use super::error::ProviderError;
+use super::events::Event;
 use super::form::Form;
 use super::objects::{
     CheckoutSession, Customer, Deauthorized, OAuthToken, PortalSession, Price, Product,
+    Subscription,
 };
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -244,6 +246,23 @@ pub fn archive_price(account: &str, price: &str, operation: &Operation) -> Call<
         Some(account),
         operation,
     )
+}
+
+/// Reads a subscription on a connected account or the platform (a completed Checkout event
+/// names it only).
+#[must_use]
+pub fn retrieve_subscription(account: Option<&str>, subscription: &str) -> Call<Subscription> {
+    Call::get(
+        format!("/v1/subscriptions/{subscription}"),
+        Form::new(),
+        account,
+    )
+}
+
+/// Reads an event again, as Stripe stored it, on a connected account or the platform.
+#[must_use]
+pub fn retrieve_event(account: Option<&str>, event: &str) -> Call<Event> {
+    Call::get(format!("/v1/events/{event}"), Form::new(), account)
 }
 
 /// Exchanges a Connect authorization code for the connected account.

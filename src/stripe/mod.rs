@@ -7,6 +7,7 @@
 
 pub mod calls;
 pub mod error;
+pub mod events;
 pub mod form;
 pub mod objects;
 

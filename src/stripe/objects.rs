@@ -80,6 +80,8 @@ pub struct CheckoutSession {
     pub currency: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The end user the session was made for (our `cus_…`).
+    pub client_reference_id: Option<String>,
     /// Our own references.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -158,6 +160,71 @@ impl Subscription {
     }
 }
 
+/// The service period of an invoice line (Unix seconds).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct LinePeriod {
+    /// Unix seconds.
+    pub start: i64,
+    /// Unix seconds.
+    pub end: i64,
+}
+
+/// One line of an invoice.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct InvoiceLine {
+    /// What the line bills for.
+    pub period: LinePeriod,
+}
+
+/// Where recent API versions name an invoice's subscription.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct InvoiceParent {
+    /// Present for subscription invoices.
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+/// The subscription an invoice bills.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct SubscriptionDetails {
+    /// `sub_…`
+    pub subscription: Option<String>,
+}
+
+/// An invoice (`in_…`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Invoice {
+    /// `in_…`
+    pub id: String,
+    /// Older API versions name the subscription here.
+    pub subscription: Option<String>,
+    /// Recent API versions name it here.
+    pub parent: Option<InvoiceParent>,
+    /// The lines; a subscription invoice's lines carry the period they pay for.
+    pub lines: List<InvoiceLine>,
+}
+
+impl Invoice {
+    /// The subscription billed, wherever this API version keeps it.
+    #[must_use]
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.parent
+            .as_ref()
+            .and_then(|p| p.subscription_details.as_ref())
+            .and_then(|d| d.subscription.as_deref())
+            .or(self.subscription.as_deref())
+    }
+
+    /// The period the invoice pays for: from the earliest line start to the latest line end.
+    /// The invoice's own `period_start`/`period_end` describe the previous period for
+    /// renewals, so only the lines say which period was paid.
+    #[must_use]
+    pub fn service_period(&self) -> Option<(i64, i64)> {
+        let start = self.lines.data.iter().map(|l| l.period.start).min()?;
+        let end = self.lines.data.iter().map(|l| l.period.end).max()?;
+        Some((start, end))
+    }
+}
+
 /// What `POST /oauth/token` returns for a connected account.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct OAuthToken {
@@ -202,6 +269,26 @@ mod tests {
         assert_eq!(with_item.period(), Some((10, 20)));
         assert_eq!(without.period(), Some((1, 2)));
         assert_eq!(with_item.metadata.get("k").map(String::as_str), Some("v"));
+    }
+
+    #[test]
+    fn an_invoice_names_its_subscription_through_its_parent_first_and_pays_for_its_lines_period() {
+        let invoice: Invoice = serde_json::from_str(
+            r#"{"id":"in_1","subscription":"sub_old","period_start":1,"period_end":2,
+               "parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_1"}},
+               "lines":{"object":"list","data":[{"id":"il_1","period":{"start":100,"end":200}},
+                                                {"id":"il_2","period":{"start":90,"end":210}}]}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let legacy: Invoice = serde_json::from_str(
+            r#"{"id":"in_2","subscription":"sub_2","parent":null,"lines":{"data":[]}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        assert_eq!(invoice.subscription_id(), Some("sub_1"));
+        assert_eq!(invoice.service_period(), Some((90, 210)));
+        assert_eq!(legacy.subscription_id(), Some("sub_2"));
+        assert_eq!(legacy.service_period(), None);
     }
 
     #[test]

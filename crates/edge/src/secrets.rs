@@ -22,6 +22,31 @@ pub fn pepper(env: &Env) -> Result<Pepper, ApiError> {
         .ok_or_else(|| ApiError::internal("KEY_PEPPER is shorter than 32 bytes"))
 }
 
+/// The Stripe webhook signing secrets: `STRIPE_WEBHOOK_SECRET` (required), then
+/// `STRIPE_WEBHOOK_SECRET_LIVE` and `STRIPE_WEBHOOK_SECRET_PREVIOUS` when set. A signature
+/// valid under any of them is accepted, so a secret can be rolled without losing deliveries.
+///
+/// # Errors
+/// When `STRIPE_WEBHOOK_SECRET` is missing or empty.
+pub fn stripe_webhook_secrets(env: &Env) -> Result<Vec<String>, ApiError> {
+    let required = secret(env, "STRIPE_WEBHOOK_SECRET")?;
+    if required.trim().is_empty() {
+        return Err(ApiError::internal("STRIPE_WEBHOOK_SECRET is empty"));
+    }
+    let mut all = vec![required];
+    for name in [
+        "STRIPE_WEBHOOK_SECRET_LIVE",
+        "STRIPE_WEBHOOK_SECRET_PREVIOUS",
+    ] {
+        if let Ok(value) = secret(env, name)
+            && !value.trim().is_empty()
+        {
+            all.push(value);
+        }
+    }
+    Ok(all)
+}
+
 thread_local! {
     static DATA_KEY: RefCell<Option<Key>> = const { RefCell::new(None) };
 }

@@ -2,6 +2,7 @@
 //! returned unexecuted so the caller runs them, with the audit row, as one atomic batch.
 
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod connections;

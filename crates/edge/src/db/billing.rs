@@ -1,0 +1,631 @@
+//! Billing state written by Stripe events: `stripe_events` (the exactly-once record),
+//! `subscriptions`, `checkout_sessions`, `orders`, `inventory_reservations`, `entitlements`
+//! and the developer's own `platforms.billing_*`. Writes are returned unexecuted so one event
+//! and all of its effects commit as one batch, the event row first.
+
+use super::{all, first, int, opt_text, stmt, text};
+use crate::ApiError;
+use serde::Deserialize;
+use tollgate::stripe::events::SubscriptionTerms;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+/// How an event was recorded.
+#[derive(Clone, Debug)]
+pub struct EventRecord<'a> {
+    /// `evt_…`
+    pub id: &'a str,
+    /// The event type.
+    pub kind: &'a str,
+    /// The connected account, `None` for Tollgate's own.
+    pub account_id: Option<&'a str>,
+    /// The owning platform, when one was found.
+    pub platform_id: Option<&'a str>,
+    /// The owning project, when one was found.
+    pub project_id: Option<&'a str>,
+    /// Live or test.
+    pub livemode: bool,
+    /// Stripe's `created` (ms).
+    pub created: i64,
+    /// `applied`, `stale`, `unrelated` or `unhandled`.
+    pub outcome: &'a str,
+    /// When we received it (ms).
+    pub received_at: i64,
+}
+
+/// The event's row: a plain INSERT, so a second delivery fails on the primary key and the
+/// whole batch with it — which is what makes applying an event exactly-once.
+///
+/// # Errors
+/// Binding failures.
+pub fn record_event(
+    db: &D1Database,
+    event: &EventRecord<'_>,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO stripe_events (id, type, account_id, platform_id, project_id, livemode, created, outcome, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &[
+            text(event.id),
+            text(event.kind),
+            opt_text(event.account_id),
+            opt_text(event.platform_id),
+            opt_text(event.project_id),
+            int(i64::from(event.livemode)),
+            int(event.created),
+            text(event.outcome),
+            int(event.received_at),
+        ],
+    )
+}
+
+/// Whether a batch failed because its event had been recorded already.
+#[must_use]
+pub fn is_duplicate_event(error: &worker::Error) -> bool {
+    let message = error.to_string();
+    message.contains("UNIQUE constraint failed: stripe_events.id")
+        || message.contains("PRIMARY KEY constraint failed: stripe_events.id")
+}
+
+/// Whether the event was recorded before (a cheap early answer; the batch decides).
+///
+/// # Errors
+/// Storage failures.
+pub async fn event_seen(db: &D1Database, id: &str) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        #[expect(dead_code, reason = "only the row's existence matters")]
+        id: String,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT id FROM stripe_events WHERE id = ?1",
+        &[text(id)],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
+/// A recorded event, as the console lists it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EventRow {
+    /// `evt_…`
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The connected account.
+    pub account_id: Option<String>,
+    /// Live or test.
+    pub livemode: i64,
+    /// Stripe's `created` (ms).
+    pub created: i64,
+    /// The outcome.
+    pub outcome: String,
+    /// When we received it (ms).
+    pub received_at: i64,
+}
+
+/// A project's recorded events, newest first, and how many there are.
+///
+/// # Errors
+/// Storage failures.
+pub async fn project_events(
+    db: &D1Database,
+    project_id: &str,
+    page: tollgate::paging::Page,
+) -> Result<(Vec<EventRow>, u64), ApiError> {
+    let rows = all(
+        db,
+        "SELECT id, type, account_id, livemode, created, outcome, received_at FROM stripe_events \
+         WHERE project_id = ?1 ORDER BY received_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+        &[
+            text(project_id),
+            int(i64::from(page.page_size)),
+            int(i64::from(page.offset())),
+        ],
+    )
+    .await?;
+    let total: Option<super::Count> = first(
+        db,
+        "SELECT COUNT(*) AS n FROM stripe_events WHERE project_id = ?1",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok((rows, total.map_or(0, |c| c.n)))
+}
+
+/// One recorded event of a project.
+///
+/// # Errors
+/// Storage failures.
+pub async fn project_event(
+    db: &D1Database,
+    project_id: &str,
+    id: &str,
+) -> Result<Option<EventRow>, ApiError> {
+    first(
+        db,
+        "SELECT id, type, account_id, livemode, created, outcome, received_at FROM stripe_events \
+         WHERE project_id = ?1 AND id = ?2",
+        &[text(project_id), text(id)],
+    )
+    .await
+}
+
+/// Which platform and mode a project belongs to.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProjectScope {
+    /// The owner.
+    pub platform_id: String,
+    /// `test` or `live`.
+    pub mode: String,
+}
+
+/// The owner and mode of a live (not deleted) project.
+///
+/// # Errors
+/// Storage failures.
+pub async fn project_scope(
+    db: &D1Database,
+    project_id: &str,
+) -> Result<Option<ProjectScope>, ApiError> {
+    first(
+        db,
+        "SELECT platform_id, mode FROM projects WHERE id = ?1 AND deleted_at IS NULL",
+        &[text(project_id)],
+    )
+    .await
+}
+
+/// A checkout session Tollgate created.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SessionRow {
+    /// `cs_…`
+    pub id: String,
+    /// The project it was made for.
+    pub project_id: String,
+    /// The connected account it lives on.
+    pub account_id: String,
+    /// `subscription` or `payment`.
+    pub kind: String,
+    /// The buyer, for subscriptions.
+    pub end_user_id: Option<String>,
+    /// The tier bought.
+    pub tier_id: Option<String>,
+    /// The order paid.
+    pub order_id: Option<String>,
+}
+
+/// Our row for a Stripe checkout session.
+///
+/// # Errors
+/// Storage failures.
+pub async fn checkout_session(db: &D1Database, id: &str) -> Result<Option<SessionRow>, ApiError> {
+    first(
+        db,
+        "SELECT id, project_id, account_id, kind, end_user_id, tier_id, order_id FROM checkout_sessions WHERE id = ?1",
+        &[text(id)],
+    )
+    .await
+}
+
+/// Marks a session `complete` or `expired` (a completed one never expires).
+///
+/// # Errors
+/// Binding failures.
+pub fn close_session(
+    db: &D1Database,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE checkout_sessions SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'open'",
+        &[text(id), text(status), int(now)],
+    )
+}
+
+/// A tier, for naming the plan a subscription grants.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TierRef {
+    /// `tier_…`
+    pub id: String,
+    /// The slug stored as the subscription's plan.
+    pub name: String,
+}
+
+/// A tier of the project by id.
+///
+/// # Errors
+/// Storage failures.
+pub async fn tier(
+    db: &D1Database,
+    project_id: &str,
+    tier_id: &str,
+) -> Result<Option<TierRef>, ApiError> {
+    first(
+        db,
+        "SELECT id, name FROM tiers WHERE project_id = ?1 AND id = ?2",
+        &[text(project_id), text(tier_id)],
+    )
+    .await
+}
+
+/// The project's tier sold at a Stripe price (current or past prices of that tier alike).
+///
+/// # Errors
+/// Storage failures.
+pub async fn tier_by_price(
+    db: &D1Database,
+    project_id: &str,
+    price_id: &str,
+) -> Result<Option<TierRef>, ApiError> {
+    first(
+        db,
+        "SELECT id, name FROM tiers WHERE project_id = ?1 AND stripe_price_id = ?2 ORDER BY archived_at IS NULL DESC LIMIT 1",
+        &[text(project_id), text(price_id)],
+    )
+    .await
+}
+
+/// Whether the end user exists in the project.
+///
+/// # Errors
+/// Storage failures.
+pub async fn end_user_exists(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        #[expect(dead_code, reason = "only the row's existence matters")]
+        id: String,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT id FROM end_users WHERE project_id = ?1 AND id = ?2",
+        &[text(project_id), text(end_user_id)],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Records the end user's Stripe customer on the connected account.
+///
+/// # Errors
+/// Binding failures.
+pub fn set_stripe_customer(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+    customer: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE end_users SET stripe_customer_id = ?3, updated_at = ?4 WHERE project_id = ?1 AND id = ?2",
+        &[
+            text(project_id),
+            text(end_user_id),
+            text(customer),
+            int(now),
+        ],
+    )
+}
+
+/// What we hold of a subscription.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SubscriptionRow {
+    /// The project.
+    pub project_id: String,
+    /// The subscriber.
+    pub end_user_id: String,
+    /// The tier granted.
+    pub tier_id: Option<String>,
+    /// The tier's name when granted.
+    pub plan: String,
+    /// `created` of the newest event applied (ms).
+    pub stripe_event_at: i64,
+}
+
+/// Our row for a Stripe subscription.
+///
+/// # Errors
+/// Storage failures.
+pub async fn subscription(
+    db: &D1Database,
+    stripe_subscription_id: &str,
+) -> Result<Option<SubscriptionRow>, ApiError> {
+    first(
+        db,
+        "SELECT project_id, end_user_id, tier_id, plan, stripe_event_at FROM subscriptions WHERE stripe_subscription_id = ?1",
+        &[text(stripe_subscription_id)],
+    )
+    .await
+}
+
+/// Who a subscription belongs to and what it grants.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    /// The project.
+    pub project_id: &'a str,
+    /// The subscriber.
+    pub end_user_id: &'a str,
+    /// The tier granted, when it is still known.
+    pub tier_id: Option<&'a str>,
+    /// The tier's name.
+    pub plan: &'a str,
+}
+
+/// Inserts or updates the subscription by its Stripe id. The update happens only when the
+/// event is not older than the state stored, and only within the same project, so neither a
+/// late event nor a forged reference can overwrite what is there.
+///
+/// # Errors
+/// Binding failures.
+pub fn upsert_subscription(
+    db: &D1Database,
+    grant: Grant<'_>,
+    terms: &SubscriptionTerms,
+    event_at: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO subscriptions (id, project_id, end_user_id, tier_id, plan, stripe_subscription_id, stripe_customer_id, \
+           stripe_price_id, status, amount, currency, interval, current_period_start, current_period_end, \
+           cancel_at_period_end, canceled_at, stripe_event_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18) \
+         ON CONFLICT (stripe_subscription_id) DO UPDATE SET \
+           tier_id = excluded.tier_id, plan = excluded.plan, stripe_customer_id = excluded.stripe_customer_id, \
+           stripe_price_id = excluded.stripe_price_id, status = excluded.status, amount = excluded.amount, \
+           currency = excluded.currency, interval = excluded.interval, \
+           current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end, \
+           cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, \
+           stripe_event_at = excluded.stripe_event_at, updated_at = excluded.updated_at \
+         WHERE excluded.stripe_event_at >= subscriptions.stripe_event_at \
+           AND subscriptions.project_id = excluded.project_id",
+        &[
+            text(&tollgate::ids::new_id("subr")),
+            text(grant.project_id),
+            text(grant.end_user_id),
+            opt_text(grant.tier_id),
+            text(grant.plan),
+            text(&terms.stripe_subscription_id),
+            text(&terms.stripe_customer_id),
+            text(&terms.stripe_price_id),
+            text(terms.status),
+            int(terms.amount),
+            text(&terms.currency),
+            text(terms.interval),
+            opt_int(terms.period_start),
+            opt_int(terms.period_end),
+            int(i64::from(terms.cancel_at_period_end)),
+            opt_int(terms.canceled_at),
+            int(event_at),
+            int(now),
+        ],
+    )
+}
+
+fn opt_int(value: Option<i64>) -> JsValue {
+    value.map_or(JsValue::NULL, int)
+}
+
+/// Moves the subscription's period to the one an invoice paid for — only forward, so a late
+/// invoice of an earlier period never moves it back. A new start means metering counts from
+/// zero.
+///
+/// # Errors
+/// Binding failures.
+pub fn pay_period(
+    db: &D1Database,
+    stripe_subscription_id: &str,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE subscriptions SET current_period_start = ?2, current_period_end = ?3, updated_at = ?4 \
+         WHERE stripe_subscription_id = ?1 AND (current_period_start IS NULL OR current_period_start <= ?2)",
+        &[text(stripe_subscription_id), int(start), int(end), int(now)],
+    )
+}
+
+/// A failed renewal: an active or trialing subscription becomes `past_due` (metering then
+/// falls back to the default tier) unless newer state is stored.
+///
+/// # Errors
+/// Binding failures.
+pub fn mark_past_due(
+    db: &D1Database,
+    stripe_subscription_id: &str,
+    event_at: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE subscriptions SET status = 'past_due', stripe_event_at = ?2, updated_at = ?3 \
+         WHERE stripe_subscription_id = ?1 AND stripe_event_at <= ?2 AND status IN ('active', 'trialing')",
+        &[text(stripe_subscription_id), int(event_at), int(now)],
+    )
+}
+
+/// One line of an order and the stock it holds.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReservationRow {
+    /// The product.
+    pub product_id: String,
+    /// `held`, `committed` or `released`.
+    pub status: String,
+}
+
+/// The lines of an order in the project.
+///
+/// # Errors
+/// Storage failures.
+pub async fn reservations(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+) -> Result<Vec<ReservationRow>, ApiError> {
+    all(
+        db,
+        "SELECT r.product_id, r.status FROM inventory_reservations r JOIN orders o ON o.id = r.order_id \
+         WHERE o.project_id = ?1 AND r.order_id = ?2 ORDER BY r.product_id",
+        &[text(project_id), text(order_id)],
+    )
+    .await
+}
+
+/// A paid order: the order becomes `paid`, each line grants an entitlement (once per
+/// product), and held stock becomes committed (it already left `products.inventory`).
+///
+/// # Errors
+/// Binding failures.
+pub fn pay_order(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+    product_ids: &[String],
+    payment_intent: Option<&str>,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let mut statements = vec![stmt(
+        db,
+        "UPDATE orders SET status = 'paid', paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
+         WHERE project_id = ?1 AND id = ?2 AND status = 'pending'",
+        &[
+            text(project_id),
+            text(order_id),
+            int(now),
+            opt_text(payment_intent),
+        ],
+    )?];
+    for product_id in product_ids {
+        statements.push(stmt(
+            db,
+            "INSERT INTO entitlements (id, project_id, order_id, product_id, end_user_id, email, status, granted_at) \
+             SELECT ?1, o.project_id, o.id, ?4, o.end_user_id, o.email, 'active', ?5 FROM orders o \
+             WHERE o.project_id = ?2 AND o.id = ?3 \
+             ON CONFLICT (order_id, product_id) DO NOTHING",
+            &[
+                text(&tollgate::ids::new_id("ent")),
+                text(project_id),
+                text(order_id),
+                text(product_id),
+                int(now),
+            ],
+        )?);
+    }
+    statements.push(stmt(
+        db,
+        "UPDATE inventory_reservations SET status = 'committed', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
+        &[text(order_id), int(now)],
+    )?);
+    Ok(statements)
+}
+
+/// An abandoned order: the stock still held goes back to the products — before the lines are
+/// marked released, and only for lines still `held`, so a release done earlier elsewhere is
+/// never given back twice — and the order expires.
+///
+/// # Errors
+/// Binding failures.
+pub fn release_order(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    Ok(vec![
+        stmt(
+            db,
+            "UPDATE products SET inventory = inventory + (SELECT quantity FROM inventory_reservations \
+               WHERE order_id = ?1 AND product_id = products.id AND status = 'held'), updated_at = ?2 \
+             WHERE id IN (SELECT product_id FROM inventory_reservations WHERE order_id = ?1 AND status = 'held') \
+               AND inventory IS NOT NULL",
+            &[text(order_id), int(now)],
+        )?,
+        stmt(
+            db,
+            "UPDATE inventory_reservations SET status = 'released', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
+            &[text(order_id), int(now)],
+        )?,
+        stmt(
+            db,
+            "UPDATE orders SET status = 'expired', updated_at = ?3 WHERE project_id = ?1 AND id = ?2 AND status = 'pending'",
+            &[text(project_id), text(order_id), int(now)],
+        )?,
+    ])
+}
+
+/// The developer's own Tollgate subscription as one event states it.
+#[derive(Clone, Copy, Debug)]
+pub struct PlatformBilling<'a> {
+    /// The platform billed.
+    pub platform_id: &'a str,
+    /// `platforms.billing_status`.
+    pub status: &'a str,
+    /// `cus_…` on Tollgate's own account.
+    pub customer: &'a str,
+    /// `sub_…` on Tollgate's own account.
+    pub subscription: &'a str,
+    /// End of the paid period (ms).
+    pub period_end: Option<i64>,
+    /// The event's `created` (ms).
+    pub event_at: i64,
+}
+
+/// Writes the developer's own subscription state (which gates live keys) unless a newer
+/// billing event was applied.
+///
+/// # Errors
+/// Binding failures.
+pub fn platform_billing(
+    db: &D1Database,
+    billing: &PlatformBilling<'_>,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE platforms SET billing_status = ?2, billing_customer_id = ?3, billing_subscription_id = ?4, \
+           current_period_end = ?5, billing_event_at = ?6, updated_at = ?7 \
+         WHERE id = ?1 AND (billing_event_at IS NULL OR billing_event_at <= ?6)",
+        &[
+            text(billing.platform_id),
+            text(billing.status),
+            text(billing.customer),
+            text(billing.subscription),
+            opt_int(billing.period_end),
+            int(billing.event_at),
+            int(now),
+        ],
+    )
+}
+
+/// `billing_event_at` of a platform, if it exists.
+///
+/// # Errors
+/// Storage failures.
+pub async fn platform_billing_event_at(
+    db: &D1Database,
+    platform_id: &str,
+) -> Result<Option<Option<i64>>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        billing_event_at: Option<i64>,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT billing_event_at FROM platforms WHERE id = ?1",
+        &[text(platform_id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.billing_event_at))
+}

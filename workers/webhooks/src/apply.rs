@@ -1,0 +1,545 @@
+//! Applying one verified Stripe event exactly once: find its owner, decide its effects, and
+//! commit the event's row and every effect as one D1 batch, the row first.
+//!
+//! The row is a plain INSERT on the event id, so a second delivery — even one racing the
+//! first — fails the whole batch and changes nothing. Every lookup here only decides which
+//! statements to send; anything that must hold at commit time is also guarded in the SQL.
+
+use serde_json::json;
+use tollgate::Mode;
+use tollgate::stripe::calls::retrieve_subscription;
+use tollgate::stripe::events::{
+    Event, Outcome, Payload, Receipt, SubscriptionChange, SubscriptionTerms, is_stale, metadata,
+    platform_billing_status,
+};
+use tollgate::stripe::objects::{CheckoutSession, Invoice, Subscription};
+use tollgate_edge::audit::{self, Actor, Change};
+use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, SessionRow};
+use tollgate_edge::db::{self, connections};
+use tollgate_edge::stripe::StripeClient;
+use tollgate_edge::{ApiError, Ctx, Environment, log};
+use worker::{D1Database, D1PreparedStatement};
+
+/// What an event will do: its outcome, its owner as far as known, and its effects.
+struct Plan {
+    outcome: Outcome,
+    platform_id: Option<String>,
+    project_id: Option<String>,
+    effects: Vec<D1PreparedStatement>,
+}
+
+impl Plan {
+    fn without_effects(
+        outcome: Outcome,
+        platform_id: Option<&str>,
+        project_id: Option<&str>,
+    ) -> Self {
+        Self {
+            outcome,
+            platform_id: platform_id.map(str::to_owned),
+            project_id: project_id.map(str::to_owned),
+            effects: Vec::new(),
+        }
+    }
+
+    fn applied(
+        platform_id: &str,
+        project_id: Option<&str>,
+        effects: Vec<D1PreparedStatement>,
+    ) -> Self {
+        Self {
+            outcome: Outcome::Applied,
+            platform_id: Some(platform_id.to_owned()),
+            project_id: project_id.map(str::to_owned),
+            effects,
+        }
+    }
+}
+
+/// Where a Connect event happened and who owns it.
+struct Scope<'a> {
+    ctx: &'a Ctx,
+    db: &'a D1Database,
+    event: &'a Event,
+    account: &'a str,
+    mode: Mode,
+    platform_id: String,
+}
+
+impl Scope<'_> {
+    /// Ignores the event as not ours to apply, and says why in the log.
+    fn unrelated(&self, project_id: Option<&str>, why: &str) -> Plan {
+        log::warn(
+            &self.ctx.request_id,
+            "stripe_event_unrelated",
+            &format!(
+                "{} {} on {}: {why}",
+                self.event.id, self.event.kind, self.account
+            ),
+        );
+        Plan::without_effects(Outcome::Unrelated, Some(&self.platform_id), project_id)
+    }
+
+    /// Whether `project_id` is a live project of this platform in this mode.
+    async fn owns(&self, project_id: &str) -> Result<bool, ApiError> {
+        Ok(billing::project_scope(self.db, project_id)
+            .await?
+            .is_some_and(|p| p.platform_id == self.platform_id && p.mode == self.mode.as_str()))
+    }
+
+    /// Our row for the session, when it was made on this account for a project we own.
+    async fn our_session(&self, session: &CheckoutSession) -> Result<Option<SessionRow>, ApiError> {
+        let Some(row) = billing::checkout_session(self.db, &session.id).await? else {
+            return Ok(None);
+        };
+        if row.account_id != self.account || !self.owns(&row.project_id).await? {
+            return Ok(None);
+        }
+        Ok(Some(row))
+    }
+}
+
+/// Applies `event` once; a second application of the same id is a no-op answered as a
+/// duplicate.
+///
+/// # Errors
+/// Storage or Stripe failures (Stripe then retries), or an object we cannot read.
+pub(crate) async fn apply(ctx: &Ctx, event: &Event) -> Result<Receipt, ApiError> {
+    let db = db::database(&ctx.env)?;
+    // An early answer for the common retry; the batch below is what guarantees it.
+    if billing::event_seen(&db, &event.id).await? {
+        return Ok(Receipt::duplicate());
+    }
+    let plan = plan(ctx, &db, event).await?;
+    let record = EventRecord {
+        id: &event.id,
+        kind: &event.kind,
+        account_id: event.account.as_deref(),
+        platform_id: plan.platform_id.as_deref(),
+        project_id: plan.project_id.as_deref(),
+        livemode: event.livemode,
+        created: event.created_ms(),
+        outcome: plan.outcome.as_str(),
+        received_at: ctx.now_ms,
+    };
+    let mut statements = vec![billing::record_event(&db, &record)?];
+    statements.extend(plan.effects);
+    match db.batch(statements).await {
+        Ok(_) => Ok(Receipt::first(plan.outcome)),
+        Err(error) if billing::is_duplicate_event(&error) => Ok(Receipt::duplicate()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiError> {
+    let Some(account) = event.account.as_deref() else {
+        return platform_event(ctx, db, event, payload(event)?).await;
+    };
+    let mode = event.mode();
+    let Some(platform_id) = connections::owner(db, account, mode.as_str()).await? else {
+        log::warn(
+            &ctx.request_id,
+            "stripe_event_unrelated",
+            &format!(
+                "{} {}: {account} is not connected in {mode}",
+                event.id, event.kind
+            ),
+        );
+        return Ok(Plan::without_effects(Outcome::Unrelated, None, None));
+    };
+    let payload = payload(event)?;
+    let scope = Scope {
+        ctx,
+        db,
+        event,
+        account,
+        mode,
+        platform_id,
+    };
+    match payload {
+        Payload::Unhandled => Ok(Plan::without_effects(
+            Outcome::Unhandled,
+            Some(&scope.platform_id),
+            None,
+        )),
+        Payload::Deauthorized => deauthorized(&scope),
+        Payload::CheckoutCompleted(session) => checkout_completed(&scope, &session).await,
+        Payload::CheckoutExpired(session) => checkout_expired(&scope, &session).await,
+        Payload::Subscription(change, subscription) => {
+            subscription_changed(&scope, change, &subscription).await
+        }
+        Payload::InvoicePaid(invoice) => invoice_paid(&scope, &invoice).await,
+        Payload::InvoicePaymentFailed(invoice) => invoice_failed(&scope, &invoice).await,
+    }
+}
+
+/// The event's typed object. One that does not match its type is our bug or Stripe's change:
+/// answer 500 so Stripe keeps the event and retries it once fixed, rather than acknowledging
+/// a loss. Only events we own get this far, so strangers' oddities never cause retries.
+fn payload(event: &Event) -> Result<Payload, ApiError> {
+    event
+        .payload()
+        .map_err(|e| ApiError::internal(format!("{}: {e}", event.id)))
+}
+
+fn deauthorized(scope: &Scope<'_>) -> Result<Plan, ApiError> {
+    let effects = vec![
+        connections::deauthorize(
+            scope.db,
+            &scope.platform_id,
+            scope.mode.as_str(),
+            scope.ctx.now_ms,
+        )?,
+        audit::event(
+            scope.ctx,
+            scope.db,
+            Actor {
+                platform_id: &scope.platform_id,
+                subject: "stripe",
+            },
+            Change {
+                project_id: None,
+                action: "stripe.deauthorized",
+                target_type: "stripe_connection",
+                target_id: scope.account,
+            },
+            &json!({ "mode": scope.mode.as_str(), "eventId": scope.event.id }),
+        )?,
+    ];
+    Ok(Plan::applied(&scope.platform_id, None, effects))
+}
+
+async fn checkout_completed(
+    scope: &Scope<'_>,
+    session: &CheckoutSession,
+) -> Result<Plan, ApiError> {
+    let Some(row) = scope.our_session(session).await? else {
+        return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
+    };
+    let project = row.project_id.as_str();
+    let now = scope.ctx.now_ms;
+    let mut effects = vec![billing::close_session(scope.db, &row.id, "complete", now)?];
+    match (
+        row.kind.as_str(),
+        &row.order_id,
+        &row.end_user_id,
+        &session.subscription,
+    ) {
+        ("payment", Some(order_id), _, _) => {
+            let products: Vec<String> = billing::reservations(scope.db, project, order_id)
+                .await?
+                .into_iter()
+                .map(|r| r.product_id)
+                .collect();
+            effects.extend(billing::pay_order(
+                scope.db,
+                project,
+                order_id,
+                &products,
+                session.payment_intent.as_deref(),
+                now,
+            )?);
+        }
+        ("subscription", _, Some(end_user_id), Some(subscription_id)) => {
+            let Some(tier) = row.tier_id.as_deref() else {
+                return Ok(scope.unrelated(Some(project), "the session names no tier"));
+            };
+            let Some(tier) = billing::tier(scope.db, project, tier).await? else {
+                return Ok(
+                    scope.unrelated(Some(project), "the session's tier is not the project's")
+                );
+            };
+            if let Some(held) = billing::subscription(scope.db, subscription_id).await?
+                && held.project_id != project
+            {
+                return Ok(
+                    scope.unrelated(Some(project), "the subscription belongs to another project")
+                );
+            }
+            // The event names the subscription only; its terms come from Stripe itself.
+            let subscription = StripeClient::from_env(&scope.ctx.env, scope.mode)?
+                .send(&retrieve_subscription(Some(scope.account), subscription_id))
+                .await?;
+            let terms = read_terms(&subscription, false)?;
+            effects.push(billing::upsert_subscription(
+                scope.db,
+                Grant {
+                    project_id: project,
+                    end_user_id,
+                    tier_id: Some(&tier.id),
+                    plan: &tier.name,
+                },
+                &terms,
+                scope.event.created_ms(),
+                now,
+            )?);
+            effects.push(billing::set_stripe_customer(
+                scope.db,
+                project,
+                end_user_id,
+                &terms.stripe_customer_id,
+                now,
+            )?);
+        }
+        _ => {
+            return Ok(scope.unrelated(Some(project), "the session lacks what its kind needs"));
+        }
+    }
+    Ok(Plan::applied(&scope.platform_id, Some(project), effects))
+}
+
+async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {
+    let Some(row) = scope.our_session(session).await? else {
+        return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
+    };
+    let now = scope.ctx.now_ms;
+    let mut effects = vec![billing::close_session(scope.db, &row.id, "expired", now)?];
+    if let ("payment", Some(order_id)) = (row.kind.as_str(), &row.order_id) {
+        effects.extend(billing::release_order(
+            scope.db,
+            &row.project_id,
+            order_id,
+            now,
+        )?);
+    }
+    Ok(Plan::applied(
+        &scope.platform_id,
+        Some(&row.project_id),
+        effects,
+    ))
+}
+
+fn read_terms(subscription: &Subscription, deleted: bool) -> Result<SubscriptionTerms, ApiError> {
+    SubscriptionTerms::read(subscription, deleted)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", subscription.id)))
+}
+
+async fn subscription_changed(
+    scope: &Scope<'_>,
+    change: SubscriptionChange,
+    subscription: &Subscription,
+) -> Result<Plan, ApiError> {
+    let terms = read_terms(subscription, change == SubscriptionChange::Deleted)?;
+    let db = scope.db;
+    let held = billing::subscription(db, &terms.stripe_subscription_id).await?;
+    // Known subscriptions keep their project and subscriber; a new one (an `updated` may
+    // arrive before `created`) is placed by our metadata, checked against the account's owner.
+    let (project, end_user, held_tier, held_plan) = match &held {
+        Some(row) => (
+            row.project_id.clone(),
+            row.end_user_id.clone(),
+            row.tier_id.clone(),
+            Some(row.plan.clone()),
+        ),
+        None => {
+            let (Some(project), Some(end_user)) = (
+                terms.metadata.get(metadata::PROJECT),
+                terms.metadata.get(metadata::END_USER),
+            ) else {
+                return Ok(scope.unrelated(None, "no Tollgate project or end user in its metadata"));
+            };
+            (project.clone(), end_user.clone(), None, None)
+        }
+    };
+    if !scope.owns(&project).await? {
+        return Ok(scope.unrelated(
+            Some(&project),
+            "the project is not this platform's in this mode",
+        ));
+    }
+    if held.is_none() && !billing::end_user_exists(db, &project, &end_user).await? {
+        return Ok(scope.unrelated(Some(&project), "the end user is not the project's"));
+    }
+    if is_stale(
+        scope.event.created_ms(),
+        held.as_ref().map(|h| h.stripe_event_at),
+    ) {
+        return Ok(Plan::without_effects(
+            Outcome::Stale,
+            Some(&scope.platform_id),
+            Some(&project),
+        ));
+    }
+    // The tier follows the price when the price is one of the project's tiers (a plan
+    // change); otherwise what was granted stays.
+    let by_price = billing::tier_by_price(db, &project, &terms.stripe_price_id).await?;
+    let by_metadata = match (&by_price, &held, terms.metadata.get(metadata::TIER)) {
+        (None, None, Some(tier)) => billing::tier(db, &project, tier).await?,
+        _ => None,
+    };
+    let (tier_id, plan) = match by_price.or(by_metadata) {
+        Some(tier) => (Some(tier.id), tier.name),
+        None => match held_plan {
+            Some(plan) => (held_tier, plan),
+            None => {
+                return Ok(
+                    scope.unrelated(Some(&project), "no tier of the project sells its price")
+                );
+            }
+        },
+    };
+    let effects = vec![billing::upsert_subscription(
+        db,
+        Grant {
+            project_id: &project,
+            end_user_id: &end_user,
+            tier_id: tier_id.as_deref(),
+            plan: &plan,
+        },
+        &terms,
+        scope.event.created_ms(),
+        scope.ctx.now_ms,
+    )?];
+    Ok(Plan::applied(&scope.platform_id, Some(&project), effects))
+}
+
+/// Our subscription row for an invoice, when it is one of this platform's.
+async fn invoiced(
+    scope: &Scope<'_>,
+    invoice: &Invoice,
+) -> Result<Result<(String, billing::SubscriptionRow), Plan>, ApiError> {
+    let Some(subscription_id) = invoice.subscription_id() else {
+        return Ok(Err(Plan::without_effects(
+            Outcome::Unhandled,
+            Some(&scope.platform_id),
+            None,
+        )));
+    };
+    let Some(row) = billing::subscription(scope.db, subscription_id).await? else {
+        return Ok(Err(
+            scope.unrelated(None, "no subscription of ours is invoiced")
+        ));
+    };
+    if !scope.owns(&row.project_id).await? {
+        return Ok(Err(scope.unrelated(
+            Some(&row.project_id),
+            "the subscription's project is not this platform's",
+        )));
+    }
+    Ok(Ok((subscription_id.to_owned(), row)))
+}
+
+async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiError> {
+    let (subscription_id, row) = match invoiced(scope, invoice).await? {
+        Ok(found) => found,
+        Err(plan) => return Ok(plan),
+    };
+    let Some((start, end)) = invoice.service_period() else {
+        return Ok(Plan::without_effects(
+            Outcome::Unhandled,
+            Some(&scope.platform_id),
+            Some(&row.project_id),
+        ));
+    };
+    let effects = vec![billing::pay_period(
+        scope.db,
+        &subscription_id,
+        start.saturating_mul(1000),
+        end.saturating_mul(1000),
+        scope.ctx.now_ms,
+    )?];
+    Ok(Plan::applied(
+        &scope.platform_id,
+        Some(&row.project_id),
+        effects,
+    ))
+}
+
+async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiError> {
+    let (subscription_id, row) = match invoiced(scope, invoice).await? {
+        Ok(found) => found,
+        Err(plan) => return Ok(plan),
+    };
+    if is_stale(scope.event.created_ms(), Some(row.stripe_event_at)) {
+        return Ok(Plan::without_effects(
+            Outcome::Stale,
+            Some(&scope.platform_id),
+            Some(&row.project_id),
+        ));
+    }
+    let effects = vec![billing::mark_past_due(
+        scope.db,
+        &subscription_id,
+        scope.event.created_ms(),
+        scope.ctx.now_ms,
+    )?];
+    Ok(Plan::applied(
+        &scope.platform_id,
+        Some(&row.project_id),
+        effects,
+    ))
+}
+
+/// Events on Tollgate's own account: a developer's own subscription (metadata
+/// `tollgate_platform_id`) sets the billing status that gates their live keys. Only live
+/// events count outside development, so a test payment can never unlock live traffic.
+async fn platform_event(
+    ctx: &Ctx,
+    db: &D1Database,
+    event: &Event,
+    payload: Payload,
+) -> Result<Plan, ApiError> {
+    if !event.livemode && ctx.config.environment != Environment::Development {
+        return Ok(Plan::without_effects(Outcome::Unhandled, None, None));
+    }
+    let subscription = match payload {
+        Payload::CheckoutCompleted(session) => {
+            match (
+                session.metadata.get(metadata::PLATFORM),
+                &session.subscription,
+            ) {
+                (Some(_), Some(id)) => Some((
+                    StripeClient::from_env(&ctx.env, event.mode())?
+                        .send(&retrieve_subscription(None, id))
+                        .await?,
+                    false,
+                    session.metadata.get(metadata::PLATFORM).cloned(),
+                )),
+                _ => None,
+            }
+        }
+        Payload::Subscription(change, subscription) => {
+            let platform = subscription.metadata.get(metadata::PLATFORM).cloned();
+            Some((
+                *subscription,
+                change == SubscriptionChange::Deleted,
+                platform,
+            ))
+        }
+        _ => None,
+    };
+    let Some((subscription, deleted, Some(platform_id))) = subscription else {
+        return Ok(Plan::without_effects(Outcome::Unhandled, None, None));
+    };
+    let Some(billed_at) = billing::platform_billing_event_at(db, &platform_id).await? else {
+        log::warn(
+            &ctx.request_id,
+            "stripe_event_unrelated",
+            &format!("{} {}: no platform {platform_id}", event.id, event.kind),
+        );
+        return Ok(Plan::without_effects(Outcome::Unrelated, None, None));
+    };
+    if is_stale(event.created_ms(), billed_at) {
+        return Ok(Plan::without_effects(
+            Outcome::Stale,
+            Some(&platform_id),
+            None,
+        ));
+    }
+    let period_end = subscription
+        .period()
+        .map(|(_, end)| end.saturating_mul(1000));
+    let effects = vec![billing::platform_billing(
+        db,
+        &PlatformBilling {
+            platform_id: &platform_id,
+            status: platform_billing_status(&subscription.status, deleted),
+            customer: &subscription.customer,
+            subscription: &subscription.id,
+            period_end,
+            event_at: event.created_ms(),
+        },
+        ctx.now_ms,
+    )?];
+    Ok(Plan::applied(&platform_id, None, effects))
+}
