@@ -21,7 +21,8 @@ describe("checkout", () => {
   let ebook;
   let dev;
   before(async () => {
-    stack = await testStack();
+    // A short isolate key cache, so a change of the developer's billing shows in seconds.
+    stack = await testStack({ vars: { KEY_CACHE_SECONDS: "2" } });
     dev = await signIn(stack, "dev_checkout");
     ({ connection: { accountId: account } } = await connectStripe(stack, dev, "test"));
     const catalog = (method, path, body) => stack.call("catalog", method, path, { headers: { Authorization: `Bearer ${dev.token}` }, body });
@@ -277,6 +278,33 @@ describe("checkout", () => {
       const prices = await stripeApi(stack, "GET", "/v1/prices?limit=100");
       assert.equal(prices.body.data.filter((p) => p.metadata.tollgate_plan === "developer").length, 1, "the plan's price is made once");
       assert.equal(outside.status, 422);
+    });
+
+    test("paying for the plan turns the developer's billing on, which live keys need", async () => {
+      const developer = await signIn(stack, "dev_plan_paid");
+      const live = await createProject(developer, { name: "Live app", type: "saas", mode: "live" });
+      const before = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${live.secretKey}` } });
+      const started = await developer.call("POST", "/v1/billing/checkout", { body: { successUrl: "http://127.0.0.1:5173/ok", cancelUrl: "http://127.0.0.1:5173/no" } });
+
+      await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${started.body.sessionId}/complete`);
+      let status;
+      for (let i = 0; i < 40 && status !== "active"; i++) {
+        status = (await developer.call("GET", "/v1/platform")).body.data.billingStatus;
+        if (status !== "active") await new Promise((r) => setTimeout(r, 100));
+      }
+      const again = await developer.call("POST", "/v1/billing/checkout", { body: { successUrl: "http://127.0.0.1:5173/ok", cancelUrl: "http://127.0.0.1:5173/no" } });
+
+      assert.equal(before.status, 403);
+      assert.equal(before.body.code, "live_mode_inactive");
+      assert.equal(status, "active");
+      assert.equal(again.status, 409);
+      assert.equal(again.body.code, "already_subscribed");
+      let after;
+      for (let i = 0; i < 40 && after?.status !== 200; i++) {
+        after = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${live.secretKey}` } });
+        if (after.status !== 200) await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal(after.status, 200, "the live key works within the isolate cache bound");
     });
   });
 });

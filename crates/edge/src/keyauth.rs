@@ -311,3 +311,19 @@ pub async fn forget(
     });
     Ok(())
 }
+
+/// Drops the cached lookups of every key of a platform, so a change of its billing state
+/// (which gates live keys) shows within the isolate bound instead of the KV one.
+///
+/// # Errors
+/// Storage failures.
+pub async fn forget_platform(
+    env: &Env,
+    db: &worker::D1Database,
+    platform_id: &str,
+) -> Result<(), ApiError> {
+    for (publishable, hashes) in crate::db::keys::platform_keys(db, platform_id).await? {
+        forget(env, &hashes, Some(&publishable)).await?;
+    }
+    Ok(())
+}

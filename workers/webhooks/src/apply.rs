@@ -125,7 +125,17 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event) -> Result<Receipt, ApiError>
     let mut statements = vec![billing::record_event(&db, &record)?];
     statements.extend(plan.effects);
     match db.batch(statements).await {
-        Ok(_) => Ok(Receipt::first(plan.outcome)),
+        Ok(_) => {
+            // The developer's own plan gates live keys: cached key lookups must not wait
+            // out the KV bound to see it.
+            if event.account.is_none()
+                && plan.outcome == Outcome::Applied
+                && let Some(platform_id) = plan.platform_id.as_deref()
+            {
+                tollgate_edge::keyauth::forget_platform(&ctx.env, &db, platform_id).await?;
+            }
+            Ok(Receipt::first(plan.outcome))
+        }
         Err(error) if billing::is_duplicate_event(&error) => Ok(Receipt::duplicate()),
         Err(error) => Err(error.into()),
     }

@@ -247,3 +247,34 @@ pub async fn live_hashes(db: &D1Database, project_id: &str) -> Result<Vec<String
     .await?;
     Ok(rows.into_iter().map(|h| h.hash).collect())
 }
+
+/// Every project of a platform with its publishable key and the hashes of its usable secret
+/// keys: what to drop from the key cache when the platform's billing changes.
+///
+/// # Errors
+/// Storage failures.
+pub async fn platform_keys(
+    db: &D1Database,
+    platform_id: &str,
+) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        publishable_key: String,
+        hash: Option<String>,
+    }
+    let rows: Vec<Row> = all(
+        db,
+        "SELECT p.publishable_key, k.hash FROM projects p LEFT JOIN api_keys k ON k.project_id = p.id AND k.status != 'revoked' \
+         WHERE p.platform_id = ?1 AND p.deleted_at IS NULL ORDER BY p.publishable_key",
+        &[text(platform_id)],
+    )
+    .await?;
+    let mut projects: Vec<(String, Vec<String>)> = Vec::new();
+    for row in rows {
+        match projects.last_mut() {
+            Some((pk, hashes)) if *pk == row.publishable_key => hashes.extend(row.hash),
+            _ => projects.push((row.publishable_key, row.hash.into_iter().collect())),
+        }
+    }
+    Ok(projects)
+}
