@@ -3,57 +3,29 @@
 // buyer or a platform owner would, with the official SDK checking what changed.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchBrowser, startApp } from "./support/browser.mjs";
 import { eventsOf, price, sandboxStack } from "./support/sandbox.mjs";
-
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 let sandbox;
 let stripe;
 let browser;
-let profile;
+let chrome;
 let app;
 let appUrl;
-
-/** The platform's own pages the sandbox sends people back to: they echo where they are. */
-async function startApp() {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, "http://127.0.0.1");
-    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-    res.end(`<!doctype html><title>app</title><h1 id="where">${url.pathname}</h1><p id="query">${url.searchParams}</p>`);
-  });
-  await new Promise((done) => server.listen(0, "127.0.0.1", done));
-  return server;
-}
 
 before(async () => {
   sandbox = await sandboxStack();
   stripe = sandbox.client();
   app = await startApp();
-  appUrl = `http://127.0.0.1:${app.address().port}`;
-  profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  appUrl = app.url;
+  chrome = await launchBrowser();
+  browser = chrome.browser;
 });
 
 after(async () => {
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-  await new Promise((done) => (app ? app.close(done) : done()));
+  await chrome?.close();
+  await app?.close();
   await sandbox?.stop();
 });
 
