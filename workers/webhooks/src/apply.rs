@@ -14,7 +14,8 @@ use tollgate::stripe::events::{
 };
 use tollgate::stripe::objects::{CheckoutSession, Invoice, Subscription};
 use tollgate_edge::audit::{self, Actor, Change};
-use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, SessionRow};
+use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling};
+use tollgate_edge::db::checkout::{self, SessionRow};
 use tollgate_edge::db::{self, connections};
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, Environment, log};
@@ -89,7 +90,7 @@ impl Scope<'_> {
 
     /// Our row for the session, when it was made on this account for a project we own.
     async fn our_session(&self, session: &CheckoutSession) -> Result<Option<SessionRow>, ApiError> {
-        let Some(row) = billing::checkout_session(self.db, &session.id).await? else {
+        let Some(row) = checkout::session_by_id(self.db, &session.id).await? else {
             return Ok(None);
         };
         if row.account_id != self.account || !self.owns(&row.project_id).await? {
@@ -303,15 +304,11 @@ async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Resul
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
     let now = scope.ctx.now_ms;
-    let mut effects = vec![billing::close_session(scope.db, &row.id, "expired", now)?];
-    if let ("payment", Some(order_id)) = (row.kind.as_str(), &row.order_id) {
-        effects.extend(billing::release_order(
-            scope.db,
-            &row.project_id,
-            order_id,
-            now,
-        )?);
-    }
+    // A cart's release also expires its session; only rows still `held` give stock back.
+    let effects = match (row.kind.as_str(), &row.order_id) {
+        ("payment", Some(order_id)) => checkout::release(scope.db, order_id, now)?,
+        _ => vec![billing::close_session(scope.db, &row.id, "expired", now)?],
+    };
     Ok(Plan::applied(
         &scope.platform_id,
         Some(&row.project_id),

@@ -179,38 +179,6 @@ pub async fn project_scope(
     .await
 }
 
-/// A checkout session Tollgate created.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SessionRow {
-    /// `cs_…`
-    pub id: String,
-    /// The project it was made for.
-    pub project_id: String,
-    /// The connected account it lives on.
-    pub account_id: String,
-    /// `subscription` or `payment`.
-    pub kind: String,
-    /// The buyer, for subscriptions.
-    pub end_user_id: Option<String>,
-    /// The tier bought.
-    pub tier_id: Option<String>,
-    /// The order paid.
-    pub order_id: Option<String>,
-}
-
-/// Our row for a Stripe checkout session.
-///
-/// # Errors
-/// Storage failures.
-pub async fn checkout_session(db: &D1Database, id: &str) -> Result<Option<SessionRow>, ApiError> {
-    first(
-        db,
-        "SELECT id, project_id, account_id, kind, end_user_id, tier_id, order_id FROM checkout_sessions WHERE id = ?1",
-        &[text(id)],
-    )
-    .await
-}
-
 /// Marks a session `complete` or `expired` (a completed one never expires).
 ///
 /// # Errors
@@ -529,40 +497,6 @@ pub fn pay_order(
         &[text(order_id), int(now)],
     )?);
     Ok(statements)
-}
-
-/// An abandoned order: the stock still held goes back to the products — before the lines are
-/// marked released, and only for lines still `held`, so a release done earlier elsewhere is
-/// never given back twice — and the order expires.
-///
-/// # Errors
-/// Binding failures.
-pub fn release_order(
-    db: &D1Database,
-    project_id: &str,
-    order_id: &str,
-    now: i64,
-) -> Result<Vec<D1PreparedStatement>, ApiError> {
-    Ok(vec![
-        stmt(
-            db,
-            "UPDATE products SET inventory = inventory + (SELECT quantity FROM inventory_reservations \
-               WHERE order_id = ?1 AND product_id = products.id AND status = 'held'), updated_at = ?2 \
-             WHERE id IN (SELECT product_id FROM inventory_reservations WHERE order_id = ?1 AND status = 'held') \
-               AND inventory IS NOT NULL",
-            &[text(order_id), int(now)],
-        )?,
-        stmt(
-            db,
-            "UPDATE inventory_reservations SET status = 'released', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
-            &[text(order_id), int(now)],
-        )?,
-        stmt(
-            db,
-            "UPDATE orders SET status = 'expired', updated_at = ?3 WHERE project_id = ?1 AND id = ?2 AND status = 'pending'",
-            &[text(project_id), text(order_id), int(now)],
-        )?,
-    ])
 }
 
 /// The developer's own Tollgate subscription as one event states it.
