@@ -370,3 +370,41 @@ describe("store orders", () => {
     assert.deepEqual(await state(c), { order: "expired", reservation: "released", inventory: 10, entitlements: 0, session: "expired" });
   });
 });
+
+describe("the event log", () => {
+  test("a developer sees the project's events without payloads, and re-applying an applied one changes nothing", async () => {
+    const app = await saas("wh_log");
+    await subscribe(app);
+    const asDev = (method, path, token = app.dev.token) => stack.call("webhooks", method, path, { headers: { Authorization: `Bearer ${token}` } });
+
+    const listed = await asDev("GET", `/v1/projects/${app.project.id}/events`);
+    const completed = listed.body.data.find((e) => e.type === "checkout.session.completed");
+    const again = await asDev("POST", `/v1/projects/${app.project.id}/events/${completed.id}/reapply`);
+
+    assert.equal(listed.status, 200);
+    assert.deepEqual(Object.keys(completed).sort(), ["created", "id", "livemode", "outcome", "receivedAt", "type"]);
+    assert.equal(completed.outcome, "applied");
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual(again.body.data, { received: true, duplicate: true });
+    const { n } = await (await db()).prepare("SELECT COUNT(*) AS n FROM subscriptions WHERE end_user_id = ?1").bind(app.endUser).first();
+    assert.equal(n, 1);
+  });
+
+  test("another developer's project answers 404, and re-applying needs a recent sign-in", async () => {
+    const app = await saas("wh_log_owner");
+    await subscribe(app);
+    const listed = await stack.call("webhooks", "GET", `/v1/projects/${app.project.id}/events`, { headers: { Authorization: `Bearer ${app.dev.token}` } });
+    const eventId = listed.body.data[0].id;
+    const intruder = await signIn(stack, "wh_log_intruder");
+    const stale = await signIn(stack, "wh_log_owner", { authAge: 700 });
+
+    const peek = await stack.call("webhooks", "GET", `/v1/projects/${app.project.id}/events`, { headers: { Authorization: `Bearer ${intruder.token}` } });
+    const poke = await stack.call("webhooks", "POST", `/v1/projects/${app.project.id}/events/${eventId}/reapply`, { headers: { Authorization: `Bearer ${intruder.token}` } });
+    const old = await stack.call("webhooks", "POST", `/v1/projects/${app.project.id}/events/${eventId}/reapply`, { headers: { Authorization: `Bearer ${stale.token}` } });
+
+    assert.equal(peek.status, 404);
+    assert.equal(poke.status, 404);
+    assert.equal(old.status, 403);
+    assert.equal(old.body.code, "reauthentication_required");
+  });
+});

@@ -100,15 +100,25 @@ impl Scope<'_> {
     }
 }
 
+/// Whether an event recorded before may be applied again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Again {
+    /// A delivery: a recorded event is a duplicate.
+    No,
+    /// A developer's re-application: an event recorded without effect is evaluated anew; an
+    /// applied one stays a duplicate.
+    IfUnapplied,
+}
+
 /// Applies `event` once; a second application of the same id is a no-op answered as a
 /// duplicate.
 ///
 /// # Errors
 /// Storage or Stripe failures (Stripe then retries), or an object we cannot read.
-pub(crate) async fn apply(ctx: &Ctx, event: &Event) -> Result<Receipt, ApiError> {
+pub(crate) async fn apply(ctx: &Ctx, event: &Event, again: Again) -> Result<Receipt, ApiError> {
     let db = db::database(&ctx.env)?;
     // An early answer for the common retry; the batch below is what guarantees it.
-    if billing::event_seen(&db, &event.id).await? {
+    if again == Again::No && billing::event_seen(&db, &event.id).await? {
         return Ok(Receipt::duplicate());
     }
     let plan = plan(ctx, &db, event).await?;
@@ -123,7 +133,11 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event) -> Result<Receipt, ApiError>
         outcome: plan.outcome.as_str(),
         received_at: ctx.now_ms,
     };
-    let mut statements = vec![billing::record_event(&db, &record)?];
+    let mut statements = Vec::new();
+    if again == Again::IfUnapplied {
+        statements.push(billing::forget_unapplied(&db, &event.id)?);
+    }
+    statements.push(billing::record_event(&db, &record)?);
     statements.extend(plan.effects);
     match db.batch(statements).await {
         Ok(_) => {

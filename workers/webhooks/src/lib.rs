@@ -4,6 +4,7 @@
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
 mod apply;
+mod event_log;
 mod signature_check;
 mod stripe_hook;
 
@@ -15,10 +16,20 @@ use worker::{Context, Env, Request, Response, event};
 #[derive(Clone, Copy, Debug)]
 enum Hooks {
     Stripe,
+    Events,
+    Reapply,
     SignatureCheck,
 }
 
-const ROUTES: &[Route<Hooks>] = &[Route::new(Method::Post, "/webhook/stripe", Hooks::Stripe)];
+const ROUTES: &[Route<Hooks>] = &[
+    Route::new(Method::Post, "/webhook/stripe", Hooks::Stripe),
+    Route::new(Method::Get, "/v1/projects/{id}/events", Hooks::Events),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/events/{eventId}/reapply",
+        Hooks::Reapply,
+    ),
+];
 
 /// Development only: the Rust signature check exposed to the Node oracle tests.
 const DEV_ROUTES: &[Route<Hooks>] = &[Route::new(
@@ -33,12 +44,15 @@ const SPEC: WorkerSpec<Hooks> = WorkerSpec {
     routes: ROUTES,
     dev_routes: DEV_ROUTES,
     health: HealthProbe::Alive,
-    cors: Cors::Closed,
+    // The console reads the event log; Stripe's deliveries never send an Origin.
+    cors: Cors::Console,
 };
 
 async fn handle(route: Hooks, ctx: Ctx) -> Result<Response, ApiError> {
     match route {
         Hooks::Stripe => stripe_hook::receive(ctx).await,
+        Hooks::Events => event_log::list(ctx).await,
+        Hooks::Reapply => event_log::reapply(ctx).await,
         Hooks::SignatureCheck => signature_check::check(ctx).await,
     }
 }

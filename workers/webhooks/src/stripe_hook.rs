@@ -36,6 +36,6 @@ pub(crate) async fn receive(mut ctx: Ctx) -> Result<Response, ApiError> {
     )
     .map_err(ApiError::InvalidSignature)?;
     let event = Event::parse(&payload).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    let receipt = crate::apply::apply(&ctx, &event).await?;
+    let receipt = crate::apply::apply(&ctx, &event, crate::apply::Again::No).await?;
     json(200, &receipt)
 }

@@ -60,6 +60,20 @@ pub fn record_event(
     )
 }
 
+/// For a re-application: drops the record of an event that was recorded without effect
+/// (`stale`, `unrelated`, `unhandled`) so the insert after it can record the new outcome. An
+/// `applied` record stays, so the insert conflicts and the re-application is a no-op.
+///
+/// # Errors
+/// Binding failures.
+pub fn forget_unapplied(db: &D1Database, id: &str) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "DELETE FROM stripe_events WHERE id = ?1 AND outcome != 'applied'",
+        &[text(id)],
+    )
+}
+
 /// Whether a batch failed because its event had been recorded already.
 #[must_use]
 pub fn is_duplicate_event(error: &worker::Error) -> bool {
