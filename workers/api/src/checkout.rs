@@ -310,7 +310,19 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
         };
         let statements = vec![store::insert_session(&caller.db, &row)?];
         let answer = json!({ "url": session.url, "sessionId": session.id, "orderId": order_id, "expiresAt": row.expires_at });
-        finish(&ctx, &caller, statements, claim, &answer).await
+        let finished = finish(&ctx, &caller, statements, claim, &answer).await;
+        if finished.is_err() {
+            // Without our row no webhook could ever settle this order: close the session on
+            // Stripe so nobody pays for it, and give the stock back.
+            let closed = client
+                .send(&calls::expire_checkout_session(&account, &session.id, &Operation::new(["cart-abandon", order_id.as_str()])))
+                .await;
+            if let Err(error) = closed {
+                tollgate_edge::log::warn(&ctx.request_id, "cart_abandon", &format!("{error:?}"));
+            }
+            db::batch(&caller.db, store::release(&caller.db, &order_id, ctx.now_ms)?).await?;
+        }
+        finished
     })
     .await
 }
