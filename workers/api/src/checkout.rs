@@ -9,7 +9,8 @@ use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCh
 use tollgate::ids::new_id;
 use tollgate::stripe::calls::{self, Operation, SessionSpec};
 use tollgate_edge::db::catalog::{self, Listed, ProductRow};
-use tollgate_edge::db::checkout::{self as store, Buyer, Reservation, SessionRow};
+use tollgate_edge::db::checkout::{self as store, Reservation, SessionRow};
+use tollgate_edge::db::end_users::{self, EndUserRow};
 use tollgate_edge::db::{self};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::keyauth::Lane;
@@ -38,9 +39,9 @@ async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), Ap
 }
 
 /// The end user a call is about, live and with a current token.
-async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<Buyer, ApiError> {
+async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
     let reference = lanes::end_user(ctx, caller).await?;
-    let buyer = store::buyer(&caller.db, &caller.auth.project_id, &reference.reference)
+    let buyer = end_users::find(&caller.db, &caller.auth.project_id, &reference.reference)
         .await?
         .ok_or(ApiError::UnknownEndUser)?;
     reference.check_version(buyer.token_version)?;
@@ -66,7 +67,7 @@ async fn customer(
     caller: &Caller,
     client: &StripeClient,
     account: &str,
-    buyer: &Buyer,
+    buyer: &EndUserRow,
 ) -> Result<(String, Option<D1PreparedStatement>), ApiError> {
     if let Some(id) = &buyer.stripe_customer_id {
         return Ok((id.clone(), None));
@@ -339,7 +340,7 @@ async fn open_cart_session(
     order_id: &str,
     priced: &[(&str, i64)],
     cart: &tollgate::checkout::Cart,
-    buyer: Option<&Buyer>,
+    buyer: Option<&EndUserRow>,
     email: Option<&str>,
 ) -> Result<(tollgate::stripe::objects::CheckoutSession, i64), ApiError> {
     let customer = match buyer {
@@ -419,7 +420,7 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
     }
     let items = match &row.order_id {
         Some(order) => Some(
-            store::order_lines(&caller.db, order)
+            store::order_lines(&caller.db, &caller.auth.project_id, order)
                 .await?
                 .into_iter()
                 .map(|l| json!({ "productId": l.product_id, "name": l.name, "quantity": l.quantity, "unitAmount": l.unit_amount }))

@@ -67,6 +67,7 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
         last_name: new.last_name,
         plan: new.plan,
         token_version: 0,
+        stripe_customer_id: None,
         created_at: ctx.now_ms,
         updated_at: ctx.now_ms,
     };

@@ -14,7 +14,8 @@ use tollgate::stripe::events::{
 };
 use tollgate::stripe::objects::{CheckoutSession, Invoice, Subscription};
 use tollgate_edge::audit::{self, Actor, Change};
-use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling};
+use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, TierRef};
+use tollgate_edge::db::catalog;
 use tollgate_edge::db::checkout::{self, SessionRow};
 use tollgate_edge::db::{self, connections};
 use tollgate_edge::stripe::StripeClient;
@@ -251,7 +252,7 @@ async fn checkout_completed(
         &session.subscription,
     ) {
         ("payment", Some(order_id), _, _) => {
-            let products: Vec<String> = billing::reservations(scope.db, project, order_id)
+            let products: Vec<String> = checkout::order_lines(scope.db, project, order_id)
                 .await?
                 .into_iter()
                 .map(|r| r.product_id)
@@ -269,7 +270,10 @@ async fn checkout_completed(
             let Some(tier) = row.tier_id.as_deref() else {
                 return Ok(scope.unrelated(Some(project), "the session names no tier"));
             };
-            let Some(tier) = billing::tier(scope.db, project, tier).await? else {
+            let Some(tier) = catalog::tier(scope.db, project, tier)
+                .await?
+                .map(TierRef::from)
+            else {
                 return Ok(
                     scope.unrelated(Some(project), "the session's tier is not the project's")
                 );
@@ -385,7 +389,7 @@ async fn subscription_changed(
     // change); otherwise what was granted stays.
     let by_price = billing::tier_by_price(db, &project, &terms.stripe_price_id).await?;
     let by_metadata = match (&by_price, &held, terms.metadata.get(metadata::TIER)) {
-        (None, None, Some(tier)) => billing::tier(db, &project, tier).await?,
+        (None, None, Some(tier)) => catalog::tier(db, &project, tier).await?.map(TierRef::from),
         _ => None,
     };
     let (tier_id, plan) = match by_price.or(by_metadata) {

@@ -219,21 +219,13 @@ pub struct TierRef {
     pub name: String,
 }
 
-/// A tier of the project by id.
-///
-/// # Errors
-/// Storage failures.
-pub async fn tier(
-    db: &D1Database,
-    project_id: &str,
-    tier_id: &str,
-) -> Result<Option<TierRef>, ApiError> {
-    first(
-        db,
-        "SELECT id, name FROM tiers WHERE project_id = ?1 AND id = ?2",
-        &[text(project_id), text(tier_id)],
-    )
-    .await
+impl From<super::catalog::TierRow> for TierRef {
+    fn from(row: super::catalog::TierRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+        }
+    }
 }
 
 /// The project's tier sold at a Stripe price (current or past prices of that tier alike).
@@ -436,33 +428,6 @@ pub fn mark_past_due(
          WHERE stripe_subscription_id = ?1 AND stripe_event_at <= ?2 AND status IN ('active', 'trialing')",
         &[text(stripe_subscription_id), int(event_at), int(now)],
     )
-}
-
-/// One line of an order and the stock it holds.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ReservationRow {
-    /// The product.
-    pub product_id: String,
-    /// `held`, `committed` or `released`.
-    pub status: String,
-}
-
-/// The lines of an order in the project.
-///
-/// # Errors
-/// Storage failures.
-pub async fn reservations(
-    db: &D1Database,
-    project_id: &str,
-    order_id: &str,
-) -> Result<Vec<ReservationRow>, ApiError> {
-    all(
-        db,
-        "SELECT r.product_id, r.status FROM inventory_reservations r JOIN orders o ON o.id = r.order_id \
-         WHERE o.project_id = ?1 AND r.order_id = ?2 ORDER BY r.product_id",
-        &[text(project_id), text(order_id)],
-    )
-    .await
 }
 
 /// A paid order: the order becomes `paid`, each line grants an entitlement (once per

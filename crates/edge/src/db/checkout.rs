@@ -35,37 +35,6 @@ pub async fn redirect_origins(db: &D1Database, project_id: &str) -> Result<Vec<S
         .unwrap_or_default())
 }
 
-/// An end user as checkout needs them.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Buyer {
-    /// `cus_…` (ours).
-    pub id: String,
-    /// Email, for Stripe's customer.
-    pub email: Option<String>,
-    /// Their customer on the project's connected account, once made.
-    pub stripe_customer_id: Option<String>,
-    /// Tokens minted before this version are revoked.
-    pub token_version: i64,
-}
-
-/// The live end user `reference` (`cus_…` or external id) of the project.
-///
-/// # Errors
-/// Storage failures.
-pub async fn buyer(
-    db: &D1Database,
-    project_id: &str,
-    reference: &str,
-) -> Result<Option<Buyer>, ApiError> {
-    first(
-        db,
-        "SELECT id, email, stripe_customer_id, token_version FROM end_users WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2) \
-         ORDER BY id = ?2 DESC LIMIT 1",
-        &[text(project_id), text(reference)],
-    )
-    .await
-}
-
 /// Remembers the end user's Stripe customer (only if none was stored meanwhile).
 ///
 /// # Errors
@@ -202,16 +171,20 @@ pub struct OrderLine {
     pub status: String,
 }
 
-/// The lines of an order.
+/// The lines of one of the project's orders (none for another project's).
 ///
 /// # Errors
 /// Storage failures.
-pub async fn order_lines(db: &D1Database, order_id: &str) -> Result<Vec<OrderLine>, ApiError> {
+pub async fn order_lines(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+) -> Result<Vec<OrderLine>, ApiError> {
     all(
         db,
         "SELECT r.product_id, p.name, r.quantity, r.unit_amount, r.status FROM inventory_reservations r \
-         JOIN products p ON p.id = r.product_id WHERE r.order_id = ?1 ORDER BY p.name",
-        &[text(order_id)],
+         JOIN products p ON p.id = r.product_id AND p.project_id = ?1 WHERE r.order_id = ?2 ORDER BY p.name",
+        &[text(project_id), text(order_id)],
     )
     .await
 }

@@ -27,13 +27,15 @@ pub struct EndUserRow {
     pub plan: Option<String>,
     /// Bumped to revoke every end-user token minted before.
     pub token_version: i64,
+    /// Their customer on the project's connected Stripe account, once they started paying.
+    pub stripe_customer_id: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, project_id, external_id, email, first_name, last_name, plan, token_version, created_at, updated_at";
+const COLUMNS: &str = "id, project_id, external_id, email, first_name, last_name, plan, token_version, stripe_customer_id, created_at, updated_at";
 
 fn opt(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
