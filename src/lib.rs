@@ -4,12 +4,14 @@
 //! through the small seams in [`ids`], so every rule runs natively under `cargo test` and
 //! compiles unchanged for `wasm32-unknown-unknown`.
 
+pub mod assets;
 pub mod catalog;
 pub mod checkout;
 pub mod connect;
 pub mod console;
 pub mod contract;
 pub mod customer_api;
+pub mod download;
 pub mod end_user;
 pub mod idempotency;
 pub mod ids;
