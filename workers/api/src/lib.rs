@@ -1,10 +1,11 @@
-//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering and
-//! the public catalog. Paths and field names follow dream-api's so its integrations keep
+//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering, the
+//! public catalog and assets. Paths and field names follow dream-api's so its integrations keep
 //! working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod assets;
 mod catalog;
 mod checkout;
 mod customers;
@@ -35,6 +36,10 @@ enum Api {
     DeleteCustomer,
     Tiers,
     Products,
+    ListAssets,
+    UploadAsset,
+    DeleteAsset,
+    PublicAsset,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -58,6 +63,14 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
+    Route::new(Method::Get, "/api/assets", Api::ListAssets),
+    Route::new(Method::Post, "/api/assets", Api::UploadAsset),
+    Route::new(Method::Delete, "/api/assets/{assetId}", Api::DeleteAsset),
+    Route::new(
+        Method::Get,
+        "/assets/public/{projectId}/{name}",
+        Api::PublicAsset,
+    ),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -105,6 +118,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
+        Api::ListAssets => assets::list(ctx).await,
+        Api::UploadAsset => assets::upload(ctx).await,
+        Api::DeleteAsset => assets::delete(ctx).await,
+        Api::PublicAsset => assets::serve(ctx).await,
     }
 }
 

@@ -1,8 +1,9 @@
-//! The `platform` worker: developers, their projects and keys, and the audit trail.
+//! The `platform` worker: developers, their projects, keys and assets, and the audit trail.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod assets;
 mod audit;
 mod billing;
 mod dev;
@@ -32,6 +33,9 @@ enum Api {
     RevokeKey,
     PlatformAudit,
     ProjectAudit,
+    ListAssets,
+    UploadAsset,
+    DeleteAsset,
     Jwks,
     DevToken,
 }
@@ -77,6 +81,13 @@ const ROUTES: &[Route<Api>] = &[
     ),
     Route::new(Method::Get, "/v1/audit", Api::PlatformAudit),
     Route::new(Method::Get, "/v1/projects/{id}/audit", Api::ProjectAudit),
+    Route::new(Method::Get, "/v1/projects/{id}/assets", Api::ListAssets),
+    Route::new(Method::Post, "/v1/projects/{id}/assets", Api::UploadAsset),
+    Route::new(
+        Method::Delete,
+        "/v1/projects/{id}/assets/{assetId}",
+        Api::DeleteAsset,
+    ),
 ];
 
 /// The development identity issuer (local runs and tests only).
@@ -112,6 +123,9 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::RevokeKey => keys::revoke(ctx).await,
         Api::PlatformAudit => audit::list(ctx, false).await,
         Api::ProjectAudit => audit::list(ctx, true).await,
+        Api::ListAssets => assets::list(ctx).await,
+        Api::UploadAsset => assets::upload(ctx).await,
+        Api::DeleteAsset => assets::delete(ctx).await,
         Api::Jwks => dev::jwks(&ctx),
         Api::DevToken => dev::token(ctx).await,
     }
