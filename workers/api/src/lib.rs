@@ -1,5 +1,5 @@
 //! The `api` worker: the customer-facing API — key auth at the edge, end users, metering, the
-//! public catalog and assets. Paths and field names follow dream-api's so its integrations keep
+//! public catalog, assets and protected downloads. Paths and field names follow dream-api's so its integrations keep
 //! working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
@@ -9,6 +9,8 @@ mod assets;
 mod catalog;
 mod checkout;
 mod customers;
+mod downloads;
+mod entitlements;
 mod lanes;
 mod metering;
 mod tokens;
@@ -40,6 +42,10 @@ enum Api {
     UploadAsset,
     DeleteAsset,
     PublicAsset,
+    Entitlements,
+    RevokeEntitlement,
+    IssueDownload,
+    Download,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -71,6 +77,14 @@ const ROUTES: &[Route<Api>] = &[
         "/assets/public/{projectId}/{name}",
         Api::PublicAsset,
     ),
+    Route::new(Method::Get, "/api/entitlements", Api::Entitlements),
+    Route::new(
+        Method::Post,
+        "/api/entitlements/{id}/revoke",
+        Api::RevokeEntitlement,
+    ),
+    Route::new(Method::Post, "/api/downloads", Api::IssueDownload),
+    Route::new(Method::Get, "/api/downloads/{token}", Api::Download),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -122,6 +136,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::UploadAsset => assets::upload(ctx).await,
         Api::DeleteAsset => assets::delete(ctx).await,
         Api::PublicAsset => assets::serve(ctx).await,
+        Api::Entitlements => entitlements::list(ctx).await,
+        Api::RevokeEntitlement => entitlements::revoke(ctx).await,
+        Api::IssueDownload => downloads::issue(ctx).await,
+        Api::Download => downloads::fetch(ctx).await,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod connections;
 pub mod end_users;
+pub mod entitlements;
 pub mod idempotency;
 pub mod keys;
 pub mod operator;
