@@ -4,7 +4,6 @@
 // — each through the developer's console (platform) and the secret key (api).
 
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { createProject, signIn } from "./support/developer.mjs";
@@ -47,58 +46,48 @@ async function upload(path, body, { worker = "platform", headers = {}, query = {
   return { status: res.status, headers: res.headers, body: json };
 }
 /**
- * A raw POST whose answer is read even when the server answers before taking the whole body
- * (as it does for an oversized upload) and the rest of the write fails.
+ * A POST over a bare socket: sends `body` whatever `contentLength` declares, and reads the
+ * first answer however the upload went (a server may answer before taking the whole body
+ * and close, which breaks the rest of the write; fetch can lose such an answer). The
+ * answer is checked against the contract; `status` is null when none came.
  */
-function early(worker, path, headers, body) {
-  return new Promise((done, fail) => {
-    const req = request(new URL(`${stack.urls[worker]}${path}`), { method: "POST", headers: { ...headers, "Content-Length": body.length } }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        const json = JSON.parse(text);
-        const fetched = new Headers(Object.entries(res.headers).map(([k, v]) => [k, String(v)]));
-        checkResponse({ worker, method: "POST", path: path.split("?")[0], status: res.statusCode, headers: fetched, body: json, text });
-        done({ status: res.statusCode, body: json });
-      });
-    });
-    req.on("error", (err) => {
-      if (err.code !== "EPIPE" && err.code !== "ECONNRESET") fail(err);
-    });
-    req.end(body);
-  });
-}
-/**
- * Sends bytes over a bare socket, whatever they declare, and reads the first answer: its status
- * and body (`status: null` when the connection closed without one).
- */
-function rawHttp(worker, path, contentLength, bytes, { halfClose = false } = {}) {
+function rawHttp(worker, path, { headers = {}, contentLength, body, halfClose = false, holdBody = false }) {
   const { hostname, port } = new URL(stack.urls[worker]);
   return new Promise((done) => {
     const socket = connect(Number(port), hostname);
     let received = Buffer.alloc(0);
+    let settled = false;
     const finish = () => {
+      if (settled) return;
+      settled = true;
       socket.destroy();
-      const text = received.toString("latin1");
-      const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
-      const [head, ...rest] = text.split("\r\n\r\n");
-      const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-      // Only the first answer: the bytes sent past the declared length may draw a second.
-      done({ status: status ? Number(status) : null, text: rest.join("\r\n\r\n").slice(0, length) });
+      const [head, ...rest] = received.toString("latin1").split("\r\n\r\n");
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]) || null;
+      const fields = new Headers(head.split("\r\n").slice(1).map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()]));
+      // Only the first answer: bytes sent past the declared length may draw a second.
+      const text = Buffer.from(rest.join("\r\n\r\n"), "latin1").subarray(0, Number(fields.get("content-length") ?? 0)).toString();
+      if (status) checkResponse({ worker, method: "POST", path: path.split("?")[0], status, headers: fields, body: JSON.parse(text), text });
+      done({ status, text });
     };
     socket.on("data", (chunk) => {
       received = Buffer.concat([received, chunk]);
-      const [head, body = ""] = received.toString("latin1").split("\r\n\r\n");
+      const [head, ...rest] = received.toString("latin1").split("\r\n\r\n");
       const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? -1);
-      if (length >= 0 && Buffer.byteLength(body, "latin1") >= length) finish();
+      if (rest.length && length >= 0 && Buffer.byteLength(rest.join("\r\n\r\n"), "latin1") >= length) finish();
     });
     socket.on("error", () => {});
     socket.on("close", finish);
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${dev.token}\r\nContent-Length: ${contentLength}\r\n\r\n`);
-    socket.write(bytes);
-    if (halfClose) socket.end();
-    setTimeout(finish, 5_000);
+    const lines = Object.entries({ Host: hostname, ...headers, "Content-Length": contentLength }).map(([k, v]) => `${k}: ${v}`);
+    socket.write(`POST ${path} HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n`);
+    const send = () => {
+      if (settled) return;
+      socket.write(body, () => {});
+      if (halfClose) socket.end();
+    };
+    // `holdBody`: the body follows only if no answer came within 2 s of the headers.
+    if (holdBody) setTimeout(send, 2_000);
+    else send();
+    setTimeout(finish, 10_000);
   });
 }
 const asDeveloper = (developer = dev) => ({ Authorization: `Bearer ${developer.token}` });
@@ -165,15 +154,16 @@ describe("uploads", () => {
     const before = await stored();
     const six = Buffer.concat([PNG, Buffer.alloc(6_000_000 - PNG.length)]);
 
-    // The answer comes before the body is read, and the connection closes: fetch may lose it
-    // to the broken pipe, so this uses a client that reads the answer whatever the upload did.
-    const publicImage = await early("platform", `/v1/projects/${app.project.id}/assets?filename=big.png&visibility=public`, asDeveloper(), six);
-    const privateFile = await early("api", "/api/assets?filename=big.bin&visibility=private", { Authorization: `Bearer ${app.secretKey}` }, six);
+    // The headers go first and the body only if no answer came: the refusal must arrive
+    // before a byte of the body was even sent. (Sending it at once races the server's close,
+    // which can reset the connection before the client reads the answer.)
+    const publicImage = await rawHttp("platform", `/v1/projects/${app.project.id}/assets?filename=big.png&visibility=public`, { headers: asDeveloper(), contentLength: six.length, body: six, holdBody: true });
+    const privateFile = await rawHttp("api", "/api/assets?filename=big.bin&visibility=private", { headers: { Authorization: `Bearer ${app.secretKey}` }, contentLength: six.length, body: six, holdBody: true });
 
     for (const res of [publicImage, privateFile]) {
-      assert.equal(res.status, 413);
-      assert.equal(res.body.code, "payload_too_large");
-      assert.match(res.body.error, /5242880 bytes/);
+      assert.equal(res.status, 413, res.text);
+      assert.equal(JSON.parse(res.text).code, "payload_too_large");
+      assert.match(JSON.parse(res.text).error, /5242880 bytes/);
     }
     assert.deepEqual(await stored(), before);
   });
@@ -184,9 +174,9 @@ describe("uploads", () => {
     const declared = Buffer.concat([PNG, Buffer.alloc(100 - PNG.length)]);
 
     // Declares 100 bytes and sends 6 MB: the upload is the declared 100 bytes, no more.
-    const longer = await rawHttp("platform", path, 100, Buffer.concat([declared, Buffer.alloc(6_000_000, 7)]));
+    const longer = await rawHttp("platform", path, { headers: asDeveloper(), contentLength: 100, body: Buffer.concat([declared, Buffer.alloc(6_000_000, 7)]) });
     // Declares 200 bytes, sends 100 and stops: the write fails and nothing is stored.
-    const shorter = await rawHttp("platform", path, 200, declared, { halfClose: true });
+    const shorter = await rawHttp("platform", path, { headers: asDeveloper(), contentLength: 200, body: declared, halfClose: true });
 
     assert.equal(longer.status, 201, longer.text);
     assert.equal(JSON.parse(longer.text).data.size, 100);
