@@ -16,7 +16,6 @@ pub mod idempotent;
 pub mod keyauth;
 pub mod list;
 pub mod log;
-#[cfg(feature = "queue")]
 pub mod outbound;
 pub mod panic;
 pub mod ratelimit;

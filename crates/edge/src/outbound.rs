@@ -4,13 +4,54 @@
 //!
 //! A queue send that fails is logged and left: the delivery row is already committed as
 //! pending, and the webhooks worker's sweep queues overdue rows again.
+//!
+//! Messages go through the binding's own `sendBatch`, with bodies built by `serde_json`:
+//! the `worker` crate's queue wrapper would add a second serializer to the `api` worker,
+//! which is near its size budget.
 
 use crate::db::deliveries::{self, Outgoing, Queued};
 use crate::{ApiError, log};
+use js_sys::{JSON, Promise, Reflect};
 use tollgate::RequestId;
 use tollgate::outbound::{DELIVERY_WINDOW_MS, DeliveryMessage, Envelope};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Queues producer binding.
+    type QueueBinding;
+
+    #[wasm_bindgen(method, catch, js_name = sendBatch)]
+    fn send_batch(this: &QueueBinding, messages: &JsValue) -> Result<Promise, JsValue>;
+}
+
+/// Sends `messages`, each after its delay in seconds (0 = now), in one `sendBatch` call.
+///
+/// # Errors
+/// When the binding is missing or the queue refuses the batch.
+pub async fn send(env: &Env, messages: &[(DeliveryMessage, u32)]) -> Result<(), ApiError> {
+    let binding = Reflect::get(env, &JsValue::from_str(QUEUE))
+        .ok()
+        .filter(|b| !b.is_undefined())
+        .ok_or_else(|| ApiError::internal(format!("binding {QUEUE} is not configured")))?;
+    let batch: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|(body, delay)| serde_json::json!({ "body": body, "contentType": "json", "delaySeconds": delay }))
+        .collect();
+    let batch = JSON::parse(&serde_json::to_string(&batch)?)
+        .map_err(|e| ApiError::internal(format!("queue batch: {e:?}")))?;
+    let sent = binding
+        .unchecked_into::<QueueBinding>()
+        .send_batch(&batch)
+        .map_err(|e| ApiError::internal(format!("sendBatch: {e:?}")))?;
+    JsFuture::from(sent)
+        .await
+        .map_err(|e| ApiError::internal(format!("sendBatch: {e:?}")))?;
+    Ok(())
+}
 
 /// The queue binding producers send on and the consumer reads.
 pub const QUEUE: &str = "WEBHOOK_QUEUE";
@@ -54,22 +95,23 @@ pub async fn enqueue(env: &Env, request_id: &RequestId, queued: &[Queued]) {
     if queued.is_empty() {
         return;
     }
-    let messages: Vec<DeliveryMessage> = queued
+    let messages: Vec<(DeliveryMessage, u32)> = queued
         .iter()
-        .map(|q| DeliveryMessage {
-            delivery_id: q.id.clone(),
-            attempt: q.attempts,
+        .map(|q| {
+            (
+                DeliveryMessage {
+                    delivery_id: q.id.clone(),
+                    attempt: q.attempts,
+                },
+                0,
+            )
         })
         .collect();
-    let sent = match env.queue(QUEUE) {
-        Ok(queue) => queue.send_batch(messages).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = sent {
+    if let Err(error) = send(env, &messages).await {
         log::warn(
             request_id,
             "webhook_enqueue_failed",
-            &format!("{} deliveries left for the sweep: {error}", queued.len()),
+            &format!("{} deliveries left for the sweep: {error:?}", queued.len()),
         );
     }
 }

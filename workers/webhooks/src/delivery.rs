@@ -7,7 +7,7 @@
 //! `max_retries`, ours only by the delivery's 24 h window. A message is only retried by
 //! Queues when the attempt could not even be recorded.
 
-use futures_util::future::{Either, join_all, select};
+use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
 use tollgate::RequestId;
@@ -16,11 +16,11 @@ use tollgate::outbound::{
     signature_header,
 };
 use tollgate_edge::db::{self, deliveries};
-use tollgate_edge::outbound::QUEUE;
+use tollgate_edge::outbound;
 use tollgate_edge::{ApiError, crypto, log, now_ms, secrets};
 use worker::{
-    Delay, Env, Fetch, Headers, Message, MessageBatch, MessageBuilder, MessageExt, Method, Request,
-    RequestInit, RequestRedirect,
+    Delay, Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, Request, RequestInit,
+    RequestRedirect,
 };
 
 /// How long a claimed attempt keeps the sweep away (the attempt itself takes ≤ 10 s).
@@ -57,7 +57,11 @@ pub(crate) async fn consume(batch: MessageBatch<DeliveryMessage>, env: Env) {
             ),
         }
     }
-    join_all(messages.iter().map(|m| handle(&env, &request_id, m))).await;
+    // One at a time: each attempt is bounded by its 10 s timeout, and throughput comes from
+    // Queues running several consumer invocations at once.
+    for message in &messages {
+        handle(&env, &request_id, message).await;
+    }
 }
 
 async fn handle(env: &Env, request_id: &RequestId, message: &Message<DeliveryMessage>) {
@@ -122,19 +126,11 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
                     attempt: attempts,
                 };
                 // A lost send is recovered by the sweep: the row says when it was due.
-                if let Err(error) = env
-                    .queue(QUEUE)?
-                    .send(
-                        MessageBuilder::new(next)
-                            .delay_seconds(delay_seconds)
-                            .build(),
-                    )
-                    .await
-                {
+                if let Err(error) = outbound::send(env, &[(next, delay_seconds)]).await {
                     log::warn(
                         &RequestId::generate(),
                         "webhook_retry_enqueue_failed",
-                        &format!("{}: {error}", delivery.id),
+                        &format!("{}: {error:?}", delivery.id),
                     );
                 }
             }
@@ -239,7 +235,7 @@ pub(crate) async fn sweep(env: &Env) {
         let db = db::database(env)?;
         let now = now_ms();
         let overdue = deliveries::overdue(&db, now - SWEEP_GRACE_MS, now, SWEEP_LIMIT).await?;
-        tollgate_edge::outbound::enqueue(env, &request_id, &overdue).await;
+        outbound::enqueue(env, &request_id, &overdue).await;
         Ok::<_, ApiError>(overdue.len())
     }
     .await;
