@@ -132,7 +132,7 @@ pub fn thresholds_crossed(previous: u64, new: u64, limit: Limit) -> Vec<u8> {
 /// already answers with; never a secret.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope<'a> {
+pub struct Envelope<'a, T: Serialize> {
     /// `evt_…`, the same on every retry and resend (`webhook-id`).
     pub id: &'a str,
     /// The event type.
@@ -145,10 +145,10 @@ pub struct Envelope<'a> {
     /// `test` or `live`.
     pub mode: &'a str,
     /// The object.
-    pub data: &'a serde_json::Value,
+    pub data: &'a T,
 }
 
-impl<'a> Envelope<'a> {
+impl<'a, T: Serialize> Envelope<'a, T> {
     /// An envelope for `kind`.
     #[must_use]
     pub const fn new(
@@ -157,7 +157,7 @@ impl<'a> Envelope<'a> {
         created_at: i64,
         project_id: &'a str,
         mode: &'a str,
-        data: &'a serde_json::Value,
+        data: &'a T,
     ) -> Self {
         Self {
             id,

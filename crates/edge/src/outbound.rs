@@ -61,21 +61,41 @@ pub const QUEUE: &str = "WEBHOOK_QUEUE";
 ///
 /// # Errors
 /// Binding failures.
-pub fn fan_out(
+pub fn fan_out<T: serde::Serialize>(
     db: &D1Database,
-    event: &Envelope<'_>,
+    event: &Envelope<'_, T>,
     guard: Option<(&str, Vec<JsValue>)>,
 ) -> Result<D1PreparedStatement, ApiError> {
-    let payload = event.to_json();
+    // Only the body is generic; the statement is built once for every event type.
+    fan_out_body(
+        db,
+        event.id,
+        event.kind,
+        event.project_id,
+        event.created_at,
+        &event.to_json(),
+        guard,
+    )
+}
+
+fn fan_out_body(
+    db: &D1Database,
+    event_id: &str,
+    event_type: &str,
+    project_id: &str,
+    created_at: i64,
+    payload: &str,
+    guard: Option<(&str, Vec<JsValue>)>,
+) -> Result<D1PreparedStatement, ApiError> {
     deliveries::fan_out(
         db,
         &Outgoing {
-            project_id: event.project_id,
-            event_id: event.id,
-            event_type: event.kind,
-            payload: &payload,
-            now: event.created_at,
-            deadline: event.created_at + DELIVERY_WINDOW_MS,
+            project_id,
+            event_id,
+            event_type,
+            payload,
+            now: created_at,
+            deadline: created_at + DELIVERY_WINDOW_MS,
         },
         guard,
     )
@@ -121,13 +141,23 @@ pub async fn enqueue(env: &Env, request_id: &RequestId, queued: &[Queued]) {
 ///
 /// # Errors
 /// Storage failures.
-pub async fn emit(
+pub async fn emit<T: serde::Serialize>(
     env: &Env,
     db: &D1Database,
     request_id: &RequestId,
-    event: &Envelope<'_>,
+    event: &Envelope<'_, T>,
 ) -> Result<(), ApiError> {
-    let results = db.batch(vec![fan_out(db, event, None)?]).await?;
+    let statement = fan_out(db, event, None)?;
+    run_and_enqueue(env, db, request_id, statement).await
+}
+
+async fn run_and_enqueue(
+    env: &Env,
+    db: &D1Database,
+    request_id: &RequestId,
+    statement: D1PreparedStatement,
+) -> Result<(), ApiError> {
+    let results = db.batch(vec![statement]).await?;
     let mut queued = Vec::new();
     for result in &results {
         queued.extend(written(result)?);

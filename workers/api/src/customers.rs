@@ -76,7 +76,6 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     let customer = view(&caller, row.clone());
     // The end user and its `customer.created` deliveries land together: the fan-out runs
     // only if the insert did (a taken external id writes neither).
-    let data = serde_json::to_value(&customer)?;
     let event_id = outbound::event_id(EventType::CustomerCreated, &row.id);
     let event = Envelope::new(
         &event_id,
@@ -84,7 +83,7 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
         ctx.now_ms,
         &row.project_id,
         caller.auth.mode.as_str(),
-        &data,
+        &customer,
     );
     let results = caller
         .db

@@ -5,6 +5,7 @@
 //! assigned tier; else the project's default) — never from a header or a claim.
 
 use crate::lanes::{self, Caller, EndUserRef};
+use serde::Serialize;
 use serde_json::json;
 use tollgate::customer_api::TrackInput;
 use tollgate::outbound::{Envelope, EventType, threshold_event_id, thresholds_crossed};
@@ -132,6 +133,15 @@ async fn count(
     json_text(200, body)
 }
 
+/// The `data` of `usage.threshold_reached`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Threshold<'a> {
+    end_user_id: &'a str,
+    threshold: u8,
+    usage: &'a Usage,
+}
+
 /// Emits `usage.threshold_reached` for each threshold this call crossed. The event id derives
 /// from the project, end user, period and threshold, so it fires once per period even if the
 /// counter is crossed again (a plan change, a deleted and recreated counter). A failure is
@@ -147,7 +157,11 @@ async fn threshold_reached(
     let end_user = &standing.allowance.end_user_id;
     for percent in crossed {
         let id = threshold_event_id(project, end_user, standing.period.start, *percent);
-        let data = json!({ "endUserId": end_user, "threshold": percent, "usage": usage });
+        let data = Threshold {
+            end_user_id: end_user,
+            threshold: *percent,
+            usage,
+        };
         let event = Envelope::new(
             &id,
             EventType::UsageThresholdReached,

@@ -5,7 +5,7 @@
 //! first — fails the whole batch and changes nothing. Every lookup here only decides which
 //! statements to send; anything that must hold at commit time is also guarded in the SQL.
 
-use crate::emitted::{Origin, gives_access};
+use crate::emitted::{Origin, SubscriptionData, gives_access};
 use serde_json::json;
 use tollgate::Mode;
 use tollgate::stripe::calls::retrieve_subscription;
@@ -462,6 +462,29 @@ async fn subscription_changed(
     Ok(Plan::applied(&scope.platform_id, Some(&project), effects).notifying(notices))
 }
 
+/// What a plain UPDATE of our row reports: the row's own fields with its new `status`.
+fn row_data<'a>(
+    stripe_subscription_id: &'a str,
+    row: &'a billing::SubscriptionRow,
+    status: &'a str,
+) -> SubscriptionData<'a> {
+    SubscriptionData {
+        stripe_subscription_id,
+        stripe_customer_id: None,
+        end_user_id: &row.end_user_id,
+        tier_id: row.tier_id.as_deref(),
+        plan: &row.plan,
+        status,
+        amount: None,
+        currency: None,
+        interval: None,
+        current_period_start: None,
+        current_period_end: None,
+        cancel_at_period_end: None,
+        canceled_at: None,
+    }
+}
+
 /// Our subscription row for an invoice, when it is one of this platform's.
 async fn invoiced(
     scope: &Scope<'_>,
@@ -509,9 +532,11 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
         scope.ctx.now_ms,
     )?];
     let notices = scope.origin(&row.project_id).subscription_row(
-        &subscription_id,
-        &row.end_user_id,
-        &json!({ "status": row.status, "plan": row.plan, "tierId": row.tier_id, "currentPeriodStart": start, "currentPeriodEnd": end }),
+        &SubscriptionData {
+            current_period_start: Some(start),
+            current_period_end: Some(end),
+            ..row_data(&subscription_id, &row, &row.status)
+        },
         None,
     )?;
     Ok(Plan::applied(&scope.platform_id, Some(&row.project_id), effects).notifying(notices))
@@ -537,9 +562,7 @@ async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, Ap
     )?];
     // Only an active or trialing subscription becomes past_due, and that loses access.
     let notices = scope.origin(&row.project_id).subscription_row(
-        &subscription_id,
-        &row.end_user_id,
-        &json!({ "status": "past_due", "plan": row.plan, "tierId": row.tier_id }),
+        &row_data(&subscription_id, &row, "past_due"),
         gives_access(&row.status).then_some(false),
     )?;
     Ok(Plan::applied(&scope.platform_id, Some(&row.project_id), effects).notifying(notices))

@@ -3,7 +3,9 @@
 //! it back on the queue now under the same event id.
 
 use crate::endpoints::mode_of;
+use serde::Serialize;
 use serde_json::{Value, json};
+use tollgate::Detail;
 use tollgate::outbound::{DELIVERY_WINDOW_MS, DeliveryFilter};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::deliveries::{self as store, DeliveryRow};
@@ -14,26 +16,46 @@ use worker::Response;
 
 /// A delivery as the developer sees it, with the body it sends (their own data; the
 /// signature and secret are never stored).
-fn view(row: &DeliveryRow) -> Value {
-    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
-    json!({
-        "id": row.id,
-        "projectId": row.project_id,
-        "endpointId": row.endpoint_id,
-        "eventId": row.event_id,
-        "eventType": row.event_type,
-        "status": row.status,
-        "attempts": row.attempts,
-        "nextAttemptAt": row.next_attempt_at,
-        "lastAttemptAt": row.last_attempt_at,
-        "lastStatusCode": row.last_status_code,
-        "lastError": row.last_error,
-        "deadlineAt": row.deadline_at,
-        "deliveredAt": row.delivered_at,
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-        "payload": payload,
-    })
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct View<'a> {
+    id: &'a str,
+    project_id: &'a str,
+    endpoint_id: &'a str,
+    event_id: &'a str,
+    event_type: &'a str,
+    status: &'a str,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    last_attempt_at: Option<i64>,
+    last_status_code: Option<i64>,
+    last_error: Option<&'a str>,
+    deadline_at: i64,
+    delivered_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    payload: Value,
+}
+
+fn view(row: &DeliveryRow) -> View<'_> {
+    View {
+        id: &row.id,
+        project_id: &row.project_id,
+        endpoint_id: &row.endpoint_id,
+        event_id: &row.event_id,
+        event_type: &row.event_type,
+        status: &row.status,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        last_attempt_at: row.last_attempt_at,
+        last_status_code: row.last_status_code,
+        last_error: row.last_error.as_deref(),
+        deadline_at: row.deadline_at,
+        delivered_at: row.delivered_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
+    }
 }
 
 async fn delivery(ctx: &Ctx, session: &Session, project_id: &str) -> Result<DeliveryRow, ApiError> {
@@ -53,7 +75,7 @@ pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     let filter = DeliveryFilter::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ApiError::Validation)?;
     let (rows, total) = store::list(&session.db, &project.id, &filter, page).await?;
-    list::respond(rows, total, page, |row| view(&row))
+    list::respond(rows.iter().collect(), total, page, view)
 }
 
 /// `GET /v1/projects/{id}/webhook-deliveries/{deliveryId}`.
@@ -61,7 +83,7 @@ pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
     let row = delivery(&ctx, &session, &project.id).await?;
-    json(200, &json!({ "data": view(&row) }))
+    json(200, &Detail { data: view(&row) })
 }
 
 /// `POST /v1/projects/{id}/webhook-deliveries/{deliveryId}/resend`: pending again now, with a
@@ -101,5 +123,5 @@ pub(crate) async fn resend(ctx: Ctx) -> Result<Response, ApiError> {
         outbound::enqueue(&ctx.env, &ctx.request_id, &outbound::written(result)?).await;
     }
     let fresh = delivery(&ctx, &session, &project.id).await?;
-    json(202, &json!({ "data": view(&fresh) }))
+    json(202, &Detail { data: view(&fresh) })
 }

@@ -2,8 +2,11 @@
 //! `entitlement.changed`): each is a fan-out statement that joins the Stripe event's own
 //! batch, guarded so it reports only a change the batch really made. Ids derive from the
 //! Stripe event (or the order), so re-applying an event never fires twice.
+//!
+//! The `data` objects are plain structs serialized straight into the body (no intermediate
+//! JSON values): this worker is the one closest to its size budget.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use tollgate::Mode;
 use tollgate::outbound::{Envelope, EventType, event_id};
 use tollgate::stripe::events::SubscriptionTerms;
@@ -12,6 +15,7 @@ use tollgate_edge::db::billing::Grant;
 use tollgate_edge::db::checkout::{OrderLine, OrderRow};
 use tollgate_edge::db::{int, text};
 use tollgate_edge::outbound::fan_out;
+use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 /// Where the events happen: the Stripe event that causes them, its project and mode.
@@ -29,13 +33,105 @@ pub(crate) fn gives_access(status: &str) -> bool {
     matches!(status, "active" | "trialing")
 }
 
+/// `subscription.updated`: the subscription as the event left it. Fields a plain UPDATE did
+/// not read are left out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubscriptionData<'a> {
+    pub(crate) stripe_subscription_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stripe_customer_id: Option<&'a str>,
+    pub(crate) end_user_id: &'a str,
+    pub(crate) tier_id: Option<&'a str>,
+    pub(crate) plan: &'a str,
+    pub(crate) status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) amount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) interval: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) current_period_start: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) current_period_end: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cancel_at_period_end: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) canceled_at: Option<i64>,
+}
+
+impl SubscriptionData<'_> {
+    fn access(&self, granted: bool) -> AccessData<'_> {
+        AccessData {
+            change: if granted { "granted" } else { "revoked" },
+            source: "subscription",
+            end_user_id: Some(self.end_user_id),
+            stripe_subscription_id: Some(self.stripe_subscription_id),
+            tier_id: self.tier_id,
+            plan: Some(self.plan),
+            status: Some(self.status),
+            order_id: None,
+            email: None,
+            product_ids: None,
+        }
+    }
+}
+
+/// `entitlement.changed`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessData<'a> {
+    change: &'static str,
+    source: &'static str,
+    end_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stripe_subscription_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_ids: Option<Vec<&'a str>>,
+}
+
+/// `order.completed`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderData<'a> {
+    id: &'a str,
+    status: &'static str,
+    end_user_id: Option<&'a str>,
+    email: Option<&'a str>,
+    amount_total: i64,
+    currency: &'a str,
+    items: Vec<Item<'a>>,
+    created_at: i64,
+    paid_at: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Item<'a> {
+    product_id: &'a str,
+    name: &'a str,
+    quantity: i64,
+    unit_amount: i64,
+}
+
 impl Origin<'_> {
-    fn event(
+    fn event<T: Serialize>(
         &self,
         kind: EventType,
         seed: &str,
-        data: &Value,
-        guard: (&str, Vec<wasm_bindgen::JsValue>),
+        data: &T,
+        guard: (&str, Vec<JsValue>),
     ) -> Result<D1PreparedStatement, ApiError> {
         let id = event_id(kind, seed);
         let envelope = Envelope::new(
@@ -60,80 +156,68 @@ impl Origin<'_> {
         had_access: bool,
         event_at: i64,
     ) -> Result<Vec<D1PreparedStatement>, ApiError> {
-        let sub = &terms.stripe_subscription_id;
-        let view = json!({
-            "stripeSubscriptionId": sub,
-            "stripeCustomerId": terms.stripe_customer_id,
-            "endUserId": grant.end_user_id,
-            "tierId": grant.tier_id,
-            "plan": grant.plan,
-            "status": terms.status,
-            "amount": terms.amount,
-            "currency": terms.currency,
-            "interval": terms.interval,
-            "currentPeriodStart": terms.period_start,
-            "currentPeriodEnd": terms.period_end,
-            "cancelAtPeriodEnd": terms.cancel_at_period_end,
-            "canceledAt": terms.canceled_at,
-        });
+        let sub = terms.stripe_subscription_id.as_str();
+        let data = SubscriptionData {
+            stripe_subscription_id: sub,
+            stripe_customer_id: Some(&terms.stripe_customer_id),
+            end_user_id: grant.end_user_id,
+            tier_id: grant.tier_id,
+            plan: grant.plan,
+            status: terms.status,
+            amount: Some(terms.amount),
+            currency: Some(&terms.currency),
+            interval: Some(terms.interval),
+            current_period_start: terms.period_start,
+            current_period_end: terms.period_end,
+            cancel_at_period_end: Some(terms.cancel_at_period_end),
+            canceled_at: terms.canceled_at,
+        };
         let guard = || {
             (
                 "EXISTS (SELECT 1 FROM subscriptions WHERE stripe_subscription_id = ?8 AND stripe_event_at = ?9 AND updated_at = ?10)",
                 vec![text(sub), int(event_at), int(self.now)],
             )
         };
-        let seed = format!("{}:{sub}", self.stripe_event);
-        let mut events = vec![self.event(EventType::SubscriptionUpdated, &seed, &view, guard())?];
         let has_access = gives_access(terms.status);
-        if has_access != had_access {
-            let data = json!({
-                "change": if has_access { "granted" } else { "revoked" },
-                "source": "subscription",
-                "endUserId": grant.end_user_id,
-                "stripeSubscriptionId": sub,
-                "tierId": grant.tier_id,
-                "plan": grant.plan,
-                "status": terms.status,
-            });
-            events.push(self.event(EventType::EntitlementChanged, &seed, &data, guard())?);
-        }
-        Ok(events)
+        self.subscription_events(
+            &data,
+            (has_access != had_access).then_some(has_access),
+            guard,
+        )
     }
 
     /// `subscription.updated` for a change made by a plain UPDATE of the row (a renewal's new
     /// period, a failed renewal), written only if that UPDATE took effect at this moment, and
-    /// `entitlement.changed` when `access` says access was lost or gained.
+    /// `entitlement.changed` when `access` says access was gained or lost.
     pub(crate) fn subscription_row(
         &self,
-        stripe_subscription: &str,
-        end_user_id: &str,
-        change: &Value,
+        data: &SubscriptionData<'_>,
         access: Option<bool>,
     ) -> Result<Vec<D1PreparedStatement>, ApiError> {
         let guard = || {
             (
                 "EXISTS (SELECT 1 FROM subscriptions WHERE stripe_subscription_id = ?8 AND updated_at = ?9)",
-                vec![text(stripe_subscription), int(self.now)],
+                vec![text(data.stripe_subscription_id), int(self.now)],
             )
         };
-        let mut view = json!({
-            "stripeSubscriptionId": stripe_subscription,
-            "endUserId": end_user_id,
-        });
-        if let (Some(view), Some(change)) = (view.as_object_mut(), change.as_object()) {
-            view.extend(change.clone());
-        }
-        let seed = format!("{}:{stripe_subscription}", self.stripe_event);
-        let mut events = vec![self.event(EventType::SubscriptionUpdated, &seed, &view, guard())?];
+        self.subscription_events(data, access, guard)
+    }
+
+    fn subscription_events<'g>(
+        &self,
+        data: &SubscriptionData<'_>,
+        access: Option<bool>,
+        guard: impl Fn() -> (&'g str, Vec<JsValue>),
+    ) -> Result<Vec<D1PreparedStatement>, ApiError> {
+        let seed = format!("{}:{}", self.stripe_event, data.stripe_subscription_id);
+        let mut events = vec![self.event(EventType::SubscriptionUpdated, &seed, data, guard())?];
         if let Some(granted) = access {
-            let data = json!({
-                "change": if granted { "granted" } else { "revoked" },
-                "source": "subscription",
-                "endUserId": end_user_id,
-                "stripeSubscriptionId": stripe_subscription,
-                "status": view["status"],
-            });
-            events.push(self.event(EventType::EntitlementChanged, &seed, &data, guard())?);
+            events.push(self.event(
+                EventType::EntitlementChanged,
+                &seed,
+                &data.access(granted),
+                guard(),
+            )?);
         }
         Ok(events)
     }
@@ -151,34 +235,39 @@ impl Origin<'_> {
                 vec![text(&order.id), int(self.now)],
             )
         };
-        let items: Vec<Value> = lines
-            .iter()
-            .map(|l| {
-                json!({ "productId": l.product_id, "name": l.name, "quantity": l.quantity, "unitAmount": l.unit_amount })
-            })
-            .collect();
-        let products: Vec<&str> = lines.iter().map(|l| l.product_id.as_str()).collect();
-        let order_view = json!({
-            "id": order.id,
-            "status": "paid",
-            "endUserId": order.end_user_id,
-            "email": order.email,
-            "amountTotal": order.amount_total,
-            "currency": order.currency,
-            "items": items,
-            "createdAt": order.created_at,
-            "paidAt": self.now,
-        });
-        let access = json!({
-            "change": "granted",
-            "source": "order",
-            "orderId": order.id,
-            "endUserId": order.end_user_id,
-            "email": order.email,
-            "productIds": products,
-        });
+        let data = OrderData {
+            id: &order.id,
+            status: "paid",
+            end_user_id: order.end_user_id.as_deref(),
+            email: order.email.as_deref(),
+            amount_total: order.amount_total,
+            currency: &order.currency,
+            items: lines
+                .iter()
+                .map(|l| Item {
+                    product_id: &l.product_id,
+                    name: &l.name,
+                    quantity: l.quantity,
+                    unit_amount: l.unit_amount,
+                })
+                .collect(),
+            created_at: order.created_at,
+            paid_at: self.now,
+        };
+        let access = AccessData {
+            change: "granted",
+            source: "order",
+            end_user_id: order.end_user_id.as_deref(),
+            stripe_subscription_id: None,
+            tier_id: None,
+            plan: None,
+            status: None,
+            order_id: Some(&order.id),
+            email: order.email.as_deref(),
+            product_ids: Some(lines.iter().map(|l| l.product_id.as_str()).collect()),
+        };
         Ok(vec![
-            self.event(EventType::OrderCompleted, &order.id, &order_view, guard())?,
+            self.event(EventType::OrderCompleted, &order.id, &data, guard())?,
             self.event(EventType::EntitlementChanged, &order.id, &access, guard())?,
         ])
     }

@@ -2,13 +2,14 @@
 //! secret shown once), edit, delete and rotate the secret. Settings changes need a fresh
 //! sign-in; every write is audited in its own batch.
 
+use serde::Serialize;
 use serde_json::{Value, json};
-use tollgate::Mode;
 use tollgate::ids::new_id;
 use tollgate::outbound::{
     CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, RotateSecretInput,
     new_secret, secret_last4,
 };
+use tollgate::{Detail, Mode};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::projects::ProjectRow;
 use tollgate_edge::db::webhook_endpoints::{self as store, EndpointRow};
@@ -18,28 +19,49 @@ use tollgate_edge::{ApiError, Ctx, body, crypto, db, json, json_text, list, secr
 use wasm_bindgen::JsValue;
 use worker::{D1PreparedStatement, Response};
 
-/// An endpoint as the developer sees it: never a secret, only its last four characters.
-pub(crate) fn view(row: &EndpointRow) -> Value {
-    let events: Value = serde_json::from_str(&row.events).unwrap_or_else(|_| json!([]));
-    json!({
-        "id": row.id,
-        "projectId": row.project_id,
-        "url": row.url,
-        "description": row.description,
-        "events": events,
-        "status": row.status,
-        "secretLast4": row.secret_last4,
-        "previousSecretExpiresAt": row.previous_secret_expires_at,
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-    })
+/// An endpoint as the developer sees it: never a secret, only its last four characters —
+/// except in the one answer that reveals it (`secret`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct View<'a> {
+    id: &'a str,
+    project_id: &'a str,
+    url: &'a str,
+    description: Option<&'a str>,
+    events: Vec<String>,
+    status: &'a str,
+    secret_last4: &'a str,
+    previous_secret_expires_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+pub(crate) fn view(row: &EndpointRow) -> View<'_> {
+    View {
+        id: &row.id,
+        project_id: &row.project_id,
+        url: &row.url,
+        description: row.description.as_deref(),
+        events: serde_json::from_str(&row.events).unwrap_or_default(),
+        status: &row.status,
+        secret_last4: &row.secret_last4,
+        previous_secret_expires_at: row.previous_secret_expires_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        secret: None,
+    }
 }
 
 /// The view with the secret, for the one answer that reveals it.
-fn revealing(row: &EndpointRow, secret: &str) -> Value {
-    let mut data = view(row);
-    data["secret"] = json!(secret);
-    data
+fn revealing<'a>(row: &'a EndpointRow, secret: &'a str) -> Detail<View<'a>> {
+    Detail {
+        data: View {
+            secret: Some(secret),
+            ..view(row)
+        },
+    }
 }
 
 pub(crate) fn mode_of(project: &ProjectRow) -> Result<Mode, ApiError> {
@@ -104,7 +126,7 @@ pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     let project = session.project(&ctx).await?;
     let page = list::page(&ctx)?;
     let (rows, total) = store::list(&session.db, &project.id, page).await?;
-    list::respond(rows, total, page, |row| view(&row))
+    list::respond(rows.iter().collect(), total, page, view)
 }
 
 /// `GET /v1/projects/{id}/webhook-endpoints/{endpointId}`.
@@ -112,7 +134,7 @@ pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
     let row = endpoint(&ctx, &session, &project.id).await?;
-    json(200, &json!({ "data": view(&row) }))
+    json(200, &Detail { data: view(&row) })
 }
 
 /// `POST /v1/projects/{id}/webhook-endpoints` (fresh sign-in, `Idempotency-Key` honoured):
@@ -156,7 +178,7 @@ async fn insert(
         created_at: ctx.now_ms,
         updated_at: ctx.now_ms,
     };
-    let body = serde_json::to_string(&json!({ "data": revealing(&row, &secret) }))?;
+    let body = serde_json::to_string(&revealing(&row, &secret))?;
     let mut statements = vec![
         store::insert(&session.db, &row, MAX_ENDPOINTS)?,
         audited(
@@ -214,7 +236,7 @@ pub(crate) async fn edit(mut ctx: Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::StaleUpdate);
     }
     let fresh = endpoint(&ctx, &session, &project.id).await?;
-    json(200, &json!({ "data": view(&fresh) }))
+    json(200, &Detail { data: view(&fresh) })
 }
 
 /// `DELETE …/webhook-endpoints/{endpointId}` (fresh): no more deliveries; the secret is
@@ -268,7 +290,7 @@ pub(crate) async fn rotate(mut ctx: Ctx) -> Result<Response, ApiError> {
             updated_at: now,
             ..row.clone()
         };
-        let body = serde_json::to_string(&json!({ "data": revealing(&rotated, &secret) }))?;
+        let body = serde_json::to_string(&revealing(&rotated, &secret))?;
         let mut statements = vec![
             store::rotate(
                 &session.db,
