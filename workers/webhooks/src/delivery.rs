@@ -102,7 +102,19 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
         return Ok(());
     }
     let attempts = delivery.attempts + 1;
-    let outcome = send(env, &delivery, now).await?;
+    // A delivery Tollgate cannot sign (a secret it cannot open) is a failed attempt like
+    // any other, so it still ends when its window does.
+    let outcome = match send(env, &delivery, now).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            log::error(
+                &RequestId::generate(),
+                "webhook_sign_failed",
+                &format!("{}: {error:?}", delivery.id),
+            );
+            Outcome::Failed(None, "Tollgate could not sign this delivery".to_owned())
+        }
+    };
     let done = now_ms();
     let (code, error) = match outcome {
         Outcome::Delivered(code) => {

@@ -245,17 +245,19 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start_fresh(&ctx).await?;
     let project = session.project(&ctx).await?;
     let row = endpoint(&ctx, &session, &project.id).await?;
+    let now = ctx.now_ms.max(row.updated_at + 1);
     let applied = db::batch(
         &session.db,
         vec![
-            store::delete(&session.db, &project.id, &row.id, ctx.now_ms)?,
+            store::delete(&session.db, &project.id, &row.id, now)?,
+            // Only the delete that won writes the event.
             audited(
                 &ctx,
                 &session,
                 &row,
                 "deleted",
                 &json!({ "url": row.url }),
-                None,
+                Some(now),
             )?,
         ],
     )
