@@ -106,6 +106,10 @@ pub enum ErrorCode {
     SoldOut,
     /// The end user never paid, so there is no billing account to manage.
     NoBillingAccount,
+    /// The webhook endpoint is disabled: enable it before resending to it.
+    EndpointDisabled,
+    /// The project already has the most webhook endpoints it may have (16).
+    EndpointLimitReached,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod jwt;
 pub mod keys;
+pub mod outbound;
 pub mod paging;
 pub mod project;
 pub mod request_id;

@@ -105,6 +105,10 @@ pub enum ApiError {
     SoldOut(Vec<String>),
     /// The end user has no Stripe customer yet.
     NoBillingAccount,
+    /// The webhook endpoint is disabled.
+    EndpointDisabled,
+    /// The project has the most webhook endpoints it may have.
+    EndpointLimitReached,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -170,7 +174,9 @@ impl ApiError {
             | Self::DuplicateName
             | Self::Archived
             | Self::AlreadyPromoted
-            | Self::NotATestProject => 409,
+            | Self::NotATestProject
+            | Self::EndpointDisabled
+            | Self::EndpointLimitReached => 409,
         }
     }
 
@@ -230,6 +236,8 @@ impl ApiError {
             Self::Archived => ErrorCode::Archived,
             Self::AlreadyPromoted => ErrorCode::AlreadyPromoted,
             Self::NotATestProject => ErrorCode::NotATestProject,
+            Self::EndpointDisabled => ErrorCode::EndpointDisabled,
+            Self::EndpointLimitReached => ErrorCode::EndpointLimitReached,
         }
     }
 
@@ -294,6 +302,8 @@ impl ApiError {
             Self::Archived => "This record is archived and cannot change.".into(),
             Self::AlreadyPromoted => "This project was already promoted to live.".into(),
             Self::NotATestProject => "Only a test project can be promoted to live.".into(),
+            Self::EndpointDisabled => "This webhook endpoint is disabled: enable it first.".into(),
+            Self::EndpointLimitReached => "This project already has 16 webhook endpoints: delete one first.".into(),
         }
     }
 
@@ -436,6 +446,12 @@ mod tests {
             ),
             (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
             (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
+            (ApiError::EndpointDisabled, 409, ErrorCode::EndpointDisabled),
+            (
+                ApiError::EndpointLimitReached,
+                409,
+                ErrorCode::EndpointLimitReached,
+            ),
             (
                 ApiError::IdempotencyInFlight,
                 409,

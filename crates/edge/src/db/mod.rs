@@ -6,6 +6,7 @@ pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod connections;
+pub mod deliveries;
 pub mod end_users;
 pub mod idempotency;
 pub mod keys;
@@ -13,6 +14,7 @@ pub mod operator;
 pub mod platforms;
 pub mod projects;
 pub mod usage;
+pub mod webhook_endpoints;
 
 use crate::{ApiError, storage};
 use serde::de::DeserializeOwned;
