@@ -1,6 +1,6 @@
 //! The `api` worker: the customer-facing API — key auth at the edge, end users, metering,
-//! the public catalog and the project's dashboard. Paths and field names follow dream-api's so its integrations keep
-//! working.
+//! the public catalog and the project's dashboard. Paths and field names follow dream-api's
+//! so its integrations keep working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
