@@ -10,6 +10,7 @@ pub mod connect;
 pub mod console;
 pub mod contract;
 pub mod customer_api;
+pub mod dashboard;
 pub mod end_user;
 pub mod idempotency;
 pub mod ids;

@@ -1,6 +1,6 @@
-//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering and
-//! the public catalog. Paths and field names follow dream-api's so its integrations keep
-//! working.
+//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering,
+//! the public catalog and the project's dashboard. Paths and field names follow dream-api's
+//! so its integrations keep working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
@@ -8,6 +8,7 @@
 mod catalog;
 mod checkout;
 mod customers;
+mod dashboard;
 mod lanes;
 mod metering;
 mod tokens;
@@ -35,6 +36,7 @@ enum Api {
     DeleteCustomer,
     Tiers,
     Products,
+    Dashboard,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -58,6 +60,7 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
+    Route::new(Method::Get, "/api/dashboard", Api::Dashboard),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -105,6 +108,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
+        Api::Dashboard => dashboard::get(ctx).await,
     }
 }
 

@@ -1,10 +1,12 @@
-//! The `platform` worker: developers, their projects and keys, and the audit trail.
+//! The `platform` worker: developers, their projects and keys, the audit trail and the
+//! dashboards.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
 mod audit;
 mod billing;
+mod dashboard;
 mod dev;
 mod keys;
 mod projects;
@@ -32,6 +34,8 @@ enum Api {
     RevokeKey,
     PlatformAudit,
     ProjectAudit,
+    ProjectDashboard,
+    Totals,
     Jwks,
     DevToken,
 }
@@ -77,6 +81,12 @@ const ROUTES: &[Route<Api>] = &[
     ),
     Route::new(Method::Get, "/v1/audit", Api::PlatformAudit),
     Route::new(Method::Get, "/v1/projects/{id}/audit", Api::ProjectAudit),
+    Route::new(
+        Method::Get,
+        "/v1/projects/{id}/dashboard",
+        Api::ProjectDashboard,
+    ),
+    Route::new(Method::Get, "/v1/dashboard", Api::Totals),
 ];
 
 /// The development identity issuer (local runs and tests only).
@@ -112,6 +122,8 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::RevokeKey => keys::revoke(ctx).await,
         Api::PlatformAudit => audit::list(ctx, false).await,
         Api::ProjectAudit => audit::list(ctx, true).await,
+        Api::ProjectDashboard => dashboard::project(ctx).await,
+        Api::Totals => dashboard::totals(ctx).await,
         Api::Jwks => dev::jwks(&ctx),
         Api::DevToken => dev::token(ctx).await,
     }

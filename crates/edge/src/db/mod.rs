@@ -6,6 +6,7 @@ pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod connections;
+pub mod dashboard;
 pub mod deliveries;
 pub mod end_users;
 pub mod idempotency;
