@@ -74,6 +74,9 @@ export const freePort = () =>
 
 const readConfig = (worker) => parse(readFileSync(join(ROOT, "workers", worker, "wrangler.toml"), "utf8"));
 
+/** `object` without its undefined entries (Miniflare's schemas refuse them in places). */
+const defined = (object) => Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined));
+
 function workerOptions(worker, port, vars) {
   const config = readConfig(worker);
   const dir = join(ROOT, "workers", worker);
@@ -93,6 +96,21 @@ function workerOptions(worker, port, vars) {
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
     r2Buckets: Object.fromEntries((config.r2_buckets ?? []).map((r) => [r.binding, r.bucket_name])),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
+    queueProducers: Object.fromEntries(
+      (config.queues?.producers ?? []).map((p) => [p.binding, defined({ queueName: p.queue, deliveryDelay: p.delivery_delay })]),
+    ),
+    queueConsumers: Object.fromEntries(
+      (config.queues?.consumers ?? []).map((c) => [
+        c.queue,
+        defined({
+          maxBatchSize: c.max_batch_size,
+          maxBatchTimeout: c.max_batch_timeout,
+          maxRetries: c.max_retries,
+          deadLetterQueue: c.dead_letter_queue,
+          retryDelay: c.retry_delay,
+        }),
+      ]),
+    ),
     unsafeDirectSockets: [{ host: "127.0.0.1", port }],
   };
 }
@@ -146,7 +164,8 @@ async function waitForHealth(urls, timeoutMs) {
  * holds the D1/KV/R2 state (the same layout as `wrangler --persist-to`) and the development
  * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs,
  * the runtime's log entries (`{ level, message }`), the shared D1 database (`d1()`), the
- * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`), and `stop()`.
+ * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`), `scheduled(worker)`
+ * (runs a cron trigger now), and `stop()`.
  */
 export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
@@ -201,7 +220,10 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
     const d1 = () => mf.getD1Database("DB", readConfig("api").name);
     const sandboxD1 = () => mf.getD1Database("SANDBOX_DB", readConfig("stripe-sandbox").name);
     const r2 = () => mf.getR2Bucket("ASSETS", readConfig("api").name);
-    return { urls, logs, d1, sandboxD1, r2, stop: () => mf.dispose() };
+    // Cron triggers do not fire on their own locally: `scheduled(worker)` runs one now.
+    const scheduled = async (worker, cron = "*/5 * * * *") =>
+      (await mf.getWorker(readConfig(worker).name)).scheduled({ cron, scheduledTime: new Date() });
+    return { urls, logs, d1, sandboxD1, r2, scheduled, stop: () => mf.dispose() };
   } catch (err) {
     await mf.dispose();
     throw err;

@@ -130,6 +130,10 @@ pub enum ErrorCode {
     DownloadTokenExpired,
     /// The `Range` starts past the end of the file.
     RangeNotSatisfiable,
+    /// The webhook endpoint is disabled: enable it before resending to it.
+    EndpointDisabled,
+    /// The project already has the most webhook endpoints it may have (16).
+    EndpointLimitReached,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

@@ -35,20 +35,54 @@ function opaqueFailure(request, err) {
   );
 }
 
+/**
+ * Runs `invoke` until it settles or the instance panics, whichever comes first: a panic
+ * rejects every invocation in flight on this instance.
+ */
+async function guarded(invoke) {
+  let fail;
+  const panicked = new Promise((_, reject) => {
+    fail = reject;
+  });
+  inFlight.add(fail);
+  try {
+    return await Promise.race([invoke(), panicked]);
+  } finally {
+    inFlight.delete(fail);
+  }
+}
+
+/** Logs a failed background invocation (no request, so no request id of the caller's). */
+function logBackground(kind, err) {
+  const requestId = `req_${crypto.randomUUID().replaceAll("-", "")}`;
+  console.error(JSON.stringify({ level: "error", event: "uncaught", kind, requestId, cause: String(err?.stack ?? err) }));
+}
+
 export function shell(RustWorker) {
   return {
     async fetch(request, env, ctx) {
-      let fail;
-      const panicked = new Promise((_, reject) => {
-        fail = reject;
-      });
-      inFlight.add(fail);
       try {
-        return await Promise.race([new RustWorker(ctx, env).fetch(request), panicked]);
+        return await guarded(() => new RustWorker(ctx, env).fetch(request));
       } catch (err) {
         return opaqueFailure(request, err);
-      } finally {
-        inFlight.delete(fail);
+      }
+    },
+    // Queue batches and cron triggers reach the Rust build the same way. A failure is logged
+    // and rethrown, so the runtime retries the batch instead of acknowledging it.
+    async queue(batch, env, ctx) {
+      try {
+        await guarded(() => new RustWorker(ctx, env).queue(batch));
+      } catch (err) {
+        logBackground("queue", err);
+        throw err;
+      }
+    },
+    async scheduled(controller, env, ctx) {
+      try {
+        await guarded(() => new RustWorker(ctx, env).scheduled(controller));
+      } catch (err) {
+        logBackground("scheduled", err);
+        throw err;
       }
     },
   };

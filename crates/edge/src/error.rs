@@ -127,6 +127,10 @@ pub enum ApiError {
     DownloadTokenExpired,
     /// The `Range` starts past the end of a file of this many bytes.
     RangeNotSatisfiable(u64),
+    /// The webhook endpoint is disabled.
+    EndpointDisabled,
+    /// The project has the most webhook endpoints it may have.
+    EndpointLimitReached,
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -200,7 +204,9 @@ impl ApiError {
             | Self::DuplicateName
             | Self::Archived
             | Self::AlreadyPromoted
-            | Self::NotATestProject => 409,
+            | Self::NotATestProject
+            | Self::EndpointDisabled
+            | Self::EndpointLimitReached => 409,
         }
     }
 
@@ -271,6 +277,8 @@ impl ApiError {
             Self::Archived => ErrorCode::Archived,
             Self::AlreadyPromoted => ErrorCode::AlreadyPromoted,
             Self::NotATestProject => ErrorCode::NotATestProject,
+            Self::EndpointDisabled => ErrorCode::EndpointDisabled,
+            Self::EndpointLimitReached => ErrorCode::EndpointLimitReached,
         }
     }
 
@@ -346,6 +354,8 @@ impl ApiError {
             Self::Archived => "This record is archived and cannot change.".into(),
             Self::AlreadyPromoted => "This project was already promoted to live.".into(),
             Self::NotATestProject => "Only a test project can be promoted to live.".into(),
+            Self::EndpointDisabled => "This webhook endpoint is disabled: enable it first.".into(),
+            Self::EndpointLimitReached => "This project already has 16 webhook endpoints: delete one first.".into(),
         }
     }
 
@@ -491,6 +501,12 @@ mod tests {
             ),
             (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
             (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
+            (ApiError::EndpointDisabled, 409, ErrorCode::EndpointDisabled),
+            (
+                ApiError::EndpointLimitReached,
+                409,
+                ErrorCode::EndpointLimitReached,
+            ),
             (
                 ApiError::IdempotencyInFlight,
                 409,

@@ -143,3 +143,15 @@ pub async fn release(db: &D1Database, claim: Option<&Claim>) -> Result<(), ApiEr
         None => Ok(()),
     }
 }
+
+/// Forgets a claim whose answer was recorded in a batch that changed nothing (a guarded
+/// write that lost a race), so a retry runs the write instead of replaying a false answer.
+///
+/// # Errors
+/// Storage failures.
+pub async fn forget(db: &D1Database, claim: Option<&Claim>) -> Result<(), ApiError> {
+    match claim {
+        Some(claim) => idempotency::forget(db, &claim.scope, &claim.key).await,
+        None => Ok(()),
+    }
+}

@@ -17,6 +17,7 @@ pub mod idempotent;
 pub mod keyauth;
 pub mod list;
 pub mod log;
+pub mod outbound;
 pub mod panic;
 pub mod ratelimit;
 pub mod secrets;

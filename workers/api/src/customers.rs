@@ -6,10 +6,12 @@ use crate::lanes::{self, Caller};
 use serde_json::json;
 use tollgate::customer_api::{CreateCustomerInput, CustomerView, UpdateCustomerInput};
 use tollgate::ids::new_id;
+use tollgate::outbound::{self, Envelope, EventType};
 use tollgate_edge::db::{
     self,
     end_users::{Changes, EndUserRow},
 };
+use tollgate_edge::outbound as emit;
 use tollgate_edge::{ApiError, Ctx, body, json, list};
 use worker::Response;
 
@@ -71,10 +73,44 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
         created_at: ctx.now_ms,
         updated_at: ctx.now_ms,
     };
-    if !db::end_users::insert(&caller.db, &row).await? {
+    let customer = view(&caller, row.clone());
+    // The end user and its `customer.created` deliveries land together: the fan-out runs
+    // only if the insert did (a taken external id writes neither).
+    let event_id = outbound::event_id(EventType::CustomerCreated, &row.id);
+    let event = Envelope::new(
+        &event_id,
+        EventType::CustomerCreated,
+        ctx.now_ms,
+        &row.project_id,
+        caller.auth.mode.as_str(),
+        &customer,
+    );
+    let results = caller
+        .db
+        .batch(vec![
+            db::end_users::insert(&caller.db, &row)?,
+            emit::fan_out(
+                &caller.db,
+                &event,
+                Some((
+                    "EXISTS (SELECT 1 FROM end_users WHERE id = ?8)",
+                    vec![wasm_bindgen::JsValue::from_str(&row.id)],
+                )),
+            )?,
+        ])
+        .await?;
+    let inserted = results
+        .first()
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
+    if inserted != 1 {
         return Err(ApiError::DuplicateExternalId);
     }
-    answer(201, &view(&caller, row))
+    if let Some(fanned) = results.get(1) {
+        emit::enqueue(&ctx.env, &ctx.request_id, &emit::written(fanned)?).await;
+    }
+    answer(201, &customer)
 }
 
 pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {

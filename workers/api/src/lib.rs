@@ -1,6 +1,6 @@
-//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering, the
-//! public catalog, assets and protected downloads. Paths and field names follow dream-api's so its integrations keep
-//! working.
+//! The `api` worker: the customer-facing API — key auth at the edge, end users, metering,
+//! the public catalog, the project's dashboard, assets and protected downloads. Paths and
+//! field names follow dream-api's so its integrations keep working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
@@ -9,6 +9,7 @@ mod assets;
 mod catalog;
 mod checkout;
 mod customers;
+mod dashboard;
 mod downloads;
 mod entitlements;
 mod lanes;
@@ -46,6 +47,7 @@ enum Api {
     RevokeEntitlement,
     IssueDownload,
     Download,
+    Dashboard,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -85,6 +87,7 @@ const ROUTES: &[Route<Api>] = &[
     ),
     Route::new(Method::Post, "/api/downloads", Api::IssueDownload),
     Route::new(Method::Get, "/api/downloads/{token}", Api::Download),
+    Route::new(Method::Get, "/api/dashboard", Api::Dashboard),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -140,6 +143,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::RevokeEntitlement => entitlements::revoke(ctx).await,
         Api::IssueDownload => downloads::issue(ctx).await,
         Api::Download => downloads::fetch(ctx).await,
+        Api::Dashboard => dashboard::get(ctx).await,
     }
 }
 

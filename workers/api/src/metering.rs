@@ -5,12 +5,15 @@
 //! assigned tier; else the project's default) — never from a header or a claim.
 
 use crate::lanes::{self, Caller, EndUserRef};
+use serde::Serialize;
 use serde_json::json;
 use tollgate::customer_api::TrackInput;
+use tollgate::outbound::{Envelope, EventType, threshold_event_id, thresholds_crossed};
 use tollgate::usage::{Limit, Period, Usage, parse_cost};
 use tollgate_edge::db::usage::{self, Allowance};
 use tollgate_edge::idempotent::{self, Claim};
-use tollgate_edge::{ApiError, Ctx, body, json, json_text};
+use tollgate_edge::outbound as emit;
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, log};
 use worker::Response;
 
 /// The end user's allowance, plan, limit and current period.
@@ -107,6 +110,12 @@ async fn count(
         }
     };
     let usage = Usage::new(count, standing.limit, &standing.plan, standing.period);
+    // Pure arithmetic on the count the upsert returned: a call that crosses nothing does no
+    // storage work for webhooks.
+    let crossed = thresholds_crossed(count.saturating_sub(cost), count, standing.limit);
+    if !crossed.is_empty() {
+        threshold_reached(ctx, caller, &standing, &usage, &crossed).await;
+    }
     let body = serde_json::to_string(&json!({
         "allowed": true,
         "success": true,
@@ -122,6 +131,53 @@ async fn count(
             .await?;
     }
     json_text(200, body)
+}
+
+/// The `data` of `usage.threshold_reached`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Threshold<'a> {
+    end_user_id: &'a str,
+    threshold: u8,
+    usage: &'a Usage,
+}
+
+/// Emits `usage.threshold_reached` for each threshold this call crossed. The event id derives
+/// from the project, end user, period and threshold, so it fires once per period even if the
+/// counter is crossed again (a plan change, a deleted and recreated counter). A failure is
+/// logged, never turned into a refused call: the call was counted.
+async fn threshold_reached(
+    ctx: &Ctx,
+    caller: &Caller,
+    standing: &Standing,
+    usage: &Usage,
+    crossed: &[u8],
+) {
+    let project = &caller.auth.project_id;
+    let end_user = &standing.allowance.end_user_id;
+    for percent in crossed {
+        let id = threshold_event_id(project, end_user, standing.period.start, *percent);
+        let data = Threshold {
+            end_user_id: end_user,
+            threshold: *percent,
+            usage,
+        };
+        let event = Envelope::new(
+            &id,
+            EventType::UsageThresholdReached,
+            ctx.now_ms,
+            project,
+            caller.auth.mode.as_str(),
+            &data,
+        );
+        if let Err(error) = emit::emit(&ctx.env, &caller.db, &ctx.request_id, &event).await {
+            log::error(
+                &ctx.request_id,
+                "webhook_emit_failed",
+                &format!("usage.threshold_reached {id}: {error:?}"),
+            );
+        }
+    }
 }
 
 pub(crate) async fn current(ctx: Ctx) -> Result<Response, ApiError> {

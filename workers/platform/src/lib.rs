@@ -1,4 +1,5 @@
-//! The `platform` worker: developers, their projects, keys and assets, and the audit trail.
+//! The `platform` worker: developers, their projects, keys and assets, the audit trail and
+//! the dashboards.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
@@ -6,6 +7,7 @@
 mod assets;
 mod audit;
 mod billing;
+mod dashboard;
 mod dev;
 mod keys;
 mod projects;
@@ -36,6 +38,8 @@ enum Api {
     ListAssets,
     UploadAsset,
     DeleteAsset,
+    ProjectDashboard,
+    Totals,
     Jwks,
     DevToken,
 }
@@ -88,6 +92,12 @@ const ROUTES: &[Route<Api>] = &[
         "/v1/projects/{id}/assets/{assetId}",
         Api::DeleteAsset,
     ),
+    Route::new(
+        Method::Get,
+        "/v1/projects/{id}/dashboard",
+        Api::ProjectDashboard,
+    ),
+    Route::new(Method::Get, "/v1/dashboard", Api::Totals),
 ];
 
 /// The development identity issuer (local runs and tests only).
@@ -126,6 +136,8 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::ListAssets => assets::list(ctx).await,
         Api::UploadAsset => assets::upload(ctx).await,
         Api::DeleteAsset => assets::delete(ctx).await,
+        Api::ProjectDashboard => dashboard::project(ctx).await,
+        Api::Totals => dashboard::totals(ctx).await,
         Api::Jwks => dev::jwks(&ctx),
         Api::DevToken => dev::token(ctx).await,
     }

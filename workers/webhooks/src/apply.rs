@@ -5,6 +5,7 @@
 //! first — fails the whole batch and changes nothing. Every lookup here only decides which
 //! statements to send; anything that must hold at commit time is also guarded in the SQL.
 
+use crate::emitted::{Origin, SubscriptionData, gives_access};
 use serde_json::json;
 use tollgate::Mode;
 use tollgate::stripe::calls::retrieve_subscription;
@@ -18,16 +19,19 @@ use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, Tier
 use tollgate_edge::db::catalog;
 use tollgate_edge::db::checkout::{self, SessionRow};
 use tollgate_edge::db::{self, connections};
+use tollgate_edge::outbound;
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, Environment, log};
 use worker::{D1Database, D1PreparedStatement};
 
-/// What an event will do: its outcome, its owner as far as known, and its effects.
+/// What an event will do: its outcome, its owner as far as known, its effects, and the
+/// developer webhooks that report them (fan-outs whose results name the deliveries to queue).
 struct Plan {
     outcome: Outcome,
     platform_id: Option<String>,
     project_id: Option<String>,
     effects: Vec<D1PreparedStatement>,
+    notices: Vec<D1PreparedStatement>,
 }
 
 impl Plan {
@@ -41,6 +45,7 @@ impl Plan {
             platform_id: platform_id.map(str::to_owned),
             project_id: project_id.map(str::to_owned),
             effects: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -54,7 +59,13 @@ impl Plan {
             platform_id: Some(platform_id.to_owned()),
             project_id: project_id.map(str::to_owned),
             effects,
+            notices: Vec::new(),
         }
+    }
+
+    fn notifying(mut self, notices: Vec<D1PreparedStatement>) -> Self {
+        self.notices = notices;
+        self
     }
 }
 
@@ -80,6 +91,17 @@ impl Scope<'_> {
             ),
         );
         Plan::without_effects(Outcome::Unrelated, Some(&self.platform_id), project_id)
+    }
+
+    /// Where the developer events this Stripe event causes in `project_id` happen.
+    fn origin<'b>(&'b self, project_id: &'b str) -> Origin<'b> {
+        Origin {
+            db: self.db,
+            stripe_event: &self.event.id,
+            project_id,
+            mode: self.mode,
+            now: self.ctx.now_ms,
+        }
     }
 
     /// Whether `project_id` is a live project of this platform in this mode.
@@ -140,8 +162,15 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event, again: Again) -> Result<Rece
     }
     statements.push(billing::record_event(&db, &record)?);
     statements.extend(plan.effects);
+    let notices = plan.notices.len();
+    statements.extend(plan.notices);
     match db.batch(statements).await {
-        Ok(_) => {
+        Ok(results) => {
+            let mut queued = Vec::new();
+            for result in &results[results.len().saturating_sub(notices)..] {
+                queued.extend(outbound::written(result)?);
+            }
+            outbound::enqueue(&ctx.env, &ctx.request_id, &queued).await;
             // The developer's own plan gates live keys: cached key lookups must not wait
             // out the KV bound to see it.
             if event.account.is_none()
@@ -245,6 +274,7 @@ async fn checkout_completed(
     let project = row.project_id.as_str();
     let now = scope.ctx.now_ms;
     let mut effects = vec![billing::close_session(scope.db, &row.id, "complete", now)?];
+    let notices;
     match (
         row.kind.as_str(),
         &row.order_id,
@@ -252,11 +282,12 @@ async fn checkout_completed(
         &session.subscription,
     ) {
         ("payment", Some(order_id), _, _) => {
-            let products: Vec<String> = checkout::order_lines(scope.db, project, order_id)
-                .await?
-                .into_iter()
-                .map(|r| r.product_id)
-                .collect();
+            let lines = checkout::order_lines(scope.db, project, order_id).await?;
+            let products: Vec<String> = lines.iter().map(|r| r.product_id.clone()).collect();
+            notices = match checkout::order(scope.db, project, order_id).await? {
+                Some(order) => scope.origin(project).order_paid(&order, &lines)?,
+                None => Vec::new(),
+            };
             effects.extend(billing::pay_order(
                 scope.db,
                 project,
@@ -278,9 +309,8 @@ async fn checkout_completed(
                     scope.unrelated(Some(project), "the session's tier is not the project's")
                 );
             };
-            if let Some(held) = billing::subscription(scope.db, subscription_id).await?
-                && held.project_id != project
-            {
+            let held = billing::subscription(scope.db, subscription_id).await?;
+            if held.as_ref().is_some_and(|h| h.project_id != project) {
                 return Ok(
                     scope.unrelated(Some(project), "the subscription belongs to another project")
                 );
@@ -290,18 +320,25 @@ async fn checkout_completed(
                 .send(&retrieve_subscription(Some(scope.account), subscription_id))
                 .await?;
             let terms = read_terms(&subscription, false)?;
+            let grant = Grant {
+                project_id: project,
+                end_user_id,
+                tier_id: Some(&tier.id),
+                plan: &tier.name,
+            };
             effects.push(billing::upsert_subscription(
                 scope.db,
-                Grant {
-                    project_id: project,
-                    end_user_id,
-                    tier_id: Some(&tier.id),
-                    plan: &tier.name,
-                },
+                grant,
                 &terms,
                 scope.event.created_ms(),
                 now,
             )?);
+            notices = scope.origin(project).subscription(
+                grant,
+                &terms,
+                held.is_some_and(|h| gives_access(&h.status)),
+                scope.event.created_ms(),
+            )?;
             effects.push(billing::set_stripe_customer(
                 scope.db,
                 project,
@@ -314,7 +351,7 @@ async fn checkout_completed(
             return Ok(scope.unrelated(Some(project), "the session lacks what its kind needs"));
         }
     }
-    Ok(Plan::applied(&scope.platform_id, Some(project), effects))
+    Ok(Plan::applied(&scope.platform_id, Some(project), effects).notifying(notices))
 }
 
 async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {
@@ -403,19 +440,49 @@ async fn subscription_changed(
             }
         },
     };
+    let grant = Grant {
+        project_id: &project,
+        end_user_id: &end_user,
+        tier_id: tier_id.as_deref(),
+        plan: &plan,
+    };
     let effects = vec![billing::upsert_subscription(
         db,
-        Grant {
-            project_id: &project,
-            end_user_id: &end_user,
-            tier_id: tier_id.as_deref(),
-            plan: &plan,
-        },
+        grant,
         &terms,
         scope.event.created_ms(),
         scope.ctx.now_ms,
     )?];
-    Ok(Plan::applied(&scope.platform_id, Some(&project), effects))
+    let notices = scope.origin(&project).subscription(
+        grant,
+        &terms,
+        held.as_ref().is_some_and(|h| gives_access(&h.status)),
+        scope.event.created_ms(),
+    )?;
+    Ok(Plan::applied(&scope.platform_id, Some(&project), effects).notifying(notices))
+}
+
+/// What a plain UPDATE of our row reports: the row's own fields with its new `status`.
+fn row_data<'a>(
+    stripe_subscription_id: &'a str,
+    row: &'a billing::SubscriptionRow,
+    status: &'a str,
+) -> SubscriptionData<'a> {
+    SubscriptionData {
+        stripe_subscription_id,
+        stripe_customer_id: None,
+        end_user_id: &row.end_user_id,
+        tier_id: row.tier_id.as_deref(),
+        plan: &row.plan,
+        status,
+        amount: None,
+        currency: None,
+        interval: None,
+        current_period_start: None,
+        current_period_end: None,
+        cancel_at_period_end: None,
+        canceled_at: None,
+    }
 }
 
 /// Our subscription row for an invoice, when it is one of this platform's.
@@ -456,18 +523,23 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
             Some(&row.project_id),
         ));
     };
+    let (start, end) = (start.saturating_mul(1000), end.saturating_mul(1000));
     let effects = vec![billing::pay_period(
         scope.db,
         &subscription_id,
-        start.saturating_mul(1000),
-        end.saturating_mul(1000),
+        start,
+        end,
         scope.ctx.now_ms,
     )?];
-    Ok(Plan::applied(
-        &scope.platform_id,
-        Some(&row.project_id),
-        effects,
-    ))
+    let notices = scope.origin(&row.project_id).subscription_row(
+        &SubscriptionData {
+            current_period_start: Some(start),
+            current_period_end: Some(end),
+            ..row_data(&subscription_id, &row, &row.status)
+        },
+        None,
+    )?;
+    Ok(Plan::applied(&scope.platform_id, Some(&row.project_id), effects).notifying(notices))
 }
 
 async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiError> {
@@ -488,11 +560,12 @@ async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, Ap
         scope.event.created_ms(),
         scope.ctx.now_ms,
     )?];
-    Ok(Plan::applied(
-        &scope.platform_id,
-        Some(&row.project_id),
-        effects,
-    ))
+    // Only an active or trialing subscription becomes past_due, and that loses access.
+    let notices = scope.origin(&row.project_id).subscription_row(
+        &row_data(&subscription_id, &row, "past_due"),
+        gives_access(&row.status).then_some(false),
+    )?;
+    Ok(Plan::applied(&scope.platform_id, Some(&row.project_id), effects).notifying(notices))
 }
 
 /// Events on Tollgate's own account: a developer's own subscription (metadata

@@ -302,6 +302,8 @@ pub struct SubscriptionRow {
     pub tier_id: Option<String>,
     /// The tier's name when granted.
     pub plan: String,
+    /// Stripe's status as last applied.
+    pub status: String,
     /// `created` of the newest event applied (ms).
     pub stripe_event_at: i64,
 }
@@ -316,7 +318,7 @@ pub async fn subscription(
 ) -> Result<Option<SubscriptionRow>, ApiError> {
     first(
         db,
-        "SELECT project_id, end_user_id, tier_id, plan, stripe_event_at FROM subscriptions WHERE stripe_subscription_id = ?1",
+        "SELECT project_id, end_user_id, tier_id, plan, status, stripe_event_at FROM subscriptions WHERE stripe_subscription_id = ?1",
         &[text(stripe_subscription_id)],
     )
     .await

@@ -356,3 +356,37 @@ pub async fn short(
     }
     Ok(names)
 }
+
+/// An order's header, for the `order.completed` webhook.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrderRow {
+    /// `ord_…`
+    pub id: String,
+    /// The buyer, when signed in.
+    pub end_user_id: Option<String>,
+    /// The buyer's email.
+    pub email: Option<String>,
+    /// Total in minor units.
+    pub amount_total: i64,
+    /// Currency.
+    pub currency: String,
+    /// When it was created (ms).
+    pub created_at: i64,
+}
+
+/// One of the project's orders.
+///
+/// # Errors
+/// Storage failures.
+pub async fn order(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+) -> Result<Option<OrderRow>, ApiError> {
+    first(
+        db,
+        "SELECT id, end_user_id, email, amount_total, currency, created_at FROM orders WHERE project_id = ?1 AND id = ?2",
+        &[text(project_id), text(order_id)],
+    )
+    .await
+}

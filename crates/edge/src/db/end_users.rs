@@ -41,12 +41,13 @@ fn opt(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
-/// Inserts a new end user; `false` when its external id is taken in the project.
+/// The insert of a new end user; it changes no row when the external id is taken in the
+/// project (`ON CONFLICT DO NOTHING`), so the batch it runs in can tell.
 ///
 /// # Errors
-/// Storage failures.
-pub async fn insert(db: &D1Database, row: &EndUserRow) -> Result<bool, ApiError> {
-    let result = stmt(
+/// Binding failures.
+pub fn insert(db: &D1Database, row: &EndUserRow) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
         db,
         "INSERT INTO end_users (id, project_id, external_id, email, first_name, last_name, plan, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
@@ -61,10 +62,7 @@ pub async fn insert(db: &D1Database, row: &EndUserRow) -> Result<bool, ApiError>
             opt(row.plan.as_deref()),
             int(row.created_at),
         ],
-    )?
-    .run()
-    .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) == 1)
+    )
 }
 
 /// A live end user of the project, by `cus_…` id or by the developer's external id.

@@ -92,3 +92,19 @@ pub async fn release(db: &D1Database, scope: &str, key: &str) -> Result<(), ApiE
     .await?;
     Ok(())
 }
+
+/// Drops a key whatever its state: for an answer recorded in a batch whose guarded write
+/// turned out to change nothing, so a retry runs instead of replaying it.
+///
+/// # Errors
+/// Storage failures.
+pub async fn forget(db: &D1Database, scope: &str, key: &str) -> Result<(), ApiError> {
+    stmt(
+        db,
+        "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+        &[text(scope), text(key)],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -7,6 +7,8 @@ pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod connections;
+pub mod dashboard;
+pub mod deliveries;
 pub mod end_users;
 pub mod entitlements;
 pub mod idempotency;
@@ -15,6 +17,7 @@ pub mod operator;
 pub mod platforms;
 pub mod projects;
 pub mod usage;
+pub mod webhook_endpoints;
 
 use crate::{ApiError, storage};
 use serde::de::DeserializeOwned;

@@ -1,5 +1,6 @@
 //! Metering storage: who an end user is for billing purposes (plan, limit, period source),
-//! and the single conditional upsert that counts a call only while it stays within the limit.
+//! the single conditional upsert that counts a call only while it stays within the limit, and
+//! the per-day tally of what it counted (the dashboard's usage series).
 
 use super::{first, int, stmt, text};
 use crate::ApiError;
@@ -78,6 +79,20 @@ pub async fn allowance(
     first(db, ALLOWANCE, &[text(project_id), text(end_user)]).await
 }
 
+/// SQL for the start of the period a call counts in, where `s.ps`..`s.pe` is the end user's
+/// active or trialing subscription's period (NULL without one), ?3 the calendar month's start
+/// and ?5 now: the subscription's period, rolled forward by its own length once it ended,
+/// else the calendar month. The metered call and the dashboard share it, so "this period"
+/// means the same counter to both.
+macro_rules! period_start {
+    () => {
+        "CASE WHEN s.pe IS NULL OR s.pe <= s.ps THEN ?3
+         WHEN ?5 < s.pe THEN s.ps
+         ELSE s.pe + ((?5 - s.pe) / MAX(s.pe - s.ps, 86400000)) * MAX(s.pe - s.ps, 86400000) END"
+    };
+}
+pub(crate) use period_start;
+
 /// The metered call with everything resolved inside one statement: the end user, their
 /// subscription's tier (else assigned, else default), the period (the subscription's, rolled
 /// forward when it ended; else the calendar month passed in), and — for a token — that the
@@ -87,9 +102,9 @@ const TRACK: &str = concat!(
     resolve_end_user!(),
     ", p AS (
   SELECT
-    CASE WHEN s.pe IS NULL OR s.pe <= s.ps THEN ?3
-         WHEN ?5 < s.pe THEN s.ps
-         ELSE s.pe + ((?5 - s.pe) / MAX(s.pe - s.ps, 86400000)) * MAX(s.pe - s.ps, 86400000) END AS start,
+    ",
+    period_start!(),
+    " AS start,
     CASE WHEN s.pe IS NULL OR s.pe <= s.ps THEN ?4
          WHEN ?5 < s.pe THEN s.pe
          ELSE s.pe + ((?5 - s.pe) / MAX(s.pe - s.ps, 86400000) + 1) * MAX(s.pe - s.ps, 86400000) END AS end_
@@ -109,8 +124,18 @@ ON CONFLICT (project_id, end_user_id, period_start) DO UPDATE
 RETURNING count"
 );
 
-/// Runs one metered call and reads the allowance it was judged by, as one batch: one round
-/// trip, one transaction, so the answer describes exactly the state the count used.
+/// Adds the units of the statement just before it in the batch (TRACK) to the project's
+/// day, only when that statement changed a row: `changes()` is the number of rows the
+/// previous statement of the same connection changed, and a call refused at the limit
+/// changes none (its insert selects nothing, its upsert's `WHERE` fails). A check-only call
+/// (cost 0) adds nothing either. Binds ?1 (project), ?2 (UTC day, ms), ?3 (units).
+const COUNT_DAY: &str = "INSERT INTO usage_days (project_id, day, count)
+SELECT ?1, ?2, ?3 WHERE changes() > 0 AND ?3 > 0
+ON CONFLICT (project_id, day) DO UPDATE SET count = usage_days.count + excluded.count";
+
+/// Runs one metered call, adds what it counted to the project's day (for the dashboard's
+/// series), and reads the allowance it was judged by — three statements in one batch: one
+/// round trip, one transaction, so the answer describes exactly the state the count used.
 ///
 /// # Errors
 /// Storage failures.
@@ -138,8 +163,18 @@ pub async fn track_and_read(
             version,
         ],
     )?;
+    let day = stmt(
+        db,
+        COUNT_DAY,
+        &[
+            text(project_id),
+            int(tollgate::dashboard::day_of(now) * tollgate::dashboard::DAY_MS),
+            int(cost),
+        ],
+    )?;
     let read = stmt(db, ALLOWANCE, &[text(project_id), text(end_user)])?;
-    let results = db.batch(vec![track, read]).await?;
+    // TRACK and COUNT_DAY must stay adjacent: COUNT_DAY reads TRACK's `changes()`.
+    let results = db.batch(vec![track, day, read]).await?;
     let counted = match results.first() {
         Some(r) => r
             .results::<CountRow>()?
@@ -147,7 +182,7 @@ pub async fn track_and_read(
             .map(|row| u64::try_from(row.count).unwrap_or(0)),
         None => None,
     };
-    let allowance = match results.get(1) {
+    let allowance = match results.get(2) {
         Some(r) => r.results::<Allowance>()?.into_iter().next(),
         None => None,
     };
