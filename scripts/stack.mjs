@@ -31,8 +31,8 @@ export const DEV_CONSOLE_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
 
 /**
  * Development secrets, made once per state folder and kept beside the state (so tokens and
- * keys survive a restart): the key pepper, the data-encryption key, the development issuer's
- * RSA key and the Stripe sandbox credentials (the platform's secret keys and Connect client
+ * keys survive a restart): the key pepper, the data-encryption key, the download-token key,
+ * the development issuer's RSA key and the Stripe sandbox credentials (the platform's secret keys and Connect client
  * ids per mode, and the webhook signing secret). Never used outside local runs and tests.
  * A state folder made by an older version gains the secrets it lacks.
  */
@@ -43,6 +43,7 @@ export function devSecrets(persistDir) {
   const makers = {
     KEY_PEPPER: () => randomBytes(32).toString("base64url"),
     DATA_ENCRYPTION_KEY: () => randomBytes(32).toString("base64"),
+    DOWNLOAD_SIGNING_KEY: () => randomBytes(32).toString("base64url"),
     DEV_ISSUER_KEY: () => {
       const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
       return JSON.stringify({ ...privateKey.export({ format: "jwk" }), kid: `dev-${randomBytes(6).toString("hex")}` });
@@ -163,8 +164,8 @@ async function waitForHealth(urls, timeoutMs) {
  * holds the D1/KV/R2 state (the same layout as `wrangler --persist-to`) and the development
  * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs,
  * the runtime's log entries (`{ level, message }`), the shared D1 database (`d1()`), the
- * Stripe sandbox's own (`sandboxD1()`), `scheduled(worker)` (runs a cron trigger now), and
- * `stop()`.
+ * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`), `scheduled(worker)`
+ * (runs a cron trigger now), and `stop()`.
  */
 export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
@@ -187,6 +188,8 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
     // Where Stripe sends developers back after Connect consent.
     CATALOG_URL: `http://127.0.0.1:${chosen.catalog}`,
     SANDBOX_WEBHOOK_URL: `http://127.0.0.1:${chosen.webhooks}/webhook/stripe`,
+    // Public asset URLs and download links point at the api worker, whichever worker answers.
+    PUBLIC_API_URL: `http://127.0.0.1:${chosen.api}`,
     ...vars,
   };
   const logs = [];
@@ -216,10 +219,11 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
     // The D1 bindings as the workers see them, for tests that arrange or inspect rows directly.
     const d1 = () => mf.getD1Database("DB", readConfig("api").name);
     const sandboxD1 = () => mf.getD1Database("SANDBOX_DB", readConfig("stripe-sandbox").name);
+    const r2 = () => mf.getR2Bucket("ASSETS", readConfig("api").name);
     // Cron triggers do not fire on their own locally: `scheduled(worker)` runs one now.
     const scheduled = async (worker, cron = "*/5 * * * *") =>
       (await mf.getWorker(readConfig(worker).name)).scheduled({ cron, scheduledTime: new Date() });
-    return { urls, logs, d1, sandboxD1, scheduled, stop: () => mf.dispose() };
+    return { urls, logs, d1, sandboxD1, r2, scheduled, stop: () => mf.dispose() };
   } catch (err) {
     await mf.dispose();
     throw err;

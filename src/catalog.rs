@@ -77,6 +77,8 @@ pub struct TierSpec {
     pub image_url: Option<String>,
     /// Display order (ascending).
     pub sort_order: i64,
+    /// The private asset an active or trialing subscriber may download (`ast_…`).
+    pub asset_id: Option<String>,
 }
 
 impl TierSpec {
@@ -120,6 +122,8 @@ pub struct ProductSpec {
     pub inventory: Option<i64>,
     /// Display order (ascending).
     pub sort_order: i64,
+    /// The private asset a buyer may download (`ast_…`).
+    pub asset_id: Option<String>,
 }
 
 impl ProductSpec {
@@ -192,6 +196,9 @@ pub struct TierInput {
     pub image_url: Option<String>,
     /// Display order.
     pub sort_order: Option<i64>,
+    /// The private asset to deliver (`ast_…`); `null` or empty detaches it.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_id: Option<Value>,
     /// The `updatedAt` last read (edits only).
     pub updated_at: Option<i64>,
 }
@@ -219,6 +226,9 @@ pub struct ProductInput {
     pub inventory: Option<Value>,
     /// Display order.
     pub sort_order: Option<i64>,
+    /// The private asset to deliver (`ast_…`); `null` or empty detaches it.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_id: Option<Value>,
     /// The `updatedAt` last read (edits only).
     pub updated_at: Option<i64>,
 }
@@ -373,6 +383,35 @@ fn sort_order(errors: &mut FieldErrors, raw: Option<i64>, current: i64) -> i64 {
     value
 }
 
+/// `assetId`: absent keeps the current one, `null` or `""` detaches it, otherwise an
+/// `ast_…` id. Whether it names a private asset of the project is checked against storage.
+fn asset_id(
+    errors: &mut FieldErrors,
+    raw: Option<Value>,
+    current: Option<&String>,
+) -> Option<String> {
+    match raw {
+        None => current.cloned(),
+        Some(Value::Null) => None,
+        Some(Value::String(id)) if id.is_empty() => None,
+        Some(Value::String(id))
+            if id
+                .strip_prefix("ast_")
+                .is_some_and(|rest| crate::ids::is_base62(rest) && rest.len() <= 40) =>
+        {
+            Some(id)
+        }
+        Some(_) => {
+            field_error(
+                errors,
+                "assetId",
+                "must be the id of a private asset of this project (ast_…), or null",
+            );
+            current.cloned()
+        }
+    }
+}
+
 /// Whether the edit names `updatedAt` and keeps the slug.
 fn edit_guard(
     errors: &mut FieldErrors,
@@ -457,6 +496,7 @@ impl TierInput {
             trial_days: 0,
             image_url: None,
             sort_order: 0,
+            asset_id: None,
         };
         self.overlay(errors, &blank)
     }
@@ -509,6 +549,7 @@ impl TierInput {
                 |u| image_url(&mut errors, Some(u)),
             ),
             sort_order: sort_order(&mut errors, self.sort_order, base.sort_order),
+            asset_id: asset_id(&mut errors, self.asset_id, base.asset_id.as_ref()),
         };
         if !(0..=730).contains(&spec.trial_days) {
             field_error(&mut errors, "trialDays", "must be from 0 to 730");
@@ -541,6 +582,7 @@ impl ProductInput {
             image_url: None,
             inventory: None,
             sort_order: 0,
+            asset_id: None,
         };
         self.overlay(errors, &blank)
     }
@@ -594,6 +636,7 @@ impl ProductInput {
                 false,
             ),
             sort_order: sort_order(&mut errors, self.sort_order, base.sort_order),
+            asset_id: asset_id(&mut errors, self.asset_id, base.asset_id.as_ref()),
         };
         finish(errors, spec)
     }
@@ -785,6 +828,41 @@ mod tests {
             Err(CatalogRule::FreeTierLocked)
         );
         assert_eq!(check_tier_edit(&free, &free), Ok(()));
+    }
+
+    #[test]
+    fn an_asset_is_attached_by_id_kept_when_absent_and_detached_with_null() {
+        let input =
+            |v: Value| serde_json::from_value::<ProductInput>(v).unwrap_or_else(|e| panic!("{e}"));
+        let spec = input(
+            json!({ "name": "ebook", "displayName": "E", "price": 500, "assetId": "ast_Ab3" }),
+        )
+        .create()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(spec.asset_id.as_deref(), Some("ast_Ab3"));
+        let (kept, _) = input(json!({ "price": 600, "updatedAt": 1 }))
+            .edit(&spec)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(kept.asset_id.as_deref(), Some("ast_Ab3"));
+        for detach in [Value::Null, json!("")] {
+            let (detached, _) = input(json!({ "assetId": detach, "updatedAt": 1 }))
+                .edit(&spec)
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(detached.asset_id, None);
+        }
+        for bad in [json!("prd_x"), json!("ast_../x"), json!(7)] {
+            let errors = input(json!({ "assetId": bad, "updatedAt": 1 }))
+                .edit(&spec)
+                .err()
+                .unwrap_or_default();
+            assert!(errors.contains_key("assetId"), "{bad}");
+        }
+        let tier = tier_input(
+            json!({ "name": "pro", "displayName": "Pro", "price": 900, "assetId": "ast_T1" }),
+        )
+        .create()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(tier.asset_id.as_deref(), Some("ast_T1"));
     }
 
     #[test]

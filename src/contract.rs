@@ -106,6 +106,30 @@ pub enum ErrorCode {
     SoldOut,
     /// The end user never paid, so there is no billing account to manage.
     NoBillingAccount,
+    /// An upload without `Content-Length`: uploads stream with a declared length.
+    LengthRequired,
+    /// The upload's body is empty or does not match its `Content-Length`.
+    InvalidUpload,
+    /// The file's bytes are not a type this upload takes (public assets: png, jpeg, webp or
+    /// gif, judged by the bytes, never by `Content-Type`).
+    UnsupportedFileType,
+    /// The asset is a product's or tier's download: detach it first.
+    AssetInUse,
+    /// The end user holds no active entitlement to this file (never bought it, or it was
+    /// revoked, or the subscription lapsed).
+    EntitlementRequired,
+    /// The entitlement was already revoked.
+    AlreadyRevoked,
+    /// A subscription's entitlement ends with the subscription; cancel that instead.
+    NotRevocable,
+    /// The product or tier has no downloadable file attached.
+    NoDownload,
+    /// The download token is malformed, altered or not Tollgate's.
+    DownloadTokenInvalid,
+    /// The download token's five minutes are over: ask for a new URL.
+    DownloadTokenExpired,
+    /// The `Range` starts past the end of the file.
+    RangeNotSatisfiable,
     /// The webhook endpoint is disabled: enable it before resending to it.
     EndpointDisabled,
     /// The project already has the most webhook endpoints it may have (16).

@@ -4,6 +4,7 @@
 //! through the small seams in [`ids`], so every rule runs natively under `cargo test` and
 //! compiles unchanged for `wasm32-unknown-unknown`.
 
+pub mod assets;
 pub mod catalog;
 pub mod checkout;
 pub mod connect;
@@ -11,6 +12,7 @@ pub mod console;
 pub mod contract;
 pub mod customer_api;
 pub mod dashboard;
+pub mod download;
 pub mod end_user;
 pub mod idempotency;
 pub mod ids;

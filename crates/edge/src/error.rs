@@ -105,6 +105,28 @@ pub enum ApiError {
     SoldOut(Vec<String>),
     /// The end user has no Stripe customer yet.
     NoBillingAccount,
+    /// An upload without `Content-Length`.
+    LengthRequired,
+    /// The upload is empty or shorter or longer than it declared.
+    InvalidUpload(&'static str),
+    /// The upload's bytes are not a type the upload takes.
+    UnsupportedFileType(&'static str),
+    /// The asset is attached to a product or tier.
+    AssetInUse,
+    /// No active entitlement covers the file; the message says which case.
+    EntitlementRequired(&'static str),
+    /// The entitlement was already revoked.
+    AlreadyRevoked,
+    /// A subscription's entitlement cannot be revoked here.
+    NotRevocable,
+    /// The product or tier has no download attached.
+    NoDownload,
+    /// The download token was refused as not Tollgate's.
+    DownloadTokenInvalid,
+    /// The download token expired.
+    DownloadTokenExpired,
+    /// The `Range` starts past the end of a file of this many bytes.
+    RangeNotSatisfiable(u64),
     /// The webhook endpoint is disabled.
     EndpointDisabled,
     /// The project has the most webhook endpoints it may have.
@@ -165,7 +187,15 @@ impl ApiError {
             },
             Self::InvalidOAuthState | Self::ConnectDeclined | Self::PriceMismatch => 400,
             Self::AlreadySubscribed | Self::SoldOut(_) => 409,
-            Self::NoBillingAccount => 404,
+            Self::NoBillingAccount | Self::NoDownload => 404,
+            Self::LengthRequired => 411,
+            Self::InvalidUpload(_) => 400,
+            Self::UnsupportedFileType(_) => 415,
+            Self::AssetInUse | Self::AlreadyRevoked | Self::NotRevocable => 409,
+            Self::EntitlementRequired(_) => 403,
+            Self::DownloadTokenInvalid => 401,
+            Self::DownloadTokenExpired => 410,
+            Self::RangeNotSatisfiable(_) => 416,
             Self::ConnectionRequired(_) => 428,
             Self::StripeAccountInUse
             | Self::WrongProjectType(_)
@@ -225,6 +255,17 @@ impl ApiError {
             Self::AlreadySubscribed => ErrorCode::AlreadySubscribed,
             Self::SoldOut(_) => ErrorCode::SoldOut,
             Self::NoBillingAccount => ErrorCode::NoBillingAccount,
+            Self::LengthRequired => ErrorCode::LengthRequired,
+            Self::InvalidUpload(_) => ErrorCode::InvalidUpload,
+            Self::UnsupportedFileType(_) => ErrorCode::UnsupportedFileType,
+            Self::AssetInUse => ErrorCode::AssetInUse,
+            Self::EntitlementRequired(_) => ErrorCode::EntitlementRequired,
+            Self::AlreadyRevoked => ErrorCode::AlreadyRevoked,
+            Self::NotRevocable => ErrorCode::NotRevocable,
+            Self::NoDownload => ErrorCode::NoDownload,
+            Self::DownloadTokenInvalid => ErrorCode::DownloadTokenInvalid,
+            Self::DownloadTokenExpired => ErrorCode::DownloadTokenExpired,
+            Self::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
             Self::ConnectDeclined => ErrorCode::ConnectDeclined,
             Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
             Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
@@ -290,6 +331,17 @@ impl ApiError {
             Self::AlreadySubscribed => "There is already an active subscription to this plan or tier.".into(),
             Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),
             Self::NoBillingAccount => "This end user has never paid, so there is no billing account to manage.".into(),
+            Self::LengthRequired => "Send the file with a Content-Length header.".into(),
+            Self::InvalidUpload(why)
+            | Self::UnsupportedFileType(why)
+            | Self::EntitlementRequired(why) => (*why).into(),
+            Self::AssetInUse => "This asset is a product's or tier's download. Detach it (assetId: null) before deleting it.".into(),
+            Self::AlreadyRevoked => "This entitlement was already revoked.".into(),
+            Self::NotRevocable => "A subscription's entitlement ends with the subscription: cancel the subscription instead.".into(),
+            Self::NoDownload => "This product or tier has no downloadable file.".into(),
+            Self::DownloadTokenInvalid => "The download link is invalid. Ask for a new one.".into(),
+            Self::DownloadTokenExpired => "The download link has expired. Ask for a new one.".into(),
+            Self::RangeNotSatisfiable(size) => format!("The requested range starts past the end of the file ({size} bytes)."),
             Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),
             Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
             Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),
@@ -321,6 +373,9 @@ impl ApiError {
             Self::Provider(failure) if failure.retryable() => headers.set("Retry-After", "2")?,
             Self::UsageLimitReached { retry_after, .. } => {
                 headers.set("Retry-After", &retry_after.to_string())?
+            }
+            Self::RangeNotSatisfiable(size) => {
+                headers.set("Content-Range", &format!("bytes */{size}"))?;
             }
             _ => {}
         }
@@ -481,6 +536,34 @@ mod tests {
                 ApiError::internal("db exploded"),
                 500,
                 ErrorCode::InternalError,
+            ),
+            (ApiError::LengthRequired, 411, ErrorCode::LengthRequired),
+            (
+                ApiError::UnsupportedFileType("t"),
+                415,
+                ErrorCode::UnsupportedFileType,
+            ),
+            (ApiError::AssetInUse, 409, ErrorCode::AssetInUse),
+            (
+                ApiError::EntitlementRequired("e"),
+                403,
+                ErrorCode::EntitlementRequired,
+            ),
+            (ApiError::AlreadyRevoked, 409, ErrorCode::AlreadyRevoked),
+            (
+                ApiError::DownloadTokenInvalid,
+                401,
+                ErrorCode::DownloadTokenInvalid,
+            ),
+            (
+                ApiError::DownloadTokenExpired,
+                410,
+                ErrorCode::DownloadTokenExpired,
+            ),
+            (
+                ApiError::RangeNotSatisfiable(10),
+                416,
+                ErrorCode::RangeNotSatisfiable,
             ),
         ];
         for (error, status, code) in cases {

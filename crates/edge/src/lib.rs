@@ -4,6 +4,7 @@
 //! request pipeline ([`serve`]), the single mapping from errors to HTTP ([`ApiError`]),
 //! configuration read from bindings ([`Config`]), storage probes and structured logs.
 
+pub mod assets;
 pub mod audit;
 pub mod body;
 pub mod config;

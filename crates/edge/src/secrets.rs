@@ -1,10 +1,12 @@
-//! Server-side secrets, read only through `env.secret` and never logged: the key pepper and
-//! the data-encryption key. A missing or weak secret is an internal error (fail closed).
+//! Server-side secrets, read only through `env.secret` and never logged: the key pepper, the
+//! data-encryption key and the download-token key. A missing or weak secret is an internal
+//! error (fail closed).
 
 use crate::ApiError;
 use crate::crypto::{self, Key};
 use std::cell::RefCell;
 use tollgate::Pepper;
+use tollgate::download::SigningKey;
 use worker::Env;
 
 fn secret(env: &Env, name: &str) -> Result<String, ApiError> {
@@ -20,6 +22,15 @@ fn secret(env: &Env, name: &str) -> Result<String, ApiError> {
 pub fn pepper(env: &Env) -> Result<Pepper, ApiError> {
     Pepper::new(&secret(env, "KEY_PEPPER")?)
         .ok_or_else(|| ApiError::internal("KEY_PEPPER is shorter than 32 bytes"))
+}
+
+/// `DOWNLOAD_SIGNING_KEY`: signs download tokens (at least 32 bytes).
+///
+/// # Errors
+/// When it is missing or shorter than 32 bytes.
+pub fn download_key(env: &Env) -> Result<SigningKey, ApiError> {
+    SigningKey::new(&secret(env, "DOWNLOAD_SIGNING_KEY")?)
+        .ok_or_else(|| ApiError::internal("DOWNLOAD_SIGNING_KEY is shorter than 32 bytes"))
 }
 
 /// The Stripe webhook signing secrets: `STRIPE_WEBHOOK_SECRET` (required), then

@@ -2,7 +2,7 @@
 //! of a session, and the billing portal — each on the project's connected Stripe account,
 //! with every price resolved on the server and every return URL on the project's origins.
 
-use crate::lanes::{self, Caller};
+use crate::lanes::{self, Caller, buyer};
 use serde_json::json;
 use tollgate::Mode;
 use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCheckoutInput};
@@ -10,7 +10,7 @@ use tollgate::ids::new_id;
 use tollgate::stripe::calls::{self, Operation, SessionSpec};
 use tollgate_edge::db::catalog::{self, Listed, ProductRow};
 use tollgate_edge::db::checkout::{self as store, Reservation, SessionRow};
-use tollgate_edge::db::end_users::{self, EndUserRow};
+use tollgate_edge::db::end_users::EndUserRow;
 use tollgate_edge::db::{self};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::keyauth::Lane;
@@ -36,16 +36,6 @@ async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), Ap
         StripeClient::from_env(&ctx.env, mode(caller))?,
         connection.account_id,
     ))
-}
-
-/// The end user a call is about, live and with a current token.
-async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
-    let reference = lanes::end_user(ctx, caller).await?;
-    let buyer = end_users::find(&caller.db, &caller.auth.project_id, &reference.reference)
-        .await?
-        .ok_or(ApiError::UnknownEndUser)?;
-    reference.check_version(buyer.token_version)?;
-    Ok(buyer)
 }
 
 /// The operation id for Stripe: the caller's `Idempotency-Key` when sent (a retry reaches

@@ -3,6 +3,7 @@
 
 use tollgate::Pepper;
 use tollgate::end_user::{self, TokenRefusal};
+use tollgate_edge::db::end_users::{self, EndUserRow};
 use tollgate_edge::developer::{self, Issuer};
 use tollgate_edge::keyauth::{self, Lane, ProjectAuth};
 use tollgate_edge::{ApiError, Ctx, db, ratelimit, secrets};
@@ -118,6 +119,16 @@ pub(crate) async fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, A
         reference: claims.end_user_id,
         token_version: Some(claims.version),
     })
+}
+
+/// The end user a call is about, live and with a current token.
+pub(crate) async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
+    let reference = end_user(ctx, caller).await?;
+    let buyer = end_users::find(&caller.db, &caller.auth.project_id, &reference.reference)
+        .await?
+        .ok_or(ApiError::UnknownEndUser)?;
+    reference.check_version(buyer.token_version)?;
+    Ok(buyer)
 }
 
 /// A JWT from the project's own identity provider (RS256, verified against its JWKS).

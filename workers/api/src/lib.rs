@@ -1,14 +1,17 @@
 //! The `api` worker: the customer-facing API — key auth at the edge, end users, metering,
-//! the public catalog and the project's dashboard. Paths and field names follow dream-api's
-//! so its integrations keep working.
+//! the public catalog, the project's dashboard, assets and protected downloads. Paths and
+//! field names follow dream-api's so its integrations keep working.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod assets;
 mod catalog;
 mod checkout;
 mod customers;
 mod dashboard;
+mod downloads;
+mod entitlements;
 mod lanes;
 mod metering;
 mod tokens;
@@ -36,6 +39,14 @@ enum Api {
     DeleteCustomer,
     Tiers,
     Products,
+    ListAssets,
+    UploadAsset,
+    DeleteAsset,
+    PublicAsset,
+    Entitlements,
+    RevokeEntitlement,
+    IssueDownload,
+    Download,
     Dashboard,
 }
 
@@ -60,6 +71,22 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
+    Route::new(Method::Get, "/api/assets", Api::ListAssets),
+    Route::new(Method::Post, "/api/assets", Api::UploadAsset),
+    Route::new(Method::Delete, "/api/assets/{assetId}", Api::DeleteAsset),
+    Route::new(
+        Method::Get,
+        "/assets/public/{projectId}/{name}",
+        Api::PublicAsset,
+    ),
+    Route::new(Method::Get, "/api/entitlements", Api::Entitlements),
+    Route::new(
+        Method::Post,
+        "/api/entitlements/{id}/revoke",
+        Api::RevokeEntitlement,
+    ),
+    Route::new(Method::Post, "/api/downloads", Api::IssueDownload),
+    Route::new(Method::Get, "/api/downloads/{token}", Api::Download),
     Route::new(Method::Get, "/api/dashboard", Api::Dashboard),
 ];
 
@@ -108,6 +135,14 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
+        Api::ListAssets => assets::list(ctx).await,
+        Api::UploadAsset => assets::upload(ctx).await,
+        Api::DeleteAsset => assets::delete(ctx).await,
+        Api::PublicAsset => assets::serve(ctx).await,
+        Api::Entitlements => entitlements::list(ctx).await,
+        Api::RevokeEntitlement => entitlements::revoke(ctx).await,
+        Api::IssueDownload => downloads::issue(ctx).await,
+        Api::Download => downloads::fetch(ctx).await,
         Api::Dashboard => dashboard::get(ctx).await,
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::seller::{Listing, Seller};
 use serde_json::{Value, json};
+use tollgate::assets::Visibility;
 use tollgate::catalog::{
     ArchiveInput, ProductInput, ProductSpec, StripeChanges, TierInput, TierSpec, check_tier_edit,
 };
@@ -80,6 +81,33 @@ impl Spec {
         match self {
             Self::Tier(t) => &t.name,
             Self::Product(p) => &p.name,
+        }
+    }
+
+    fn asset_id(&self) -> Option<&str> {
+        match self {
+            Self::Tier(t) => t.asset_id.as_deref(),
+            Self::Product(p) => p.asset_id.as_deref(),
+        }
+    }
+
+    /// A download it names must be a live private asset of the project; one it already
+    /// delivers needs no new check (a delivered asset cannot be deleted).
+    async fn check_asset(
+        &self,
+        session: &Session,
+        project_id: &str,
+        current: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let Some(id) = self.asset_id().filter(|id| Some(*id) != current) else {
+            return Ok(());
+        };
+        match db::assets::get(&session.db, project_id, id).await? {
+            Some(asset) if asset.visibility() == Visibility::Private => Ok(()),
+            _ => Err(ApiError::field(
+                "assetId",
+                "must be a private asset of this project (uploaded with visibility=private)",
+            )),
         }
     }
 
@@ -172,6 +200,7 @@ impl Row {
                 "description": t.description, "price": t.price, "currency": t.currency, "interval": t.interval,
                 "limit": Limit::from_column(t.usage_limit), "features": features(&t.features), "popular": t.popular == 1,
                 "isFree": t.is_default == 1, "trialDays": t.trial_days, "imageUrl": t.image_url, "sortOrder": t.sort_order,
+                "assetId": t.asset_id,
                 "stripeProductId": t.stripe_product_id, "stripePriceId": t.stripe_price_id,
                 "archivedAt": t.archived_at, "createdAt": t.created_at, "updatedAt": t.updated_at,
             }),
@@ -179,7 +208,7 @@ impl Row {
                 "id": p.id, "projectId": project_id, "name": p.name, "displayName": p.display_name,
                 "description": p.description, "price": p.price, "currency": p.currency,
                 "features": features(&p.features), "imageUrl": p.image_url, "inventory": p.inventory,
-                "soldOut": p.inventory == Some(0), "sortOrder": p.sort_order,
+                "soldOut": p.inventory == Some(0), "sortOrder": p.sort_order, "assetId": p.asset_id,
                 "stripeProductId": p.stripe_product_id, "stripePriceId": p.stripe_price_id,
                 "archivedAt": p.archived_at, "createdAt": p.created_at, "updatedAt": p.updated_at,
             }),
@@ -303,6 +332,7 @@ async fn insert(
     if matches!(spec, Spec::Tier(t) if t.is_free()) && taken.free_tier {
         return Err(ApiError::FreeTierExists);
     }
+    spec.check_asset(session, &project.id, None).await?;
     let id = new_id(kind.id_prefix());
     let published = match spec.listing(&id, &project.id) {
         Some(listing) => {
@@ -336,7 +366,7 @@ async fn insert(
             &project.id,
             &id,
             "created",
-            &json!({ "name": spec.name(), "stripePriceId": stripe.price }),
+            &json!({ "name": spec.name(), "stripePriceId": stripe.price, "assetId": spec.asset_id() }),
             None,
         )?,
     ];
@@ -373,6 +403,7 @@ fn preview(kind: Kind, id: &str, spec: &Spec, stripe: StripeIds<'_>, now: i64) -
             stripe_product_id: stripe.product.map(str::to_owned),
             stripe_price_id: stripe.price.map(str::to_owned),
             sort_order: t.sort_order,
+            asset_id: t.asset_id.clone(),
             archived_at: None,
             created_at: now,
             updated_at: now,
@@ -390,6 +421,7 @@ fn preview(kind: Kind, id: &str, spec: &Spec, stripe: StripeIds<'_>, now: i64) -
             stripe_product_id: stripe.product.map(str::to_owned),
             stripe_price_id: stripe.price.map(str::to_owned),
             sort_order: p.sort_order,
+            asset_id: p.asset_id.clone(),
             archived_at: None,
             created_at: now,
             updated_at: now,
@@ -469,6 +501,8 @@ pub(crate) async fn edit(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiError>
     if row.updated_at() != expected {
         return Err(ApiError::StaleUpdate);
     }
+    next.check_asset(&session, &project.id, current.asset_id())
+        .await?;
     let changes = match (&current, &next) {
         (Spec::Tier(a), Spec::Tier(b)) => {
             check_tier_edit(a, b).map_err(|_| ApiError::FreeTierLocked)?;
@@ -501,7 +535,7 @@ pub(crate) async fn edit(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiError>
             &project.id,
             row.id(),
             "updated",
-            &json!({ "newPrice": changes.new_price, "stripePriceId": stripe.price }),
+            &json!({ "newPrice": changes.new_price, "stripePriceId": stripe.price, "assetId": next.asset_id() }),
             Some(now),
         )?,
     ];

@@ -1,9 +1,10 @@
-//! The `platform` worker: developers, their projects and keys, the audit trail and the
-//! dashboards.
+//! The `platform` worker: developers, their projects, keys and assets, the audit trail and
+//! the dashboards.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod assets;
 mod audit;
 mod billing;
 mod dashboard;
@@ -34,6 +35,9 @@ enum Api {
     RevokeKey,
     PlatformAudit,
     ProjectAudit,
+    ListAssets,
+    UploadAsset,
+    DeleteAsset,
     ProjectDashboard,
     Totals,
     Jwks,
@@ -81,6 +85,13 @@ const ROUTES: &[Route<Api>] = &[
     ),
     Route::new(Method::Get, "/v1/audit", Api::PlatformAudit),
     Route::new(Method::Get, "/v1/projects/{id}/audit", Api::ProjectAudit),
+    Route::new(Method::Get, "/v1/projects/{id}/assets", Api::ListAssets),
+    Route::new(Method::Post, "/v1/projects/{id}/assets", Api::UploadAsset),
+    Route::new(
+        Method::Delete,
+        "/v1/projects/{id}/assets/{assetId}",
+        Api::DeleteAsset,
+    ),
     Route::new(
         Method::Get,
         "/v1/projects/{id}/dashboard",
@@ -122,6 +133,9 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::RevokeKey => keys::revoke(ctx).await,
         Api::PlatformAudit => audit::list(ctx, false).await,
         Api::ProjectAudit => audit::list(ctx, true).await,
+        Api::ListAssets => assets::list(ctx).await,
+        Api::UploadAsset => assets::upload(ctx).await,
+        Api::DeleteAsset => assets::delete(ctx).await,
         Api::ProjectDashboard => dashboard::project(ctx).await,
         Api::Totals => dashboard::totals(ctx).await,
         Api::Jwks => dev::jwks(&ctx),

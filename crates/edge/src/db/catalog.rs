@@ -43,6 +43,8 @@ pub struct TierRow {
     pub stripe_price_id: Option<String>,
     /// Display order.
     pub sort_order: i64,
+    /// The private asset it delivers (`ast_…`).
+    pub asset_id: Option<String>,
     /// When it was archived (ms).
     pub archived_at: Option<i64>,
     /// Creation time (ms).
@@ -78,6 +80,8 @@ pub struct ProductRow {
     pub stripe_price_id: Option<String>,
     /// Display order.
     pub sort_order: i64,
+    /// The private asset it delivers (`ast_…`).
+    pub asset_id: Option<String>,
     /// When it was archived (ms).
     pub archived_at: Option<i64>,
     /// Creation time (ms).
@@ -87,9 +91,9 @@ pub struct ProductRow {
 }
 
 const TIER_COLUMNS: &str = "id, name, display_name, description, price, currency, interval, usage_limit, features, popular, \
-                            is_default, trial_days, image_url, stripe_product_id, stripe_price_id, sort_order, archived_at, created_at, updated_at";
+                            is_default, trial_days, image_url, stripe_product_id, stripe_price_id, sort_order, asset_id, archived_at, created_at, updated_at";
 const PRODUCT_COLUMNS: &str = "id, name, display_name, description, price, currency, features, image_url, inventory, \
-                               stripe_product_id, stripe_price_id, sort_order, archived_at, created_at, updated_at";
+                               stripe_product_id, stripe_price_id, sort_order, asset_id, archived_at, created_at, updated_at";
 
 fn features_of(raw: &str) -> Vec<String> {
     serde_json::from_str(raw).unwrap_or_default()
@@ -112,6 +116,7 @@ impl TierRow {
             trial_days: self.trial_days,
             image_url: self.image_url.clone(),
             sort_order: self.sort_order,
+            asset_id: self.asset_id.clone(),
         }
     }
 }
@@ -130,6 +135,7 @@ impl ProductRow {
             image_url: self.image_url.clone(),
             inventory: self.inventory,
             sort_order: self.sort_order,
+            asset_id: self.asset_id.clone(),
         }
     }
 }
@@ -321,6 +327,15 @@ fn limit_param(limit: Option<i64>) -> JsValue {
     limit.map_or(JsValue::NULL, int)
 }
 
+/// The `asset_id` a write stores for the asset bound to `param`: the id itself only while it
+/// names a live private asset of the project (bound to `?2`), else NULL — so a row can never
+/// deliver another project's file, a public image, or one deleted in the same instant.
+fn deliverable(param: &str) -> String {
+    format!(
+        "(SELECT id FROM assets WHERE id = {param} AND project_id = ?2 AND visibility = 'protected' AND deleted_at IS NULL)"
+    )
+}
+
 /// The insert of a new tier.
 ///
 /// # Errors
@@ -335,9 +350,12 @@ pub fn insert_tier(
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "INSERT INTO tiers (id, project_id, name, display_name, description, price, currency, interval, usage_limit, features, popular, \
-         is_default, trial_days, image_url, sort_order, stripe_product_id, stripe_price_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)",
+        &format!(
+            "INSERT INTO tiers (id, project_id, name, display_name, description, price, currency, interval, usage_limit, features, popular, \
+             is_default, trial_days, image_url, sort_order, stripe_product_id, stripe_price_id, created_at, updated_at, asset_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18, {})",
+            deliverable("?19")
+        ),
         &[
             text(id),
             text(project_id),
@@ -357,6 +375,7 @@ pub fn insert_tier(
             opt_text(stripe.product),
             opt_text(stripe.price),
             int(now),
+            opt_text(spec.asset_id.as_deref()),
         ],
     )
 }
@@ -377,9 +396,12 @@ pub fn update_tier(
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "UPDATE tiers SET display_name = ?3, description = ?4, price = ?5, currency = ?6, interval = ?7, usage_limit = ?8, features = ?9, \
-         popular = ?10, trial_days = ?11, image_url = ?12, sort_order = ?13, stripe_product_id = ?14, stripe_price_id = ?15, updated_at = ?16 \
-         WHERE id = ?1 AND project_id = ?2 AND updated_at = ?17 AND archived_at IS NULL",
+        &format!(
+            "UPDATE tiers SET display_name = ?3, description = ?4, price = ?5, currency = ?6, interval = ?7, usage_limit = ?8, features = ?9, \
+             popular = ?10, trial_days = ?11, image_url = ?12, sort_order = ?13, stripe_product_id = ?14, stripe_price_id = ?15, updated_at = ?16, \
+             asset_id = {} WHERE id = ?1 AND project_id = ?2 AND updated_at = ?17 AND archived_at IS NULL",
+            deliverable("?18")
+        ),
         &[
             text(id),
             text(project_id),
@@ -398,6 +420,7 @@ pub fn update_tier(
             opt_text(stripe.price),
             int(now),
             int(expected),
+            opt_text(spec.asset_id.as_deref()),
         ],
     )
 }
@@ -416,8 +439,11 @@ pub fn insert_product(
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "INSERT INTO products (id, project_id, name, display_name, description, price, currency, features, image_url, inventory, sort_order, \
-         stripe_product_id, stripe_price_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+        &format!(
+            "INSERT INTO products (id, project_id, name, display_name, description, price, currency, features, image_url, inventory, sort_order, \
+             stripe_product_id, stripe_price_id, created_at, updated_at, asset_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, {})",
+            deliverable("?15")
+        ),
         &[
             text(id),
             text(project_id),
@@ -433,6 +459,7 @@ pub fn insert_product(
             opt_text(stripe.product),
             opt_text(stripe.price),
             int(now),
+            opt_text(spec.asset_id.as_deref()),
         ],
     )
 }
@@ -453,9 +480,12 @@ pub fn update_product(
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "UPDATE products SET display_name = ?3, description = ?4, price = ?5, currency = ?6, features = ?7, image_url = ?8, inventory = ?9, \
-         sort_order = ?10, stripe_product_id = ?11, stripe_price_id = ?12, updated_at = ?13 \
-         WHERE id = ?1 AND project_id = ?2 AND updated_at = ?14 AND archived_at IS NULL",
+        &format!(
+            "UPDATE products SET display_name = ?3, description = ?4, price = ?5, currency = ?6, features = ?7, image_url = ?8, inventory = ?9, \
+             sort_order = ?10, stripe_product_id = ?11, stripe_price_id = ?12, updated_at = ?13, asset_id = {} \
+             WHERE id = ?1 AND project_id = ?2 AND updated_at = ?14 AND archived_at IS NULL",
+            deliverable("?15")
+        ),
         &[
             text(id),
             text(project_id),
@@ -471,6 +501,7 @@ pub fn update_product(
             opt_text(stripe.price),
             int(now),
             int(expected),
+            opt_text(spec.asset_id.as_deref()),
         ],
     )
 }

@@ -1,6 +1,7 @@
 //! D1 repositories: the only place SQL lives. Statements that belong to one change are
 //! returned unexecuted so the caller runs them, with the audit row, as one atomic batch.
 
+pub mod assets;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
@@ -9,6 +10,7 @@ pub mod connections;
 pub mod dashboard;
 pub mod deliveries;
 pub mod end_users;
+pub mod entitlements;
 pub mod idempotency;
 pub mod keys;
 pub mod operator;
