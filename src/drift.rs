@@ -3,7 +3,7 @@
 //! repair to exactly the drift an operator reviewed.
 
 use crate::stripe::events::SubscriptionTerms;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -121,6 +121,89 @@ pub fn confirmation(plan: &[(&str, &[Discrepancy])]) -> String {
         .collect()
 }
 
+/// Whose subscriptions one audit call covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Every project of one platform (`plt_…`).
+    Platform(String),
+    /// One project (`prj_…`).
+    Project(String),
+}
+
+/// One audit call: a target and a page of at most [`PAGE_LIMIT`] subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Whose subscriptions.
+    pub target: Target,
+    /// 1-based page.
+    pub page: u32,
+}
+
+impl Request {
+    /// Exactly one of the two ids, and a page from 1 (default 1).
+    ///
+    /// # Errors
+    /// Field errors naming what is wrong.
+    pub fn new(
+        platform_id: Option<String>,
+        project_id: Option<String>,
+        page: Option<u32>,
+    ) -> Result<Self, crate::console::FieldErrors> {
+        let fail = |field: &str, reason: &str| {
+            crate::console::FieldErrors::from([(field.to_owned(), vec![reason.to_owned()])])
+        };
+        let page = page.unwrap_or(1);
+        if !(1..=100_000).contains(&page) {
+            return Err(fail("page", "must be a whole number from 1"));
+        }
+        let target = match (platform_id, project_id) {
+            (Some(id), None) if !id.is_empty() => Target::Platform(id),
+            (None, Some(id)) if !id.is_empty() => Target::Project(id),
+            _ => {
+                return Err(fail(
+                    "platformId",
+                    "give exactly one of platformId and projectId",
+                ));
+            }
+        };
+        Ok(Self { target, page })
+    }
+}
+
+/// The body of `POST /v1/admin/drift/repair`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepairInput {
+    /// Audit every project of this platform…
+    pub platform_id: Option<String>,
+    /// …or this one project.
+    pub project_id: Option<String>,
+    /// The page of subscriptions (default 1).
+    pub page: Option<u32>,
+    /// `true` plans only; `false` applies.
+    pub dry_run: bool,
+    /// The dry run's confirmation; required to apply.
+    pub confirmation: Option<String>,
+}
+
+impl RepairInput {
+    /// The audit to run and, when applying, the confirmation it must match.
+    ///
+    /// # Errors
+    /// Field errors (a bad scope or page, or applying without a confirmation).
+    pub fn validate(self) -> Result<(Request, Option<String>), crate::console::FieldErrors> {
+        let request = Request::new(self.platform_id, self.project_id, self.page)?;
+        match (self.dry_run, self.confirmation) {
+            (true, _) => Ok((request, None)),
+            (false, Some(c)) if !c.is_empty() => Ok((request, Some(c))),
+            (false, _) => Err(crate::console::FieldErrors::from([(
+                "confirmation".to_owned(),
+                vec!["required when dryRun is false: the value a dry run answered".to_owned()],
+            )])),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +290,43 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, "missing_at_provider");
         assert_eq!(found[0].provider, Value::Null);
+    }
+
+    #[test]
+    fn a_repair_names_exactly_one_scope_and_applies_only_with_a_confirmation() {
+        let input =
+            |body: &str| serde_json::from_str::<RepairInput>(body).map(RepairInput::validate);
+        let (request, confirm) =
+            input(r#"{"projectId":"prj_1","dryRun":false,"confirmation":"ab"}"#)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(request.target, Target::Project("prj_1".into()));
+        assert_eq!(request.page, 1);
+        assert_eq!(confirm.as_deref(), Some("ab"));
+        for (body, field) in [
+            (r#"{"dryRun":true}"#, "platformId"),
+            (
+                r#"{"platformId":"plt_1","projectId":"prj_1","dryRun":true}"#,
+                "platformId",
+            ),
+            (r#"{"platformId":"","dryRun":true}"#, "platformId"),
+            (r#"{"platformId":"plt_1","page":0,"dryRun":true}"#, "page"),
+            (r#"{"platformId":"plt_1","dryRun":false}"#, "confirmation"),
+            (
+                r#"{"platformId":"plt_1","dryRun":false,"confirmation":""}"#,
+                "confirmation",
+            ),
+        ] {
+            let errors = input(body)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .expect_err(body);
+            assert!(errors.contains_key(field), "{body}: {errors:?}");
+        }
+        assert!(
+            input(r#"{"platformId":"plt_1"}"#).is_err(),
+            "dryRun is required"
+        );
+        assert!(input(r#"{"platformId":"plt_1","dryRun":true,"x":1}"#).is_err());
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The `platform` worker: developers, their projects and keys, the audit trail and the
-//! dashboards.
+//! The `platform` worker: developers, their projects and keys, the audit trail, the
+//! dashboards and the operators' admin lane.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod admin;
 mod audit;
 mod billing;
 mod dashboard;
@@ -36,6 +37,10 @@ enum Api {
     ProjectAudit,
     ProjectDashboard,
     Totals,
+    AdminMetrics,
+    AdminDevelopers,
+    AdminDrift,
+    AdminDriftRepair,
     Jwks,
     DevToken,
 }
@@ -87,6 +92,14 @@ const ROUTES: &[Route<Api>] = &[
         Api::ProjectDashboard,
     ),
     Route::new(Method::Get, "/v1/dashboard", Api::Totals),
+    Route::new(Method::Get, "/v1/admin/metrics", Api::AdminMetrics),
+    Route::new(Method::Get, "/v1/admin/developers", Api::AdminDevelopers),
+    Route::new(Method::Get, "/v1/admin/drift", Api::AdminDrift),
+    Route::new(
+        Method::Post,
+        "/v1/admin/drift/repair",
+        Api::AdminDriftRepair,
+    ),
 ];
 
 /// The development identity issuer (local runs and tests only).
@@ -124,6 +137,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::ProjectAudit => audit::list(ctx, true).await,
         Api::ProjectDashboard => dashboard::project(ctx).await,
         Api::Totals => dashboard::totals(ctx).await,
+        Api::AdminMetrics => admin::metrics(ctx).await,
+        Api::AdminDevelopers => admin::developers(ctx).await,
+        Api::AdminDrift => admin::drift(ctx).await,
+        Api::AdminDriftRepair => admin::repair(ctx).await,
         Api::Jwks => dev::jwks(&ctx),
         Api::DevToken => dev::token(ctx).await,
     }
