@@ -160,6 +160,7 @@ fn unchecked_reason(kind: &ProviderErrorKind) -> &'static str {
     match kind {
         ProviderErrorKind::AccountUnavailable => "the connected account no longer grants access",
         ProviderErrorKind::Unavailable => "Stripe did not answer",
+        ProviderErrorKind::Unexpected => "Stripe's answer could not be read",
         _ => "Stripe refused the request",
     }
 }
