@@ -323,6 +323,10 @@ async fn repair_statements(
     let db = &operator.db;
     let row = &d.row;
     let mut statements = Vec::with_capacity(2);
+    // Stripe's event times have whole seconds: an event made in the same second as the
+    // repair still applies after it (an older one is stale, as the provider state read now
+    // already includes it).
+    let at = (ctx.now_ms / 1000 * 1000).max(row.stripe_event_at);
     match &d.terms {
         Some(terms) => {
             let by_price =
@@ -337,16 +341,11 @@ async fn repair_statements(
                 tier_id,
                 plan,
             };
-            let at = ctx.now_ms.max(row.stripe_event_at);
             statements.push(billing::upsert_subscription(
                 db, grant, terms, at, ctx.now_ms,
             )?);
         }
-        None => statements.push(admin::cancel_missing(
-            db,
-            &row.stripe_subscription_id,
-            ctx.now_ms.max(row.stripe_event_at),
-        )?),
+        None => statements.push(admin::cancel_missing(db, &row.stripe_subscription_id, at)?),
     }
     statements.push(audit::event(
         ctx,
