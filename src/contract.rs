@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The record changed since the `updatedAt` the caller sent.
     StaleUpdate,
+    /// The entitlement drift changed since the dry run that gave the `confirmation`: audit again.
+    DriftChanged,
     /// A request with this `Idempotency-Key` is still being processed.
     IdempotencyInFlight,
     /// This `Idempotency-Key` was used with a different request.

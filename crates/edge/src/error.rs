@@ -44,6 +44,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// The record moved since the caller's `updatedAt`.
     StaleUpdate,
+    /// A drift repair's `confirmation` no longer matches the drift found now.
+    DriftChanged,
     /// The same `Idempotency-Key` is being processed.
     IdempotencyInFlight,
     /// The `Idempotency-Key` was used with another request.
@@ -165,6 +167,7 @@ impl ApiError {
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StaleUpdate
+            | Self::DriftChanged
             | Self::IdempotencyInFlight
             | Self::SecretAlreadyShown
             | Self::PlanNotConfigured
@@ -226,6 +229,7 @@ impl ApiError {
             Self::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::StaleUpdate => ErrorCode::StaleUpdate,
+            Self::DriftChanged => ErrorCode::DriftChanged,
             Self::IdempotencyInFlight => ErrorCode::IdempotencyInFlight,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
@@ -296,6 +300,7 @@ impl ApiError {
             Self::InvalidToken(reason) => reason.message().into(),
             Self::InvalidApiKey => "The API key is invalid, revoked or expired.".into(),
             Self::ReauthenticationRequired => "This action needs a recent sign-in. Sign in again and retry.".into(),
+            Self::DriftChanged => "The drift changed since the dry run: run it again and confirm the new plan.".into(),
             Self::StaleUpdate => "The record changed since you read it. Reload it and retry with its new updatedAt.".into(),
             Self::IdempotencyInFlight => "A request with this Idempotency-Key is still in progress. Retry shortly.".into(),
             Self::IdempotencyKeyReused => "This Idempotency-Key was already used with a different request.".into(),
@@ -501,6 +506,7 @@ mod tests {
             ),
             (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
             (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
+            (ApiError::DriftChanged, 409, ErrorCode::DriftChanged),
             (ApiError::EndpointDisabled, 409, ErrorCode::EndpointDisabled),
             (
                 ApiError::EndpointLimitReached,

@@ -1,5 +1,5 @@
 //! The signed-in developer behind a request, with their platform (created on first use): the
-//! developer lanes of the `platform` and `catalog` workers.
+//! developer lanes of the `platform` and `catalog` workers; and the operators' admin lane.
 
 use crate::audit::Actor;
 use crate::db::{self, platforms::PlatformRow};
@@ -64,5 +64,43 @@ impl Session {
         db::projects::get(&self.db, &self.platform.id, id)
             .await?
             .ok_or(ApiError::NotFound)
+    }
+}
+
+/// A verified Tollgate operator: a developer identity on the `OPERATOR_SUBJECTS` allow-list
+/// (`sub` or `iss|sub`, comma-separated). The admin lane; no platform is created for it.
+#[derive(Debug)]
+pub struct Operator {
+    /// The verified identity.
+    pub developer: Developer,
+    /// The database.
+    pub db: D1Database,
+}
+
+impl Operator {
+    /// Verifies the bearer token (401 without one), then the allow-list (403 for anyone
+    /// else, whatever the route); `fresh` also demands a recent sign-in, as writes do.
+    pub async fn start(ctx: &Ctx, fresh: bool) -> Result<Self, ApiError> {
+        let auth = DeveloperAuth::from_env(&ctx.env)?;
+        let developer = developer::authenticate(&ctx.req, &ctx.env, &auth, ctx.now_ms).await?;
+        let allowed = ctx
+            .env
+            .var("OPERATOR_SUBJECTS")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        if !tollgate::operators::Operators::parse(&allowed)
+            .allows(&developer.issuer, &developer.subject)
+        {
+            return Err(ApiError::Forbidden(
+                "this route is for Tollgate operators only",
+            ));
+        }
+        if fresh {
+            developer.require_fresh(ctx.now_ms / 1000, auth.fresh_seconds)?;
+        }
+        Ok(Self {
+            developer,
+            db: db::database(&ctx.env)?,
+        })
     }
 }

@@ -1,9 +1,10 @@
-//! The `platform` worker: developers, their projects, keys and assets, the audit trail and
-//! the dashboards.
+//! The `platform` worker: developers, their projects, keys and assets, the audit trail, the
+//! dashboards and the operators' admin lane.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
+mod admin;
 mod assets;
 mod audit;
 mod billing;
@@ -40,6 +41,10 @@ enum Api {
     DeleteAsset,
     ProjectDashboard,
     Totals,
+    AdminMetrics,
+    AdminDevelopers,
+    AdminDrift,
+    AdminDriftRepair,
     Jwks,
     DevToken,
 }
@@ -98,6 +103,14 @@ const ROUTES: &[Route<Api>] = &[
         Api::ProjectDashboard,
     ),
     Route::new(Method::Get, "/v1/dashboard", Api::Totals),
+    Route::new(Method::Get, "/v1/admin/metrics", Api::AdminMetrics),
+    Route::new(Method::Get, "/v1/admin/developers", Api::AdminDevelopers),
+    Route::new(Method::Get, "/v1/admin/drift", Api::AdminDrift),
+    Route::new(
+        Method::Post,
+        "/v1/admin/drift/repair",
+        Api::AdminDriftRepair,
+    ),
 ];
 
 /// The development identity issuer (local runs and tests only).
@@ -138,6 +151,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::DeleteAsset => assets::delete(ctx).await,
         Api::ProjectDashboard => dashboard::project(ctx).await,
         Api::Totals => dashboard::totals(ctx).await,
+        Api::AdminMetrics => admin::metrics(ctx).await,
+        Api::AdminDevelopers => admin::developers(ctx).await,
+        Api::AdminDrift => admin::drift(ctx).await,
+        Api::AdminDriftRepair => admin::repair(ctx).await,
         Api::Jwks => dev::jwks(&ctx),
         Api::DevToken => dev::token(ctx).await,
     }

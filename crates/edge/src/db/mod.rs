@@ -1,6 +1,7 @@
 //! D1 repositories: the only place SQL lives. Statements that belong to one change are
 //! returned unexecuted so the caller runs them, with the audit row, as one atomic batch.
 
+pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod billing;
