@@ -196,7 +196,13 @@ describe("a buyer's download", () => {
     assert.deepEqual([byAsset.status, byAsset.body.code], [403, "entitlement_required"]);
   });
 
-  test("revoking the entitlement stops the link already issued and every new one, and is audited once", async () => {
+  test("revoking the entitlement stops the link already issued and every new one, and is audited and reported once", async () => {
+    const hook = await stack.call("webhooks", "POST", `/v1/projects/${shop.project.id}/webhook-endpoints`, {
+      headers: { Authorization: `Bearer ${dev.token}` },
+      body: { url: "http://127.0.0.1:9/hooks", events: ["entitlement.changed"] },
+    });
+    assert.equal(hook.status, 201, hook.text);
+
     const revoked = await server(shop)("POST", `/api/entitlements/${entitlement}/revoke`);
     const old = await get(url);
     const fresh = await ask(shop, buyer, { productId: ebook.id });
@@ -213,6 +219,16 @@ describe("a buyer's download", () => {
     assert.equal(audit.results.length, 1);
     assert.equal(audit.results[0].action, "entitlement.revoked");
     assert.match(audit.results[0].actor, /^key_/);
+    const reported = await (await stack.d1())
+      .prepare("SELECT payload FROM webhook_deliveries WHERE endpoint_id = ?1 AND event_type = 'entitlement.changed'")
+      .bind(hook.body.data.id)
+      .all();
+    assert.equal(reported.results.length, 1);
+    const event = JSON.parse(reported.results[0].payload);
+    assert.deepEqual(
+      [event.data.change, event.data.source, event.data.entitlementId, event.data.endUserId],
+      ["revoked", "order", entitlement, buyer.id],
+    );
   });
 
   test("revoke takes the secret key and an order entitlement of this project", async () => {

@@ -5,8 +5,10 @@
 use crate::lanes;
 use serde_json::json;
 use tollgate::download::Grant;
+use tollgate::outbound::{self, Envelope, EventType};
 use tollgate_edge::audit::{self, Actor, Change};
 use tollgate_edge::db::{self, entitlements::EntitlementRow};
+use tollgate_edge::outbound as emit;
 use tollgate_edge::{ApiError, Ctx, json, list};
 use worker::Response;
 
@@ -39,9 +41,31 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
         platform_id: &caller.auth.platform_id,
         subject: caller.auth.key_id.as_deref().unwrap_or("secret_key"),
     };
-    let changed = db::batch(
-        &caller.db,
-        vec![
+    // The buyer's access ends with the row: `entitlement.changed` is fanned out in the same
+    // batch, and only if this revoke is the one that happened (a racing revoke writes none).
+    let event_id = outbound::event_id(
+        EventType::EntitlementChanged,
+        &format!("revoked:{}", row.id),
+    );
+    let data = json!({
+        "change": "revoked",
+        "source": "order",
+        "endUserId": row.end_user_id,
+        "orderId": row.order_id,
+        "productIds": [row.product_id],
+        "entitlementId": row.id,
+    });
+    let event = Envelope::new(
+        &event_id,
+        EventType::EntitlementChanged,
+        now,
+        project_id,
+        caller.auth.mode.as_str(),
+        &data,
+    );
+    let results = caller
+        .db
+        .batch(vec![
             db::entitlements::revoke(&caller.db, project_id, &row.id, now)?,
             audit::event_when(
                 &ctx,
@@ -59,12 +83,27 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
                     [db::text(&row.id), db::int(now)],
                 )),
             )?,
-        ],
-    )
-    .await?;
+            emit::fan_out(
+                &caller.db,
+                &event,
+                Some((
+                    "EXISTS (SELECT 1 FROM entitlements WHERE id = ?8 AND revoked_at = ?9)",
+                    vec![db::text(&row.id), db::int(now)],
+                )),
+            )?,
+        ])
+        .await?;
+    let changed = results
+        .first()
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
     // A concurrent revoke won: this one changed nothing.
-    if changed.first() != Some(&1) {
+    if changed != 1 {
         return Err(ApiError::AlreadyRevoked);
+    }
+    if let Some(fanned) = results.get(2) {
+        emit::enqueue(&ctx.env, &ctx.request_id, &emit::written(fanned)?).await;
     }
     let revoked = EntitlementRow {
         status: "revoked".to_owned(),
