@@ -106,6 +106,12 @@ pub enum ErrorCode {
     SoldOut,
     /// The end user never paid, so there is no billing account to manage.
     NoBillingAccount,
+    /// The end user holds no live subscription to manage.
+    NoSubscription,
+    /// Resume needs a subscription set to cancel at its period's end and not yet ended.
+    SubscriptionNotCanceling,
+    /// A plan change the provider accepted is not applied here yet.
+    ChangePending,
     /// The webhook endpoint is disabled: enable it before resending to it.
     EndpointDisabled,
     /// The project already has the most webhook endpoints it may have (16).

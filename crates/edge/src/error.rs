@@ -105,6 +105,12 @@ pub enum ApiError {
     SoldOut(Vec<String>),
     /// The end user has no Stripe customer yet.
     NoBillingAccount,
+    /// The end user has no live subscription.
+    NoSubscription,
+    /// Resume of a subscription that is not set to cancel.
+    SubscriptionNotCanceling,
+    /// A plan change is still waiting for the provider's webhook.
+    ChangePending,
     /// The webhook endpoint is disabled.
     EndpointDisabled,
     /// The project has the most webhook endpoints it may have.
@@ -165,7 +171,8 @@ impl ApiError {
             },
             Self::InvalidOAuthState | Self::ConnectDeclined | Self::PriceMismatch => 400,
             Self::AlreadySubscribed | Self::SoldOut(_) => 409,
-            Self::NoBillingAccount => 404,
+            Self::NoBillingAccount | Self::NoSubscription => 404,
+            Self::SubscriptionNotCanceling | Self::ChangePending => 409,
             Self::ConnectionRequired(_) => 428,
             Self::StripeAccountInUse
             | Self::WrongProjectType(_)
@@ -225,6 +232,9 @@ impl ApiError {
             Self::AlreadySubscribed => ErrorCode::AlreadySubscribed,
             Self::SoldOut(_) => ErrorCode::SoldOut,
             Self::NoBillingAccount => ErrorCode::NoBillingAccount,
+            Self::NoSubscription => ErrorCode::NoSubscription,
+            Self::SubscriptionNotCanceling => ErrorCode::SubscriptionNotCanceling,
+            Self::ChangePending => ErrorCode::ChangePending,
             Self::ConnectDeclined => ErrorCode::ConnectDeclined,
             Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
             Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
@@ -290,6 +300,9 @@ impl ApiError {
             Self::AlreadySubscribed => "There is already an active subscription to this plan or tier.".into(),
             Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),
             Self::NoBillingAccount => "This end user has never paid, so there is no billing account to manage.".into(),
+            Self::NoSubscription => "This end user has no live subscription.".into(),
+            Self::SubscriptionNotCanceling => "Only a subscription set to cancel at its period's end, and not yet ended, can be resumed.".into(),
+            Self::ChangePending => "A plan change is still being applied; try again once it is.".into(),
             Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),
             Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
             Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),

@@ -27,7 +27,7 @@ fn mode(caller: &Caller) -> Mode {
 }
 
 /// The project's connected account and the client for its mode.
-async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), ApiError> {
+pub(crate) async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), ApiError> {
     let connection =
         db::connections::connected(&caller.db, &caller.auth.platform_id, mode(caller).as_str())
             .await?
@@ -39,7 +39,7 @@ async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), Ap
 }
 
 /// The end user a call is about, live and with a current token.
-async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
+pub(crate) async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
     let reference = lanes::end_user(ctx, caller).await?;
     let buyer = end_users::find(&caller.db, &caller.auth.project_id, &reference.reference)
         .await?
@@ -50,7 +50,7 @@ async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
 
 /// The operation id for Stripe: the caller's `Idempotency-Key` when sent (a retry reaches
 /// Stripe as the same request), else a fresh one.
-fn operation(ctx: &Ctx, caller: &Caller, step: &str) -> Result<Operation, ApiError> {
+pub(crate) fn operation(ctx: &Ctx, caller: &Caller, step: &str) -> Result<Operation, ApiError> {
     let key = ctx
         .header("Idempotency-Key")?
         .unwrap_or_else(|| new_id("op"));
@@ -88,7 +88,7 @@ async fn customer(
 }
 
 /// Records the answer with the batch, then answers.
-async fn finish(
+pub(crate) async fn finish(
     ctx: &Ctx,
     caller: &Caller,
     mut statements: Vec<D1PreparedStatement>,
@@ -99,7 +99,9 @@ async fn finish(
     if let Some(claim) = claim {
         statements.push(idempotent::record(ctx, &caller.db, claim, 200, &body, false).await?);
     }
-    db::batch(&caller.db, statements).await?;
+    if !statements.is_empty() {
+        db::batch(&caller.db, statements).await?;
+    }
     json_text(200, body)
 }
 

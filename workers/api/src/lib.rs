@@ -11,6 +11,7 @@ mod customers;
 mod dashboard;
 mod lanes;
 mod metering;
+mod subscription;
 mod tokens;
 
 use serde_json::json;
@@ -37,6 +38,10 @@ enum Api {
     Tiers,
     Products,
     Dashboard,
+    Subscription,
+    CancelSubscription,
+    ResumeSubscription,
+    ChangeSubscription,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -58,6 +63,22 @@ const ROUTES: &[Route<Api>] = &[
         Api::CheckoutStatus,
     ),
     Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
+    Route::new(Method::Get, "/api/subscription", Api::Subscription),
+    Route::new(
+        Method::Post,
+        "/api/subscription/cancel",
+        Api::CancelSubscription,
+    ),
+    Route::new(
+        Method::Post,
+        "/api/subscription/resume",
+        Api::ResumeSubscription,
+    ),
+    Route::new(
+        Method::Post,
+        "/api/subscription/change",
+        Api::ChangeSubscription,
+    ),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
     Route::new(Method::Get, "/api/dashboard", Api::Dashboard),
@@ -109,6 +130,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
         Api::Dashboard => dashboard::get(ctx).await,
+        Api::Subscription => subscription::get(ctx).await,
+        Api::CancelSubscription => subscription::write(ctx, subscription::Action::Cancel).await,
+        Api::ResumeSubscription => subscription::write(ctx, subscription::Action::Resume).await,
+        Api::ChangeSubscription => subscription::write(ctx, subscription::Action::Change).await,
     }
 }
 
