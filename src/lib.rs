@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod end_user;
 pub mod idempotency;
 pub mod ids;
+pub mod internal;
 pub mod jwt;
 pub mod keys;
 pub mod outbound;

@@ -254,7 +254,123 @@ describe("changing tier", () => {
       assert.ok(res.body.fieldErrors.tier, tier);
     }
     const missing = await server("POST", "/api/subscription/change", { headers: as(user), body: {} });
-    assert.equal(missing.status, 400, missing.text);
+    assert.equal(missing.status, 422, missing.text);
+    assert.ok(missing.body.fieldErrors.tier);
+    const mixed = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "team", immediately: true } });
+    assert.equal(mixed.status, 422, mixed.text);
     assert.equal((await usage(user)).plan, "pro");
+  });
+});
+
+describe("reconcile", () => {
+  const hold = (count = 10) => fault({ path: "/_delivery/", status: "503", count: String(count) });
+  const release = () => stripeApi(stack, "DELETE", "/_sandbox/faults");
+  /** Every event the sandbox made on the account since `since` (Unix s), oldest first. */
+  const eventsSince = async (since) => {
+    const list = await stripeApi(stack, "GET", "/v1/events?limit=100", { account });
+    return list.body.data.filter((e) => e.created >= since).reverse();
+  };
+  const eventRow = async (id) => (await stack.d1()).prepare("SELECT outcome FROM stripe_events WHERE id = ?1").bind(id).first();
+
+  test("a paid subscription session reconciled before its webhooks grants the plan once; the late webhooks change nothing", async () => {
+    const user = await endUser();
+    const checkout = await server("POST", "/api/create-checkout", { headers: as(user), body: { tier: "pro", successUrl: OK, cancelUrl: NO } });
+    const sessionId = checkout.body.sessionId;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await hold();
+    await control(`/checkout/sessions/${sessionId}/complete`);
+    await release();
+    assert.equal((await usage(user)).plan, "free", "no webhook arrived");
+
+    const res = await browser("POST", `/api/checkout/${sessionId}/reconcile`);
+
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.data, { sessionId, status: "complete", mode: "subscription", applied: true, plan: "pro", limit: 100 });
+    assert.equal((await usage(user)).plan, "pro");
+
+    const again = await server("POST", `/api/checkout/${sessionId}/reconcile`);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.data.applied, false, "a second reconcile changes nothing");
+    assert.equal(again.body.data.plan, "pro");
+
+    const held = await eventsSince(since);
+    const completed = held.find((e) => e.type === "checkout.session.completed" && e.data.object.id === sessionId);
+    for (const event of held) {
+      const replay = await control(`/events/${event.id}/replay`);
+      assert.equal(replay.status, 200, JSON.stringify(replay.body));
+    }
+    assert.equal((await eventRow(completed.id)).outcome, "stale", "the late webhook is recorded without effects");
+    const d = await stack.d1();
+    const rows = await d.prepare("SELECT COUNT(*) AS n FROM subscriptions WHERE end_user_id = ?1").bind(user).first();
+    assert.equal(rows.n, 1);
+    const session = await d.prepare("SELECT status FROM checkout_sessions WHERE id = ?1").bind(sessionId).first();
+    assert.equal(session.status, "complete");
+    assert.equal((await usage(user)).limit, 100);
+  });
+
+  test("a paid cart reconciled before its webhook is paid once: one order, one entitlement, one outbound event", async () => {
+    const shop = await createProject(dev, { name: "Shop", type: "store" });
+    const catalog = (method, path, body) => stack.call("catalog", method, path, { headers: { Authorization: `Bearer ${dev.token}` }, body });
+    const made = await catalog("POST", `/v1/projects/${shop.project.id}/products`, { name: "ebook", displayName: "E-book", price: 1500, inventory: 5 });
+    assert.equal(made.status, 201, made.text);
+    const hooks = await stack.call("webhooks", "POST", `/v1/projects/${shop.project.id}/webhook-endpoints`, {
+      headers: { Authorization: `Bearer ${dev.token}` },
+      body: { url: "http://127.0.0.1:9/hooks", events: ["order.completed"] },
+    });
+    assert.equal(hooks.status, 201, hooks.text);
+    const shopServer = (method, path, options = {}) =>
+      stack.call("api", method, path, { ...options, headers: { Authorization: `Bearer ${shop.secretKey}`, ...(options.headers ?? {}) } });
+    const cart = await shopServer("POST", "/api/cart/checkout", { body: { items: [{ productId: made.body.data.id, quantity: 2 }], successUrl: OK, cancelUrl: NO } });
+    assert.equal(cart.status, 200, cart.text);
+    const { sessionId, orderId } = cart.body;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await hold();
+    await control(`/checkout/sessions/${sessionId}/complete`);
+    await release();
+
+    const res = await shopServer("POST", `/api/checkout/${sessionId}/reconcile`);
+
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.data, {
+      sessionId,
+      status: "complete",
+      mode: "payment",
+      applied: true,
+      order: { id: orderId, status: "paid", entitlements: [made.body.data.id] },
+    });
+    for (const event of await eventsSince(since)) await control(`/events/${event.id}/replay`);
+    const d = await stack.d1();
+    const count = async (sql) => (await d.prepare(sql).bind(orderId).first()).n;
+    assert.equal(await count("SELECT COUNT(*) AS n FROM entitlements WHERE order_id = ?1"), 1);
+    assert.equal(await count("SELECT COUNT(*) AS n FROM orders WHERE id = ?1 AND status = 'paid'"), 1);
+    const outbound = await d.prepare("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE project_id = ?1 AND event_type = 'order.completed'").bind(shop.project.id).first();
+    assert.equal(outbound.n, 1);
+    const stock = await d.prepare("SELECT inventory FROM products WHERE id = ?1").bind(made.body.data.id).first();
+    assert.equal(stock.inventory, 3);
+  });
+
+  test("an unpaid session reconciles to open and changes nothing; another project's session is 404", async () => {
+    const user = await endUser();
+    const checkout = await server("POST", "/api/create-checkout", { headers: as(user), body: { tier: "pro", successUrl: OK, cancelUrl: NO } });
+
+    const open = await server("POST", `/api/checkout/${checkout.body.sessionId}/reconcile`);
+
+    assert.equal(open.status, 200, open.text);
+    assert.equal(open.body.data.status, "open");
+    assert.equal(open.body.data.applied, false);
+    assert.equal(open.body.data.plan, "free");
+    const other = await createProject(dev, { name: "Other", type: "saas" });
+    const foreign = await stack.call("api", "POST", `/api/checkout/${checkout.body.sessionId}/reconcile`, { headers: { Authorization: `Bearer ${other.secretKey}` } });
+    assert.equal(foreign.status, 404, foreign.text);
+    const unknown = await server("POST", "/api/checkout/cs_test_nope/reconcile");
+    assert.equal(unknown.status, 404, unknown.text);
+  });
+
+  test("the webhooks worker's internal route refuses anything not signed by the api worker", async () => {
+    const body = JSON.stringify({ sessionId: "cs_test_x", projectId: app.project.id, at: Date.now() });
+    for (const headers of [{}, { "X-Tollgate-Internal": "0".repeat(64) }, { "X-Tollgate-Internal": "not-hex" }]) {
+      const res = await stack.call("webhooks", "POST", "/internal/reconcile", { headers: { "Content-Type": "application/json", ...headers }, body });
+      assert.equal(res.status, 404, res.text);
+    }
   });
 });

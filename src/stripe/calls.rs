@@ -457,6 +457,17 @@ pub fn retrieve_checkout_session(account: &str, id: &str) -> Call<CheckoutSessio
     )
 }
 
+/// The same session as Stripe's JSON, untyped: a reconcile applies it exactly as the
+/// `checkout.session.completed` event carrying it would be applied.
+#[must_use]
+pub fn retrieve_checkout_session_object(account: &str, id: &str) -> Call<serde_json::Value> {
+    Call::get(
+        format!("/v1/checkout/sessions/{id}"),
+        Form::new(),
+        Some(account),
+    )
+}
+
 /// Ends an open Checkout session (its stock is then released by the expiry event).
 #[must_use]
 pub fn expire_checkout_session(

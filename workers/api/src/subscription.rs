@@ -5,8 +5,7 @@
 
 use crate::checkout::{buyer, finish, operation, seller};
 use crate::lanes::{self, Caller};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tollgate::Detail;
 use tollgate::stripe::calls::{self, SubscriptionUpdate};
 use tollgate::stripe::objects::Subscription;
@@ -35,21 +34,28 @@ impl Action {
     }
 }
 
+/// A write's body: `{immediately}` for cancel, `{tier}` for change, nothing for resume.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CancelInput {
-    #[serde(default)]
-    immediately: bool,
+struct WriteInput {
+    immediately: Option<bool>,
+    tier: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ResumeInput {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangeInput {
-    tier: String,
+/// The answer's shape, whether read from our row or from Stripe.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct View {
+    subscription_id: String,
+    tier_id: Option<String>,
+    tier: Option<String>,
+    status: String,
+    current_period_start: Option<i64>,
+    current_period_end: Option<i64>,
+    cancel_at_period_end: bool,
+    amount: Option<i64>,
+    currency: Option<String>,
+    interval: Option<String>,
 }
 
 /// The end user's live subscription as we hold it.
@@ -65,45 +71,45 @@ async fn held(ctx: &Ctx, caller: &Caller) -> Result<(String, HeldSubscription), 
 pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
     let (_, held) = held(&ctx, &caller).await?;
-    json(
-        200,
-        &Detail {
-            data: json!({
-                "subscriptionId": held.stripe_subscription_id,
-                "tierId": held.tier_id,
-                "tier": held.plan,
-                "status": held.status,
-                "currentPeriodStart": held.current_period_start,
-                "currentPeriodEnd": held.current_period_end,
-                "cancelAtPeriodEnd": held.cancel_at_period_end == 1,
-                "amount": held.amount,
-                "currency": held.currency,
-                "interval": held.interval,
-            }),
-        },
-    )
+    let view = View {
+        subscription_id: held.stripe_subscription_id,
+        tier_id: held.tier_id,
+        tier: Some(held.plan),
+        status: held.status,
+        current_period_start: held.current_period_start,
+        current_period_end: held.current_period_end,
+        cancel_at_period_end: held.cancel_at_period_end == 1,
+        amount: Some(held.amount),
+        currency: Some(held.currency),
+        interval: Some(held.interval),
+    };
+    json(200, &Detail { data: view })
 }
 
 /// Stripe's answer in the same shape, its tier named by its price.
-async fn provider_view(caller: &Caller, live: &Subscription) -> Result<Value, ApiError> {
-    let price = live.items.data.first().map(|item| &item.price);
-    let tier = match price {
+async fn provider_view(caller: &Caller, live: Subscription) -> Result<View, ApiError> {
+    let period = live.period();
+    let price = live.items.data.into_iter().next().map(|item| item.price);
+    let tier = match &price {
         Some(p) => billing::tier_by_price(&caller.db, &caller.auth.project_id, &p.id).await?,
         None => None,
     };
-    let period = live.period();
-    Ok(json!({
-        "subscriptionId": live.id,
-        "tierId": tier.as_ref().map(|t| t.id.clone()),
-        "tier": tier.map(|t| t.name),
-        "status": live.status,
-        "currentPeriodStart": period.map(|(start, _)| start * 1000),
-        "currentPeriodEnd": period.map(|(_, end)| end * 1000),
-        "cancelAtPeriodEnd": live.cancel_at_period_end,
-        "amount": price.and_then(|p| p.unit_amount),
-        "currency": price.map(|p| p.currency.clone()),
-        "interval": price.and_then(|p| p.recurring.as_ref()).map(|r| r.interval.clone()),
-    }))
+    let (tier_id, tier) = tier.map_or((None, None), |t| (Some(t.id), Some(t.name)));
+    Ok(View {
+        subscription_id: live.id,
+        tier_id,
+        tier,
+        status: live.status,
+        current_period_start: period.map(|(start, _)| start * 1000),
+        current_period_end: period.map(|(_, end)| end * 1000),
+        cancel_at_period_end: live.cancel_at_period_end,
+        amount: price.as_ref().and_then(|p| p.unit_amount),
+        interval: price
+            .as_ref()
+            .and_then(|p| p.recurring.as_ref())
+            .map(|r| r.interval.clone()),
+        currency: price.map(|p| p.currency),
+    })
 }
 
 /// `POST /api/subscription/{cancel,resume,change}`.
@@ -111,18 +117,31 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
     let caller = lanes::any_key(&ctx).await?;
     let (_, held) = held(&ctx, &caller).await?;
     let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
-    let empty = bytes.iter().all(u8::is_ascii_whitespace);
-    let (immediately, tier) = match action {
-        Action::Cancel if empty => (false, None),
-        Action::Cancel => (body::parse::<CancelInput>(&bytes)?.immediately, None),
-        Action::Resume => {
-            if !empty {
-                body::parse::<ResumeInput>(&bytes)?;
-            }
-            (false, None)
-        }
-        Action::Change => (false, Some(body::parse::<ChangeInput>(&bytes)?.tier)),
+    let input = if bytes.iter().all(u8::is_ascii_whitespace) {
+        WriteInput::default()
+    } else {
+        body::parse::<WriteInput>(&bytes)?
     };
+    let immediately = input.immediately.unwrap_or(false);
+    match action {
+        Action::Cancel if input.tier.is_some() => {
+            return Err(ApiError::field("tier", "is for a change, not a cancel"));
+        }
+        Action::Resume if input.tier.is_some() || input.immediately.is_some() => {
+            return Err(ApiError::field("body", "resume takes no fields"));
+        }
+        Action::Change if input.immediately.is_some() => {
+            return Err(ApiError::field(
+                "immediately",
+                "is for a cancel, not a change",
+            ));
+        }
+        Action::Change if input.tier.is_none() => {
+            return Err(ApiError::field("tier", "is required"));
+        }
+        _ => {}
+    }
+    let tier = input.tier;
     if immediately && caller.auth.lane != Lane::Secret {
         return Err(ApiError::Forbidden(
             "Only the secret key (a server) can end a subscription immediately.",
@@ -223,7 +242,9 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
             }
             (Action::Change, None) => return Err(ApiError::field("tier", "is required")),
         };
-        let answer = json!({ "data": provider_view(&caller, &after).await? });
+        let answer = Detail {
+            data: provider_view(&caller, after).await?,
+        };
         finish(&ctx, &caller, Vec::new(), claim, &answer).await
     })
     .await

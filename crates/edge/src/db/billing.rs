@@ -210,6 +210,25 @@ pub fn close_session(
     )
 }
 
+/// Completes a session for its completion's effects. Unlike [`close_session`] it matches a
+/// complete session too, so that migration 0009's trigger aborts the batch of a second
+/// application instead of letting it write its effects beside a no-op update. An expired
+/// session stays as it is.
+///
+/// # Errors
+/// Binding failures.
+pub fn complete_session(
+    db: &D1Database,
+    id: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE checkout_sessions SET status = 'complete', updated_at = ?2 WHERE id = ?1 AND status IN ('open', 'complete')",
+        &[text(id), int(now)],
+    )
+}
+
 /// A tier, for naming the plan a subscription grants.
 #[derive(Clone, Debug, Deserialize)]
 pub struct TierRef {
