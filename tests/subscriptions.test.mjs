@@ -177,6 +177,24 @@ describe("cancel and resume", () => {
     assert.equal(mine.length, 1, "one update on Stripe");
   });
 
+  test("a replayed immediate cancel answers the same after the subscription ended; another end user's same key is theirs", async () => {
+    const user = await subscriber();
+    const other = await subscriber();
+    const key = `end-${counter}`;
+    const cancel = (who) => server("POST", "/api/subscription/cancel", { headers: { ...as(who), "Idempotency-Key": key }, body: { immediately: true } });
+
+    const first = await cancel(user);
+    const replay = await cancel(user);
+    const theirs = await cancel(other);
+
+    assert.equal(first.status, 200, first.text);
+    assert.equal(replay.status, 200, replay.text);
+    assert.deepEqual(replay.body, first.body);
+    assert.equal(theirs.status, 200, theirs.text);
+    assert.notEqual(theirs.body.data.subscriptionId, first.body.data.subscriptionId);
+    assert.equal((await usage(other)).plan, "free");
+  });
+
   test("bad bodies are refused and change nothing", async () => {
     const user = await subscriber();
     for (const body of ["{not json", { immediately: "yes" }, { later: true }]) {

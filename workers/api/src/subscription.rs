@@ -59,18 +59,16 @@ struct View {
 }
 
 /// The end user's live subscription as we hold it.
-async fn held(ctx: &Ctx, caller: &Caller) -> Result<(String, HeldSubscription), ApiError> {
-    let buyer = buyer(ctx, caller).await?;
-    let held = billing::held_by(&caller.db, &caller.auth.project_id, &buyer.id)
+async fn held(caller: &Caller, buyer: &str) -> Result<HeldSubscription, ApiError> {
+    billing::held_by(&caller.db, &caller.auth.project_id, buyer)
         .await?
-        .ok_or(ApiError::NoSubscription)?;
-    Ok((buyer.id, held))
+        .ok_or(ApiError::NoSubscription)
 }
 
 /// `GET /api/subscription`: the plan as last applied from the provider.
 pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
-    let (_, held) = held(&ctx, &caller).await?;
+    let held = held(&caller, &buyer(&ctx, &caller).await?.id).await?;
     let view = View {
         subscription_id: held.stripe_subscription_id,
         tier_id: held.tier_id,
@@ -115,7 +113,7 @@ async fn provider_view(caller: &Caller, live: Subscription) -> Result<View, ApiE
 /// `POST /api/subscription/{cancel,resume,change}`.
 pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
-    let (_, held) = held(&ctx, &caller).await?;
+    let buyer = buyer(&ctx, &caller).await?;
     let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let input = if bytes.iter().all(u8::is_ascii_whitespace) {
         WriteInput::default()
@@ -165,9 +163,12 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
         }
         None => None,
     };
-    // One key space per action, so a key reused across actions never replays another's answer.
-    let scope = format!("{}:{}", caller.auth.project_id, action.step());
+    // One key space per action and end user, so a key reused elsewhere never replays another's answer.
+    let step = format!("{}:{}", action.step(), buyer.id);
+    let scope = format!("{}:{step}", caller.auth.project_id);
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
+        // Inside the claim: a replay answers what was done even once the subscription ended.
+        let held = held(&caller, &buyer.id).await?;
         let (client, account) = seller(&ctx, &caller).await?;
         let subscription = held.stripe_subscription_id.as_str();
         let live = client
@@ -179,7 +180,7 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
                 _ => ApiError::NoSubscription,
             });
         }
-        let op = operation(&ctx, &caller, action.step())?;
+        let op = operation(&ctx, &caller, &step)?;
         let after = match (action, &target) {
             (Action::Cancel, _) if immediately => {
                 client
