@@ -365,6 +365,45 @@ describe("reconcile", () => {
     assert.equal(outbound.n, 1);
     const stock = await d.prepare("SELECT inventory FROM products WHERE id = ?1").bind(made.body.data.id).first();
     assert.equal(stock.inventory, 3);
+    // Two applications racing past the status check: the second batch's completion aborts it whole.
+    await assert.rejects(
+      d.batch([
+        d.prepare("UPDATE checkout_sessions SET status = 'complete' WHERE id = ?1").bind(sessionId),
+        d.prepare("UPDATE orders SET amount_total = 0 WHERE id = ?1").bind(orderId),
+      ]),
+      /checkout session already complete/,
+    );
+    assert.equal(await count("SELECT COUNT(*) AS n FROM orders WHERE id = ?1 AND amount_total = 3000"), 1);
+  });
+
+  test("a reconcile racing its webhook applies the session once", async () => {
+    const user = await endUser();
+    const checkout = await server("POST", "/api/create-checkout", { headers: as(user), body: { tier: "pro", successUrl: OK, cancelUrl: NO } });
+    const sessionId = checkout.body.sessionId;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await hold();
+    await control(`/checkout/sessions/${sessionId}/complete`);
+    await release();
+    const completed = (await eventsSince(since)).find((e) => e.type === "checkout.session.completed" && e.data.object.id === sessionId);
+
+    const [reconciled, delivered] = await Promise.all([
+      server("POST", `/api/checkout/${sessionId}/reconcile`),
+      control(`/events/${completed.id}/replay`),
+    ]);
+    // The loser of a true race answers 5xx; its retry is then a no-op.
+    if (reconciled.status !== 200) assert.equal((await server("POST", `/api/checkout/${sessionId}/reconcile`)).status, 200);
+    if (!(await eventRow(completed.id))) await control(`/events/${completed.id}/replay`);
+
+    assert.equal(delivered.status, 200, JSON.stringify(delivered.body));
+    const d = await stack.d1();
+    const applied = await d
+      .prepare("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?1, ?2) AND outcome = 'applied'")
+      .bind(completed.id, `evt_reconcile_${sessionId}`)
+      .first();
+    assert.equal(applied.n, 1, "one of the two applied it");
+    const rows = await d.prepare("SELECT COUNT(*) AS n FROM subscriptions WHERE end_user_id = ?1").bind(user).first();
+    assert.equal(rows.n, 1);
+    assert.equal((await usage(user)).plan, "pro");
   });
 
   test("an unpaid session reconciles to open and changes nothing; another project's session is 404", async () => {
