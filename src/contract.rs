@@ -132,6 +132,12 @@ pub enum ErrorCode {
     DownloadTokenExpired,
     /// The `Range` starts past the end of the file.
     RangeNotSatisfiable,
+    /// The end user holds no live subscription to manage.
+    NoSubscription,
+    /// Resume needs a subscription set to cancel at its period's end and not yet ended.
+    SubscriptionNotCanceling,
+    /// A plan change the provider accepted is not applied here yet.
+    ChangePending,
     /// The webhook endpoint is disabled: enable it before resending to it.
     EndpointDisabled,
     /// The project already has the most webhook endpoints it may have (16).

@@ -17,6 +17,7 @@ pub mod drift;
 pub mod end_user;
 pub mod idempotency;
 pub mod ids;
+pub mod internal;
 pub mod jwt;
 pub mod keys;
 pub mod operators;

@@ -259,6 +259,60 @@ pub fn retrieve_subscription(account: Option<&str>, subscription: &str) -> Call<
     )
 }
 
+/// Sets or clears `cancel_at_period_end`, or moves the subscription's first item to another
+/// price (a plan change), on a connected account.
+#[must_use]
+pub fn update_subscription(
+    account: &str,
+    subscription: &str,
+    operation: &Operation,
+    change: &SubscriptionUpdate<'_>,
+) -> Call<Subscription> {
+    let form = match change {
+        SubscriptionUpdate::CancelAtPeriodEnd(on) => Form::new().flag("cancel_at_period_end", *on),
+        SubscriptionUpdate::Price { item, price } => Form::new()
+            .field("items[0][id]", *item)
+            .field("items[0][price]", *price)
+            .field("proration_behavior", "create_prorations"),
+    };
+    Call::post(
+        format!("/v1/subscriptions/{subscription}"),
+        form,
+        Some(account),
+        operation,
+    )
+}
+
+/// What [`update_subscription`] changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionUpdate<'a> {
+    /// End (true) or keep (false) the subscription at its period's end.
+    CancelAtPeriodEnd(bool),
+    /// Bill `item` at `price` from now on.
+    Price {
+        /// `si_…`
+        item: &'a str,
+        /// `price_…`
+        price: &'a str,
+    },
+}
+
+/// Ends a subscription on a connected account now.
+#[must_use]
+pub fn cancel_subscription(
+    account: &str,
+    subscription: &str,
+    operation: &Operation,
+) -> Call<Subscription> {
+    Call::new(
+        HttpVerb::Delete,
+        format!("/v1/subscriptions/{subscription}"),
+        Form::new(),
+        Some(account),
+        Some(operation.key()),
+    )
+}
+
 /// Reads an event again, as Stripe stored it, on a connected account or the platform.
 #[must_use]
 pub fn retrieve_event(account: Option<&str>, event: &str) -> Call<Event> {
@@ -403,6 +457,17 @@ pub fn retrieve_checkout_session(account: &str, id: &str) -> Call<CheckoutSessio
     )
 }
 
+/// The same session as Stripe's JSON, untyped: a reconcile applies it exactly as the
+/// `checkout.session.completed` event carrying it would be applied.
+#[must_use]
+pub fn retrieve_checkout_session_object(account: &str, id: &str) -> Call<serde_json::Value> {
+    Call::get(
+        format!("/v1/checkout/sessions/{id}"),
+        Form::new(),
+        Some(account),
+    )
+}
+
 /// Ends an open Checkout session (its stock is then released by the expiry event).
 #[must_use]
 pub fn expire_checkout_session(
@@ -466,6 +531,44 @@ mod tests {
                 "product=prod_1&unit_amount=900&currency=usd&recurring%5Binterval%5D=month&metadata%5Btier_id%5D=tier_1"
             )
         );
+    }
+
+    #[test]
+    fn a_plan_change_moves_the_first_item_and_a_cancel_is_a_keyed_delete() {
+        let operation = Operation::new(["sub-change", "proj_1", "k1"]);
+        let change = update_subscription(
+            "acct_1",
+            "sub_1",
+            &operation,
+            &SubscriptionUpdate::Price {
+                item: "si_1",
+                price: "price_2",
+            },
+        );
+        assert_eq!(change.path, "/v1/subscriptions/sub_1");
+        assert_eq!(
+            change.body().as_deref(),
+            Some(
+                "items%5B0%5D%5Bid%5D=si_1&items%5B0%5D%5Bprice%5D=price_2&proration_behavior=create_prorations"
+            )
+        );
+        let pause = update_subscription(
+            "acct_1",
+            "sub_1",
+            &operation,
+            &SubscriptionUpdate::CancelAtPeriodEnd(true),
+        );
+        assert_eq!(pause.body().as_deref(), Some("cancel_at_period_end=true"));
+
+        let cancel = cancel_subscription("acct_1", "sub_1", &operation);
+        assert_eq!(cancel.verb, HttpVerb::Delete);
+        assert_eq!(cancel.account.as_deref(), Some("acct_1"));
+        assert_eq!(
+            cancel.idempotency_key.as_deref(),
+            Some("tollgate:sub-change:proj_1:k1")
+        );
+        assert!(cancel.safe_to_retry());
+        assert_eq!(cancel.body(), None);
     }
 
     #[test]

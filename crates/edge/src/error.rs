@@ -129,6 +129,12 @@ pub enum ApiError {
     DownloadTokenExpired,
     /// The `Range` starts past the end of a file of this many bytes.
     RangeNotSatisfiable(u64),
+    /// The end user has no live subscription.
+    NoSubscription,
+    /// Resume of a subscription that is not set to cancel.
+    SubscriptionNotCanceling,
+    /// A plan change is still waiting for the provider's webhook.
+    ChangePending,
     /// The webhook endpoint is disabled.
     EndpointDisabled,
     /// The project has the most webhook endpoints it may have.
@@ -190,7 +196,7 @@ impl ApiError {
             },
             Self::InvalidOAuthState | Self::ConnectDeclined | Self::PriceMismatch => 400,
             Self::AlreadySubscribed | Self::SoldOut(_) => 409,
-            Self::NoBillingAccount | Self::NoDownload => 404,
+            Self::NoBillingAccount | Self::NoDownload | Self::NoSubscription => 404,
             Self::LengthRequired => 411,
             Self::InvalidUpload(_) => 400,
             Self::UnsupportedFileType(_) => 415,
@@ -199,6 +205,7 @@ impl ApiError {
             Self::DownloadTokenInvalid => 401,
             Self::DownloadTokenExpired => 410,
             Self::RangeNotSatisfiable(_) => 416,
+            Self::SubscriptionNotCanceling | Self::ChangePending => 409,
             Self::ConnectionRequired(_) => 428,
             Self::StripeAccountInUse
             | Self::WrongProjectType(_)
@@ -270,6 +277,9 @@ impl ApiError {
             Self::DownloadTokenInvalid => ErrorCode::DownloadTokenInvalid,
             Self::DownloadTokenExpired => ErrorCode::DownloadTokenExpired,
             Self::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
+            Self::NoSubscription => ErrorCode::NoSubscription,
+            Self::SubscriptionNotCanceling => ErrorCode::SubscriptionNotCanceling,
+            Self::ChangePending => ErrorCode::ChangePending,
             Self::ConnectDeclined => ErrorCode::ConnectDeclined,
             Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
             Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
@@ -347,6 +357,9 @@ impl ApiError {
             Self::DownloadTokenInvalid => "The download link is invalid. Ask for a new one.".into(),
             Self::DownloadTokenExpired => "The download link has expired. Ask for a new one.".into(),
             Self::RangeNotSatisfiable(size) => format!("The requested range starts past the end of the file ({size} bytes)."),
+            Self::NoSubscription => "This end user has no live subscription.".into(),
+            Self::SubscriptionNotCanceling => "Only a subscription set to cancel at its period's end, and not yet ended, can be resumed.".into(),
+            Self::ChangePending => "A plan change is still being applied; try again once it is.".into(),
             Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),
             Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
             Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),

@@ -108,9 +108,19 @@ impl StripeClient {
     /// # Errors
     /// [`ApiError::Provider`] with the mapped Stripe failure.
     pub async fn send<T: DeserializeOwned>(&self, call: &Call<T>) -> Result<T, ApiError> {
+        // The request's parts, untyped: one copy of the exchange serves every answer type.
+        let outgoing = Outgoing {
+            host: call.host,
+            verb: call.verb,
+            path: &call.path,
+            target: call.target(),
+            body: call.body(),
+            account: call.account.as_deref(),
+            idempotency_key: call.idempotency_key.as_deref(),
+        };
         let mut attempt = 0;
         loop {
-            let result = match self.attempt(call).await {
+            let result = match self.attempt(&outgoing).await {
                 Ok((status, body)) => call.parse(status, &body),
                 Err(failure) => Err(failure),
             };
@@ -126,10 +136,7 @@ impl StripeClient {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        call: &Call<T>,
-    ) -> Result<(u16, String), ProviderError> {
+    async fn attempt(&self, call: &Outgoing<'_>) -> Result<(u16, String), ProviderError> {
         let base = match call.host {
             Host::Api => &self.api_base,
             Host::Connect => &self.connect_base,
@@ -142,10 +149,10 @@ impl StripeClient {
         };
         set("Authorization", &format!("Bearer {}", self.secret_key))?;
         set("Stripe-Version", tollgate::stripe::API_VERSION)?;
-        if let Some(account) = &call.account {
+        if let Some(account) = call.account {
             set("Stripe-Account", account)?;
         }
-        if let Some(key) = &call.idempotency_key {
+        if let Some(key) = call.idempotency_key {
             set("Idempotency-Key", key)?;
         }
         let method = match call.verb {
@@ -155,12 +162,12 @@ impl StripeClient {
         };
         let mut init = RequestInit::new();
         init.with_method(method);
-        if let Some(body) = call.body() {
+        if let Some(body) = &call.body {
             set("Content-Type", "application/x-www-form-urlencoded")?;
-            init.with_body(Some(body.into()));
+            init.with_body(Some(body.as_str().into()));
         }
         init.with_headers(headers);
-        let url = format!("{base}{}", call.target());
+        let url = format!("{base}{}", call.target);
         let request = Request::new_with_init(&url, &init).map_err(|e| {
             ProviderError::unreachable(format!("{} {}: {e}", call.verb.as_str(), call.path))
         })?;
@@ -184,4 +191,15 @@ impl StripeClient {
             ))),
         }
     }
+}
+
+/// One call's request, without the type of its answer.
+struct Outgoing<'a> {
+    host: Host,
+    verb: tollgate::stripe::HttpVerb,
+    path: &'a str,
+    target: String,
+    body: Option<String>,
+    account: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
 }

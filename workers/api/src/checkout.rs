@@ -7,7 +7,9 @@ use serde_json::json;
 use tollgate::Mode;
 use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCheckoutInput};
 use tollgate::ids::new_id;
+use tollgate::internal;
 use tollgate::stripe::calls::{self, Operation, SessionSpec};
+use tollgate::usage::Limit;
 use tollgate_edge::db::catalog::{self, Listed, ProductRow};
 use tollgate_edge::db::checkout::{self as store, Reservation, SessionRow};
 use tollgate_edge::db::end_users::EndUserRow;
@@ -16,7 +18,7 @@ use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::keyauth::Lane;
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text};
-use worker::{D1PreparedStatement, Response};
+use worker::{D1PreparedStatement, Headers, Method, RequestInit, Response};
 
 /// Stripe keeps a subscription checkout open a day; a cart holds stock for half an hour.
 const SUBSCRIPTION_SESSION_SECONDS: i64 = 24 * 3600 - 60;
@@ -27,7 +29,7 @@ fn mode(caller: &Caller) -> Mode {
 }
 
 /// The project's connected account and the client for its mode.
-async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), ApiError> {
+pub(crate) async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), ApiError> {
     let connection =
         db::connections::connected(&caller.db, &caller.auth.platform_id, mode(caller).as_str())
             .await?
@@ -40,7 +42,7 @@ async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, String), Ap
 
 /// The operation id for Stripe: the caller's `Idempotency-Key` when sent (a retry reaches
 /// Stripe as the same request), else a fresh one.
-fn operation(ctx: &Ctx, caller: &Caller, step: &str) -> Result<Operation, ApiError> {
+pub(crate) fn operation(ctx: &Ctx, caller: &Caller, step: &str) -> Result<Operation, ApiError> {
     let key = ctx
         .header("Idempotency-Key")?
         .unwrap_or_else(|| new_id("op"));
@@ -78,18 +80,20 @@ async fn customer(
 }
 
 /// Records the answer with the batch, then answers.
-async fn finish(
+pub(crate) async fn finish(
     ctx: &Ctx,
     caller: &Caller,
     mut statements: Vec<D1PreparedStatement>,
     claim: Option<&Claim>,
-    answer: &serde_json::Value,
+    answer: &impl serde::Serialize,
 ) -> Result<Response, ApiError> {
     let body = serde_json::to_string(answer)?;
     if let Some(claim) = claim {
         statements.push(idempotent::record(ctx, &caller.db, claim, 200, &body, false).await?);
     }
-    db::batch(&caller.db, statements).await?;
+    if !statements.is_empty() {
+        db::batch(&caller.db, statements).await?;
+    }
     json_text(200, body)
 }
 
@@ -422,6 +426,71 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
         200,
         &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind, "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
     )
+}
+
+/// `POST /api/checkout/{sessionId}/reconcile`: applies a paid session now instead of waiting
+/// for its webhook — through the webhooks worker, over the `WEBHOOKS` service binding, by the
+/// code that applies `checkout.session.completed` — then answers the final entitlement state.
+/// Applying is exactly once: a later webhook (or reconcile) for the session changes nothing.
+pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
+    let project = caller.auth.project_id.as_str();
+    let mut row = store::session(&caller.db, project, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let (mut status, mut applied) = (row.status.clone(), false);
+    if row.status == "open" {
+        let ask = serde_json::to_string(
+            &json!({ "sessionId": row.id, "projectId": project, "at": ctx.now_ms }),
+        )?;
+        let headers = Headers::new();
+        headers.set(
+            internal::HEADER,
+            &internal::sign(&caller.pepper, ask.as_bytes()),
+        )?;
+        headers.set("Content-Type", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(ask.into()));
+        // The host is never resolved: a service binding goes straight to the worker.
+        let mut answer = ctx
+            .env
+            .service("WEBHOOKS")?
+            .fetch("https://webhooks.internal/internal/reconcile", Some(init))
+            .await?;
+        if answer.status_code() != 200 {
+            // The webhooks worker's own error (Stripe refused or unreachable), as it answered.
+            return json_text(answer.status_code(), answer.text().await?);
+        }
+        let answer: serde_json::Value = answer.json().await?;
+        applied = answer["receipt"]["outcome"] == "applied";
+        status = answer["status"].as_str().unwrap_or("open").to_owned();
+        row = store::session(&caller.db, project, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if row.status != "open" {
+            status = row.status.clone();
+        }
+    }
+    let mut data =
+        json!({ "sessionId": row.id, "status": status, "mode": row.kind, "applied": applied });
+    if let Some(order) = &row.order_id {
+        let state = store::order_state(&caller.db, project, order).await?;
+        if let Some(state) = state {
+            let products: Vec<String> = serde_json::from_str(&state.products)?;
+            data["order"] =
+                json!({ "id": order, "status": state.status, "entitlements": products });
+        }
+    } else if let Some(user) = &row.end_user_id {
+        let allowance = tollgate_edge::db::usage::allowance(&caller.db, project, user).await?;
+        if let Some(allowance) = allowance {
+            data["plan"] = json!(allowance.tier_name);
+            data["limit"] = json!(Limit::from_column(allowance.usage_limit));
+        }
+    }
+    json(200, &json!({ "data": data }))
 }
 
 /// `POST /api/customer-portal`: `{ returnUrl }` → `{ url }` for the end user's customer.

@@ -14,6 +14,7 @@ mod downloads;
 mod entitlements;
 mod lanes;
 mod metering;
+mod subscription;
 mod tokens;
 
 use serde_json::json;
@@ -27,6 +28,7 @@ enum Api {
     CreateCheckout,
     CartCheckout,
     CheckoutStatus,
+    Reconcile,
     CustomerPortal,
     Project,
     Track,
@@ -48,6 +50,10 @@ enum Api {
     IssueDownload,
     Download,
     Dashboard,
+    Subscription,
+    CancelSubscription,
+    ResumeSubscription,
+    ChangeSubscription,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -68,7 +74,28 @@ const ROUTES: &[Route<Api>] = &[
         "/api/checkout/{sessionId}",
         Api::CheckoutStatus,
     ),
+    Route::new(
+        Method::Post,
+        "/api/checkout/{sessionId}/reconcile",
+        Api::Reconcile,
+    ),
     Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
+    Route::new(Method::Get, "/api/subscription", Api::Subscription),
+    Route::new(
+        Method::Post,
+        "/api/subscription/cancel",
+        Api::CancelSubscription,
+    ),
+    Route::new(
+        Method::Post,
+        "/api/subscription/resume",
+        Api::ResumeSubscription,
+    ),
+    Route::new(
+        Method::Post,
+        "/api/subscription/change",
+        Api::ChangeSubscription,
+    ),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
     Route::new(Method::Get, "/api/assets", Api::ListAssets),
@@ -132,6 +159,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CreateCheckout => checkout::subscription(ctx).await,
         Api::CartCheckout => checkout::cart(ctx).await,
         Api::CheckoutStatus => checkout::status(ctx).await,
+        Api::Reconcile => checkout::reconcile(ctx).await,
         Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
@@ -144,6 +172,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::IssueDownload => downloads::issue(ctx).await,
         Api::Download => downloads::fetch(ctx).await,
         Api::Dashboard => dashboard::get(ctx).await,
+        Api::Subscription => subscription::get(ctx).await,
+        Api::CancelSubscription => subscription::write(ctx, subscription::Action::Cancel).await,
+        Api::ResumeSubscription => subscription::write(ctx, subscription::Action::Resume).await,
+        Api::ChangeSubscription => subscription::write(ctx, subscription::Action::Change).await,
     }
 }
 

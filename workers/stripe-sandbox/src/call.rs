@@ -422,6 +422,27 @@ pub(crate) async fn publish(
     store.commit(writes).await?;
     let mut records = Vec::new();
     for (scope, event, to) in pending {
+        // A fault armed on `/_delivery/{type}` holds the event back: every endpoint's attempt
+        // is recorded as failed with the fault's status, and a replay delivers it later.
+        let kind = crate::model::text(&event, "type").unwrap_or_default();
+        if let Some(fault) = store
+            .take_fault("POST", &format!("/_delivery/{kind}"))
+            .await?
+        {
+            let id = crate::model::text(&event, "id").unwrap_or_default();
+            for target in &to {
+                records.push(store.record_delivery(&crate::store::DeliveryRow {
+                    event_id: id.to_owned(),
+                    endpoint_id: target.endpoint_id.clone(),
+                    url: target.url.clone(),
+                    attempted_at: now_ms,
+                    status: Some(fault.status),
+                    error: Some("held back by an injected delivery fault".to_owned()),
+                    duration_ms: 0,
+                })?);
+            }
+            continue;
+        }
         let (outcome, rows) = send(&event, &to).await?;
         for row in &rows {
             records.push(store.record_delivery(row)?);

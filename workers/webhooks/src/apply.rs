@@ -272,8 +272,17 @@ async fn checkout_completed(
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
     let project = row.project_id.as_str();
+    if row.status == "complete" {
+        // Applied already — by a reconcile, or by another event for the session: the
+        // effects exist once; this event is recorded and changes nothing.
+        return Ok(Plan::without_effects(
+            Outcome::Stale,
+            Some(&scope.platform_id),
+            Some(project),
+        ));
+    }
     let now = scope.ctx.now_ms;
-    let mut effects = vec![billing::close_session(scope.db, &row.id, "complete", now)?];
+    let mut effects = vec![billing::complete_session(scope.db, &row.id, now)?];
     let notices;
     match (
         row.kind.as_str(),

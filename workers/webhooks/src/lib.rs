@@ -10,6 +10,7 @@ mod delivery;
 mod emitted;
 mod endpoints;
 mod event_log;
+mod reconcile;
 mod signature_check;
 mod stripe_hook;
 
@@ -36,10 +37,13 @@ enum Hooks {
     Deliveries,
     Delivery,
     Resend,
+    Reconcile,
 }
 
 const ROUTES: &[Route<Hooks>] = &[
     Route::new(Method::Post, "/webhook/stripe", Hooks::Stripe),
+    // Signed by the api worker (service binding); 404 for anything else.
+    Route::new(Method::Post, "/internal/reconcile", Hooks::Reconcile),
     Route::new(Method::Get, "/v1/projects/{id}/events", Hooks::Events),
     Route::new(
         Method::Post,
@@ -125,6 +129,7 @@ async fn handle(route: Hooks, ctx: Ctx) -> Result<Response, ApiError> {
         Hooks::Deliveries => deliveries::list(ctx).await,
         Hooks::Delivery => deliveries::get(ctx).await,
         Hooks::Resend => deliveries::resend(ctx).await,
+        Hooks::Reconcile => reconcile::reconcile(ctx).await,
     }
 }
 

@@ -210,6 +210,25 @@ pub fn close_session(
     )
 }
 
+/// Completes a session for its completion's effects. Unlike [`close_session`] it matches a
+/// complete session too, so that migration 0009's trigger aborts the batch of a second
+/// application instead of letting it write its effects beside a no-op update. An expired
+/// session stays as it is.
+///
+/// # Errors
+/// Binding failures.
+pub fn complete_session(
+    db: &D1Database,
+    id: &str,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE checkout_sessions SET status = 'complete', updated_at = ?2 WHERE id = ?1 AND status IN ('open', 'complete')",
+        &[text(id), int(now)],
+    )
+}
+
 /// A tier, for naming the plan a subscription grants.
 #[derive(Clone, Debug, Deserialize)]
 pub struct TierRef {
@@ -543,4 +562,52 @@ pub async fn platform_billing_event_at(
     )
     .await?;
     Ok(row.map(|r| r.billing_event_at))
+}
+
+/// The subscription an end user manages: their newest one that has not ended.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HeldSubscription {
+    /// `sub_…`
+    pub stripe_subscription_id: String,
+    /// The tier granted, when it is still known.
+    pub tier_id: Option<String>,
+    /// The tier's name when granted.
+    pub plan: String,
+    /// The price applied last (the webhook's view).
+    pub stripe_price_id: Option<String>,
+    /// Stripe's status as last applied.
+    pub status: String,
+    /// Minor units per interval.
+    pub amount: i64,
+    /// Lower-case ISO currency.
+    pub currency: String,
+    /// `month` or `year`.
+    pub interval: String,
+    /// Milliseconds.
+    pub current_period_start: Option<i64>,
+    /// Milliseconds.
+    pub current_period_end: Option<i64>,
+    /// 1 when it ends at the period's end.
+    pub cancel_at_period_end: i64,
+}
+
+/// The end user's live subscription in the project, as the webhooks last applied it.
+///
+/// # Errors
+/// Storage failures.
+pub async fn held_by(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+) -> Result<Option<HeldSubscription>, ApiError> {
+    first(
+        db,
+        "SELECT stripe_subscription_id, tier_id, plan, stripe_price_id, status, amount, currency, interval, \
+           current_period_start, current_period_end, cancel_at_period_end \
+         FROM subscriptions WHERE project_id = ?1 AND end_user_id = ?2 \
+           AND status NOT IN ('canceled', 'incomplete_expired') \
+         ORDER BY created_at DESC LIMIT 1",
+        &[text(project_id), text(end_user_id)],
+    )
+    .await
 }

@@ -390,3 +390,31 @@ pub async fn order(
     )
     .await
 }
+
+/// What an order came to: its status and the products it entitles (active entitlements).
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrderState {
+    /// `pending`, `paid`, `expired` or `refunded`.
+    pub status: String,
+    /// A JSON array of the entitled product ids.
+    pub products: String,
+}
+
+/// One of the project's orders, as a success page reports it.
+///
+/// # Errors
+/// Storage failures.
+pub async fn order_state(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+) -> Result<Option<OrderState>, ApiError> {
+    first(
+        db,
+        "SELECT o.status, (SELECT json_group_array(e.product_id) FROM entitlements e \
+           WHERE e.order_id = o.id AND e.status = 'active') AS products \
+         FROM orders o WHERE o.id = ?1 AND o.project_id = ?2",
+        &[text(order_id), text(project_id)],
+    )
+    .await
+}
