@@ -1,6 +1,6 @@
 // Live checkout status: a client listening on `GET /api/checkout/{sessionId}/events` before
 // the buyer pays hears exactly one `complete` and the stream ends; a client that connects
-// after the payment hears the final status at once; another project's session is not found.
+// after the payment hears the final status at once; every listener hears an expiry; another project's session is not found.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { checkResponse } from "./support/contract.mjs";
@@ -96,6 +96,21 @@ describe("live checkout status", () => {
 
     assert.equal(all.ended, true);
     assert.deepEqual(statuses(all.text), [{ sessionId, status: "complete" }]);
+  });
+
+  test("every client listening hears an expiry, once", async () => {
+    const sessionId = await openCart();
+    const readers = [await listen(shop, sessionId), await listen(shop, sessionId)];
+    for (const reader of readers) await readUntil(reader, (text) => statuses(text).length >= 1);
+
+    const expired = await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${sessionId}/expire`, { account });
+    assert.equal(expired.status, 200, JSON.stringify(expired.body));
+
+    for (const reader of readers) {
+      const rest = await readUntil(reader, () => false);
+      assert.equal(rest.ended, true);
+      assert.deepEqual(statuses(rest.text), [{ sessionId, status: "expired" }]);
+    }
   });
 
   test("another project's session is not found", async () => {
