@@ -96,6 +96,9 @@ function workerOptions(worker, port, vars) {
     kvNamespaces: Object.fromEntries((config.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
     r2Buckets: Object.fromEntries((config.r2_buckets ?? []).map((r) => [r.binding, r.bucket_name])),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
+    durableObjects: Object.fromEntries(
+      (config.durable_objects?.bindings ?? []).map((d) => [d.name, defined({ className: d.class_name, scriptName: d.script_name })]),
+    ),
     queueProducers: Object.fromEntries(
       (config.queues?.producers ?? []).map((p) => [p.binding, defined({ queueName: p.queue, deliveryDelay: p.delivery_delay })]),
     ),

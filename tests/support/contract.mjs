@@ -70,6 +70,13 @@ export function checkResponse({ worker, method, path, status, headers, body, tex
     const responses = found.op.responses;
     const key = String(status) in responses ? String(status) : "default" in responses ? "default" : null;
     if (!key) throw new Error(`${where}: status ${status} is not documented for ${found.template}`);
+    if (resolve(responses[key]).content?.["text/event-stream"]) {
+      // A server-sent event stream: its messages are checked by the test that reads them.
+      if (!headers.get("content-type")?.startsWith("text/event-stream")) {
+        throw new Error(`${where}: documented as text/event-stream, answered ${headers.get("content-type")}`);
+      }
+      return;
+    }
     const content = resolve(responses[key]).content?.["application/json"];
     if (!content) {
       // A response documented without content (a redirect) must have no body.

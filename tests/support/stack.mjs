@@ -37,7 +37,8 @@ export async function testStack({ vars = {}, persistDir } = {}) {
     const text = await res.text();
     let json;
     try {
-      json = text ? JSON.parse(text) : undefined;
+      const stream = res.headers.get("content-type")?.startsWith("text/event-stream");
+      json = text && !stream ? JSON.parse(text) : undefined;
     } catch {
       throw new Error(`${worker} ${method} ${path} → ${res.status}: body is not JSON: ${text.slice(0, 200)}`);
     }

@@ -2,6 +2,8 @@
 //! the public catalog, the project's dashboard, assets and protected downloads. Paths and
 //! field names follow dream-api's so its integrations keep working.
 //!
+//! It also defines the `CheckoutPush` Durable Object (see `push`).
+//!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
@@ -14,6 +16,7 @@ mod downloads;
 mod entitlements;
 mod lanes;
 mod metering;
+mod push;
 mod subscription;
 mod tokens;
 
@@ -28,6 +31,7 @@ enum Api {
     CreateCheckout,
     CartCheckout,
     CheckoutStatus,
+    CheckoutEvents,
     Reconcile,
     CustomerPortal,
     Project,
@@ -73,6 +77,11 @@ const ROUTES: &[Route<Api>] = &[
         Method::Get,
         "/api/checkout/{sessionId}",
         Api::CheckoutStatus,
+    ),
+    Route::new(
+        Method::Get,
+        "/api/checkout/{sessionId}/events",
+        Api::CheckoutEvents,
     ),
     Route::new(
         Method::Post,
@@ -160,6 +169,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CartCheckout => checkout::cart(ctx).await,
         Api::CheckoutStatus => checkout::status(ctx).await,
         Api::Reconcile => checkout::reconcile(ctx).await,
+        Api::CheckoutEvents => push::events(ctx).await,
         Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,

@@ -32,6 +32,8 @@ struct Plan {
     project_id: Option<String>,
     effects: Vec<D1PreparedStatement>,
     notices: Vec<D1PreparedStatement>,
+    /// A checkout session made final, and its status, for clients waiting on its events.
+    push: Option<(String, &'static str)>,
 }
 
 impl Plan {
@@ -46,6 +48,7 @@ impl Plan {
             project_id: project_id.map(str::to_owned),
             effects: Vec::new(),
             notices: Vec::new(),
+            push: None,
         }
     }
 
@@ -60,11 +63,17 @@ impl Plan {
             project_id: project_id.map(str::to_owned),
             effects,
             notices: Vec::new(),
+            push: None,
         }
     }
 
     fn notifying(mut self, notices: Vec<D1PreparedStatement>) -> Self {
         self.notices = notices;
+        self
+    }
+
+    fn pushing(mut self, session_id: &str, status: &'static str) -> Self {
+        self.push = Some((session_id.to_owned(), status));
         self
     }
 }
@@ -179,10 +188,38 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event, again: Again) -> Result<Rece
             {
                 tollgate_edge::keyauth::forget_platform(&ctx.env, &db, platform_id).await?;
             }
+            if let Some((session_id, status)) = &plan.push {
+                push(ctx, session_id, status).await;
+            }
             Ok(Receipt::first(plan.outcome))
         }
         Err(error) if billing::is_duplicate_event(&error) => Ok(Receipt::duplicate()),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Tells the session's `CheckoutPush` object (api worker) its final status, so clients on
+/// `GET /api/checkout/{sessionId}/events` hear it now. Best effort: the event is applied
+/// already, and a client that missed this reads the status from D1.
+async fn push(ctx: &Ctx, session_id: &str, status: &str) {
+    let sent = async {
+        let stub = ctx
+            .env
+            .durable_object("CHECKOUT_PUSH")?
+            .id_from_name(session_id)?
+            .get_stub()?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post);
+        let url = format!("https://push/{session_id}?status={status}");
+        stub.fetch_with_request(worker::Request::new_with_init(&url, &init)?)
+            .await
+    };
+    if let Err(error) = sent.await {
+        log::warn(
+            &ctx.request_id,
+            "checkout_push",
+            &format!("{session_id}: {error}"),
+        );
     }
 }
 
@@ -360,7 +397,9 @@ async fn checkout_completed(
             return Ok(scope.unrelated(Some(project), "the session lacks what its kind needs"));
         }
     }
-    Ok(Plan::applied(&scope.platform_id, Some(project), effects).notifying(notices))
+    Ok(Plan::applied(&scope.platform_id, Some(project), effects)
+        .notifying(notices)
+        .pushing(&row.id, "complete"))
 }
 
 async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {
@@ -373,11 +412,10 @@ async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Resul
         ("payment", Some(order_id)) => checkout::release(scope.db, order_id, now)?,
         _ => vec![billing::close_session(scope.db, &row.id, "expired", now)?],
     };
-    Ok(Plan::applied(
-        &scope.platform_id,
-        Some(&row.project_id),
-        effects,
-    ))
+    Ok(
+        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
+            .pushing(&row.id, "expired"),
+    )
 }
 
 fn read_terms(subscription: &Subscription, deleted: bool) -> Result<SubscriptionTerms, ApiError> {

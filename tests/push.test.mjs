@@ -1,0 +1,124 @@
+// Live checkout status: a client listening on `GET /api/checkout/{sessionId}/events` before
+// the buyer pays hears exactly one `complete` and the stream ends; a client that connects
+// after the payment hears the final status at once; every listener hears an expiry; another project's session is not found.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { checkResponse } from "./support/contract.mjs";
+import { createProject, signIn } from "./support/developer.mjs";
+import { testStack } from "./support/stack.mjs";
+import { connectStripe, stripeApi } from "./support/stripe.mjs";
+
+const OK = "http://127.0.0.1:5173/thanks?session={CHECKOUT_SESSION_ID}";
+const NO = "http://127.0.0.1:5173/cart";
+
+let stack;
+let account;
+let shop;
+let rival;
+let ebook;
+
+const server = (project) => (method, path, { headers = {}, ...rest } = {}) =>
+  stack.call("api", method, path, { headers: { Authorization: `Bearer ${project.secretKey}`, ...headers }, ...rest });
+
+/** Opens the event stream of `sessionId`; the response is checked against the contract. */
+async function listen(project, sessionId) {
+  const path = `/api/checkout/${sessionId}/events`;
+  const res = await fetch(`${stack.urls.api}${path}`, { headers: { Authorization: `Bearer ${project.secretKey}` } });
+  checkResponse({ worker: "api", method: "GET", path, status: res.status, headers: res.headers, body: undefined, text: "" });
+  assert.equal(res.status, 200);
+  return res.body.pipeThrough(new TextDecoderStream()).getReader();
+}
+
+/** Reads the stream until `done` says enough was read or the stream ends; returns the text. */
+async function readUntil(reader, done) {
+  let text = "";
+  for (;;) {
+    const { value, done: ended } = await reader.read();
+    if (ended) return { text, ended: true };
+    text += value;
+    if (done(text)) return { text, ended: false };
+  }
+}
+
+/** The `status` events in `text`, as their data objects. */
+const statuses = (text) =>
+  text
+    .split("\n\n")
+    .filter((block) => block.startsWith("event: status\n"))
+    .map((block) => JSON.parse(block.split("\ndata: ")[1]));
+
+async function openCart() {
+  const cart = await server(shop)("POST", "/api/cart/checkout", { body: { items: [{ productId: ebook.id }], successUrl: OK, cancelUrl: NO } });
+  assert.equal(cart.status, 200, cart.text);
+  return cart.body.sessionId;
+}
+
+async function pay(sessionId) {
+  const paid = await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${sessionId}/complete`, { account });
+  assert.equal(paid.status, 200, JSON.stringify(paid.body));
+}
+
+before(async () => {
+  stack = await testStack();
+  const dev = await signIn(stack, "dev_push");
+  ({ connection: { accountId: account } } = await connectStripe(stack, dev, "test"));
+  shop = await createProject(dev, { name: "Shop", type: "store" });
+  rival = await createProject(dev, { name: "Other shop", type: "store" });
+  const created = await stack.call("catalog", "POST", `/v1/projects/${shop.project.id}/products`, {
+    headers: { Authorization: `Bearer ${dev.token}` },
+    body: { name: "ebook", displayName: "E-book", price: 1500, inventory: 10 },
+  });
+  assert.equal(created.status, 201, created.text);
+  ebook = created.body.data;
+});
+after(() => stack?.stop());
+
+describe("live checkout status", () => {
+  test("a client listening before the payment hears one complete and the stream ends", async () => {
+    const sessionId = await openCart();
+    const reader = await listen(shop, sessionId);
+    const opened = await readUntil(reader, (text) => statuses(text).length >= 1);
+    assert.match(opened.text, /^: connected\n\n/);
+    assert.deepEqual(statuses(opened.text), [{ sessionId, status: "open" }]);
+
+    await pay(sessionId);
+    const rest = await readUntil(reader, () => false);
+
+    assert.equal(rest.ended, true, "the stream ends after the final status");
+    assert.deepEqual(statuses(rest.text), [{ sessionId, status: "complete" }]);
+  });
+
+  test("a client connecting after the payment hears the final status at once", async () => {
+    const sessionId = await openCart();
+    await pay(sessionId);
+
+    const all = await readUntil(await listen(shop, sessionId), () => false);
+
+    assert.equal(all.ended, true);
+    assert.deepEqual(statuses(all.text), [{ sessionId, status: "complete" }]);
+  });
+
+  test("every client listening hears an expiry, once", async () => {
+    const sessionId = await openCart();
+    const readers = [await listen(shop, sessionId), await listen(shop, sessionId)];
+    for (const reader of readers) await readUntil(reader, (text) => statuses(text).length >= 1);
+
+    const expired = await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${sessionId}/expire`, { account });
+    assert.equal(expired.status, 200, JSON.stringify(expired.body));
+
+    for (const reader of readers) {
+      const rest = await readUntil(reader, () => false);
+      assert.equal(rest.ended, true);
+      assert.deepEqual(statuses(rest.text), [{ sessionId, status: "expired" }]);
+    }
+  });
+
+  test("another project's session is not found", async () => {
+    const sessionId = await openCart();
+
+    const res = await server(rival)("GET", `/api/checkout/${sessionId}/events`);
+
+    assert.equal(res.status, 404);
+    assert.equal(res.body.code, "not_found");
+  });
+});

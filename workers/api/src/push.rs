@@ -1,0 +1,104 @@
+//! Live checkout status: `GET /api/checkout/{sessionId}/events` as server-sent events, held
+//! open by the session's `CheckoutPush` Durable Object until the webhooks worker reports the
+//! session complete or expired.
+
+use crate::lanes;
+use futures_channel::mpsc::{UnboundedSender, unbounded};
+use serde_json::json;
+use std::cell::RefCell;
+use tollgate_edge::db::checkout as store;
+use tollgate_edge::{ApiError, Ctx};
+use worker::{
+    DurableObject, Env, Headers, Method, Request, Response, ResponseBody, State, durable_object,
+};
+
+type Chunk = Result<Vec<u8>, worker::Error>;
+
+/// One status message in the event-stream format.
+fn message(session_id: &str, status: &str) -> Vec<u8> {
+    let data = json!({ "sessionId": session_id, "status": status });
+    format!("event: status\ndata: {data}\n\n").into_bytes()
+}
+
+/// Our own response around `body`: a stub's response carries immutable headers.
+fn event_stream(body: ResponseBody) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "text/event-stream")?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::from_body(body)?.with_headers(headers))
+}
+
+/// `GET /api/checkout/{sessionId}/events`: a final session answers its status at once; an
+/// open one is held by its push object until the webhook for it has been applied.
+pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
+    let row = store::session(&caller.db, &caller.auth.project_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if row.status != "open" {
+        return Ok(event_stream(ResponseBody::Body(message(
+            &row.id,
+            &row.status,
+        )))?);
+    }
+    let stub = ctx
+        .env
+        .durable_object("CHECKOUT_PUSH")?
+        .id_from_name(&row.id)?
+        .get_stub()?;
+    let held = stub
+        .fetch_with_str(&format!("https://push/{}", row.id))
+        .await?;
+    Ok(event_stream(held.body().clone())?)
+}
+
+/// The open event streams of one checkout session (named by its id), in memory: a client
+/// that connects after the object was evicted still learns a final status from D1 first.
+#[durable_object(fetch)]
+#[derive(Debug)]
+pub struct CheckoutPush {
+    clients: RefCell<Vec<UnboundedSender<Chunk>>>,
+    /// The final status once notified, for a client whose D1 read raced the webhook.
+    final_status: RefCell<Option<Vec<u8>>>,
+}
+
+impl DurableObject for CheckoutPush {
+    fn new(_state: State, _env: Env) -> Self {
+        Self {
+            clients: RefCell::new(Vec::new()),
+            final_status: RefCell::new(None),
+        }
+    }
+
+    /// `GET /{sessionId}` opens a stream; `POST /{sessionId}?status=…` (from the webhooks
+    /// worker) sends every open stream the final status and closes it.
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        // `https://push/{sessionId}[?status=…]`, built by us and the webhooks worker.
+        let url = req.inner().url();
+        let rest = url.trim_start_matches("https://push/");
+        let (session_id, status) = rest.split_once("?status=").unwrap_or((rest, ""));
+        if req.method() == Method::Post {
+            let final_message = message(session_id, status);
+            // Dropping each sender ends its stream after the message.
+            for client in self.clients.borrow_mut().drain(..) {
+                let _gone = client.unbounded_send(Ok(final_message.clone()));
+            }
+            *self.final_status.borrow_mut() = Some(final_message);
+            return Ok(Response::empty()?.with_status(204));
+        }
+        if let Some(done) = self.final_status.borrow().clone() {
+            return Response::from_bytes(done);
+        }
+        let (client, stream) = unbounded();
+        let hello = format!(
+            ": connected\n\n{}",
+            String::from_utf8_lossy(&message(session_id, "open"))
+        );
+        let _open = client.unbounded_send(Ok(hello.into_bytes()));
+        let mut clients = self.clients.borrow_mut();
+        clients.retain(|c| !c.is_closed());
+        clients.push(client);
+        Response::from_stream(stream)
+    }
+}
