@@ -50,6 +50,13 @@ pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
     let held = stub
         .fetch_with_str(&format!("https://push/{}", row.id))
         .await?;
+    // An object that failed must not pass for a stream that is merely quiet.
+    if held.status_code() != 200 {
+        return Err(ApiError::internal(format!(
+            "push object answered {}",
+            held.status_code()
+        )));
+    }
     Ok(event_stream(held.body().clone())?)
 }
 
