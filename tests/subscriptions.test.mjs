@@ -131,6 +131,15 @@ describe("cancel and resume", () => {
     const gone = await server("GET", "/api/subscription", { headers: as(user) });
     assert.equal(gone.status, 404);
     assert.equal(gone.body.code, "no_subscription");
+    const trail = await (await stack.d1())
+      .prepare("SELECT action, actor FROM audit_events WHERE target_id = ?1 ORDER BY created_at, rowid")
+      .bind(subscriptionId)
+      .all();
+    assert.deepEqual(
+      trail.results.map((r) => r.action),
+      ["subscription.cancel_requested", "subscription.resume_requested", "subscription.cancel_requested"],
+    );
+    assert.ok(trail.results.every((r) => r.actor.startsWith("key_")), "the secret key asked");
   });
 
   test("resume when the subscription is not set to cancel is 409 and changes nothing", async () => {

@@ -6,9 +6,11 @@
 use crate::checkout::{finish, operation, seller};
 use crate::lanes::{self, Caller, buyer};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tollgate::Detail;
 use tollgate::stripe::calls::{self, SubscriptionUpdate};
 use tollgate::stripe::objects::Subscription;
+use tollgate_edge::audit::{self, Actor, Change};
 use tollgate_edge::db::billing::{self, HeldSubscription};
 use tollgate_edge::db::catalog::{self, Listed};
 use tollgate_edge::idempotent;
@@ -30,6 +32,15 @@ impl Action {
             Self::Cancel => "subscription-cancel",
             Self::Resume => "subscription-resume",
             Self::Change => "subscription-change",
+        }
+    }
+
+    /// The audit trail's name for what was asked of the provider.
+    const fn audited(self) -> &'static str {
+        match self {
+            Self::Cancel => "subscription.cancel_requested",
+            Self::Resume => "subscription.resume_requested",
+            Self::Change => "subscription.change_requested",
         }
     }
 }
@@ -243,10 +254,37 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
             }
             (Action::Change, None) => return Err(ApiError::field("tier", "is required")),
         };
+        // What was asked of the provider is audited with the answer's record; the state it
+        // leads to arrives, and is recorded, with the provider's webhook.
+        let actor = Actor {
+            platform_id: &caller.auth.platform_id,
+            subject: match caller.auth.lane {
+                Lane::Secret => caller.auth.key_id.as_deref().unwrap_or("secret_key"),
+                Lane::Publishable => buyer.id.as_str(),
+            },
+        };
+        let record = audit::event(
+            &ctx,
+            &caller.db,
+            actor,
+            Change {
+                project_id: Some(&caller.auth.project_id),
+                action: action.audited(),
+                target_type: "subscription",
+                target_id: subscription,
+            },
+            &json!({
+                "customerId": buyer.id,
+                "immediately": immediately,
+                "tier": target.as_ref().map(|t| t.name.as_str()),
+                "status": after.status,
+                "cancelAtPeriodEnd": after.cancel_at_period_end,
+            }),
+        )?;
         let answer = Detail {
             data: provider_view(&caller, after).await?,
         };
-        finish(&ctx, &caller, Vec::new(), claim, &answer).await
+        finish(&ctx, &caller, vec![record], claim, &answer).await
     })
     .await
 }
