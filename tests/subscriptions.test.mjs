@@ -298,15 +298,20 @@ describe("reconcile", () => {
     return list.body.data.filter((e) => e.created >= since).reverse();
   };
   const eventRow = async (id) => (await stack.d1()).prepare("SELECT outcome FROM stripe_events WHERE id = ?1").bind(id).first();
-
-  test("a paid subscription session reconciled before its webhooks grants the plan once; the late webhooks change nothing", async () => {
-    const user = await endUser();
+  /** A pro subscription checkout paid on Stripe while its webhooks are held back; `since` (Unix s) precedes its events. */
+  const paidWhileHeld = async (user) => {
     const checkout = await server("POST", "/api/create-checkout", { headers: as(user), body: { tier: "pro", successUrl: OK, cancelUrl: NO } });
     const sessionId = checkout.body.sessionId;
     const since = Math.floor(Date.now() / 1000) - 1;
     await hold();
     await control(`/checkout/sessions/${sessionId}/complete`);
     await release();
+    return { sessionId, since };
+  };
+
+  test("a paid subscription session reconciled before its webhooks grants the plan once; the late webhooks change nothing", async () => {
+    const user = await endUser();
+    const { sessionId, since } = await paidWhileHeld(user);
     assert.equal((await usage(user)).plan, "free", "no webhook arrived");
 
     const res = await browser("POST", `/api/checkout/${sessionId}/reconcile`);
@@ -387,12 +392,7 @@ describe("reconcile", () => {
 
   test("a reconcile racing its webhook applies the session once", async () => {
     const user = await endUser();
-    const checkout = await server("POST", "/api/create-checkout", { headers: as(user), body: { tier: "pro", successUrl: OK, cancelUrl: NO } });
-    const sessionId = checkout.body.sessionId;
-    const since = Math.floor(Date.now() / 1000) - 1;
-    await hold();
-    await control(`/checkout/sessions/${sessionId}/complete`);
-    await release();
+    const { sessionId, since } = await paidWhileHeld(user);
     const completed = (await eventsSince(since)).find((e) => e.type === "checkout.session.completed" && e.data.object.id === sessionId);
 
     const [reconciled, delivered] = await Promise.all([
