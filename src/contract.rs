@@ -67,6 +67,8 @@ pub enum ErrorCode {
     PaymentProviderMisconfigured,
     /// The payment provider did not answer or was unavailable; retry shortly.
     PaymentProviderUnavailable,
+    /// Tollgate's database did not answer; retry shortly (`Retry-After`).
+    StorageUnavailable,
     /// The payment provider answered something unexpected; the cause is logged.
     PaymentProviderError,
     /// The connected Stripe account no longer grants access: reconnect it.

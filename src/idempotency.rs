@@ -6,6 +6,12 @@ use sha2::{Digest, Sha256};
 /// How long a key is remembered (24 h).
 pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// How long a claim holds its key while its request has not answered (2 min). A request
+/// that dies mid-flight (an evicted isolate, a restarted runtime) never releases its claim;
+/// after the lease a retry takes the key over instead of getting 409 for a day. Longer than
+/// any request lives: the Stripe client gives up after its attempts' 10 s timeouts.
+pub const CLAIM_LEASE_MS: i64 = 2 * 60 * 1000;
+
 /// How long a replay may show a secret the original response revealed (10 min).
 pub const SECRET_REPLAY_MS: i64 = 10 * 60 * 1000;
 

@@ -139,6 +139,12 @@ pub enum ApiError {
     EndpointDisabled,
     /// The project has the most webhook endpoints it may have.
     EndpointLimitReached,
+    /// D1 did not answer (lost connection, overload, a reset, or no binding). `cause` is
+    /// logged, never returned.
+    StorageUnavailable {
+        /// What the storage layer said, for the log.
+        cause: String,
+    },
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -157,6 +163,18 @@ impl ApiError {
     /// One invalid field.
     pub fn field(name: &str, reason: &str) -> Self {
         Self::Validation(BTreeMap::from([(name.to_owned(), vec![reason.to_owned()])]))
+    }
+
+    /// What a log line says about an error that was handled rather than answered: the cause
+    /// for failures inside Tollgate or at the provider, else the status and message. (Not
+    /// `Debug`: its derive for every nested type would cost each worker kilobytes of wasm.)
+    #[must_use]
+    pub fn for_log(&self) -> String {
+        match self {
+            Self::Internal { cause } | Self::StorageUnavailable { cause } => cause.clone(),
+            Self::Provider(failure) => failure.detail.clone(),
+            other => format!("{} {}", other.status(), other.message()),
+        }
     }
 
     /// The HTTP status.
@@ -184,6 +202,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) | Self::IdempotencyKeyReused => 422,
             Self::Internal { .. } => 500,
+            Self::StorageUnavailable { .. } => 503,
             Self::Provider(failure) => match failure.kind {
                 ProviderErrorKind::CardDeclined { .. } => 402,
                 ProviderErrorKind::InvalidRequest
@@ -250,6 +269,7 @@ impl ApiError {
             Self::RateLimited => ErrorCode::RateLimited,
             Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::Internal { .. } => ErrorCode::InternalError,
+            Self::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
             Self::Provider(failure) => match failure.kind {
                 ProviderErrorKind::CardDeclined { .. } => ErrorCode::PaymentFailed,
                 ProviderErrorKind::InvalidRequest | ProviderErrorKind::Missing => {
@@ -328,6 +348,9 @@ impl ApiError {
             }
             Self::RateLimited => "Too many requests for this key. Retry after the time in Retry-After.".into(),
             Self::InvalidSignature(why) => why.message().into(),
+            Self::StorageUnavailable { .. } => {
+                "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
+            }
             Self::Internal { .. } => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
@@ -387,7 +410,9 @@ impl ApiError {
             Self::MissingCredentials(_) | Self::InvalidToken(_) => {
                 headers.set("WWW-Authenticate", "Bearer")?;
             }
-            Self::IdempotencyInFlight | Self::RateLimited => headers.set("Retry-After", "1")?,
+            Self::IdempotencyInFlight | Self::RateLimited | Self::StorageUnavailable { .. } => {
+                headers.set("Retry-After", "1")?;
+            }
             Self::Provider(failure) if failure.retryable() => headers.set("Retry-After", "2")?,
             Self::UsageLimitReached { retry_after, .. } => {
                 headers.set("Retry-After", &retry_after.to_string())?
@@ -405,8 +430,12 @@ impl ApiError {
     /// # Errors
     /// Fails only if the runtime cannot build a response.
     pub fn into_response(self, request_id: &RequestId) -> worker::Result<Response> {
-        if let Self::Internal { cause } = &self {
-            log::error(request_id, "internal_error", cause);
+        match &self {
+            Self::Internal { cause } => log::error(request_id, "internal_error", cause),
+            Self::StorageUnavailable { cause } => {
+                log::error(request_id, "storage_unavailable", cause)
+            }
+            _ => {}
         }
         if let Self::Provider(failure) = &self {
             log::warn(request_id, "payment_provider", &failure.detail);
@@ -444,8 +473,31 @@ impl ApiError {
 
 impl From<worker::Error> for ApiError {
     fn from(err: worker::Error) -> Self {
+        if let worker::Error::D1(d1) = &err {
+            let message = String::from(AsRef::<js_sys::Error>::as_ref(d1).message());
+            if storage_unreachable(&message) {
+                return Self::StorageUnavailable { cause: message };
+            }
+        }
         Self::internal(err.to_string())
     }
+}
+
+/// Whether a D1 error says the database could not be reached or did not answer, as opposed
+/// to refusing a statement (a constraint, a syntax error), which is our bug and stays a 500.
+/// The phrases are the runtime's own for lost connections, overload, resets and timeouts.
+fn storage_unreachable(message: &str) -> bool {
+    const PHRASES: [&str; 7] = [
+        "network connection lost",
+        "overloaded",
+        "internal error",
+        "exceeded timeout",
+        "object to be reset",
+        "transient issue",
+        "unavailable",
+    ];
+    let message = message.to_ascii_lowercase();
+    PHRASES.iter().any(|phrase| message.contains(phrase))
 }
 
 impl From<worker::kv::KvError> for ApiError {
@@ -584,6 +636,13 @@ mod tests {
                 416,
                 ErrorCode::RangeNotSatisfiable,
             ),
+            (
+                ApiError::StorageUnavailable {
+                    cause: "D1_ERROR: Network connection lost.".into(),
+                },
+                503,
+                ErrorCode::StorageUnavailable,
+            ),
         ];
         for (error, status, code) in cases {
             assert_eq!((error.status(), error.code()), (status, code), "{error:?}");
@@ -595,5 +654,43 @@ mod tests {
         let error = ApiError::internal("password=hunter2 at table api_keys");
         assert!(!error.message().contains("hunter2"));
         assert!(!error.message().contains("api_keys"));
+    }
+
+    #[test]
+    fn a_d1_error_counts_as_unreachable_only_when_the_database_did_not_answer() {
+        let cases = [
+            ("D1_ERROR: Network connection lost.", true),
+            ("D1 DB is overloaded. Too many requests queued.", true),
+            ("D1_ERROR: internal error", true),
+            (
+                "D1 DB storage operation exceeded timeout which caused object to be reset.",
+                true,
+            ),
+            (
+                "D1_ERROR: Cannot resolve D1 DB due to transient issue on remote node.",
+                true,
+            ),
+            (
+                "D1_ERROR: UNIQUE constraint failed: end_users.external_id",
+                false,
+            ),
+            ("D1_ERROR: no such table: projects: SQLITE_ERROR", false),
+            (
+                "D1_TYPE_ERROR: Type 'object' not supported for value",
+                false,
+            ),
+        ];
+        for (message, unreachable) in cases {
+            assert_eq!(storage_unreachable(message), unreachable, "{message}");
+        }
+    }
+
+    #[test]
+    fn the_storage_message_never_contains_the_cause() {
+        let error = ApiError::StorageUnavailable {
+            cause: "D1_ERROR: Network connection lost. (SELECT key_hash FROM api_keys)".into(),
+        };
+        assert!(!error.message().contains("api_keys"));
+        assert!(error.message().contains("Retry"));
     }
 }

@@ -131,7 +131,11 @@ pub async fn enqueue(env: &Env, request_id: &RequestId, queued: &[Queued]) {
         log::warn(
             request_id,
             "webhook_enqueue_failed",
-            &format!("{} deliveries left for the sweep: {error:?}", queued.len()),
+            &format!(
+                "{} deliveries left for the sweep: {}",
+                queued.len(),
+                error.for_log()
+            ),
         );
     }
 }

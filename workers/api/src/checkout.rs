@@ -313,7 +313,7 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
                 .send(&calls::expire_checkout_session(&account, &session.id, &Operation::new(["cart-abandon", order_id.as_str()])))
                 .await;
             if let Err(error) = closed {
-                tollgate_edge::log::warn(&ctx.request_id, "cart_abandon", &format!("{error:?}"));
+                tollgate_edge::log::warn(&ctx.request_id, "cart_abandon", &error.for_log());
             }
             db::batch(&caller.db, store::release(&caller.db, &order_id, ctx.now_ms)?).await?;
         }
@@ -408,7 +408,7 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
             }
             // Stripe unreachable: our own record still answers.
             Err(error) => {
-                tollgate_edge::log::warn(&ctx.request_id, "checkout_status", &format!("{error:?}"))
+                tollgate_edge::log::warn(&ctx.request_id, "checkout_status", &error.for_log())
             }
         }
     }

@@ -174,7 +174,7 @@ async fn threshold_reached(
             log::error(
                 &ctx.request_id,
                 "webhook_emit_failed",
-                &format!("usage.threshold_reached {id}: {error:?}"),
+                &format!("usage.threshold_reached {id}: {}", error.for_log()),
             );
         }
     }

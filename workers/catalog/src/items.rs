@@ -474,7 +474,7 @@ fn cleanup(ctx: &Ctx, what: &str, result: Result<(), ApiError>) {
         log::warn(
             &ctx.request_id,
             "stripe_cleanup",
-            &format!("{what}: {error:?}"),
+            &format!("{what}: {}", error.for_log()),
         );
     }
 }

@@ -97,7 +97,7 @@ const SPEC: WorkerSpec<Api> = WorkerSpec {
     version: env!("CARGO_PKG_VERSION"),
     routes: ROUTES,
     dev_routes: &[],
-    health: HealthProbe::Alive,
+    health: HealthProbe::Storage,
     cors: Cors::Console,
 };
 

@@ -124,7 +124,7 @@ const SPEC: WorkerSpec<Api> = WorkerSpec {
     version: env!("CARGO_PKG_VERSION"),
     routes: ROUTES,
     dev_routes: DEV_ROUTES,
-    health: HealthProbe::Alive,
+    health: HealthProbe::Storage,
     cors: Cors::Console,
 };
 

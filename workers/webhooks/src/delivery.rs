@@ -71,7 +71,7 @@ async fn handle(env: &Env, request_id: &RequestId, message: &Message<DeliveryMes
             log::error(
                 request_id,
                 "webhook_attempt_unrecorded",
-                &format!("{}: {error:?}", message.body().delivery_id),
+                &format!("{}: {}", message.body().delivery_id, error.for_log()),
             );
             message.retry();
         }
@@ -110,7 +110,7 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
             log::error(
                 &RequestId::generate(),
                 "webhook_sign_failed",
-                &format!("{}: {error:?}", delivery.id),
+                &format!("{}: {}", delivery.id, error.for_log()),
             );
             Outcome::Failed(None, "Tollgate could not sign this delivery".to_owned())
         }
@@ -142,7 +142,7 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
                     log::warn(
                         &RequestId::generate(),
                         "webhook_retry_enqueue_failed",
-                        &format!("{}: {error:?}", delivery.id),
+                        &format!("{}: {}", delivery.id, error.for_log()),
                     );
                 }
             }
@@ -258,6 +258,6 @@ pub(crate) async fn sweep(env: &Env) {
             "webhook_sweep",
             &format!("queued {n} overdue deliveries again"),
         ),
-        Err(error) => log::error(&request_id, "webhook_sweep_failed", &format!("{error:?}")),
+        Err(error) => log::error(&request_id, "webhook_sweep_failed", &error.for_log()),
     }
 }

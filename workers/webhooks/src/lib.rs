@@ -109,7 +109,7 @@ const SPEC: WorkerSpec<Hooks> = WorkerSpec {
     version: env!("CARGO_PKG_VERSION"),
     routes: ROUTES,
     dev_routes: DEV_ROUTES,
-    health: HealthProbe::Alive,
+    health: HealthProbe::Storage,
     // The console reads the event log; Stripe's deliveries never send an Origin.
     cors: Cors::Console,
 };

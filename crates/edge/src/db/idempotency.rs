@@ -4,6 +4,7 @@
 use super::{first, int, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
+use tollgate::idempotency::CLAIM_LEASE_MS;
 use worker::{D1Database, D1PreparedStatement};
 
 /// A stored key record.
@@ -21,8 +22,9 @@ pub struct Record {
     pub created_at: i64,
 }
 
-/// Tries to claim `key` in `scope`; `true` when this request owns it now. An expired record is
-/// taken over in the same statement.
+/// Tries to claim `key` in `scope`; `true` when this request owns it now. An expired record,
+/// or the same request's claim whose lease ran out unanswered, is taken over in the same
+/// statement.
 ///
 /// # Errors
 /// Storage failures.
@@ -39,8 +41,17 @@ pub async fn claim(
         "INSERT INTO idempotency_keys (scope, key, fingerprint, status, created_at, expires_at) VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5) \
          ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 'in_flight', response_status = NULL, \
          response_body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at \
-         WHERE idempotency_keys.expires_at <= excluded.created_at",
-        &[text(scope), text(key), text(fingerprint), int(now), int(expires_at)],
+         WHERE idempotency_keys.expires_at <= excluded.created_at \
+         OR (idempotency_keys.status = 'in_flight' AND idempotency_keys.created_at <= ?6 \
+         AND idempotency_keys.fingerprint = excluded.fingerprint)",
+        &[
+            text(scope),
+            text(key),
+            text(fingerprint),
+            int(now),
+            int(expires_at),
+            int(now - CLAIM_LEASE_MS),
+        ],
     )?
     .run()
     .await?;

@@ -30,7 +30,11 @@ use worker::{D1Database, D1PreparedStatement, Env};
 /// # Errors
 /// When the binding is missing.
 pub fn database(env: &Env) -> Result<D1Database, ApiError> {
-    Ok(env.d1(storage::DB)?)
+    // A worker deployed without its database cannot reach storage: the same 503 as an outage.
+    env.d1(storage::DB)
+        .map_err(|err| ApiError::StorageUnavailable {
+            cause: format!("binding {}: {err}", storage::DB),
+        })
 }
 
 /// Another D1 database bound under `binding` (the Stripe sandbox keeps its own).
