@@ -77,7 +77,38 @@ const readConfig = (worker) => parse(readFileSync(join(ROOT, "workers", worker, 
 /** `object` without its undefined entries (Miniflare's schemas refuse them in places). */
 const defined = (object) => Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined));
 
-function workerOptions(worker, port, vars) {
+/**
+ * The entry module a worker runs under when its D1 cannot be reached (the resilience tests):
+ * the worker's own entry, with `env.DB` replaced by an object of D1's shape (and class name,
+ * which the Rust bindings check) whose every query fails as the runtime reports a lost
+ * connection. Everything else in `env` is the real binding.
+ */
+const d1OutageEntry = (main) => `
+  import worker from "./${main}";
+  export * from "./${main}";
+  const lost = () => Promise.reject(new Error("D1_ERROR: Network connection lost.", { cause: new Error("Network connection lost.") }));
+  class D1PreparedStatement {
+    bind() { return this; }
+    first() { return lost(); }
+    all() { return lost(); }
+    run() { return lost(); }
+    raw() { return lost(); }
+  }
+  class D1Database {
+    prepare() { return new D1PreparedStatement(); }
+    batch() { return lost(); }
+    exec() { return lost(); }
+  }
+  const unreachable = new D1Database();
+  const cut = (env) => new Proxy(env, { get: (target, name) => (name === "DB" ? unreachable : Reflect.get(target, name)) });
+  export default {
+    fetch: (request, env, ctx) => worker.fetch(request, cut(env), ctx),
+    queue: (batch, env, ctx) => worker.queue(batch, cut(env), ctx),
+    scheduled: (controller, env, ctx) => worker.scheduled(controller, cut(env), ctx),
+  };
+`;
+
+function workerOptions(worker, port, vars, { d1Outage = false } = {}) {
   const config = readConfig(worker);
   const dir = join(ROOT, "workers", worker);
   return {
@@ -86,6 +117,7 @@ function workerOptions(worker, port, vars) {
     compatibilityFlags: config.compatibility_flags ?? [],
     modulesRoot: join(ROOT, "workers"),
     modules: [
+      ...(d1Outage ? [{ type: "ESModule", path: join(dir, "d1-outage.mjs"), contents: d1OutageEntry(config.main) }] : []),
       { type: "ESModule", path: join(dir, config.main) },
       { type: "ESModule", path: join(ROOT, "workers", "shell.mjs") },
       { type: "ESModule", path: join(dir, "build", "index.js") },
@@ -145,14 +177,14 @@ export async function applyMigrations(persistDir) {
   }
 }
 
-async function waitForHealth(urls, timeoutMs) {
+async function waitForHealth(urls, timeoutMs, healthy = (status) => status === 200) {
   const deadline = Date.now() + timeoutMs;
   for (const [worker, url] of Object.entries(urls)) {
     for (;;) {
       try {
         const res = await fetch(`${url}/health`);
         await res.arrayBuffer();
-        if (res.status === 200) break;
+        if (healthy(res.status)) break;
       } catch {
         // not listening yet
       }
@@ -168,9 +200,10 @@ async function waitForHealth(urls, timeoutMs) {
  * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs,
  * the runtime's log entries (`{ level, message }`), the shared D1 database (`d1()`), the
  * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`), `scheduled(worker)`
- * (runs a cron trigger now), and `stop()`.
+ * (runs a cron trigger now), and `stop()`. `d1Outage` (tests only) binds every worker's `DB`
+ * to a database that cannot be reached; health then only waits for each worker to answer.
  */
-export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false } = {}) {
+export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false, d1Outage = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
   if (migrate) await applyMigrations(persistDir);
   // Ports are fixed before start: the platform's URL is the development issuer, and the
@@ -208,7 +241,7 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
         logs.push(entry);
         if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
       },
-      workers: WORKERS.map((w) => workerOptions(w, chosen[w], environment)),
+      workers: WORKERS.map((w) => workerOptions(w, chosen[w], environment, { d1Outage })),
     }),
   );
   try {
@@ -218,7 +251,7 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
       const url = await mf.unsafeGetDirectURL(readConfig(worker).name);
       urls[worker] = url.origin;
     }
-    await waitForHealth(urls, 30_000);
+    await waitForHealth(urls, 30_000, d1Outage ? (status) => status > 0 : undefined);
     // The D1 bindings as the workers see them, for tests that arrange or inspect rows directly.
     const d1 = () => mf.getD1Database("DB", readConfig("api").name);
     const sandboxD1 = () => mf.getD1Database("SANDBOX_DB", readConfig("stripe-sandbox").name);

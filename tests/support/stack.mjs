@@ -20,12 +20,13 @@ export function workerdChildren() {
 
 /**
  * Starts a stack. `persistDir` reuses a state folder (for restart tests); otherwise a fresh
- * temporary one is made and removed by `stop()`.
+ * temporary one is made and removed by `stop()`. `ports` pins workers' ports (a restart keeps
+ * its URLs); `d1Outage` makes D1 unreachable for every worker (see scripts/stack.mjs).
  */
-export async function testStack({ vars = {}, persistDir } = {}) {
+export async function testStack({ vars = {}, persistDir, ports, d1Outage = false } = {}) {
   const owned = !persistDir;
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "tollgate-test-"));
-  const stack = await startStack({ persistDir: dir, vars, quiet: true });
+  const stack = await startStack({ persistDir: dir, vars, ports, d1Outage, quiet: true });
 
   async function call(worker, method, path, { headers = {}, body, redirect = "follow" } = {}) {
     const init = { method, headers: { ...headers }, redirect };
