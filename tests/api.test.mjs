@@ -3,6 +3,7 @@
 // over HTTP, against the real local runtime with real local D1.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { createProject, devToken, signIn } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
@@ -158,6 +159,36 @@ describe("metering", () => {
       assert.equal(retry.body.usage.count, 1);
     }
     assert.equal(other.body.usage.count, 2);
+  });
+
+  test("a claim left in flight by a request that died holds its key for its lease, then the same call takes it over", async () => {
+    // Arrange: claims as a request cut off after claiming would leave them.
+    const app = await setup("api_lease", { limit: 10 });
+    const cus = await customer(app);
+    const db = await stack.d1();
+    const print = (body) => createHash("sha256").update("POST").update("\0").update("/api/data").update("\0").update(body).digest("hex");
+    const orphan = (key, fingerprint, ageMs) =>
+      db
+        .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, status, created_at, expires_at) VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5)")
+        .bind(`${app.project.id}:${cus.id}`, key, fingerprint, Date.now() - ageMs, Date.now() + 86_400_000)
+        .run();
+    const cases = [
+      ["a fresh claim", "fresh", print(""), 10_000, 409, "idempotency_in_flight"],
+      ["a claim past its two-minute lease", "stale", print(""), 121_000, 200, undefined],
+      ["a stale claim of another request", "other", print('{"cost":2}'), 121_000, 422, "idempotency_key_reused"],
+    ];
+    for (const [, key, fingerprint, age] of cases) await orphan(key, fingerprint, age);
+
+    for (const [name, key, , , status, code] of cases) {
+      // Act
+      const res = await track(app, cus.id, { headers: { "Idempotency-Key": key } });
+
+      // Assert
+      assert.equal(res.status, status, `${name}: ${res.text}`);
+      assert.equal(res.body.code, code, name);
+    }
+    const usage = await app.server("GET", "/api/usage", { headers: { "X-User-Id": cus.id } });
+    assert.equal(usage.body.count, 1, "only the taken-over call counted");
   });
 
   test("a new period starts at zero without any job", async () => {
