@@ -196,7 +196,7 @@ function run([cmd, ...pre], args, { cwd = ROOT, env = {}, quiet = false, redact 
     const take = (chunk) => {
       const text = scrub(chunk.toString());
       chunks.push(text);
-      if (!quiet) process.stderr.write(text);
+      if (!quiet) sink(text);
     };
     child.stdout.on("data", take);
     child.stderr.on("data", take);
@@ -266,9 +266,12 @@ const USAGE = `usage: npm run deploy -- --env <${ENVIRONMENTS.join("|")}> [--dry
 
 Needs CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and the secrets each worker's
 [env.<name>.secrets] lists, in the environment. TOLLGATE_HEALTH_URL_<WORKER> overrides a
-worker's health URL (default: the URL wrangler reports after deploying it).`;
+worker's health URL (default: the URL wrangler reports after deploying it);
+TOLLGATE_HEALTH_TIMEOUT_SECONDS (default 60) bounds the wait for each one.`;
 
-const say = (line) => process.stderr.write(`[deploy] ${line}\n`);
+/** Where progress goes: stderr, or the `log` a caller of main() passes. */
+let sink = (text) => process.stderr.write(text);
+const say = (line) => sink(`[deploy] ${line}\n`);
 
 export const FIRST_DEPLOY_CONFIG = "wrangler.first-deploy.toml";
 
@@ -284,7 +287,8 @@ export function bootstrapConfig(worker, env, without, root = ROOT) {
   return file;
 }
 
-export async function main(argv, { root = ROOT, environment = process.env } = {}) {
+export async function main(argv, { root = ROOT, environment = process.env, log } = {}) {
+  if (log) sink = log;
   const options = parseArgs(argv);
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -391,7 +395,8 @@ export async function main(argv, { root = ROOT, environment = process.env } = {}
         unhealthy.push(`${worker}: no URL (set TOLLGATE_HEALTH_URL_${worker.toUpperCase()})`);
         continue;
       }
-      const { ok, detail } = await checkHealth(url);
+      const timeoutMs = 1000 * Number(environment.TOLLGATE_HEALTH_TIMEOUT_SECONDS || 60);
+      const { ok, detail } = await checkHealth(url, { timeoutMs, intervalMs: Math.min(3_000, timeoutMs / 4) });
       say(`health ${worker} ${url}: ${ok ? "ok" : `NOT OK (${detail})`}`);
       if (!ok) unhealthy.push(`${worker}: ${url} answered ${detail}`);
     }

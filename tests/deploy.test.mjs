@@ -16,8 +16,10 @@ import {
   DEPLOYED_WORKERS,
   ENVIRONMENTS,
   FIRST_DEPLOY,
+  FIRST_DEPLOY_CONFIG,
   PLACEHOLDER,
   SECRET_CHECKS,
+  bootstrapConfig,
   bundleTable,
   configPath,
   dryRunBundle,
@@ -73,6 +75,22 @@ describe("deploy bundles", () => {
     for (const r of results) {
       assert.ok(r.files.some((f) => f.endsWith(".wasm")), `${r.worker} ${r.env} uploads its wasm`);
       assert.ok(r.gzBytes <= BUNDLE_LIMIT_GZ, `${r.worker} ${r.env}: ${r.gzBytes} B gzipped > ${BUNDLE_LIMIT_GZ}`);
+    }
+  });
+
+  test("the first-deploy config (each env's api without its webhooks binding) is a valid wrangler config too", async () => {
+    for (const env of ENVIRONMENTS) {
+      for (const { worker, without } of FIRST_DEPLOY.filter((s) => s.without)) {
+        const file = bootstrapConfig(worker, env, without);
+        try {
+          assert.equal(readConfig(worker).env[env][without].length, 1, "the real config keeps it");
+          const bundle = await dryRunBundle(worker, env, join(scratch, `${worker}-${env}-first`), { config: FIRST_DEPLOY_CONFIG });
+          assert.ok(bundle.gzBytes <= BUNDLE_LIMIT_GZ);
+          assert.equal(readFileSync(file, "utf8").includes(`[[env.${env}.${without}]]`), false);
+        } finally {
+          rmSync(file, { force: true });
+        }
+      }
     }
   });
 });
