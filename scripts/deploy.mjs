@@ -270,7 +270,8 @@ worker's health URL (default: the URL wrangler reports after deploying it);
 TOLLGATE_HEALTH_TIMEOUT_SECONDS (default 60) bounds the wait for each one.`;
 
 /** Where progress goes: stderr, or the `log` a caller of main() passes. */
-let sink = (text) => process.stderr.write(text);
+const toStderr = (text) => process.stderr.write(text);
+let sink = toStderr;
 const say = (line) => sink(`[deploy] ${line}\n`);
 
 export const FIRST_DEPLOY_CONFIG = "wrangler.first-deploy.toml";
@@ -288,7 +289,7 @@ export function bootstrapConfig(worker, env, without, root = ROOT) {
 }
 
 export async function main(argv, { root = ROOT, environment = process.env, log } = {}) {
-  if (log) sink = log;
+  sink = log ?? toStderr;
   const options = parseArgs(argv);
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -308,6 +309,8 @@ export async function main(argv, { root = ROOT, environment = process.env, log }
   }
   const missingCredentials = CREDENTIALS.filter((name) => !environment[name]);
   if (missingCredentials.length > 0) refusals.push(`Cloudflare credentials missing: ${missingCredentials.join(", ")}`);
+  const healthTimeout = Number(environment.TOLLGATE_HEALTH_TIMEOUT_SECONDS || 60);
+  if (!(healthTimeout > 0 && healthTimeout <= 3600)) refusals.push("TOLLGATE_HEALTH_TIMEOUT_SECONDS must be a number of seconds above 0, at most 3600");
   const { perWorker, problems } = collectSecrets(env, environment, root);
   if (problems.length > 0) refusals.push(`secrets for ${env}:\n${problems.map((p) => `    ${p}`).join("\n")}`);
   if (refusals.length > 0) {
@@ -369,6 +372,7 @@ export async function main(argv, { root = ROOT, environment = process.env, log }
     for (const step of steps) {
       say(step.what);
       const output = join(scratch, `output-${step.worker ?? "migrate"}.ndjson`);
+      rmSync(output, { force: true });
       if (step.worker) {
         writeFileSync(step.secretsFile, JSON.stringify(perWorker[step.worker]), { mode: 0o600 });
       }
@@ -382,7 +386,7 @@ export async function main(argv, { root = ROOT, environment = process.env, log }
       }
       if (step.worker && existsSync(output)) {
         const entries = readFileSync(output, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line));
-        const deployed = entries.find((e) => e.type === "deploy");
+        const deployed = entries.filter((e) => e.type === "deploy").at(-1);
         targets[step.worker] = deployed?.targets ?? [];
       }
     }
@@ -395,7 +399,7 @@ export async function main(argv, { root = ROOT, environment = process.env, log }
         unhealthy.push(`${worker}: no URL (set TOLLGATE_HEALTH_URL_${worker.toUpperCase()})`);
         continue;
       }
-      const timeoutMs = 1000 * Number(environment.TOLLGATE_HEALTH_TIMEOUT_SECONDS || 60);
+      const timeoutMs = 1000 * healthTimeout;
       const { ok, detail } = await checkHealth(url, { timeoutMs, intervalMs: Math.min(3_000, timeoutMs / 4) });
       say(`health ${worker} ${url}: ${ok ? "ok" : `NOT OK (${detail})`}`);
       if (!ok) unhealthy.push(`${worker}: ${url} answered ${detail}`);

@@ -265,20 +265,22 @@ describe("the deploy script refuses before changing anything", () => {
     assert.equal(calls, "");
   });
 
-  test("a malformed secret is named with its rule and its value is never printed", () => {
+  test("a malformed secret or setting is named with its rule and a secret's value is never printed", () => {
     const bad = {
       KEY_PEPPER: "too-short-pepper",
       DATA_ENCRYPTION_KEY: "bm90IDMyIGJ5dGVz",
       STRIPE_SECRET_KEY_TEST: "sk_live_wrongmodekey123",
       STRIPE_WEBHOOK_SECRET: "not-a-whsec-value",
     };
-    const { code, output, calls } = deploy(["--env", "staging"], { CLOUDFLARE_API_TOKEN: "t", CLOUDFLARE_ACCOUNT_ID: "a", ...bad });
+    const settings = { CLOUDFLARE_API_TOKEN: "t", CLOUDFLARE_ACCOUNT_ID: "a", TOLLGATE_HEALTH_TIMEOUT_SECONDS: "soon" };
+    const { code, output, calls } = deploy(["--env", "staging"], { ...settings, ...bad });
 
     assert.equal(code, 2, output);
     assert.match(output, /KEY_PEPPER must be at least 32 bytes/);
     assert.match(output, /DATA_ENCRYPTION_KEY must be the base64 of exactly 32 bytes/);
     assert.match(output, /STRIPE_SECRET_KEY_TEST must start with sk_test_ or rk_test_/);
     assert.match(output, /STRIPE_WEBHOOK_SECRET must start with whsec_/);
+    assert.match(output, /TOLLGATE_HEALTH_TIMEOUT_SECONDS must be a number of seconds above 0, at most 3600/);
     for (const value of Object.values(bad)) assert.ok(!output.includes(value), "a secret's value reached the output");
     assert.doesNotMatch(output, /Cloudflare credentials missing/);
     assert.equal(calls, "");
