@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # What the npm scripts run: bootstrap (installs whatever is missing), then
 #   start  build every worker, migrate the local D1, run the whole platform on 127.0.0.1
-#   test   fmt and clippy (host and wasm32), unit tests, build, integration tests
+#   test   lint, unit, build, integration: the whole gate (CI runs the four as separate steps)
+#   lint   fmt and clippy (host and wasm32)
+#   unit   the native unit tests
+#   integration  the integration tests (after build), deploy bundle dry-runs included
 #   build  build every worker (incremental) and print the wasm sizes
 #   bench  build, then measure hot paths against a no-op route on the same runtime
+#   deploy build, migrate and deploy an environment (scripts/deploy.mjs: --env staging|production)
 set -euo pipefail
 # shellcheck source=scripts/bootstrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
@@ -11,9 +15,37 @@ cd "$TOLLGATE_ROOT"
 
 phase() { printf '\n== %s\n' "$*" >&2; }
 
+lint() {
+  phase "cargo fmt --check"
+  cargo fmt --all --check
+  phase "clippy (host)"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  phase "clippy (wasm32)"
+  cargo clippy --workspace --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
+}
+unit() {
+  phase "unit tests (native)"
+  cargo test --workspace --quiet
+}
+build() {
+  phase "build"
+  bash scripts/build.sh
+}
+integration() {
+  phase "integration tests (local workerd, real D1/KV/R2)"
+  # One file at a time: each starts its own stack, and the box has two cores.
+  node --test --test-concurrency=1 --test-reporter=spec 'tests/*.test.mjs'
+}
+
 case "${1:-}" in
-  build)
-    bash scripts/build.sh
+  lint | unit | build | integration)
+    "$1"
+    ;;
+  test)
+    lint
+    unit
+    build
+    integration
     ;;
   start)
     bash scripts/build.sh
@@ -23,23 +55,12 @@ case "${1:-}" in
     bash scripts/build.sh
     exec node scripts/bench.mjs
     ;;
-  test)
-    phase "cargo fmt --check"
-    cargo fmt --all --check
-    phase "clippy (host)"
-    cargo clippy --workspace --all-targets --quiet -- -D warnings
-    phase "clippy (wasm32)"
-    cargo clippy --workspace --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
-    phase "unit tests (native)"
-    cargo test --workspace --quiet
-    phase "build"
-    bash scripts/build.sh
-    phase "integration tests (local workerd, real D1/KV/R2)"
-    # One file at a time: each starts its own stack, and the box has two cores.
-    node --test --test-concurrency=1 --test-reporter=spec 'tests/*.test.mjs'
+  deploy)
+    shift
+    exec node scripts/deploy.mjs "$@"
     ;;
   *)
-    echo "usage: scripts/run.sh start|test|build|bench" >&2
+    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|deploy" >&2
     exit 2
     ;;
 esac
