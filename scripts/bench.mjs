@@ -230,8 +230,12 @@ function machine() {
   const osRelease = existsSync("/etc/os-release") ? /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] : undefined;
   const workerd = JSON.parse(readFileSync(join(ROOT, "node_modules", "workerd", "package.json"), "utf8")).version;
   const miniflare = JSON.parse(readFileSync(join(ROOT, "node_modules", "miniflare", "package.json"), "utf8")).version;
+  // The state folder's file system: on disk every D1 commit waits for the disk, on tmpfs not.
+  const mounts = existsSync("/proc/mounts") ? readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")) : [];
+  const mount = mounts.filter(([, at]) => at && (dir === at || dir.startsWith(at.endsWith("/") ? at : `${at}/`))).sort((a, b) => b[1].length - a[1].length)[0];
   return [
     `- CPU: ${cpus()[0]?.model ?? "unknown"}, ${availableParallelism()} cores available to Node`,
+    `- Local D1/KV/R2 state: ${tmpdir()}${mount ? ` (${mount[2]})` : ""}; \`TMPDIR\` moves it`,
     `- Memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- OS: ${osRelease ? `${osRelease}, ` : ""}${type()} ${release()} ${arch()}`,
     `- Node ${process.version} (V8 ${process.versions.v8}); workerd ${workerd} through Miniflare ${miniflare}`,
@@ -266,6 +270,9 @@ request, warm-up included, invalidates the run and leaves this file untouched.
   and the developer event it causes). After the run the bench looked each acknowledged event up in D1: ${applied}
   of the ${webhookRow.ok} events answered 2xx (warm-up included) were applied; any event answered 2xx
   but not applied, or any event recorded with another outcome, would invalidate the run.
+
+Both write paths commit to local D1, SQLite files in the state folder (see Machine), so their
+figures follow that file system's commit latency as well as Tollgate's code; the reads do not.
 
 ## Workers
 
