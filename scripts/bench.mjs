@@ -167,8 +167,8 @@ if (acknowledged.size !== webhook.ok || applied !== webhook.ok || notApplied.len
 }
 
 // Per worker: gzipped wasm, and the median of fresh-process cold instantiates in V8 — with
-// V8's default lazy compilation (functions compile on their first call), and with every
-// function compiled up front (the upper bound: what a first request could add at most).
+// V8's default lazy compilation (functions compile on their first call, so the first requests
+// pay for the rest), and with every function compiled up front by the baseline compiler.
 function coldSample(worker, eager) {
   const flags = eager ? ["--no-wasm-lazy-compilation"] : [];
   const out = execFileSync(process.execPath, [...flags, join(ROOT, "scripts", "bench-cold.mjs"), worker], { encoding: "utf8" });
