@@ -92,6 +92,24 @@ describe("checkout", () => {
       assert.equal(second.headers.get("idempotent-replayed"), "true");
     });
 
+    test("two end users who send the same Idempotency-Key and body each get their own session", async () => {
+      const [ada, bob] = [await endUser("ada-key@example.test"), await endUser("bob-key@example.test")];
+      const call = (user) =>
+        server(saas)("POST", "/api/create-checkout", {
+          headers: { "X-User-Id": user.id, "Idempotency-Key": "checkout-pro" },
+          body: { tier: "pro", successUrl: OK, cancelUrl: NO },
+        });
+
+      const first = await call(ada);
+      const second = await call(bob);
+
+      assert.equal(second.status, 200, second.text);
+      assert.notEqual(second.body.sessionId, first.body.sessionId);
+      assert.equal(second.headers.get("idempotent-replayed"), null);
+      const row = await (await stack.d1()).prepare("SELECT end_user_id FROM checkout_sessions WHERE id = ?1").bind(second.body.sessionId).first();
+      assert.equal(row.end_user_id, bob.id);
+    });
+
     test("bad requests are refused and open nothing", async () => {
       const user = await endUser("refused@example.test");
       const cases = [

@@ -41,14 +41,21 @@ pub(crate) async fn seller(ctx: &Ctx, caller: &Caller) -> Result<(StripeClient, 
 }
 
 /// The operation id for Stripe: the caller's `Idempotency-Key` when sent (a retry reaches
-/// Stripe as the same request), else a fresh one.
-pub(crate) fn operation(ctx: &Ctx, caller: &Caller, step: &str) -> Result<Operation, ApiError> {
+/// Stripe as the same request), else a fresh one. Scoped like our own keys, per project and
+/// end user, so two buyers who pick the same key are two operations at Stripe too.
+pub(crate) fn operation(
+    ctx: &Ctx,
+    caller: &Caller,
+    step: &str,
+    end_user: &str,
+) -> Result<Operation, ApiError> {
     let key = ctx
         .header("Idempotency-Key")?
         .unwrap_or_else(|| new_id("op"));
     Ok(Operation::new([
         step,
         caller.auth.project_id.as_str(),
+        end_user,
         key.as_str(),
     ]))
 }
@@ -106,82 +113,77 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
     let input = body::parse::<SubscriptionCheckoutInput>(&bytes)?
         .validate(&origins, mode(&caller))
         .map_err(ApiError::Validation)?;
-    idempotent::run(
-        &ctx,
-        &caller.db,
-        &caller.auth.project_id,
-        &bytes,
-        async |claim| {
-            let tiers =
-                catalog::tiers(&caller.db, &caller.auth.project_id, Listed::Selling).await?;
-            let tier = tiers
-                .iter()
-                .find(|t| t.name == input.tier || t.id == input.tier)
-                .ok_or_else(|| ApiError::field("tier", "no such tier in this project"))?;
-            if tier.is_default == 1 || tier.price == 0 {
-                return Err(ApiError::field(
-                    "tier",
-                    "is the free tier: there is nothing to pay",
-                ));
-            }
-            if input
-                .price_id
-                .as_deref()
-                .is_some_and(|p| Some(p) != tier.stripe_price_id.as_deref())
-            {
-                return Err(ApiError::PriceMismatch);
-            }
-            if store::subscribed(&caller.db, &caller.auth.project_id, &buyer.id, &tier.id).await? {
-                return Err(ApiError::AlreadySubscribed);
-            }
-            let price = tier
-                .stripe_price_id
-                .as_deref()
-                .ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
-            let (client, account) = seller(&ctx, &caller).await?;
-            let (customer, remember) = customer(&ctx, &caller, &client, &account, &buyer).await?;
-            let expires_at = ctx.now_ms / 1000 + SUBSCRIPTION_SESSION_SECONDS;
-            let spec = SessionSpec {
-                lines: vec![(price, 1)],
-                success_url: &input.success_url,
-                cancel_url: &input.cancel_url,
-                customer: Some(&customer),
-                customer_email: None,
-                client_reference_id: Some(&buyer.id),
-                metadata: vec![
-                    ("tollgate_project_id", caller.auth.project_id.as_str()),
-                    ("tollgate_end_user_id", buyer.id.as_str()),
-                    ("tollgate_tier_id", tier.id.as_str()),
-                ],
-                trial_days: Some(tier.trial_days),
-                expires_at,
-            };
-            let session = client
-                .send(&calls::create_subscription_session(
-                    Some(&account),
-                    &operation(&ctx, &caller, "checkout")?,
-                    &spec,
-                ))
-                .await?;
-            let row = SessionRow {
-                id: session.id.clone(),
-                project_id: caller.auth.project_id.clone(),
-                account_id: account.clone(),
-                kind: "subscription".to_owned(),
-                end_user_id: Some(buyer.id.clone()),
-                tier_id: Some(tier.id.clone()),
-                order_id: None,
-                status: "open".to_owned(),
-                expires_at: expires_at * 1000,
-                created_at: ctx.now_ms,
-            };
-            let mut statements: Vec<D1PreparedStatement> = remember.into_iter().collect();
-            statements.push(store::insert_session(&caller.db, &row)?);
-            let answer =
-                json!({ "url": session.url, "sessionId": session.id, "expiresAt": row.expires_at });
-            finish(&ctx, &caller, statements, claim, &answer).await
-        },
-    )
+    // Keys are per end user: two buyers who pick the same key each get their own session.
+    let scope = format!("{}:checkout:{}", caller.auth.project_id, buyer.id);
+    idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
+        let tiers = catalog::tiers(&caller.db, &caller.auth.project_id, Listed::Selling).await?;
+        let tier = tiers
+            .iter()
+            .find(|t| t.name == input.tier || t.id == input.tier)
+            .ok_or_else(|| ApiError::field("tier", "no such tier in this project"))?;
+        if tier.is_default == 1 || tier.price == 0 {
+            return Err(ApiError::field(
+                "tier",
+                "is the free tier: there is nothing to pay",
+            ));
+        }
+        if input
+            .price_id
+            .as_deref()
+            .is_some_and(|p| Some(p) != tier.stripe_price_id.as_deref())
+        {
+            return Err(ApiError::PriceMismatch);
+        }
+        if store::subscribed(&caller.db, &caller.auth.project_id, &buyer.id, &tier.id).await? {
+            return Err(ApiError::AlreadySubscribed);
+        }
+        let price = tier
+            .stripe_price_id
+            .as_deref()
+            .ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
+        let (client, account) = seller(&ctx, &caller).await?;
+        let (customer, remember) = customer(&ctx, &caller, &client, &account, &buyer).await?;
+        let expires_at = ctx.now_ms / 1000 + SUBSCRIPTION_SESSION_SECONDS;
+        let spec = SessionSpec {
+            lines: vec![(price, 1)],
+            success_url: &input.success_url,
+            cancel_url: &input.cancel_url,
+            customer: Some(&customer),
+            customer_email: None,
+            client_reference_id: Some(&buyer.id),
+            metadata: vec![
+                ("tollgate_project_id", caller.auth.project_id.as_str()),
+                ("tollgate_end_user_id", buyer.id.as_str()),
+                ("tollgate_tier_id", tier.id.as_str()),
+            ],
+            trial_days: Some(tier.trial_days),
+            expires_at,
+        };
+        let session = client
+            .send(&calls::create_subscription_session(
+                Some(&account),
+                &operation(&ctx, &caller, "checkout", &buyer.id)?,
+                &spec,
+            ))
+            .await?;
+        let row = SessionRow {
+            id: session.id.clone(),
+            project_id: caller.auth.project_id.clone(),
+            account_id: account.clone(),
+            kind: "subscription".to_owned(),
+            end_user_id: Some(buyer.id.clone()),
+            tier_id: Some(tier.id.clone()),
+            order_id: None,
+            status: "open".to_owned(),
+            expires_at: expires_at * 1000,
+            created_at: ctx.now_ms,
+        };
+        let mut statements: Vec<D1PreparedStatement> = remember.into_iter().collect();
+        statements.push(store::insert_session(&caller.db, &row)?);
+        let answer =
+            json!({ "url": session.url, "sessionId": session.id, "expiresAt": row.expires_at });
+        finish(&ctx, &caller, statements, claim, &answer).await
+    })
     .await
 }
 
@@ -252,7 +254,12 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
     let cart = body::parse::<CartCheckoutInput>(&bytes)?
         .validate(&origins, mode(&caller))
         .map_err(ApiError::Validation)?;
-    idempotent::run(&ctx, &caller.db, &caller.auth.project_id, &bytes, async |claim| {
+    let scope = format!(
+        "{}:cart:{}",
+        caller.auth.project_id,
+        buyer.as_ref().map_or("guest", |b| b.id.as_str())
+    );
+    idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
         release_lapsed(&ctx, &caller).await?;
         let ids: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Product(id) = r { Some(id.as_str()) } else { None }).collect();
         let prices: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Price(id) = r { Some(id.as_str()) } else { None }).collect();
@@ -510,7 +517,7 @@ pub(crate) async fn portal(mut ctx: Ctx) -> Result<Response, ApiError> {
     let session = client
         .send(&calls::create_portal_session(
             &account,
-            &operation(&ctx, &caller, "portal")?,
+            &operation(&ctx, &caller, "portal", &buyer.id)?,
             customer,
             &return_url,
         ))

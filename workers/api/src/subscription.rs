@@ -191,7 +191,7 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
                 _ => ApiError::NoSubscription,
             });
         }
-        let op = operation(&ctx, &caller, &step)?;
+        let op = operation(&ctx, &caller, &step, &buyer.id)?;
         let after = match (action, &target) {
             (Action::Cancel, _) if immediately => {
                 client
