@@ -113,6 +113,14 @@ async function arrange(stack) {
   const pro = await catalog("POST", `/v1/projects/${saas.project.id}/tiers`, { name: "pro", displayName: "Pro", price: 900, limit: 1000000 });
   const product = await catalog("POST", `/v1/projects/${store.project.id}/products`, { name: "ebook", displayName: "E-book", price: 1500, inventory: 1000, assetId: file.id });
 
+  const hooks = async (body) => {
+    const res = await stack.call("webhooks", "POST", `/v1/projects/${saas.project.id}/webhook-endpoints`, { headers: asDev, body });
+    assert.equal(res.status, 201, res.text);
+    return res.body.data;
+  };
+  // Before the payments, so their events are delivered to it.
+  const endpoint = await hooks({ url: "http://127.0.0.1:9/hook", events: ["*"] });
+  const doomedEndpoint = await hooks({ url: "http://127.0.0.1:9/doomed", events: ["*"] });
   const server = async (project, method, path, body, headers = {}) => {
     const res = await stack.call("api", method, path, { headers: { Authorization: `Bearer ${project.secretKey}`, ...headers }, body });
     assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${res.text}`);
@@ -140,14 +148,17 @@ async function arrange(stack) {
   assert.ok(entitlement, "the paid order granted an entitlement");
   const download = await server(store, "POST", "/api/downloads", { productId: product.id }, { "X-User-Id": buyer.id });
 
-  const hooks = async (body) => {
-    const res = await stack.call("webhooks", "POST", `/v1/projects/${saas.project.id}/webhook-endpoints`, { headers: asDev, body });
-    assert.equal(res.status, 201, res.text);
-    return res.body.data;
-  };
-  const endpoint = await hooks({ url: "http://127.0.0.1:9/hook", events: ["*"] });
-  const doomedEndpoint = await hooks({ url: "http://127.0.0.1:9/doomed", events: ["*"] });
   const victimKeys = await dev.call("GET", `/v1/projects/${victim.project.id}/keys`);
+  // The payments above left Stripe events in the log and deliveries to the endpoint.
+  const events = await stack.call("webhooks", "GET", `/v1/projects/${saas.project.id}/events`, { headers: asDev });
+  assert.ok(events.body.data.length > 0, "the payments left events");
+  // Deliveries are queued: wait for the first (up to 10 s).
+  let deliveries;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    deliveries = await stack.call("webhooks", "GET", `/v1/projects/${saas.project.id}/webhook-deliveries`, { headers: asDev });
+    if (deliveries.body.data.length > 0) break;
+  }
+  assert.ok(deliveries.body.data.length > 0, `no delivery: ${deliveries.text}`);
   return {
     token: dev.token,
     saas,
@@ -161,6 +172,8 @@ async function arrange(stack) {
     buyer,
     endUserToken: token,
     buyerToken,
+    eventId: events.body.data[0].id,
+    deliveryId: deliveries.body.data[0].id,
     paidSession: open.sessionId,
     entitlementId: entitlement.id,
     downloadToken: new URL(download.data.url).pathname.split("/").pop(),
@@ -202,6 +215,8 @@ function fixedParameters({ worker, project = "saas" }) {
     "path.id": saasId,
     "path.itemId": w.pro.id,
     "path.endpointId": w.endpoint.id,
+    "path.eventId": w.eventId,
+    "path.deliveryId": w.deliveryId,
     // The end user, in either lane (a secret key reads X-User-Id, a publishable key the token).
     "header.X-User-Id": user,
     "header.X-End-User-Token": token,
@@ -278,7 +293,32 @@ function config(run) {
   const section = (ids, body) => {
     lines.push("[[operations]]", `include-operation-id = [${ids.map(str).join(", ")}]`, ...body, "");
   };
-  for (const [id, parameters] of Object.entries(fixedParameters(run))) {
+  // Ids inside bodies: drawn from the arranged world most of the time, generated otherwise.
+  const project = run.project ?? "saas";
+  const dictionaries = {
+    users: [project === "store" ? w.buyer.id : w.user.id],
+    tiers: ["pro", "free"],
+    products: [w.product.id],
+  };
+  for (const [name, values] of Object.entries(dictionaries)) {
+    lines.splice(lines.indexOf("[cache]"), 0, `[dictionaries.${name}]`, `values = [${values.map(str).join(", ")}]`, "");
+  }
+  const bound = {
+    mintCustomerToken: { "body.userId": "users" },
+    createCheckout: { "body.tier": "tiers" },
+    changeSubscription: { "body.tier": "tiers" },
+    cartCheckout: { "body.items[*].productId": "products" },
+    issueDownload: { "body.productId": "products" },
+  };
+  const fixed = fixedParameters(run);
+  for (const [id, bindings] of Object.entries(bound)) {
+    if (!operationIds(run.worker).includes(id)) continue;
+    const values = Object.entries(fixed[id] ?? {}).map(([k, v]) => `${str(k)} = ${str(v)}`);
+    const draws = Object.entries(bindings).map(([k, d]) => `${str(k)} = { dictionary = ${str(d)}, probability = 0.8 }`);
+    section([id], ["[operations.parameters]", ...values, ...draws]);
+    delete fixed[id];
+  }
+  for (const [id, parameters] of Object.entries(fixed)) {
     section([id], ["[operations.parameters]", ...Object.entries(parameters).map(([k, v]) => `${str(k)} = ${str(v)}`)]);
   }
   // Fails on purpose: the route exists so tests can prove a failure stays an opaque 500.
