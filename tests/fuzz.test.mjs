@@ -128,6 +128,7 @@ async function arrange(stack) {
   };
   const user = (await server(saas, "POST", "/api/customers", { email: "fuzz@example.test" })).data;
   const doomedUser = (await server(saas, "POST", "/api/customers", { email: "doomed@example.test" })).data;
+  const quitter = (await server(saas, "POST", "/api/customers", { email: "quitter@example.test" })).data;
   const buyer = (await server(store, "POST", "/api/customers", { email: "buyer@example.test" })).data;
   const token = (await server(saas, "POST", "/api/customer-token", { userId: user.id })).data.token;
   const buyerToken = (await server(store, "POST", "/api/customer-token", { userId: buyer.id })).data.token;
@@ -142,6 +143,10 @@ async function arrange(stack) {
     assert.equal(paid.status, 200, JSON.stringify(paid.body));
   };
   await pay(open.sessionId);
+  // Cancelling ends a subscription: the cancel and resume routes get a subscriber of their own.
+  const quitting = await server(saas, "POST", "/api/create-checkout", { tier: "pro", ...back }, { "X-User-Id": quitter.id });
+  await pay(quitting.sessionId);
+  const quitterToken = (await server(saas, "POST", "/api/customer-token", { userId: quitter.id })).data.token;
   const order = await server(store, "POST", "/api/cart/checkout", { items: [{ productId: product.id }], ...back }, { "X-User-Id": buyer.id });
   await pay(order.sessionId);
   const entitlement = await (await stack.d1()).prepare("SELECT id FROM entitlements WHERE order_id = ?1").bind(order.orderId).first();
@@ -171,6 +176,7 @@ async function arrange(stack) {
     doomedUser,
     buyer,
     endUserToken: token,
+    quitter: { id: quitter.id, token: quitterToken },
     buyerToken,
     eventId: events.body.data[0].id,
     deliveryId: deliveries.body.data[0].id,
@@ -236,6 +242,8 @@ function fixedParameters({ worker, project = "saas" }) {
     checkoutStatus: { "path.sessionId": w.paidSession },
     reconcileCheckout: { "path.sessionId": w.paidSession },
     revokeEntitlement: { "path.id": w.entitlementId },
+    cancelSubscription: { "header.X-User-Id": w.quitter.id, "header.X-End-User-Token": w.quitter.token },
+    resumeSubscription: { "header.X-User-Id": w.quitter.id, "header.X-End-User-Token": w.quitter.token },
     checkoutEvents: { "path.sessionId": w.lapsedSession },
   };
   for (const id of ["listCatalogProducts", "createProduct", "getProduct", "editProduct", "archiveProduct"]) {
