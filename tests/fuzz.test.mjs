@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse } from "yaml";
-import { ROOT } from "../scripts/stack.mjs";
+import { ROOT, WORKERS } from "../scripts/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
 import { connectStripe, stripeApi } from "./support/stripe.mjs";
@@ -351,20 +351,22 @@ function run(plan, index) {
     child.stdout.on("data", (chunk) => out.push(chunk));
     child.stderr.on("data", (chunk) => out.push(chunk));
     child.on("error", fail);
-    child.on("close", (code) => done({ code, output: Buffer.concat(out).toString("utf8") }));
+    child.on("close", (code) => done({ code, output: Buffer.concat(out).toString("utf8"), ids }));
   });
 }
 
 test("schemathesis finds no 5xx and no answer outside the spec, on every operation of every worker", { timeout: 600_000 }, async () => {
   assert.ok(existsSync(ST), `schemathesis is missing at ${ST}: run scripts/bootstrap.sh`);
   const totals = { cases: 0, operations: 0 };
+  const covered = new Set();
   const failed = [];
   // FUZZ_ONLY=<worker> runs one worker's operations (while fixing what a run found).
   for (const [index, plan] of RUNS.entries()) {
     if (process.env.FUZZ_ONLY && plan.worker !== process.env.FUZZ_ONLY) continue;
     const worker = plan.name;
     const started = Date.now();
-    const { code, output } = await run(plan, index);
+    const { code, output, ids } = await run(plan, index);
+    for (const id of ids) covered.add(`${plan.worker} ${id}`);
     const cases = Number(/(\d+) generated/.exec(output)?.[1] ?? NaN);
     const operations = Number(/(\d+) selected/.exec(output)?.[1] ?? NaN);
     console.log(`schemathesis ${worker}: ${cases} cases over ${operations} operations in ${((Date.now() - started) / 1000).toFixed(1)} s, exit ${code}`);
@@ -376,6 +378,14 @@ test("schemathesis finds no 5xx and no answer outside the spec, on every operati
       failed.push(`${worker}:\n${output}`);
     }
   }
-  console.log(`schemathesis: ${totals.cases} cases over ${totals.operations} operations, ${failed.length} failing runs`);
+  console.log(
+    `schemathesis: ${totals.cases} cases over ${totals.operations} operations in ${RUNS.length} runs ` +
+      `(${covered.size} operation–worker pairs), ${failed.length} failing runs`,
+  );
+  // Every operation of every worker was fuzzed (a filter gone wrong would pass vacuously).
+  if (!process.env.FUZZ_ONLY) {
+    const all = WORKERS.flatMap((worker) => operationIds(worker).map((id) => `${worker} ${id}`));
+    assert.deepEqual(all.filter((pair) => !covered.has(pair)), []);
+  }
   assert.deepEqual(failed, []);
 });
