@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import YAML from "yaml";
 import {
   BUNDLE_LIMIT_GZ,
+  WASM_BUDGET_GZ,
   DEPLOYED_WORKERS,
   ENVIRONMENTS,
   FIRST_DEPLOY,
@@ -51,7 +52,7 @@ describe("deploy bundles", () => {
   const scratch = mkdtempSync(join(tmpdir(), "tollgate-bundles-"));
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
-  test("every worker's bundle for every environment builds offline and is under 1 MiB gzipped", async (t) => {
+  test("every worker's bundle for every environment builds offline, is under 1 MiB gzipped, and its wasm within the design's 300 KB", async (t) => {
     // Arrange: no credentials, so nothing could reach Cloudflare even by mistake.
     const saved = { token: process.env.CLOUDFLARE_API_TOKEN, account: process.env.CLOUDFLARE_ACCOUNT_ID };
     delete process.env.CLOUDFLARE_API_TOKEN;
@@ -75,6 +76,8 @@ describe("deploy bundles", () => {
     for (const r of results) {
       assert.ok(r.files.some((f) => f.endsWith(".wasm")), `${r.worker} ${r.env} uploads its wasm`);
       assert.ok(r.gzBytes <= BUNDLE_LIMIT_GZ, `${r.worker} ${r.env}: ${r.gzBytes} B gzipped > ${BUNDLE_LIMIT_GZ}`);
+      // The design's budget (../shared/DESIGN.md): small wasm starts fast in every location.
+      assert.ok(r.wasmGzBytes <= WASM_BUDGET_GZ, `${r.worker} ${r.env}: wasm ${r.wasmGzBytes} B gzipped > ${WASM_BUDGET_GZ}`);
     }
   });
 
