@@ -9,7 +9,7 @@ import { createHmac } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { devSecrets } from "../scripts/stack.mjs";
 import { checkResponse } from "./support/contract.mjs";
-import { createProject, signIn } from "./support/developer.mjs";
+import { createProject, signIn, uploadAsset } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
 import { connectStripe, stripeApi } from "./support/stripe.mjs";
 
@@ -37,17 +37,7 @@ const server = (project) => (method, path, { headers = {}, ...rest } = {}) =>
   stack.call("api", method, path, { headers: { Authorization: `Bearer ${project.secretKey}`, ...headers }, ...rest });
 
 /** Uploads a file with the secret key; returns the asset. */
-async function uploadAs(project, bytes, query) {
-  const path = "/api/assets";
-  const res = await fetch(`${stack.urls.api}${path}?${new URLSearchParams(query)}`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${project.secretKey}` },
-    body: bytes,
-  });
-  const body = await res.json();
-  assert.equal(res.status, 201, JSON.stringify(body));
-  return body.data;
-}
+const uploadAs = (project, bytes, query) => uploadAsset(stack, project, bytes, query);
 
 async function endUser(project) {
   const res = await server(project)("POST", "/api/customers", { body: { email: `buyer${++counter}@example.test`, externalId: `buyer-${counter}` } });

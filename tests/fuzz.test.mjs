@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse } from "yaml";
 import { ROOT, WORKERS } from "../scripts/stack.mjs";
-import { createProject, signIn } from "./support/developer.mjs";
+import { createProject, signIn, uploadAsset } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
 import { connectStripe, stripeApi } from "./support/stripe.mjs";
 
@@ -96,17 +96,7 @@ async function arrange(stack) {
     .prepare("UPDATE projects SET rate_limit_secret = 1000000, rate_limit_publishable = 1000000 WHERE id IN (?1, ?2, ?3)")
     .bind(saas.project.id, store.project.id, victim.project.id)
     .run();
-  /** A raw upload through the api worker (the body is bytes). */
-  const upload = async (project, bytes, query) => {
-    const res = await fetch(`${stack.urls.api}/api/assets?${new URLSearchParams(query)}`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${project.secretKey}` },
-      body: bytes,
-    });
-    const body = await res.json();
-    assert.equal(res.status, 201, JSON.stringify(body));
-    return body.data;
-  };
+  const upload = (project, bytes, query) => uploadAsset(stack, project, bytes, query);
   const file = await upload(store, Buffer.from("the fuzzed file"), { filename: "file.txt", visibility: "private" });
   const image = await upload(saas, Buffer.from(PNG, "base64"), { filename: "dot.png", visibility: "public" });
   await catalog("POST", `/v1/projects/${saas.project.id}/tiers`, { name: "free", displayName: "Free", price: 0, limit: 1000000 });

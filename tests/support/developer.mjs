@@ -31,3 +31,15 @@ export function whoami(stack, { secretKey, publishableKey }) {
   const headers = secretKey ? { Authorization: `Bearer ${secretKey}` } : { "X-Publishable-Key": publishableKey };
   return stack.call("api", "GET", "/api/project", { headers });
 }
+
+/** Uploads raw bytes as an asset with the project's secret key (201 expected); returns the asset. */
+export async function uploadAsset(stack, project, bytes, query) {
+  const res = await fetch(`${stack.urls.api}/api/assets?${new URLSearchParams(query)}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${project.secretKey}` },
+    body: bytes,
+  });
+  const body = await res.json();
+  if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`);
+  return body.data;
+}
