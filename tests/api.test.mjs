@@ -161,25 +161,26 @@ describe("metering", () => {
     assert.equal(other.body.usage.count, 2);
   });
 
-  test("a claim left in flight by a request that died holds its key for its lease, then the same call takes it over", async () => {
+  test("a claim left by a request that died holds its key for its lease, then the same call takes it over unless it had counted", async () => {
     // Arrange: claims as a request cut off after claiming would leave them.
     const app = await setup("api_lease", { limit: 10 });
     const cus = await customer(app);
     const db = await stack.d1();
     const print = (body) => createHash("sha256").update("POST").update("\0").update("/api/data").update("\0").update(body).digest("hex");
-    const orphan = (key, fingerprint, ageMs) =>
+    const orphan = (key, fingerprint, ageMs, state) =>
       db
-        .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, status, created_at, expires_at) VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5)")
-        .bind(`${app.project.id}:${cus.id}`, key, fingerprint, Date.now() - ageMs, Date.now() + 86_400_000)
+        .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, status, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(`${app.project.id}:${cus.id}`, key, fingerprint, state, Date.now() - ageMs, Date.now() + 86_400_000)
         .run();
     const cases = [
-      ["a fresh claim", "fresh", print(""), 10_000, 409, "idempotency_in_flight"],
-      ["a claim past its two-minute lease", "stale", print(""), 121_000, 200, undefined],
-      ["a stale claim of another request", "other", print('{"cost":2}'), 121_000, 422, "idempotency_key_reused"],
+      ["a fresh claim", "fresh", print(""), 10_000, "in_flight", 409, "idempotency_in_flight"],
+      ["a claim past its two-minute lease", "stale", print(""), 121_000, "in_flight", 200, undefined],
+      ["a stale claim of another request", "other", print('{"cost":2}'), 121_000, "in_flight", 422, "idempotency_key_reused"],
+      ["a call that counted but never answered", "counted", print(""), 121_000, "counted", 409, "idempotency_in_flight"],
     ];
-    for (const [, key, fingerprint, age] of cases) await orphan(key, fingerprint, age);
+    for (const [, key, fingerprint, age, state] of cases) await orphan(key, fingerprint, age, state);
 
-    for (const [name, key, , , status, code] of cases) {
+    for (const [name, key, , , , status, code] of cases) {
       // Act
       const res = await track(app, cus.id, { headers: { "Idempotency-Key": key } });
 

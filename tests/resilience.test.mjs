@@ -11,8 +11,10 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { WORKERS, devSecrets, freePort } from "../scripts/stack.mjs";
 import { checkResponse } from "./support/contract.mjs";
-import { createProject, signIn } from "./support/developer.mjs";
+import { createProject, signIn, uploadAsset } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
+
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
 
 /** A metered call that never throws: `{ status }`, or `{ status: 0 }` when the connection failed. */
 async function meter(url, secretKey, userId, idempotencyKey) {
@@ -49,6 +51,7 @@ describe("a restart in the middle of the run", () => {
       });
       assert.equal(created.status, 201, created.text);
       const userId = created.body.data.id;
+      const image = await uploadAsset(stack, { secretKey }, PNG, { filename: "logo.png", visibility: "public" });
       const calls = Array.from({ length: 120 }, () => randomUUID());
 
       // Act: eight clients meter one call after another; once 40 calls are acknowledged, the
@@ -70,9 +73,10 @@ describe("a restart in the middle of the run", () => {
       const usageBeforeRetries = (
         await stack.call("api", "GET", "/api/usage", { headers: { Authorization: `Bearer ${secretKey}`, "X-User-Id": userId } })
       ).body.usageCount;
-      // A call cut off between claiming its key and answering left the claim in flight: a
-      // retry inside the claim's lease gets 409, and one after it (two minutes, aged here in
-      // the table rather than waited for) runs.
+      // A call cut off after claiming its key left the claim in flight: a retry inside the
+      // claim's lease gets 409, and one after it (two minutes, aged here in the table rather
+      // than waited for) runs. A call cut off after counting but before answering marked its
+      // claim `counted` in the counting batch: it keeps answering 409 and is never counted again.
       const retried = new Map();
       for (const key of calls.filter((k) => outcome.get(k) !== 200)) {
         retried.set(key, (await meter(stack.urls.api, secretKey, userId, key)).status);
@@ -83,18 +87,32 @@ describe("a restart in the middle of the run", () => {
         .bind(`${project.id}:${userId}`)
         .run();
       for (const key of held) retried.set(key, (await meter(stack.urls.api, secretKey, userId, key)).status);
+      const claims = new Map(
+        (
+          await (await stack.d1())
+            .prepare("SELECT key, status FROM idempotency_keys WHERE scope = ?1")
+            .bind(`${project.id}:${userId}`)
+            .all()
+        ).results.map((row) => [row.key, row.status]),
+      );
       for (const key of calls.slice(0, 5)) {
         assert.equal((await meter(stack.urls.api, secretKey, userId, key)).status, 200, "a replay answers the first answer");
       }
       const usage = await stack.call("api", "GET", "/api/usage", { headers: { Authorization: `Bearer ${secretKey}`, "X-User-Id": userId } });
       const token = await stack.call("platform", "GET", `/v1/projects/${project.id}`, { headers: { Authorization: `Bearer ${dev.token}` } });
+      const served = await fetch(image.url);
+      const bytes = Buffer.from(await served.arrayBuffer());
 
       // Assert
       assert.ok(acknowledged < calls.length, "the restart really interrupted the run");
-      assert.deepEqual([...retried.values()].filter((status) => status !== 200), [], "every retry was served in the end");
+      for (const [key, status] of retried) {
+        assert.ok(status === 200 || (status === 409 && claims.get(key) === "counted"), `a retry is served, or refused because its call was counted (${status}, ${claims.get(key)})`);
+      }
       assert.ok(usageBeforeRetries >= acknowledged, `${usageBeforeRetries} counted, ${acknowledged} acknowledged before the restart`);
       assert.equal(usage.body.usageCount, calls.length, "every call counted exactly once");
       assert.equal(token.status, 200, "a developer token and the project outlive the restart");
+      assert.equal(served.status, 200, "the R2 object outlives the restart");
+      assert.deepEqual(bytes, PNG);
     } finally {
       await stack.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -77,6 +77,9 @@ async fn count(
         ctx.now_ms,
         cost,
         who.token_version,
+        claim
+            .map(|claim| idempotent::mark_counted(&caller.db, claim))
+            .transpose()?,
     )
     .await?;
     let standing = judge(allowance, who, ctx.now_ms)?;
@@ -123,8 +126,9 @@ async fn count(
         "usage": usage,
     }))?;
     if let Some(claim) = claim {
-        // Recorded after the count: a crash in between leaves the key in flight (409 to retries
-        // until it expires) and never counts twice.
+        // Recorded after the count, which marked the claim `counted` in its own batch: a crash
+        // in between leaves the key answering 409 until it expires (its lease never applies)
+        // and never counts twice.
         idempotent::record(ctx, &caller.db, claim, 200, &body, false)
             .await?
             .run()

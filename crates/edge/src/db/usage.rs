@@ -5,7 +5,7 @@
 use super::{first, int, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 /// What decides an end user's allowance: their active subscription's tier if any, else the
 /// tier assigned to them, else the project's default tier.
@@ -147,6 +147,7 @@ pub async fn track_and_read(
     now: i64,
     cost: u64,
     token_version: Option<i64>,
+    counted_mark: Option<D1PreparedStatement>,
 ) -> Result<(Option<u64>, Option<Allowance>), ApiError> {
     let cost = i64::try_from(cost).unwrap_or(i64::MAX);
     let version = token_version.map_or(wasm_bindgen::JsValue::NULL, int);
@@ -173,8 +174,12 @@ pub async fn track_and_read(
         ],
     )?;
     let read = stmt(db, ALLOWANCE, &[text(project_id), text(end_user)])?;
-    // TRACK and COUNT_DAY must stay adjacent: COUNT_DAY reads TRACK's `changes()`.
-    let results = db.batch(vec![track, day, read]).await?;
+    // TRACK and COUNT_DAY must stay adjacent: COUNT_DAY reads TRACK's `changes()`, and the
+    // idempotency mark reads COUNT_DAY's (a row there means TRACK counted).
+    let mut statements = vec![track, day];
+    statements.extend(counted_mark);
+    statements.push(read);
+    let results = db.batch(statements).await?;
     let counted = match results.first() {
         Some(r) => r
             .results::<CountRow>()?
@@ -182,7 +187,7 @@ pub async fn track_and_read(
             .map(|row| u64::try_from(row.count).unwrap_or(0)),
         None => None,
     };
-    let allowance = match results.get(2) {
+    let allowance = match results.last() {
         Some(r) => r.results::<Allowance>()?.into_iter().next(),
         None => None,
     };
