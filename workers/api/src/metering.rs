@@ -71,15 +71,17 @@ async fn count(
     let calendar = Period::calendar_month(ctx.now_ms);
     let (counted, allowance) = usage::track_and_read(
         &caller.db,
-        project,
-        &who.reference,
-        calendar,
-        ctx.now_ms,
-        cost,
-        who.token_version,
-        claim
-            .map(|claim| idempotent::mark_counted(&caller.db, claim))
-            .transpose()?,
+        usage::MeteredCall {
+            project_id: project,
+            end_user: &who.reference,
+            calendar,
+            now: ctx.now_ms,
+            cost,
+            token_version: who.token_version,
+            counted_mark: claim
+                .map(|claim| idempotent::mark_counted(&caller.db, claim))
+                .transpose()?,
+        },
     )
     .await?;
     let standing = judge(allowance, who, ctx.now_ms)?;

@@ -133,22 +133,46 @@ const COUNT_DAY: &str = "INSERT INTO usage_days (project_id, day, count)
 SELECT ?1, ?2, ?3 WHERE changes() > 0 AND ?3 > 0
 ON CONFLICT (project_id, day) DO UPDATE SET count = usage_days.count + excluded.count";
 
+/// One metered call, as [`track_and_read`] runs it.
+#[derive(Debug)]
+pub struct MeteredCall<'a> {
+    /// The project.
+    pub project_id: &'a str,
+    /// `cus_…` or the developer's external id.
+    pub end_user: &'a str,
+    /// The calendar month, for end users without a subscription period.
+    pub calendar: tollgate::usage::Period,
+    /// Now, in ms.
+    pub now: i64,
+    /// Units to count (0 checks without counting).
+    pub cost: u64,
+    /// From an end-user token: the version it was minted under.
+    pub token_version: Option<i64>,
+    /// The call's idempotency claim, marked counted in the same batch (see
+    /// [`crate::idempotent::mark_counted`]).
+    pub counted_mark: Option<D1PreparedStatement>,
+}
+
 /// Runs one metered call, adds what it counted to the project's day (for the dashboard's
-/// series), and reads the allowance it was judged by — three statements in one batch: one
-/// round trip, one transaction, so the answer describes exactly the state the count used.
+/// series), marks its idempotency claim counted, and reads the allowance it was judged by —
+/// one batch: one round trip, one transaction, so the answer describes exactly the state the
+/// count used.
 ///
 /// # Errors
 /// Storage failures.
 pub async fn track_and_read(
     db: &D1Database,
-    project_id: &str,
-    end_user: &str,
-    calendar: tollgate::usage::Period,
-    now: i64,
-    cost: u64,
-    token_version: Option<i64>,
-    counted_mark: Option<D1PreparedStatement>,
+    call: MeteredCall<'_>,
 ) -> Result<(Option<u64>, Option<Allowance>), ApiError> {
+    let MeteredCall {
+        project_id,
+        end_user,
+        calendar,
+        now,
+        cost,
+        token_version,
+        counted_mark,
+    } = call;
     let cost = i64::try_from(cost).unwrap_or(i64::MAX);
     let version = token_version.map_or(wasm_bindgen::JsValue::NULL, int);
     let track = stmt(
