@@ -113,8 +113,7 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
     let input = body::parse::<SubscriptionCheckoutInput>(&bytes)?
         .validate(&origins, mode(&caller))
         .map_err(ApiError::Validation)?;
-    // Keys are per end user: two buyers who pick the same key each get their own session.
-    let scope = format!("{}:checkout:{}", caller.auth.project_id, buyer.id);
+    let scope = caller.key_space("checkout", Some(&buyer.id));
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
         let tiers = catalog::tiers(&caller.db, &caller.auth.project_id, Listed::Selling).await?;
         let tier = tiers
@@ -254,11 +253,7 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
     let cart = body::parse::<CartCheckoutInput>(&bytes)?
         .validate(&origins, mode(&caller))
         .map_err(ApiError::Validation)?;
-    let scope = format!(
-        "{}:cart:{}",
-        caller.auth.project_id,
-        buyer.as_ref().map_or("guest", |b| b.id.as_str())
-    );
+    let scope = caller.key_space("cart", buyer.as_ref().map(|b| b.id.as_str()));
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
         release_lapsed(&ctx, &caller).await?;
         let ids: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Product(id) = r { Some(id.as_str()) } else { None }).collect();

@@ -16,6 +16,19 @@ pub(crate) struct Caller {
     pub(crate) pepper: Pepper,
 }
 
+impl Caller {
+    /// The `Idempotency-Key` space of one action by one end user (`None`: a guest), so a key
+    /// two end users both pick, or one reused for another action, never replays another's
+    /// answer.
+    pub(crate) fn key_space(&self, action: &str, end_user: Option<&str>) -> String {
+        format!(
+            "{}:{action}:{}",
+            self.auth.project_id,
+            end_user.unwrap_or("guest")
+        )
+    }
+}
+
 /// Any valid key: a secret key, or a publishable key (public and end-user routes), within
 /// its rate limit — per secret key, or per publishable key and client address.
 pub(crate) async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {

@@ -174,9 +174,7 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
         }
         None => None,
     };
-    // One key space per action and end user, so a key reused elsewhere never replays another's answer.
-    let step = format!("{}:{}", action.step(), buyer.id);
-    let scope = format!("{}:{step}", caller.auth.project_id);
+    let scope = caller.key_space(action.step(), Some(&buyer.id));
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
         // Inside the claim: a replay answers what was done even once the subscription ended.
         let held = held(&caller, &buyer.id).await?;
@@ -191,7 +189,7 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
                 _ => ApiError::NoSubscription,
             });
         }
-        let op = operation(&ctx, &caller, &step, &buyer.id)?;
+        let op = operation(&ctx, &caller, action.step(), &buyer.id)?;
         let after = match (action, &target) {
             (Action::Cancel, _) if immediately => {
                 client
