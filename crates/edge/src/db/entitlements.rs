@@ -176,23 +176,17 @@ pub async fn offer(
     end_user_id: &str,
     target: &Target,
 ) -> Result<Option<Access>, ApiError> {
+    // A product or tier (joined as `alias`), the file it delivers and what covers it.
+    let item = |covering: &str, table: &str, alias: &str| {
+        format!(
+            "SELECT ({covering}) AS entitlement_id, 1 AS active, {FILE} \
+             FROM {table} {alias} {} WHERE {alias}.project_id = ?1 AND {alias}.id = ?2",
+            deliverable(&format!("{alias}.asset_id"))
+        )
+    };
     let (sql, id) = match target {
-        Target::Product(id) => (
-            format!(
-                "SELECT ({ORDER_OF_PRODUCT}) AS entitlement_id, 1 AS active, {FILE} \
-                 FROM products p {} WHERE p.project_id = ?1 AND p.id = ?2",
-                deliverable("p.asset_id")
-            ),
-            id,
-        ),
-        Target::Tier(id) => (
-            format!(
-                "SELECT ({SUBSCRIPTION_TO_TIER}) AS entitlement_id, 1 AS active, {FILE} \
-                 FROM tiers t {} WHERE t.project_id = ?1 AND t.id = ?2",
-                deliverable("t.asset_id")
-            ),
-            id,
-        ),
+        Target::Product(id) => (item(ORDER_OF_PRODUCT, "products", "p"), id),
+        Target::Tier(id) => (item(SUBSCRIPTION_TO_TIER, "tiers", "t"), id),
         Target::Asset(id) => (
             format!(
                 "SELECT COALESCE(\
