@@ -24,6 +24,7 @@ pub mod operators;
 pub mod outbound;
 pub mod paging;
 pub mod project;
+pub mod refunds;
 pub mod request_id;
 pub mod routing;
 pub mod stripe;

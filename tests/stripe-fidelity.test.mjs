@@ -698,6 +698,89 @@ describe("subscriptions", () => {
   });
 });
 
+describe("charges, refunds and disputes", () => {
+  /** A paid payment-mode session of `amount`; returns its payment intent and charge ids. */
+  async function paidCharge(amount = 2100) {
+    const { price: p } = await price(stripe, { amount });
+    const session = await stripe.checkout.sessions.create({ mode: "payment", line_items: [{ price: p.id, quantity: 1 }], customer_email: `${unique("charge")}@example.test` });
+    await sandbox.control("POST", `/checkout/sessions/${session.id}/complete`);
+    const intent = await stripe.paymentIntents.retrieve((await stripe.checkout.sessions.retrieve(session.id)).payment_intent);
+    return { intent, charge: intent.latest_charge };
+  }
+  /** Verified deliveries about a charge (the charge itself, its refunds and disputes), oldest first. */
+  const eventsAboutCharge = (charge) =>
+    sandbox.receiver
+      .at("/configured")
+      .map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET))
+      .filter((e) => e.data.object.id === charge || e.data.object.charge === charge);
+
+  test("a paid payment session's intent has a succeeded charge as its latest charge", async () => {
+    const { intent, charge: id } = await paidCharge();
+
+    const charge = await stripe.charges.retrieve(id);
+    const expanded = await stripe.paymentIntents.retrieve(intent.id, { expand: ["latest_charge"] });
+
+    assert.match(id, /^ch_/);
+    assert.deepEqual(
+      [charge.object, charge.amount, charge.amount_captured, charge.amount_refunded, charge.paid, charge.captured, charge.refunded, charge.disputed, charge.status],
+      ["charge", 2100, 2100, 0, true, true, false, false, "succeeded"],
+    );
+    assert.deepEqual([charge.payment_intent, charge.customer, charge.currency], [intent.id, intent.customer, "usd"]);
+    assert.equal(charge.payment_method_details.type, "card");
+    assert.equal(expanded.latest_charge.id, id);
+  });
+
+  test("refunds by charge and by payment intent take part, then the rest, and fire charge.refunded with the total", async () => {
+    const { intent, charge } = await paidCharge();
+
+    const part = await stripe.refunds.create({ charge, amount: 500, reason: "requested_by_customer", metadata: { ticket: "t1" } });
+    const rest = await stripe.refunds.create({ payment_intent: intent.id });
+    const after = await stripe.charges.retrieve(charge);
+    const events = eventsAboutCharge(charge);
+
+    assert.match(part.id, /^re_/);
+    assert.deepEqual([part.object, part.amount, part.charge, part.payment_intent, part.status, part.reason, part.metadata], ["refund", 500, charge, intent.id, "succeeded", "requested_by_customer", { ticket: "t1" }]);
+    assert.deepEqual([rest.amount, rest.reason], [1600, null]);
+    assert.deepEqual((await stripe.refunds.retrieve(part.id)).amount, 500);
+    assert.deepEqual([after.amount_refunded, after.refunded], [2100, true]);
+    const refunded = events.filter((e) => e.type === "charge.refunded");
+    assert.deepEqual(refunded.map((e) => [e.data.object.amount_refunded, e.data.object.refunded]), [[500, false], [2100, true]]);
+    assert.deepEqual(refunded[0].data.previous_attributes, { amount_refunded: 0 });
+    assert.deepEqual(events.map((e) => e.type), ["refund.created", "charge.refunded", "refund.created", "charge.refunded"]);
+    await assert.rejects(stripe.refunds.create({ charge }), (err) => err instanceof Stripe.errors.StripeInvalidRequestError && err.code === "charge_already_refunded");
+  });
+
+  test("a refund larger than what is left, or naming nothing to refund, is refused and refunds nothing", async () => {
+    const { charge } = await paidCharge(1000);
+
+    await assert.rejects(stripe.refunds.create({ charge, amount: 1001 }), (err) => err instanceof Stripe.errors.StripeInvalidRequestError && err.code === "amount_too_large" && err.param === "amount");
+    await assert.rejects(stripe.refunds.create({}), Stripe.errors.StripeInvalidRequestError);
+    await assert.rejects(stripe.refunds.create({ charge: "ch_missing" }), (err) => err.statusCode === 404 && err.code === "resource_missing");
+
+    assert.equal((await stripe.charges.retrieve(charge)).amount_refunded, 0);
+  });
+
+  test("a dispute opens on a charge and closes once, won or lost, with its events", async () => {
+    const won = await paidCharge();
+    const lost = await paidCharge();
+
+    const opened = await sandbox.control("POST", `/charges/${won.charge}/dispute`, { form: { reason: "product_not_received" } });
+    const dispute = await stripe.disputes.retrieve(opened.body.id);
+    await assert.rejects(stripe.refunds.create({ charge: won.charge }), (err) => err.code === "charge_disputed");
+    const closed = await sandbox.control("POST", `/disputes/${dispute.id}/close`, { form: { status: "won" } });
+    const twice = await sandbox.control("POST", `/disputes/${dispute.id}/close`, { form: { status: "lost" } });
+    const other = await sandbox.control("POST", `/charges/${lost.charge}/dispute`);
+    await sandbox.control("POST", `/disputes/${other.body.id}/close`, { form: { status: "lost" } });
+
+    assert.match(dispute.id, /^dp_/);
+    assert.deepEqual([dispute.object, dispute.charge, dispute.payment_intent, dispute.amount, dispute.status, dispute.reason], ["dispute", won.charge, won.intent.id, 2100, "needs_response", "product_not_received"]);
+    assert.equal((await stripe.charges.retrieve(won.charge)).disputed, true);
+    assert.deepEqual([closed.status, closed.body.status, twice.status], [200, "won", 400]);
+    assert.deepEqual(eventsAboutCharge(won.charge).map((e) => [e.type, e.data.object.status]), [["charge.dispute.created", "needs_response"], ["charge.dispute.closed", "won"]]);
+    assert.deepEqual(eventsAboutCharge(lost.charge).map((e) => [e.type, e.data.object.status]), [["charge.dispute.created", "needs_response"], ["charge.dispute.closed", "lost"]]);
+  });
+});
+
 describe("billing portal", () => {
   test("a portal session links to the portal page for its customer", async () => {
     const subscription = await subscribed();

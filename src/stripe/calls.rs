@@ -9,7 +9,7 @@ use super::error::ProviderError;
 use super::events::Event;
 use super::form::Form;
 use super::objects::{
-    CheckoutSession, Customer, Deauthorized, OAuthToken, PortalSession, Price, Product,
+    Charge, CheckoutSession, Customer, Deauthorized, OAuthToken, PortalSession, Price, Product,
     Subscription,
 };
 use serde::de::DeserializeOwned;
@@ -257,6 +257,12 @@ pub fn retrieve_subscription(account: Option<&str>, subscription: &str) -> Call<
         Form::new(),
         account,
     )
+}
+
+/// Reads a charge on a connected account (a dispute event names its charge only).
+#[must_use]
+pub fn retrieve_charge(account: &str, charge: &str) -> Call<Charge> {
+    Call::get(format!("/v1/charges/{charge}"), Form::new(), Some(account))
 }
 
 /// Sets or clears `cancel_at_period_end`, or moves the subscription's first item to another

@@ -3,7 +3,7 @@
 //! event never overwrites newer state), the subscription terms we store, and which outcome an
 //! event was recorded with.
 
-use super::objects::{CheckoutSession, Invoice, Subscription};
+use super::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -146,6 +146,12 @@ pub enum Payload {
     InvoicePaid(Invoice),
     /// `invoice.payment_failed`
     InvoicePaymentFailed(Invoice),
+    /// `charge.refunded`: some or all of a charge was refunded (the charge carries the total).
+    ChargeRefunded(Charge),
+    /// `charge.dispute.created`: the buyer disputed a charge.
+    DisputeCreated(Dispute),
+    /// `charge.dispute.closed`: the dispute was decided (`won`, `lost`, `warning_closed`).
+    DisputeClosed(Dispute),
     /// `account.application.deauthorized`: the account disconnected Tollgate.
     Deauthorized,
     /// Anything else.
@@ -196,6 +202,9 @@ impl Event {
             }
             "invoice.paid" => Payload::InvoicePaid(self.object()?),
             "invoice.payment_failed" => Payload::InvoicePaymentFailed(self.object()?),
+            "charge.refunded" => Payload::ChargeRefunded(self.object()?),
+            "charge.dispute.created" => Payload::DisputeCreated(self.object()?),
+            "charge.dispute.closed" => Payload::DisputeClosed(self.object()?),
             "account.application.deauthorized" => Payload::Deauthorized,
             _ => Payload::Unhandled,
         })
@@ -513,6 +522,39 @@ mod tests {
                 "{status} {interval}"
             );
         }
+    }
+
+    #[test]
+    fn refund_and_dispute_events_read_the_charge_and_dispute_they_carry() {
+        let charge = r#"{"id":"ch_1","object":"charge","amount":1500,"amount_refunded":1500,"refunded":true,
+            "payment_intent":"pi_1","customer":"cus_1","status":"succeeded"}"#;
+        let dispute = r#"{"id":"dp_1","object":"dispute","charge":"ch_1","payment_intent":"pi_1","amount":1500,"status":"lost"}"#;
+        let read = |kind: &str, object: &str| {
+            Event::parse(envelope(kind, object).as_bytes())
+                .and_then(|e| e.payload())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+
+        let Payload::ChargeRefunded(refunded) = read("charge.refunded", charge) else {
+            panic!("not a refund");
+        };
+        let Payload::DisputeClosed(closed) = read("charge.dispute.closed", dispute) else {
+            panic!("not a closed dispute");
+        };
+
+        assert_eq!(
+            (
+                refunded.amount_refunded,
+                refunded.refunded,
+                refunded.payment_intent.as_deref()
+            ),
+            (1500, true, Some("pi_1"))
+        );
+        assert!(closed.is_lost());
+        assert!(matches!(
+            read("charge.dispute.created", dispute),
+            Payload::DisputeCreated(_)
+        ));
     }
 
     #[test]

@@ -225,6 +225,52 @@ impl Invoice {
     }
 }
 
+/// A charge (`ch_…`): the payment a refund or a dispute is about.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Charge {
+    /// `ch_…`
+    pub id: String,
+    /// Minor units charged.
+    pub amount: i64,
+    /// Minor units refunded so far (cumulative over every refund of the charge).
+    #[serde(default)]
+    pub amount_refunded: i64,
+    /// Whether the whole charge has been refunded.
+    #[serde(default)]
+    pub refunded: bool,
+    /// The payment intent that made it; how an order is found.
+    pub payment_intent: Option<String>,
+    /// The customer charged.
+    pub customer: Option<String>,
+    /// Older API versions name a subscription charge's invoice here (removed in 2025-03-31).
+    #[serde(default)]
+    pub invoice: Option<String>,
+}
+
+/// A dispute (`dp_…`) on a charge.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Dispute {
+    /// `dp_…`
+    pub id: String,
+    /// The disputed charge.
+    pub charge: String,
+    /// The charge's payment intent, when it has one.
+    pub payment_intent: Option<String>,
+    /// Minor units disputed.
+    pub amount: i64,
+    /// `needs_response`, `under_review`, `won`, `lost`, `warning_closed`, …
+    pub status: String,
+}
+
+impl Dispute {
+    /// Whether a closed dispute took the money: only `lost` does (`won`, `warning_closed` and
+    /// `prevented` leave it with the merchant).
+    #[must_use]
+    pub fn is_lost(&self) -> bool {
+        self.status == "lost"
+    }
+}
+
 /// What `POST /oauth/token` returns for a connected account.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct OAuthToken {

@@ -180,9 +180,15 @@ pub(crate) async fn complete(
                 .and_then(|i| text(i, "id"))
                 .map(str::to_owned);
             if let Some(intent) = &intent {
-                change
-                    .writes
-                    .push(store.insert(scope, "payment_intent", intent, now_ms)?);
+                crate::refunds::charge_intent(
+                    store,
+                    scope,
+                    intent,
+                    buyer_email.as_deref(),
+                    stamp,
+                    now_ms,
+                    &mut change.writes,
+                )?;
             }
             let completed = checkout::complete(
                 session,

@@ -1,7 +1,7 @@
 //! Test controls (`/_sandbox/…`, only with `ENVIRONMENT=development`), authenticated and
 //! scoped like the API: make happen now what Stripe does on its own or a buyer does in a
 //! browser — pay or expire a checkout session, renew a subscription (paid or failed), replay
-//! an event, list an event's deliveries — and inject faults so the next calls under a path
+//! an event, open a dispute on a charge and close it won or lost, list an event's deliveries — and inject faults so the next calls under a path
 //! fail (to test retries).
 
 use crate::call::{self, Call, Outcome};
@@ -23,6 +23,8 @@ pub(crate) enum Control {
     ExpireSession,
     Advance,
     FailRenewal,
+    OpenDispute,
+    CloseDispute,
     Replay,
     Deliveries,
     AddFault,
@@ -35,6 +37,8 @@ pub(crate) async fn run(control: Control, call: &Call, p: Params) -> Result<Outc
         Control::ExpireSession => expire_session(call, p).await,
         Control::Advance => renew(call, p, true).await,
         Control::FailRenewal => renew(call, p, false).await,
+        Control::OpenDispute => crate::refunds::open_dispute(call, p).await,
+        Control::CloseDispute => crate::refunds::close_dispute(call, p).await,
         Control::Replay => replay(call, p).await,
         Control::Deliveries => deliveries(call, p).await,
         Control::AddFault => add_fault(call, p).await,

@@ -22,6 +22,7 @@ mod hooks;
 mod http;
 mod model;
 mod pages;
+mod refunds;
 mod resources;
 mod store;
 mod subscriptions;
@@ -61,6 +62,10 @@ enum Op {
     ListInvoices,
     GetInvoice,
     GetPaymentIntent,
+    GetCharge,
+    CreateRefund,
+    GetRefund,
+    GetDispute,
     CreatePortalSession,
     CreateEndpoint,
     ListEndpoints,
@@ -136,6 +141,10 @@ const ROUTES: &[Route<Sandbox>] = &[
         "/v1/payment_intents/{id}",
         Op::GetPaymentIntent,
     ),
+    api(Method::Get, "/v1/charges/{id}", Op::GetCharge),
+    api(Method::Post, "/v1/refunds", Op::CreateRefund),
+    api(Method::Get, "/v1/refunds/{id}", Op::GetRefund),
+    api(Method::Get, "/v1/disputes/{id}", Op::GetDispute),
     api(
         Method::Post,
         "/v1/billing_portal/sessions",
@@ -230,6 +239,16 @@ const DEV_ROUTES: &[Route<Sandbox>] = &[
     ),
     api(
         Method::Post,
+        "/_sandbox/charges/{id}/dispute",
+        Op::Control(controls::Control::OpenDispute),
+    ),
+    api(
+        Method::Post,
+        "/_sandbox/disputes/{id}/close",
+        Op::Control(controls::Control::CloseDispute),
+    ),
+    api(
+        Method::Post,
         "/_sandbox/events/{id}/replay",
         Op::Control(controls::Control::Replay),
     ),
@@ -286,6 +305,10 @@ async fn dispatch(op: Op, call: &Call, p: Params) -> Result<Outcome, Fail> {
         Op::ListInvoices => subscriptions::list_invoices(call, p).await,
         Op::GetInvoice => resources::get(call, p, "invoice").await,
         Op::GetPaymentIntent => resources::get(call, p, "payment_intent").await,
+        Op::GetCharge => resources::get(call, p, "charge").await,
+        Op::CreateRefund => refunds::create_refund(call, p).await,
+        Op::GetRefund => resources::get(call, p, "refund").await,
+        Op::GetDispute => resources::get(call, p, "dispute").await,
         Op::CreatePortalSession => pages::create_portal_session(call, p).await,
         Op::CreateEndpoint => hooks::create_endpoint(call, p).await,
         Op::ListEndpoints => hooks::list_endpoints(call, p).await,

@@ -72,7 +72,12 @@ pub(crate) async fn expand(
 fn expandable(kind: &str) -> &'static [(&'static str, &'static str)] {
     match kind {
         "invoice" => &[("customer", "customer"), ("subscription", "subscription")],
-        "payment_intent" => &[("customer", "customer")],
+        "payment_intent" => &[("customer", "customer"), ("latest_charge", "charge")],
+        "charge" => &[
+            ("customer", "customer"),
+            ("payment_intent", "payment_intent"),
+        ],
+        "refund" | "dispute" => &[("charge", "charge"), ("payment_intent", "payment_intent")],
         _ => &[],
     }
 }

@@ -8,16 +8,19 @@
 use crate::emitted::{Origin, SubscriptionData, gives_access};
 use serde_json::json;
 use tollgate::Mode;
+use tollgate::refunds::{self, ChargeChange};
+use tollgate::stripe::calls::retrieve_charge;
 use tollgate::stripe::calls::retrieve_subscription;
 use tollgate::stripe::events::{
     Event, Outcome, Payload, Receipt, SubscriptionChange, SubscriptionTerms, is_stale, metadata,
     platform_billing_status,
 };
-use tollgate::stripe::objects::{CheckoutSession, Invoice, Subscription};
+use tollgate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 use tollgate_edge::audit::{self, Actor, Change};
 use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, TierRef};
 use tollgate_edge::db::catalog;
 use tollgate_edge::db::checkout::{self, SessionRow};
+use tollgate_edge::db::refunds::{self as chargebacks, ChargedOrder};
 use tollgate_edge::db::{self, connections};
 use tollgate_edge::outbound;
 use tollgate_edge::stripe::StripeClient;
@@ -262,6 +265,9 @@ async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiErro
         }
         Payload::InvoicePaid(invoice) => invoice_paid(&scope, &invoice).await,
         Payload::InvoicePaymentFailed(invoice) => invoice_failed(&scope, &invoice).await,
+        Payload::ChargeRefunded(charge) => charge_refunded(&scope, &charge).await,
+        Payload::DisputeCreated(dispute) => disputed(&scope, &dispute, false).await,
+        Payload::DisputeClosed(dispute) => disputed(&scope, &dispute, true).await,
     }
 }
 
@@ -687,4 +693,146 @@ async fn platform_event(
         ctx.now_ms,
     )?];
     Ok(Plan::applied(&platform_id, None, effects))
+}
+
+/// `charge.refunded`: the order the charge paid follows the cumulative refund (a full refund
+/// revokes its access for good); a subscription's charge is recorded for its project.
+async fn charge_refunded(scope: &Scope<'_>, charge: &Charge) -> Result<Plan, ApiError> {
+    let change = ChargeChange::Refunded {
+        amount_refunded: charge.amount_refunded,
+        full: charge.refunded || charge.amount_refunded >= charge.amount,
+    };
+    let paid_order = chargebacks::charged_order(
+        scope.db,
+        scope.account,
+        charge.payment_intent.as_deref(),
+        &charge.id,
+    )
+    .await?;
+    match paid_order {
+        Some(order) => settle_order(scope, &order, change, &charge.id, None).await,
+        None => subscription_charge(scope, charge, "subscription.charge_refunded", None).await,
+    }
+}
+
+/// `charge.dispute.created` and `charge.dispute.closed`: an open dispute revokes the order's
+/// access, a won one restores what the dispute revoked, a lost one keeps it revoked. Dispute
+/// events older than the last one applied to the order are stale.
+async fn disputed(scope: &Scope<'_>, dispute: &Dispute, closed: bool) -> Result<Plan, ApiError> {
+    let change = if closed {
+        ChargeChange::DisputeClosed {
+            lost: dispute.is_lost(),
+        }
+    } else {
+        ChargeChange::DisputeOpened
+    };
+    let at = scope.event.created_ms();
+    let paid_order = chargebacks::charged_order(
+        scope.db,
+        scope.account,
+        dispute.payment_intent.as_deref(),
+        &dispute.charge,
+    )
+    .await?;
+    if let Some(order) = paid_order {
+        if is_stale(at, order.dispute_event_at) {
+            return Ok(Plan::without_effects(
+                Outcome::Stale,
+                Some(&scope.platform_id),
+                Some(&order.project_id),
+            ));
+        }
+        return settle_order(scope, &order, change, &dispute.charge, Some(at)).await;
+    }
+    // A dispute names its charge only; the charge names the customer billed.
+    let charge = StripeClient::from_env(&scope.ctx.env, scope.mode)?
+        .send(&retrieve_charge(scope.account, &dispute.charge))
+        .await?;
+    let action = if closed {
+        "subscription.dispute_closed"
+    } else {
+        "subscription.disputed"
+    };
+    subscription_charge(scope, &charge, action, Some(dispute)).await
+}
+
+async fn settle_order(
+    scope: &Scope<'_>,
+    order: &ChargedOrder,
+    change: ChargeChange,
+    charge: &str,
+    dispute_at: Option<i64>,
+) -> Result<Plan, ApiError> {
+    if !scope.owns(&order.project_id).await? {
+        return Ok(scope.unrelated(
+            Some(&order.project_id),
+            "the order's project is not this platform's",
+        ));
+    }
+    let Some(decision) = refunds::decide(order.standing(), change) else {
+        // Already reflected: a repeat with a new id, a smaller cumulative amount, a closed dispute.
+        return Ok(Plan::without_effects(
+            Outcome::Stale,
+            Some(&scope.platform_id),
+            Some(&order.project_id),
+        ));
+    };
+    let now = scope.ctx.now_ms;
+    let effects = chargebacks::settle(scope.db, order, &decision, charge, dispute_at, now)?;
+    let products = chargebacks::entitled_products(scope.db, &order.id).await?;
+    let notices = scope
+        .origin(&order.project_id)
+        .order_charge(order, &decision, charge, &products)?;
+    Ok(Plan::applied(&scope.platform_id, Some(&order.project_id), effects).notifying(notices))
+}
+
+/// A refund or dispute of a subscription's charge: recorded in the project's audit trail,
+/// with no change to the plan. The subscription's own status (which Stripe moves when the
+/// developer cancels it, or a renewal fails) is what gives or takes access.
+async fn subscription_charge(
+    scope: &Scope<'_>,
+    charge: &Charge,
+    action: &str,
+    dispute: Option<&Dispute>,
+) -> Result<Plan, ApiError> {
+    let held = match charge.customer.as_deref() {
+        Some(customer) => chargebacks::charged_subscription(scope.db, customer).await?,
+        None => None,
+    };
+    let Some(held) = held else {
+        return Ok(scope.unrelated(None, "the charge paid no order or subscription of ours"));
+    };
+    if !scope.owns(&held.project_id).await? {
+        return Ok(scope.unrelated(
+            Some(&held.project_id),
+            "the subscription's project is not this platform's",
+        ));
+    }
+    let effects = vec![audit::event(
+        scope.ctx,
+        scope.db,
+        Actor {
+            platform_id: &scope.platform_id,
+            subject: "stripe",
+        },
+        Change {
+            project_id: Some(&held.project_id),
+            action,
+            target_type: "subscription",
+            target_id: &held.stripe_subscription_id,
+        },
+        &json!({
+            "eventId": scope.event.id,
+            "chargeId": charge.id,
+            "amount": charge.amount,
+            "amountRefunded": charge.amount_refunded,
+            "disputeStatus": dispute.map(|d| d.status.as_str()),
+            "subscriptionStatus": held.status,
+        }),
+    )?];
+    Ok(Plan::applied(
+        &scope.platform_id,
+        Some(&held.project_id),
+        effects,
+    ))
 }

@@ -9,10 +9,12 @@
 use serde::Serialize;
 use tollgate::Mode;
 use tollgate::outbound::{Envelope, EventType, event_id};
+use tollgate::refunds::{Access, Decision, RevokedBy};
 use tollgate::stripe::events::SubscriptionTerms;
 use tollgate_edge::ApiError;
 use tollgate_edge::db::billing::Grant;
 use tollgate_edge::db::checkout::{OrderLine, OrderRow};
+use tollgate_edge::db::refunds::ChargedOrder;
 use tollgate_edge::db::{int, text};
 use tollgate_edge::outbound::fan_out;
 use wasm_bindgen::JsValue;
@@ -270,5 +272,101 @@ impl Origin<'_> {
             self.event(EventType::OrderCompleted, &order.id, &data, guard())?,
             self.event(EventType::EntitlementChanged, &order.id, &access, guard())?,
         ])
+    }
+}
+
+/// `order.refunded`: the order after a refund, with the cumulative amount refunded.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundData<'a> {
+    id: &'a str,
+    status: &'a str,
+    end_user_id: Option<&'a str>,
+    email: Option<&'a str>,
+    amount_total: i64,
+    amount_refunded: i64,
+    currency: &'a str,
+    /// Whether the whole order is refunded now (its access revoked).
+    full: bool,
+    stripe_charge_id: &'a str,
+    refunded_at: i64,
+}
+
+/// `entitlement.changed` of an order's products after a refund or a dispute.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderAccessData<'a> {
+    change: &'static str,
+    source: &'static str,
+    /// `refund`, `dispute` or `dispute_won`.
+    reason: &'static str,
+    end_user_id: Option<&'a str>,
+    order_id: &'a str,
+    email: Option<&'a str>,
+    product_ids: &'a [String],
+    status: &'a str,
+}
+
+impl Origin<'_> {
+    /// The guard of a charge event's notices: the order's UPDATE took effect in this batch.
+    fn order_settled(&self, order: &ChargedOrder, decision: &Decision) -> (&str, Vec<JsValue>) {
+        (
+            "EXISTS (SELECT 1 FROM orders WHERE id = ?8 AND updated_at = ?9 AND status = ?10 AND amount_refunded = ?11)",
+            vec![
+                text(&order.id),
+                int(self.now),
+                text(decision.status),
+                int(decision.amount_refunded),
+            ],
+        )
+    }
+
+    /// What a refund or dispute tells the developer: `order.refunded` when more money was
+    /// refunded, `entitlement.changed` when the order's access was revoked or restored. Ids
+    /// derive from the Stripe event, so a re-application never fires twice.
+    pub(crate) fn order_charge(
+        &self,
+        order: &ChargedOrder,
+        decision: &Decision,
+        charge: &str,
+        products: &[String],
+    ) -> Result<Vec<D1PreparedStatement>, ApiError> {
+        let seed = format!("{}:{}", self.stripe_event, order.id);
+        let mut events = Vec::new();
+        if decision.refunded_more {
+            let data = RefundData {
+                id: &order.id,
+                status: decision.status,
+                end_user_id: order.end_user_id.as_deref(),
+                email: order.email.as_deref(),
+                amount_total: order.amount_total,
+                amount_refunded: decision.amount_refunded,
+                currency: &order.currency,
+                full: decision.status == "refunded",
+                stripe_charge_id: charge,
+                refunded_at: self.now,
+            };
+            let guard = self.order_settled(order, decision);
+            events.push(self.event(EventType::OrderRefunded, &seed, &data, guard)?);
+        }
+        let (change, reason) = match decision.access {
+            Access::Keep => return Ok(events),
+            Access::Revoke(RevokedBy::Refund) => ("revoked", "refund"),
+            Access::Revoke(_) => ("revoked", "dispute"),
+            Access::Restore => ("granted", "dispute_won"),
+        };
+        let data = OrderAccessData {
+            change,
+            source: "order",
+            reason,
+            end_user_id: order.end_user_id.as_deref(),
+            order_id: &order.id,
+            email: order.email.as_deref(),
+            product_ids: products,
+            status: decision.status,
+        };
+        let guard = self.order_settled(order, decision);
+        events.push(self.event(EventType::EntitlementChanged, &seed, &data, guard)?);
+        Ok(events)
     }
 }

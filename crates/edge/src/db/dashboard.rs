@@ -233,17 +233,18 @@ FROM (SELECT CAST(created_at / 86400000 AS INTEGER) AS day, COUNT(*) AS n FROM e
   WHERE project_id IN (SELECT id FROM scope) AND deleted_at IS NULL AND created_at >= ?4 GROUP BY 1)",
         arity: 4,
     },
-    // paid orders per currency
+    // paid orders per currency, net of partial refunds (refunded and disputed orders bring
+    // nothing: their money went back or is withheld)
     Statement {
         body: " SELECT json_group_array(json_object('currency', currency, 'n', n, 'amount', amount)) AS j
-FROM (SELECT currency, COUNT(*) AS n, SUM(amount_total) AS amount FROM orders
+FROM (SELECT currency, COUNT(*) AS n, SUM(amount_total - amount_refunded) AS amount FROM orders
   WHERE project_id IN (SELECT id FROM scope) AND status = 'paid' GROUP BY currency)",
         arity: 2,
     },
-    // paid orders per UTC day (of payment) and currency
+    // paid orders per UTC day (of payment) and currency, net as above
     Statement {
         body: " SELECT json_group_array(json_object('day', day, 'currency', currency, 'n', n, 'amount', amount)) AS j
-FROM (SELECT CAST(paid_at / 86400000 AS INTEGER) AS day, currency, COUNT(*) AS n, SUM(amount_total) AS amount
+FROM (SELECT CAST(paid_at / 86400000 AS INTEGER) AS day, currency, COUNT(*) AS n, SUM(amount_total - amount_refunded) AS amount
   FROM orders WHERE project_id IN (SELECT id FROM scope) AND status = 'paid' AND paid_at >= ?4
   GROUP BY 1, 2)",
         arity: 4,

@@ -123,7 +123,7 @@ pub fn revoke(
 ) -> Result<D1PreparedStatement, ApiError> {
     super::stmt(
         db,
-        "UPDATE entitlements SET status = 'revoked', revoked_at = ?3 WHERE project_id = ?1 AND id = ?2 AND status = 'active'",
+        "UPDATE entitlements SET status = 'revoked', revoked_at = ?3, revoked_by = 'developer' WHERE project_id = ?1 AND id = ?2 AND status = 'active'",
         &[text(project_id), text(id), int(now)],
     )
 }

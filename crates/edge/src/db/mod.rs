@@ -17,6 +17,7 @@ pub mod keys;
 pub mod operator;
 pub mod platforms;
 pub mod projects;
+pub mod refunds;
 pub mod usage;
 pub mod webhook_endpoints;
 

@@ -6,6 +6,7 @@
 //! arguments and return values, so they run natively under `cargo test`.
 
 pub(crate) mod billing;
+pub(crate) mod charges;
 pub(crate) mod checkout;
 pub(crate) mod customers;
 pub(crate) mod error;
