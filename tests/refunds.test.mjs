@@ -44,7 +44,7 @@ async function buy(user) {
   const row = await (await db()).prepare("SELECT o.stripe_payment_intent_id AS pi, e.id AS ent FROM orders o JOIN entitlements e ON e.order_id = o.id WHERE o.id = ?1").bind(cart.body.orderId).first();
   const intent = await sandbox("GET", `/v1/payment_intents/${row.pi}`);
   assert.match(intent.body.latest_charge ?? "", /^ch_/);
-  return { orderId: cart.body.orderId, entitlement: row.ent, charge: intent.body.latest_charge, intent: row.pi };
+  return { orderId: cart.body.orderId, sessionId: cart.body.sessionId, entitlement: row.ent, charge: intent.body.latest_charge, intent: row.pi };
 }
 
 /** A download link issued now for `user`, and a fetch of it. */
@@ -115,6 +115,8 @@ describe("a refund", () => {
     assert.deepEqual([again.status, again.body.code], [403, "entitlement_required"]);
     assert.deepEqual(await order(bought.orderId), { status: "refunded", amount_total: 1500, amount_refunded: 1500, stripe_charge_id: bought.charge, dispute_status: null });
     assert.deepEqual(await entitlement(bought.entitlement), { status: "revoked", revoked_by: "refund" });
+    const shown = await stack.call("api", "GET", `/api/checkout/${bought.sessionId}`, { headers: { "X-Publishable-Key": shop.project.publishableKey } });
+    assert.deepEqual(shown.body.data.order, { id: bought.orderId, status: "refunded", entitlements: [] });
     const told = await notices(bought.orderId);
     const refunded = told.find(([type]) => type === "order.refunded")?.[1];
     const revoked = told.find(([type, data]) => type === "entitlement.changed" && data.change === "revoked")?.[1];
