@@ -1,7 +1,7 @@
 //! The developer events a Stripe event causes (`subscription.updated`, `order.completed`,
-//! `entitlement.changed`): each is a fan-out statement that joins the Stripe event's own
-//! batch, guarded so it reports only a change the batch really made. Ids derive from the
-//! Stripe event (or the order), so re-applying an event never fires twice.
+//! `order.refunded`, `entitlement.changed`): each is a fan-out statement that joins the
+//! Stripe event's own batch, guarded so it reports only a change the batch really made. Ids
+//! derive from the Stripe event (or the order), so re-applying an event never fires twice.
 //!
 //! The `data` objects are plain structs serialized straight into the body (no intermediate
 //! JSON values): this worker is the one closest to its size budget.
