@@ -60,6 +60,7 @@ enum Op {
     CancelSubscription,
     ListInvoices,
     GetInvoice,
+    PayInvoice,
     GetPaymentIntent,
     CreatePortalSession,
     CreateEndpoint,
@@ -131,6 +132,7 @@ const ROUTES: &[Route<Sandbox>] = &[
     ),
     api(Method::Get, "/v1/invoices", Op::ListInvoices),
     api(Method::Get, "/v1/invoices/{id}", Op::GetInvoice),
+    api(Method::Post, "/v1/invoices/{id}/pay", Op::PayInvoice),
     api(
         Method::Get,
         "/v1/payment_intents/{id}",
@@ -230,6 +232,11 @@ const DEV_ROUTES: &[Route<Sandbox>] = &[
     ),
     api(
         Method::Post,
+        "/_sandbox/subscriptions/{id}/fail_next_payment",
+        Op::Control(controls::Control::FailNextPayment),
+    ),
+    api(
+        Method::Post,
         "/_sandbox/events/{id}/replay",
         Op::Control(controls::Control::Replay),
     ),
@@ -285,6 +292,7 @@ async fn dispatch(op: Op, call: &Call, p: Params) -> Result<Outcome, Fail> {
         Op::CancelSubscription => subscriptions::cancel(call, p).await,
         Op::ListInvoices => subscriptions::list_invoices(call, p).await,
         Op::GetInvoice => resources::get(call, p, "invoice").await,
+        Op::PayInvoice => subscriptions::pay_invoice(call, p).await,
         Op::GetPaymentIntent => resources::get(call, p, "payment_intent").await,
         Op::CreatePortalSession => pages::create_portal_session(call, p).await,
         Op::CreateEndpoint => hooks::create_endpoint(call, p).await,
