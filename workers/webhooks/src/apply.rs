@@ -473,14 +473,7 @@ async fn subscription_changed(
     // change); otherwise what was granted stays. The price is the one Stripe bills, never a
     // `pending_update`'s, so an unpaid upgrade grants nothing; a downgrade keeps the tier paid
     // for until its period ends (the schedule is in the subscription's metadata).
-    let paid = match terms.paid_tier_held() {
-        Some(tier) => catalog::tier(db, &project, tier).await?.map(TierRef::from),
-        None => None,
-    };
-    let by_price = match paid {
-        Some(tier) => Some(tier),
-        None => billing::tier_by_price(db, &project, &terms.stripe_price_id).await?,
-    };
+    let by_price = billing::tier_for_terms(db, &project, &terms).await?;
     let by_metadata = match (&by_price, &held, terms.metadata.get(metadata::TIER)) {
         (None, None, Some(tier)) => catalog::tier(db, &project, tier).await?.map(TierRef::from),
         _ => None,
