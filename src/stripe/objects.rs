@@ -149,14 +149,12 @@ pub struct Subscription {
     pub pending_update: Option<PendingUpdate>,
 }
 
-/// The changes a subscription applies once its latest invoice is paid.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// The changes a subscription applies once its latest invoice is paid. Only its expiry is
+/// read: what it would grant is never granted before Stripe applies it.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 pub struct PendingUpdate {
     /// Unix seconds after which the changes are discarded.
     pub expires_at: i64,
-    /// The items that bill once it applies.
-    #[serde(default)]
-    pub subscription_items: Option<Vec<SubscriptionItem>>,
 }
 
 impl Subscription {
