@@ -14,7 +14,7 @@ use crate::model::billing::{self, NewInvoice};
 use crate::model::error::StripeError;
 use crate::model::events::Draft;
 use crate::model::params::Params;
-use crate::model::{self, Stamp, text};
+use crate::model::{self, Stamp, set, text};
 use crate::resources::{self, existing};
 use crate::store::{Scope, Store};
 use serde_json::Value;
@@ -86,12 +86,21 @@ pub(crate) async fn update(call: &Call, mut p: Params) -> Result<Outcome, Fail> 
     let (proration, payment) = (update.proration, update.payment);
     let new = billing::apply_update(&old, update, &prices, call.stamp.now)?;
     let mut change = Change::default();
-    let new = if proration == Some("always_invoice") && billing::bills_differently(&old, &new) {
-        invoice_change(call, &old, new, payment, &mut change).await?
-    } else {
-        updated(&call.store, &call.scope, &old, new, &mut change)?
-    };
-    let body = resources::expand(call, new, &requested, EXPANDABLE).await?;
+    let (new, invoice) =
+        if proration == Some("always_invoice") && billing::bills_differently(&old, &new) {
+            let (new, invoice) = invoice_change(call, &old, new, payment, &mut change).await?;
+            (new, Some(invoice))
+        } else {
+            let new = updated(&call.store, &call.scope, &old, new, &mut change)?;
+            (new, None)
+        };
+    // The new invoice is committed with the answer, so it is expanded from memory.
+    let from_memory = |f: &String| invoice.is_some() && f == "latest_invoice";
+    let (fresh, stored): (Vec<String>, Vec<String>) = requested.into_iter().partition(from_memory);
+    let mut body = resources::expand(call, new, &stored, EXPANDABLE).await?;
+    if let (Some(invoice), false) = (invoice, fresh.is_empty()) {
+        set(&mut body, "latest_invoice", invoice);
+    }
     Ok(Outcome::write(body, change.writes, change.events))
 }
 
@@ -120,7 +129,7 @@ async fn invoice_change(
     new: Value,
     payment: Option<&str>,
     change: &mut Change,
-) -> Result<Value, Fail> {
+) -> Result<(Value, Value), Fail> {
     let now = call.stamp.now;
     let customer_id = text(old, "customer").unwrap_or_default();
     let customer = existing(call, "customer", customer_id, "customer").await?;
@@ -163,8 +172,8 @@ async fn invoice_change(
     };
     change
         .events
-        .push((scope.clone(), Draft::new(kind, invoice)));
-    updated(&call.store, scope, old, after, change)
+        .push((scope.clone(), Draft::new(kind, invoice.clone())));
+    Ok((updated(&call.store, scope, old, after, change)?, invoice))
 }
 
 /// `POST /v1/invoices/{id}/pay`: attempts an open invoice's payment again. Paid, it applies
