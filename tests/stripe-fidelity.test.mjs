@@ -686,6 +686,113 @@ describe("subscriptions", () => {
     assert.equal(events.at(-1).data.previous_attributes.status, "active");
   });
 
+  test("an always_invoice price change is invoiced and paid at once, then applied", async () => {
+    const subscription = await subscribed({ amount: 1000 });
+    const upgrade = await stripe.prices.create({ product: subscription.items.data[0].price.product, unit_amount: 3000, currency: "usd", recurring: { interval: "month" } });
+
+    const changed = await stripe.subscriptions.update(subscription.id, {
+      items: [{ id: subscription.items.data[0].id, price: upgrade.id }],
+      proration_behavior: "always_invoice",
+      payment_behavior: "pending_if_incomplete",
+      expand: ["latest_invoice"],
+    });
+
+    assert.equal(changed.items.data[0].price.id, upgrade.id);
+    assert.equal(changed.pending_update, null);
+    const invoice = changed.latest_invoice;
+    assert.equal(invoice.billing_reason, "subscription_update");
+    assert.equal(invoice.status, "paid");
+    const lines = invoice.lines.data;
+    assert.equal(lines.length, 2);
+    assert.ok(lines.every((l) => l.parent.subscription_item_details.proration === true));
+    assert.ok(lines[0].amount < 0 && lines[1].amount > 0, "a credit for the old price, a charge for the new");
+    assert.equal(invoice.amount_paid, lines[0].amount + lines[1].amount);
+    assert.ok(invoice.amount_paid > 0 && invoice.amount_paid <= 2000);
+    assert.equal(lines[1].period.end, subscription.current_period_end);
+    const types = configuredEventsAbout(subscription.id).map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ["invoice.paid", "customer.subscription.updated"]);
+    await assert.rejects(
+      stripe.subscriptions.update(subscription.id, { items: [{ id: subscription.items.data[0].id, price: upgrade.id }], payment_behavior: "pending_if_incomplete", metadata: { a: "b" } }),
+      { statusCode: 400, param: "metadata" },
+    );
+  });
+
+  test("a declined pending_if_incomplete change keeps the old price with a pending_update until its invoice is paid", async () => {
+    const subscription = await subscribed({ amount: 1000 });
+    const item = subscription.items.data[0];
+    const upgrade = await stripe.prices.create({ product: item.price.product, unit_amount: 3000, currency: "usd", recurring: { interval: "month" } });
+    const armed = await sandbox.control("POST", `/subscriptions/${subscription.id}/fail_next_payment`);
+    assert.equal(armed.status, 200);
+
+    const held = await stripe.subscriptions.update(subscription.id, {
+      items: [{ id: item.id, price: upgrade.id }],
+      proration_behavior: "always_invoice",
+      payment_behavior: "pending_if_incomplete",
+    });
+
+    assert.equal(held.items.data[0].price.id, item.price.id, "still the old price");
+    assert.equal(held.status, "active");
+    const pending = held.pending_update;
+    assert.equal(typeof pending.expires_at, "number");
+    assert.ok(pending.expires_at - Math.floor(Date.now() / 1000) > 22 * 3600);
+    assert.equal(pending.subscription_items[0].price.id, upgrade.id);
+    assert.equal(pending.billing_cycle_anchor, null);
+    assert.equal(pending.trial_end, null);
+    const open = await stripe.invoices.retrieve(held.latest_invoice);
+    assert.equal(open.status, "open");
+    assert.equal(open.billing_reason, "subscription_update");
+    assert.equal(open.amount_paid, 0);
+    assert.deepEqual(configuredEventsAbout(subscription.id).map((e) => e.type).slice(-2), ["invoice.payment_failed", "customer.subscription.updated"]);
+
+    const paid = await stripe.invoices.pay(open.id);
+
+    assert.equal(paid.status, "paid");
+    assert.equal(paid.amount_paid, open.amount_due);
+    const applied = await stripe.subscriptions.retrieve(subscription.id);
+    assert.equal(applied.items.data[0].price.id, upgrade.id);
+    assert.equal(applied.pending_update, null);
+    assert.deepEqual(
+      configuredEventsAbout(subscription.id).map((e) => e.type).slice(-3),
+      ["invoice.paid", "customer.subscription.updated", "customer.subscription.pending_update_applied"],
+    );
+    await assert.rejects(stripe.invoices.pay(open.id), { statusCode: 400 });
+  });
+
+  test("an unpaid pending update is discarded at the renewal, which bills the old price", async () => {
+    const subscription = await subscribed({ amount: 1000 });
+    const item = subscription.items.data[0];
+    const upgrade = await stripe.prices.create({ product: item.price.product, unit_amount: 3000, currency: "usd", recurring: { interval: "month" } });
+    await sandbox.control("POST", `/subscriptions/${subscription.id}/fail_next_payment`);
+    await stripe.subscriptions.update(subscription.id, { items: [{ id: item.id, price: upgrade.id }], proration_behavior: "always_invoice", payment_behavior: "pending_if_incomplete" });
+
+    await sandbox.control("POST", `/subscriptions/${subscription.id}/advance`);
+
+    const renewed = await stripe.subscriptions.retrieve(subscription.id, { expand: ["latest_invoice"] });
+    assert.equal(renewed.pending_update, null);
+    assert.equal(renewed.items.data[0].price.id, item.price.id);
+    assert.equal(renewed.latest_invoice.amount_paid, 1000);
+    assert.ok(configuredEventsAbout(subscription.id).some((e) => e.type === "customer.subscription.pending_update_expired"));
+  });
+
+  test("a declined change with error_if_incomplete is a card error and changes nothing; fail_next_payment also fails a renewal", async () => {
+    const subscription = await subscribed({ amount: 1000 });
+    const item = subscription.items.data[0];
+    const upgrade = await stripe.prices.create({ product: item.price.product, unit_amount: 3000, currency: "usd", recurring: { interval: "month" } });
+    await sandbox.control("POST", `/subscriptions/${subscription.id}/fail_next_payment`, { form: { count: "2" } });
+
+    await assert.rejects(
+      stripe.subscriptions.update(subscription.id, { items: [{ id: item.id, price: upgrade.id }], proration_behavior: "always_invoice", payment_behavior: "error_if_incomplete" }),
+      { type: "StripeCardError", statusCode: 402, code: "card_declined" },
+    );
+    const same = await stripe.subscriptions.retrieve(subscription.id);
+    assert.equal(same.items.data[0].price.id, item.price.id);
+    assert.equal(same.latest_invoice, subscription.latest_invoice);
+
+    await sandbox.control("POST", `/subscriptions/${subscription.id}/advance`);
+    const due = await stripe.subscriptions.retrieve(subscription.id);
+    assert.equal(due.status, "past_due", "the second declined payment was the renewal's");
+  });
+
   test("subscriptions of a connected account carry its account on their events", async () => {
     const { token } = await sandbox.connect(stripe);
 

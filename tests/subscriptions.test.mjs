@@ -1,6 +1,7 @@
 // Subscription management on the api worker: read, cancel, resume and change the end user's
 // plan through Stripe's subscription update on the connected account — the route answers
-// with Stripe's state, and the plan and limit change only when the webhook is applied.
+// with Stripe's state, and the plan and limit change only when the webhook is applied. An
+// upgrade grants its limit only once its invoice is paid; a downgrade waits for the renewal.
 // Arranged on the Stripe sandbox, which delivers every event to the local stack before it
 // answers (or holds one back with a delivery fault).
 
@@ -215,7 +216,7 @@ describe("cancel and resume", () => {
 });
 
 describe("changing tier", () => {
-  test("an upgrade moves the plan and limit once the provider's webhook is applied", async () => {
+  test("an upgrade is invoiced at once, paid, and only then raises the plan and limit", async () => {
     const user = await subscriber("pro");
 
     const res = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "team" } });
@@ -223,12 +224,80 @@ describe("changing tier", () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.data.tier, "team");
     assert.equal(res.body.data.amount, 2900);
+    assert.equal(res.body.data.change.status, "applied");
+    assert.equal(res.body.data.change.tier, "team");
+    const { subscriptionId } = await held(user);
+    const live = (await stripeApi(stack, "GET", `/v1/subscriptions/${subscriptionId}?expand[]=latest_invoice`, { account })).body;
+    assert.equal(live.pending_update, null);
+    assert.equal(live.latest_invoice.billing_reason, "subscription_update");
+    assert.equal(live.latest_invoice.status, "paid");
+    assert.ok(live.latest_invoice.amount_paid > 0 && live.latest_invoice.amount_paid <= 2000, "the prorated difference");
+    const kinds = (await stripeApi(stack, "GET", "/v1/events?limit=100", { account })).body.data
+      .filter((e) => e.data.object.id === subscriptionId || e.data.object.subscription === subscriptionId)
+      .map((e) => e.type)
+      .reverse();
+    assert.deepEqual(kinds.slice(-2), ["invoice.paid", "customer.subscription.updated"], "paid, then applied");
     const after = await usage(user);
     assert.equal(after.plan, "team");
     assert.equal(after.limit, 1000);
   });
 
-  test("a downgrade Stripe refuses leaves the limit; accepted, the limit drops when the webhook is applied", async () => {
+  test("an upgrade whose payment fails keeps the old tier and limit, refuses usage past it, and lapses at renewal", async () => {
+    const user = await subscriber("pro");
+    const { subscriptionId, currentPeriodStart } = await held(user);
+    const armed = await control(`/subscriptions/${subscriptionId}/fail_next_payment`);
+    assert.equal(armed.status, 200, JSON.stringify(armed.body));
+
+    const res = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "team" } });
+
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.data.tier, "pro", "Stripe still bills the old price");
+    assert.equal(res.body.data.change.status, "pending_payment");
+    assert.equal(res.body.data.change.tier, "team");
+    assert.ok(res.body.data.change.expiresAt > Date.now());
+    const live = (await stripeApi(stack, "GET", `/v1/subscriptions/${subscriptionId}?expand[]=latest_invoice`, { account })).body;
+    assert.equal(live.items.data[0].price.unit_amount, 900);
+    assert.equal(live.pending_update.subscription_items[0].price.unit_amount, 2900);
+    assert.equal(live.latest_invoice.status, "open");
+    const row = await held(user);
+    assert.equal(row.tier, "pro");
+    assert.equal(row.status, "active", "an unpaid proration is not a missed renewal");
+    assert.equal(row.currentPeriodStart, currentPeriodStart, "the usage period did not restart");
+    const spent = await server("POST", "/api/data", { headers: as(user), body: { cost: 100 } });
+    assert.equal(spent.status, 200, spent.text);
+    const beyond = await server("POST", "/api/data", { headers: as(user), body: { cost: 1 } });
+    assert.equal(beyond.status, 429, beyond.text);
+    assert.equal(beyond.body.code, "usage_limit_reached");
+    assert.equal((await usage(user)).limit, 100);
+
+    const renewed = await control(`/subscriptions/${subscriptionId}/advance`);
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    assert.equal(renewed.body.pending_update, null, "the unpaid change lapsed");
+    assert.equal(renewed.body.items.data[0].price.unit_amount, 900);
+    const next = await usage(user);
+    assert.equal(next.plan, "pro");
+    assert.equal(next.limit, 100);
+  });
+
+  test("an upgrade whose invoice is paid later raises the limit only then", async () => {
+    const user = await subscriber("pro");
+    const { subscriptionId } = await held(user);
+    await control(`/subscriptions/${subscriptionId}/fail_next_payment`);
+    const pending = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "team" } });
+    assert.equal(pending.body.data.change.status, "pending_payment", pending.text);
+    const invoice = (await stripeApi(stack, "GET", `/v1/subscriptions/${subscriptionId}`, { account })).body.latest_invoice;
+    assert.equal((await usage(user)).limit, 100);
+
+    const paid = await stripeApi(stack, "POST", `/v1/invoices/${invoice}/pay`, { account });
+
+    assert.equal(paid.status, 200, JSON.stringify(paid.body));
+    assert.equal(paid.body.status, "paid");
+    const after = await usage(user);
+    assert.equal(after.plan, "team");
+    assert.equal(after.limit, 1000);
+  });
+
+  test("a downgrade Stripe refuses leaves the limit; accepted, the paid limit lasts until the period ends, then drops", async () => {
     const user = await subscriber("team");
     await fault({ path: "/v1/subscriptions/", method: "POST", status: "402", code: "card_declined", message: "Your card was declined." });
 
@@ -240,9 +309,38 @@ describe("changing tier", () => {
 
     const accepted = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "pro" } });
     assert.equal(accepted.status, 200, accepted.text);
+    assert.equal(accepted.body.data.change.status, "at_period_end");
+    assert.equal(accepted.body.data.change.effectiveAt, accepted.body.data.currentPeriodEnd);
+    const { subscriptionId } = await held(user);
+    const invoices = (await stripeApi(stack, "GET", `/v1/invoices?subscription=${subscriptionId}`, { account })).body.data;
+    assert.equal(invoices.length, 1, "nothing billed or refunded now");
+    const during = await usage(user);
+    assert.equal(during.plan, "team");
+    assert.equal(during.limit, 1000);
+
+    const renewed = await control(`/subscriptions/${subscriptionId}/advance`);
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
     const after = await usage(user);
     assert.equal(after.plan, "pro");
     assert.equal(after.limit, 100);
+  });
+
+  test("going back to the paid tier during a scheduled downgrade bills nothing and keeps it past the renewal", async () => {
+    const user = await subscriber("team");
+    const down = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "pro" } });
+    assert.equal(down.body.data.change.status, "at_period_end", down.text);
+
+    const back = await server("POST", "/api/subscription/change", { headers: as(user), body: { tier: "team" } });
+
+    assert.equal(back.status, 200, back.text);
+    assert.equal(back.body.data.change.status, "applied");
+    const { subscriptionId } = await held(user);
+    const invoices = (await stripeApi(stack, "GET", `/v1/invoices?subscription=${subscriptionId}`, { account })).body.data;
+    assert.equal(invoices.length, 1, "no proration for a tier already paid");
+    await control(`/subscriptions/${subscriptionId}/advance`);
+    const after = await usage(user);
+    assert.equal(after.plan, "team");
+    assert.equal(after.limit, 1000);
   });
 
   test("while Stripe's answer is not applied yet the limit stays and a second change is 409 change_pending", async () => {

@@ -267,6 +267,11 @@ pub fn retrieve_charge(account: &str, charge: &str) -> Call<Charge> {
 
 /// Sets or clears `cancel_at_period_end`, or moves the subscription's first item to another
 /// price (a plan change), on a connected account.
+///
+/// An upgrade is invoiced at once and applies only when that invoice is paid: Stripe keeps
+/// billing (and we keep granting) the old price, with the change in `pending_update`, until
+/// then. A downgrade bills nothing now; the new price bills from the renewal, and the
+/// subscription's metadata records the tier already paid for until then.
 #[must_use]
 pub fn update_subscription(
     account: &str,
@@ -274,12 +279,39 @@ pub fn update_subscription(
     operation: &Operation,
     change: &SubscriptionUpdate<'_>,
 ) -> Call<Subscription> {
+    use super::events::metadata;
     let form = match change {
         SubscriptionUpdate::CancelAtPeriodEnd(on) => Form::new().flag("cancel_at_period_end", *on),
-        SubscriptionUpdate::Price { item, price } => Form::new()
-            .field("items[0][id]", *item)
-            .field("items[0][price]", *price)
-            .field("proration_behavior", "create_prorations"),
+        SubscriptionUpdate::Price { item, price, when } => {
+            let form = Form::new()
+                .field("items[0][id]", *item)
+                .field("items[0][price]", *price);
+            match when {
+                PriceChange::PaidFirst => form
+                    .field("proration_behavior", "always_invoice")
+                    .field("payment_behavior", "pending_if_incomplete"),
+                PriceChange::AtRenewal { paid_tier, until } => {
+                    let until = until.to_string();
+                    form.field("proration_behavior", "none").map(
+                        "metadata",
+                        [
+                            (metadata::PAID_TIER, *paid_tier),
+                            (metadata::PAID_UNTIL, until.as_str()),
+                            (metadata::SCHEDULED_PRICE, *price),
+                        ],
+                    )
+                }
+                // An empty value removes the key on Stripe.
+                PriceChange::Revert => form.field("proration_behavior", "none").map(
+                    "metadata",
+                    [
+                        (metadata::PAID_TIER, ""),
+                        (metadata::PAID_UNTIL, ""),
+                        (metadata::SCHEDULED_PRICE, ""),
+                    ],
+                ),
+            }
+        }
     };
     Call::post(
         format!("/v1/subscriptions/{subscription}"),
@@ -294,13 +326,34 @@ pub fn update_subscription(
 pub enum SubscriptionUpdate<'a> {
     /// End (true) or keep (false) the subscription at its period's end.
     CancelAtPeriodEnd(bool),
-    /// Bill `item` at `price` from now on.
+    /// Bill `item` at `price`, from when `when` says.
     Price {
         /// `si_…`
         item: &'a str,
         /// `price_…`
         price: &'a str,
+        /// How the change is billed.
+        when: PriceChange<'a>,
     },
+}
+
+/// When a plan change takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PriceChange<'a> {
+    /// An upgrade: the proration is invoiced now (`always_invoice`) and the new price applies
+    /// only once that invoice is paid (`pending_if_incomplete`).
+    PaidFirst,
+    /// A downgrade: nothing is billed now (`none`); `paid_tier` stays until `until` (Unix
+    /// seconds, the period's end), when the lower price starts billing.
+    AtRenewal {
+        /// The tier in force, already paid for.
+        paid_tier: &'a str,
+        /// The paid period's end.
+        until: i64,
+    },
+    /// Back to the tier in force during a scheduled downgrade: nothing to bill, and the
+    /// schedule is cleared.
+    Revert,
 }
 
 /// Ends a subscription on a connected account now.
@@ -540,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_change_moves_the_first_item_and_a_cancel_is_a_keyed_delete() {
+    fn an_upgrade_is_paid_first_a_downgrade_waits_for_renewal_and_a_cancel_is_a_keyed_delete() {
         let operation = Operation::new(["sub-change", "proj_1", "k1"]);
         let change = update_subscription(
             "acct_1",
@@ -549,15 +602,53 @@ mod tests {
             &SubscriptionUpdate::Price {
                 item: "si_1",
                 price: "price_2",
+                when: PriceChange::PaidFirst,
             },
         );
         assert_eq!(change.path, "/v1/subscriptions/sub_1");
         assert_eq!(
             change.body().as_deref(),
             Some(
-                "items%5B0%5D%5Bid%5D=si_1&items%5B0%5D%5Bprice%5D=price_2&proration_behavior=create_prorations"
+                "items%5B0%5D%5Bid%5D=si_1&items%5B0%5D%5Bprice%5D=price_2&proration_behavior=always_invoice&payment_behavior=pending_if_incomplete"
             )
         );
+        let down = update_subscription(
+            "acct_1",
+            "sub_1",
+            &operation,
+            &SubscriptionUpdate::Price {
+                item: "si_1",
+                price: "price_0",
+                when: PriceChange::AtRenewal {
+                    paid_tier: "tier_team",
+                    until: 1_800_000_000,
+                },
+            },
+        )
+        .body()
+        .unwrap_or_default();
+        for part in [
+            "proration_behavior=none",
+            "metadata%5Btollgate_paid_tier_id%5D=tier_team",
+            "metadata%5Btollgate_paid_until%5D=1800000000",
+            "metadata%5Btollgate_scheduled_price_id%5D=price_0",
+        ] {
+            assert!(down.contains(part), "{part} in {down}");
+        }
+        assert!(!down.contains("always_invoice"));
+        let back = update_subscription(
+            "acct_1",
+            "sub_1",
+            &operation,
+            &SubscriptionUpdate::Price {
+                item: "si_1",
+                price: "price_2",
+                when: PriceChange::Revert,
+            },
+        )
+        .body()
+        .unwrap_or_default();
+        assert!(back.contains("proration_behavior=none&metadata%5Btollgate_paid_tier_id%5D=&"));
         let pause = update_subscription(
             "acct_1",
             "sub_1",

@@ -21,6 +21,12 @@ pub mod metadata {
     pub const ORDER: &str = "tollgate_order_id";
     /// On Tollgate's own account: the developer platform a subscription bills.
     pub const PLATFORM: &str = "tollgate_platform_id";
+    /// A downgrade: the tier already paid for, kept until [`PAID_UNTIL`].
+    pub const PAID_TIER: &str = "tollgate_paid_tier_id";
+    /// A downgrade: Unix seconds when the paid period ends and the lower price takes over.
+    pub const PAID_UNTIL: &str = "tollgate_paid_until";
+    /// A downgrade: the lower price that bills from [`PAID_UNTIL`].
+    pub const SCHEDULED_PRICE: &str = "tollgate_scheduled_price_id";
 }
 
 /// Why an event could not be read.
@@ -375,6 +381,20 @@ impl SubscriptionTerms {
             metadata: subscription.metadata.clone(),
         })
     }
+
+    /// The tier a downgrade keeps in force: while the subscription bills the lower price that
+    /// was scheduled and its period began before the paid one ended, the tier already paid for
+    /// stays; from the renewal on, the tier follows the price. The terms are read from the
+    /// items Stripe bills, never from a `pending_update`, so an unpaid upgrade grants nothing.
+    #[must_use]
+    pub fn paid_tier_held(&self) -> Option<&str> {
+        let field = |key| self.metadata.get(key).filter(|v| !v.is_empty());
+        let tier = field(metadata::PAID_TIER)?;
+        let until = field(metadata::PAID_UNTIL)?.parse::<i64>().ok()?;
+        let scheduled = field(metadata::SCHEDULED_PRICE)?;
+        let in_paid_period = self.period_start? < until.saturating_mul(1000);
+        (*scheduled == self.stripe_price_id && in_paid_period).then_some(tier.as_str())
+    }
 }
 
 /// The developer's own Tollgate subscription status for `platforms.billing_status`, from a
@@ -498,6 +518,81 @@ mod tests {
             terms.metadata.get(metadata::PROJECT).map(String::as_str),
             Some("prj_1")
         );
+    }
+
+    #[test]
+    fn a_downgrade_keeps_the_paid_tier_only_while_the_scheduled_price_bills_inside_the_paid_period()
+    {
+        // The fixture's period starts at 1_700_000_000 and it bills price_1.
+        let cases = [
+            (
+                "tier_team",
+                "1702592000",
+                "price_1",
+                Some("tier_team"),
+                "inside the paid period",
+            ),
+            (
+                "tier_team",
+                "1700000000",
+                "price_1",
+                None,
+                "the renewal reached the paid end",
+            ),
+            (
+                "tier_team",
+                "1702592000",
+                "price_9",
+                None,
+                "another price bills now (an upgrade)",
+            ),
+            (
+                "",
+                "1702592000",
+                "price_1",
+                None,
+                "a cleared schedule (a revert)",
+            ),
+            ("tier_team", "soon", "price_1", None, "an unreadable end"),
+        ];
+        for (tier, until, scheduled, expected, why) in cases {
+            let mut subscription: Subscription =
+                serde_json::from_str(&subscription_json("active", "month"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            subscription.metadata.extend([
+                (metadata::PAID_TIER.to_owned(), tier.to_owned()),
+                (metadata::PAID_UNTIL.to_owned(), until.to_owned()),
+                (metadata::SCHEDULED_PRICE.to_owned(), scheduled.to_owned()),
+            ]);
+
+            let terms =
+                SubscriptionTerms::read(&subscription, false).unwrap_or_else(|e| panic!("{e}"));
+
+            assert_eq!(terms.paid_tier_held(), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_pending_update_never_changes_the_price_the_terms_grant() {
+        let pending = subscription_json("active", "month").replacen(
+            r#""metadata""#,
+            r#""pending_update":{"expires_at":1700082800,"billing_cycle_anchor":null,
+              "subscription_items":[{"id":"si_1","price":{"id":"price_team","product":"prod_1",
+                "unit_amount":2900,"currency":"usd","active":true,
+                "recurring":{"interval":"month","interval_count":1}}}]},"metadata""#,
+            1,
+        );
+        let subscription: Subscription =
+            serde_json::from_str(&pending).unwrap_or_else(|e| panic!("{e}"));
+
+        let terms = SubscriptionTerms::read(&subscription, false).unwrap_or_else(|e| panic!("{e}"));
+
+        assert_eq!(
+            subscription.pending_update.map(|p| p.expires_at),
+            Some(1_700_082_800)
+        );
+        assert_eq!(terms.stripe_price_id, "price_1");
+        assert_eq!(terms.amount, 900);
     }
 
     #[test]

@@ -143,6 +143,18 @@ pub struct Subscription {
     /// Our own references.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// A change that waits for its invoice to be paid (`payment_behavior=pending_if_incomplete`);
+    /// until then the items above are what the subscription bills and grants.
+    #[serde(default)]
+    pub pending_update: Option<PendingUpdate>,
+}
+
+/// The changes a subscription applies once its latest invoice is paid. Only its expiry is
+/// read: what it would grant is never granted before Stripe applies it.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct PendingUpdate {
+    /// Unix seconds after which the changes are discarded.
+    pub expires_at: i64,
 }
 
 impl Subscription {
@@ -201,6 +213,9 @@ pub struct Invoice {
     pub parent: Option<InvoiceParent>,
     /// The lines; a subscription invoice's lines carry the period they pay for.
     pub lines: List<InvoiceLine>,
+    /// Why it was issued: `subscription_create`, `subscription_cycle`, `subscription_update`, …
+    #[serde(default)]
+    pub billing_reason: Option<String>,
 }
 
 impl Invoice {
@@ -212,6 +227,13 @@ impl Invoice {
             .and_then(|p| p.subscription_details.as_ref())
             .and_then(|d| d.subscription.as_deref())
             .or(self.subscription.as_deref())
+    }
+
+    /// Whether it bills a mid-period change (a proration), not a period: paying it moves no
+    /// period, and failing it leaves the subscription as it was (a pending update waits).
+    #[must_use]
+    pub fn is_proration(&self) -> bool {
+        self.billing_reason.as_deref() == Some("subscription_update")
     }
 
     /// The period the invoice pays for: from the earliest line start to the latest line end.

@@ -2,13 +2,17 @@
 //! tier. Every write is Stripe's subscription update on the connected account and answers
 //! with Stripe's returned state; our row — and so the usage limit — changes only when the
 //! provider's webhook is applied, so the provider stays the one source of truth.
+//!
+//! No access before money: an upgrade is invoiced at once and its higher limit applies only
+//! once Stripe reports that invoice paid (an unpaid one leaves a `pending_update` and the old
+//! tier); a downgrade keeps the tier already paid for until the period ends.
 
 use crate::checkout::{finish, operation, seller};
 use crate::lanes::{self, Caller, buyer};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate::Detail;
-use tollgate::stripe::calls::{self, SubscriptionUpdate};
+use tollgate::stripe::calls::{self, PriceChange, SubscriptionUpdate};
 use tollgate::stripe::objects::Subscription;
 use tollgate_edge::audit::{self, Actor, Change};
 use tollgate_edge::db::billing::{self, HeldSubscription};
@@ -67,6 +71,41 @@ struct View {
     amount: Option<i64>,
     currency: Option<String>,
     interval: Option<String>,
+    /// Only on a change's answer: when the asked tier takes effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<ChangeView>,
+}
+
+/// What became of a tier change: `applied` (paid, or nothing to pay), `pending_payment` (the
+/// upgrade's invoice is unpaid: the old tier stays and the change is dropped at `expiresAt`),
+/// or `at_period_end` (a downgrade: the paid tier stays until `effectiveAt`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeView {
+    status: &'static str,
+    tier_id: String,
+    tier: String,
+    effective_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+impl ChangeView {
+    fn of(tier: &catalog::TierRow, when: PriceChange<'_>, after: &Subscription) -> Self {
+        let (status, effective_at, expires_at) = match (when, &after.pending_update) {
+            (_, Some(pending)) => ("pending_payment", None, Some(pending.expires_at * 1000)),
+            (PriceChange::AtRenewal { until, .. }, None) => {
+                ("at_period_end", Some(until * 1000), None)
+            }
+            _ => ("applied", None, None),
+        };
+        Self {
+            status,
+            tier_id: tier.id.clone(),
+            tier: tier.name.clone(),
+            effective_at,
+            expires_at,
+        }
+    }
 }
 
 /// The end user's live subscription as we hold it.
@@ -91,6 +130,7 @@ pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
         amount: Some(held.amount),
         currency: Some(held.currency),
         interval: Some(held.interval),
+        change: None,
     };
     json(200, &Detail { data: view })
 }
@@ -118,6 +158,7 @@ async fn provider_view(caller: &Caller, live: Subscription) -> Result<View, ApiE
             .and_then(|p| p.recurring.as_ref())
             .map(|r| r.interval.clone()),
         currency: price.map(|p| p.currency),
+        change: None,
     })
 }
 
@@ -190,6 +231,7 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
             });
         }
         let op = operation(&ctx, &caller, action.step(), &buyer.id)?;
+        let mut planned = None;
         let after = match (action, &target) {
             (Action::Cancel, _) if immediately => {
                 client
@@ -237,9 +279,21 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
                 if item.price.id == price {
                     return Err(ApiError::AlreadySubscribed);
                 }
+                let when = if held.tier_id.as_deref() == Some(tier.id.as_str()) {
+                    PriceChange::Revert
+                } else if tier.price > item.price.unit_amount.unwrap_or(0) {
+                    PriceChange::PaidFirst
+                } else {
+                    PriceChange::AtRenewal {
+                        paid_tier: held.tier_id.as_deref().unwrap_or_default(),
+                        until: live.period().map_or(0, |(_, end)| end),
+                    }
+                };
+                planned = Some(when);
                 let to = SubscriptionUpdate::Price {
                     item: &item.id,
                     price,
+                    when,
                 };
                 client
                     .send(&calls::update_subscription(
@@ -252,6 +306,10 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
             }
             (Action::Change, None) => return Err(ApiError::field("tier", "is required")),
         };
+        let change = target
+            .as_ref()
+            .zip(planned)
+            .map(|(tier, when)| ChangeView::of(tier, when, &after));
         // What was asked of the provider is audited with the answer's record; the state it
         // leads to arrives, and is recorded, with the provider's webhook.
         let actor = Actor {
@@ -277,10 +335,14 @@ pub(crate) async fn write(mut ctx: Ctx, action: Action) -> Result<Response, ApiE
                 "tier": target.as_ref().map(|t| t.name.as_str()),
                 "status": after.status,
                 "cancelAtPeriodEnd": after.cancel_at_period_end,
+                "change": change.as_ref().map(|c| c.status),
             }),
         )?;
         let answer = Detail {
-            data: provider_view(&caller, after).await?,
+            data: View {
+                change,
+                ..provider_view(&caller, after).await?
+            },
         };
         finish(&ctx, &caller, vec![record], claim, &answer).await
     })

@@ -329,8 +329,7 @@ async fn repair_statements(
     let at = (ctx.now_ms / 1000 * 1000).max(row.stripe_event_at);
     match &d.terms {
         Some(terms) => {
-            let by_price =
-                billing::tier_by_price(db, &row.project_id, &terms.stripe_price_id).await?;
+            let by_price = billing::tier_for_terms(db, &row.project_id, terms).await?;
             let (tier_id, plan) = match &by_price {
                 Some(t) => (Some(t.id.as_str()), t.name.as_str()),
                 None => (row.tier_id.as_deref(), row.plan.as_str()),

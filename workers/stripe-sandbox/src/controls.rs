@@ -1,7 +1,8 @@
 //! Test controls (`/_sandbox/…`, only with `ENVIRONMENT=development`), authenticated and
 //! scoped like the API: make happen now what Stripe does on its own or a buyer does in a
-//! browser — pay or expire a checkout session, renew a subscription (paid or failed), replay
-//! an event, open a dispute on a charge and close it won or lost, list an event's deliveries — and inject faults so the next calls under a path
+//! browser — pay or expire a checkout session, renew a subscription (paid or failed), decline
+//! a subscription's next payment, open a dispute on a charge and close it won or lost, replay
+//! an event, list an event's deliveries — and inject faults so the next calls under a path
 //! fail (to test retries).
 
 use crate::call::{self, Call, Outcome};
@@ -25,6 +26,7 @@ pub(crate) enum Control {
     FailRenewal,
     OpenDispute,
     CloseDispute,
+    FailNextPayment,
     Replay,
     Deliveries,
     AddFault,
@@ -39,6 +41,7 @@ pub(crate) async fn run(control: Control, call: &Call, p: Params) -> Result<Outc
         Control::FailRenewal => renew(call, p, false).await,
         Control::OpenDispute => crate::refunds::open_dispute(call, p).await,
         Control::CloseDispute => crate::refunds::close_dispute(call, p).await,
+        Control::FailNextPayment => fail_next_payment(call, p).await,
         Control::Replay => replay(call, p).await,
         Control::Deliveries => deliveries(call, p).await,
         Control::AddFault => add_fault(call, p).await,
@@ -107,8 +110,37 @@ async fn expire_session(call: &Call, p: Params) -> Result<Outcome, Fail> {
 async fn renew(call: &Call, p: Params, paid: bool) -> Result<Outcome, Fail> {
     p.finish()?;
     let subscription = existing(call, "subscription", call.path("id"), "id").await?;
+    let paid = paid && !subscriptions::payment_declined(call, &subscription).await?;
     let (renewed, change) = subscriptions::renew(call, &subscription, paid).await?;
     Ok(Outcome::write(renewed, change.writes, change.events))
+}
+
+/// `{count?}`: the next `count` (default 1) payments attempted for the subscription — a
+/// change's invoice, a renewal, an invoice paid again — are declined with `card_declined`.
+async fn fail_next_payment(call: &Call, mut p: Params) -> Result<Outcome, Fail> {
+    let count = p.integer("count")?.unwrap_or(1);
+    p.finish()?;
+    if !(1..=100).contains(&count) {
+        return Err(StripeError::invalid("count must be between 1 and 100")
+            .with_param("count")
+            .into());
+    }
+    let id = call.path("id");
+    existing(call, "subscription", id, "id").await?;
+    let path = format!("/_payment/{id}");
+    let fault = NewFault {
+        path_prefix: &path,
+        method: Some("POST"),
+        status: 402,
+        count,
+        code: Some("card_declined"),
+        message: Some("Your card was declined."),
+    };
+    call.store.add_fault(&fault, call.now_ms).await?;
+    Ok(Outcome::read(
+        json!({"object": "sandbox.payment_failure", "subscription": id,
+        "remaining": count, "code": "card_declined"}),
+    ))
 }
 
 fn delivery_view(row: &DeliveryRow) -> Value {

@@ -61,6 +61,7 @@ enum Op {
     CancelSubscription,
     ListInvoices,
     GetInvoice,
+    PayInvoice,
     GetPaymentIntent,
     GetCharge,
     CreateRefund,
@@ -136,6 +137,7 @@ const ROUTES: &[Route<Sandbox>] = &[
     ),
     api(Method::Get, "/v1/invoices", Op::ListInvoices),
     api(Method::Get, "/v1/invoices/{id}", Op::GetInvoice),
+    api(Method::Post, "/v1/invoices/{id}/pay", Op::PayInvoice),
     api(
         Method::Get,
         "/v1/payment_intents/{id}",
@@ -249,6 +251,11 @@ const DEV_ROUTES: &[Route<Sandbox>] = &[
     ),
     api(
         Method::Post,
+        "/_sandbox/subscriptions/{id}/fail_next_payment",
+        Op::Control(controls::Control::FailNextPayment),
+    ),
+    api(
+        Method::Post,
         "/_sandbox/events/{id}/replay",
         Op::Control(controls::Control::Replay),
     ),
@@ -304,6 +311,7 @@ async fn dispatch(op: Op, call: &Call, p: Params) -> Result<Outcome, Fail> {
         Op::CancelSubscription => subscriptions::cancel(call, p).await,
         Op::ListInvoices => subscriptions::list_invoices(call, p).await,
         Op::GetInvoice => resources::get(call, p, "invoice").await,
+        Op::PayInvoice => subscriptions::pay_invoice(call, p).await,
         Op::GetPaymentIntent => resources::get(call, p, "payment_intent").await,
         Op::GetCharge => resources::get(call, p, "charge").await,
         Op::CreateRefund => refunds::create_refund(call, p).await,

@@ -589,7 +589,8 @@ impl Store {
     }
 
     /// Spends one use of the oldest fault matching this call, if any. A delivery
-    /// (`/_delivery/{type}`) matches only faults armed under `/_delivery/`, never a broad `/`.
+    /// (`/_delivery/{type}`) or a payment (`/_payment/{subscription}`) matches only faults
+    /// armed under the same prefix, never a broad `/`.
     pub(crate) async fn take_fault(
         &self,
         method: &str,
@@ -599,7 +600,8 @@ impl Store {
             &self.db,
             "UPDATE faults SET remaining = remaining - 1 WHERE id = (SELECT id FROM faults WHERE remaining > 0 \
              AND substr(?1, 1, length(path_prefix)) = path_prefix AND (method IS NULL OR method = ?2) \
-             AND (substr(?1, 1, 11) != '/_delivery/' OR substr(path_prefix, 1, 11) = '/_delivery/') ORDER BY id LIMIT 1) \
+             AND (substr(?1, 1, 11) != '/_delivery/' OR substr(path_prefix, 1, 11) = '/_delivery/') \
+             AND (substr(?1, 1, 10) != '/_payment/' OR substr(path_prefix, 1, 10) = '/_payment/') ORDER BY id LIMIT 1) \
              RETURNING status, code, message",
             &[text(path), text(method)],
         )

@@ -1,6 +1,11 @@
-//! Subscription routes (retrieve, update, cancel, list), invoice lists, and the billing
-//! steps the test controls trigger: a renewal that is paid or fails, and the end of a
+//! Subscription routes (retrieve, update, cancel, list), invoice lists and payment, and the
+//! billing steps the test controls trigger: a renewal that is paid or fails, and the end of a
 //! subscription set to cancel at its period's end.
+//!
+//! A price change with `proration_behavior=always_invoice` is invoiced and charged at once.
+//! Under `payment_behavior=pending_if_incomplete` it applies only once that invoice is paid:
+//! until then the subscription bills as before and holds the change in `pending_update`,
+//! which is discarded when its time runs out (at the latest by the next renewal).
 
 use crate::call::{Call, Outcome};
 use crate::checkout::Change;
@@ -9,7 +14,7 @@ use crate::model::billing::{self, NewInvoice};
 use crate::model::error::StripeError;
 use crate::model::events::Draft;
 use crate::model::params::Params;
-use crate::model::{self, Stamp, text};
+use crate::model::{self, Stamp, set, text};
 use crate::resources::{self, existing};
 use crate::store::{Scope, Store};
 use serde_json::Value;
@@ -78,11 +83,138 @@ pub(crate) async fn update(call: &Call, mut p: Params) -> Result<Outcome, Fail> 
             prices.push(existing(call, "price", price, &format!("items[{index}][price]")).await?);
         }
     }
+    let (proration, payment) = (update.proration, update.payment);
     let new = billing::apply_update(&old, update, &prices, call.stamp.now)?;
     let mut change = Change::default();
-    let new = updated(&call.store, &call.scope, &old, new, &mut change)?;
-    let body = resources::expand(call, new, &requested, EXPANDABLE).await?;
+    let (new, invoice) =
+        if proration == Some("always_invoice") && billing::bills_differently(&old, &new) {
+            let (new, invoice) = invoice_change(call, &old, new, payment, &mut change).await?;
+            (new, Some(invoice))
+        } else {
+            let new = updated(&call.store, &call.scope, &old, new, &mut change)?;
+            (new, None)
+        };
+    // The new invoice is committed with the answer, so it is expanded from memory.
+    let from_memory = |f: &String| invoice.is_some() && f == "latest_invoice";
+    let (fresh, stored): (Vec<String>, Vec<String>) = requested.into_iter().partition(from_memory);
+    let mut body = resources::expand(call, new, &stored, EXPANDABLE).await?;
+    if let (Some(invoice), false) = (invoice, fresh.is_empty()) {
+        set(&mut body, "latest_invoice", invoice);
+    }
     Ok(Outcome::write(body, change.writes, change.events))
+}
+
+/// Whether the next payment for `subscription` is declined: a test armed
+/// `/_sandbox/subscriptions/{id}/fail_next_payment` (spent by this attempt).
+pub(crate) async fn payment_declined(call: &Call, subscription: &Value) -> Result<bool, Fail> {
+    let id = text(subscription, "id").unwrap_or_default();
+    Ok(call
+        .store
+        .take_fault("POST", &format!("/_payment/{id}"))
+        .await?
+        .is_some())
+}
+
+fn declined() -> Fail {
+    StripeError::injected(402, Some("card_declined"), Some("Your card was declined.")).into()
+}
+
+/// Invoices a change of `old` into `new` for the rest of the period and attempts the payment
+/// now. Paid (or nothing due): the change stands. Declined: `pending_if_incomplete` keeps the
+/// old items with the change pending; `error_if_incomplete` refuses the update with a 402;
+/// otherwise the change stands and the subscription is `past_due`.
+async fn invoice_change(
+    call: &Call,
+    old: &Value,
+    new: Value,
+    payment: Option<&str>,
+    change: &mut Change,
+) -> Result<(Value, Value), Fail> {
+    let now = call.stamp.now;
+    let customer_id = text(old, "customer").unwrap_or_default();
+    let customer = existing(call, "customer", customer_id, "customer").await?;
+    let (number, customer) = billing::take_invoice_number(&customer);
+    let invoice_id = new_id("in");
+    let lines = billing::proration_lines(old, &new, &invoice_id, call.stamp, || new_id("il"));
+    let paid = billing::lines_total(&lines) <= 0 || !payment_declined(call, old).await?;
+    if !paid && payment == Some("error_if_incomplete") {
+        return Err(declined());
+    }
+    let base = billing::invoice(
+        &NewInvoice {
+            id: &invoice_id,
+            number: &number,
+            customer: &customer,
+            subscription: &new,
+            line_ids: Vec::new(),
+            billing_reason: "subscription_update",
+            period: (now, now),
+            paid,
+        },
+        call.stamp,
+    );
+    let invoice = billing::proration_invoice(base, lines, paid, now);
+    let scope = &call.scope;
+    change
+        .writes
+        .push(call.store.insert(scope, "invoice", &invoice, call.now_ms)?);
+    change.writes.push(call.store.replace(scope, &customer)?);
+    let (kind, after) = match (paid, payment) {
+        (true, _) => ("invoice.paid", billing::invoiced(&new, &invoice_id)),
+        (false, Some("pending_if_incomplete")) => (
+            "invoice.payment_failed",
+            billing::with_pending(old, &new, &invoice_id, now),
+        ),
+        (false, _) => (
+            "invoice.payment_failed",
+            billing::past_due(&new, &invoice_id),
+        ),
+    };
+    change
+        .events
+        .push((scope.clone(), Draft::new(kind, invoice.clone())));
+    Ok((updated(&call.store, scope, old, after, change)?, invoice))
+}
+
+/// `POST /v1/invoices/{id}/pay`: attempts an open invoice's payment again. Paid, it applies
+/// the pending update it was issued for, if that is still in time.
+pub(crate) async fn pay_invoice(call: &Call, mut p: Params) -> Result<Outcome, Fail> {
+    p.expand()?;
+    p.finish()?;
+    let invoice = existing(call, "invoice", call.path("id"), "invoice").await?;
+    if text(&invoice, "status") != Some("open") {
+        return Err(StripeError::invalid("Invoice is already paid.").into());
+    }
+    let sub_id = text(&invoice, "subscription")
+        .unwrap_or_default()
+        .to_owned();
+    let subscription = existing(call, "subscription", &sub_id, "subscription").await?;
+    if payment_declined(call, &subscription).await? {
+        return Err(declined());
+    }
+    let paid = billing::paid_now(&invoice, call.stamp.now);
+    let scope = &call.scope;
+    let mut change = Change::default();
+    change.writes.push(call.store.replace(scope, &paid)?);
+    change
+        .events
+        .push((scope.clone(), Draft::new("invoice.paid", paid.clone())));
+    let applies = text(&subscription, "latest_invoice") == text(&invoice, "id");
+    if let Some(applied) = billing::apply_pending(&subscription, call.stamp.now).filter(|_| applies)
+    {
+        updated(
+            &call.store,
+            scope,
+            &subscription,
+            applied.clone(),
+            &mut change,
+        )?;
+        change.events.push((
+            scope.clone(),
+            Draft::new("customer.subscription.pending_update_applied", applied),
+        ));
+    }
+    Ok(Outcome::write(paid, change.writes, change.events))
 }
 
 pub(crate) async fn cancel(call: &Call, mut p: Params) -> Result<Outcome, Fail> {
@@ -152,11 +284,15 @@ pub(crate) async fn renew(
         ));
         return Ok((ended, change));
     }
+    // A pending update still waiting at the renewal has run out of time: it is discarded and
+    // the period renews on the old items.
+    let expired = billing::expire_pending(subscription, period_end);
+    let current = expired.as_ref().unwrap_or(subscription);
     let customer_id = text(subscription, "customer").unwrap_or_default();
     let customer = existing(call, "customer", customer_id, "customer").await?;
     let (number, customer) = billing::take_invoice_number(&customer);
     let invoice_id = new_id("in");
-    let renewed = billing::renew(subscription, &invoice_id, paid);
+    let renewed = billing::renew(current, &invoice_id, paid);
     // The invoice is dated at the renewal, which may be ahead of the clock.
     let stamp = Stamp {
         now: period_end.max(call.stamp.now),
@@ -182,6 +318,12 @@ pub(crate) async fn renew(
         .writes
         .push(call.store.insert(scope, "invoice", &invoice, call.now_ms)?);
     change.writes.push(call.store.replace(scope, &customer)?);
+    if let Some(cleared) = expired {
+        change.events.push((
+            scope.clone(),
+            Draft::new("customer.subscription.pending_update_expired", cleared),
+        ));
+    }
     if paid {
         let renewed = updated(&call.store, scope, subscription, renewed, &mut change)?;
         change

@@ -476,8 +476,10 @@ async fn subscription_changed(
         ));
     }
     // The tier follows the price when the price is one of the project's tiers (a plan
-    // change); otherwise what was granted stays.
-    let by_price = billing::tier_by_price(db, &project, &terms.stripe_price_id).await?;
+    // change); otherwise what was granted stays. The price is the one Stripe bills, never a
+    // `pending_update`'s, so an unpaid upgrade grants nothing; a downgrade keeps the tier paid
+    // for until its period ends (the schedule is in the subscription's metadata).
+    let by_price = billing::tier_for_terms(db, &project, &terms).await?;
     let by_metadata = match (&by_price, &held, terms.metadata.get(metadata::TIER)) {
         (None, None, Some(tier)) => catalog::tier(db, &project, tier).await?.map(TierRef::from),
         _ => None,
@@ -569,7 +571,10 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
         Ok(found) => found,
         Err(plan) => return Ok(plan),
     };
-    let Some((start, end)) = invoice.service_period() else {
+    // A proration's lines run from the change to the period's end: paying it starts no period
+    // (the usage period stays), and the tier it pays for arrives with the subscription's update.
+    let service = invoice.service_period().filter(|_| !invoice.is_proration());
+    let Some((start, end)) = service else {
         return Ok(Plan::without_effects(
             Outcome::Unhandled,
             Some(&scope.platform_id),
@@ -600,6 +605,15 @@ async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, Ap
         Ok(found) => found,
         Err(plan) => return Ok(plan),
     };
+    // An upgrade's unpaid proration leaves the subscription as it was (the change waits in a
+    // `pending_update`): the tier already paid for keeps its access.
+    if invoice.is_proration() {
+        return Ok(Plan::without_effects(
+            Outcome::Unhandled,
+            Some(&scope.platform_id),
+            Some(&row.project_id),
+        ));
+    }
     if is_stale(scope.event.created_ms(), Some(row.stripe_event_at)) {
         return Ok(Plan::without_effects(
             Outcome::Stale,

@@ -264,6 +264,26 @@ pub async fn tier_by_price(
     .await
 }
 
+/// The tier a subscription's terms grant: the tier already paid for while a scheduled
+/// downgrade waits for the renewal ([`SubscriptionTerms::paid_tier_held`]), else the tier that
+/// sells the price Stripe bills (never a pending update's). `None` when no tier of the project
+/// fits.
+///
+/// # Errors
+/// Storage failures.
+pub async fn tier_for_terms(
+    db: &D1Database,
+    project_id: &str,
+    terms: &SubscriptionTerms,
+) -> Result<Option<TierRef>, ApiError> {
+    if let Some(paid) = terms.paid_tier_held()
+        && let Some(tier) = super::catalog::tier(db, project_id, paid).await?
+    {
+        return Ok(Some(TierRef::from(tier)));
+    }
+    tier_by_price(db, project_id, &terms.stripe_price_id).await
+}
+
 /// Whether the end user exists in the project.
 ///
 /// # Errors

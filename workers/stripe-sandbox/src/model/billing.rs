@@ -1,7 +1,9 @@
 //! Subscriptions and their invoices: a subscription started by a checkout session, its
 //! periods (kept on each item, as the pinned API version does, and mirrored at the top level),
 //! renewals that succeed or fail, cancellation now or at the period's end, price changes, and
-//! the invoice each billing produces.
+//! the invoice each billing produces — including the proration invoice of a price change made
+//! with `proration_behavior=always_invoice`, and the pending update that waits for it to be
+//! paid under `payment_behavior=pending_if_incomplete`.
 //!
 //! States: `trialing` or `active` at the start; a renewal makes it `active`, a failed renewal
 //! `past_due`; it ends `canceled`, either at once or when a period ends with
@@ -240,17 +242,32 @@ pub(crate) struct SubscriptionUpdate {
     metadata: Option<MetadataPatch>,
     description: Option<Option<String>>,
     pub(crate) items: Vec<ItemChange>,
+    /// `proration_behavior`: `always_invoice` bills a price change at once.
+    pub(crate) proration: Option<&'static str>,
+    /// `payment_behavior`: what a failed payment of that invoice does to the update.
+    pub(crate) payment: Option<&'static str>,
 }
 
-/// Reads `POST /v1/subscriptions/{id}`. `proration_behavior` is accepted and has no effect:
-/// the sandbox never prorates.
+/// Reads `POST /v1/subscriptions/{id}`. `proration_behavior=always_invoice` invoices a price
+/// change's proration at once; `create_prorations` and `none` bill nothing now (the sandbox
+/// keeps no pending invoice items, so a later invoice never carries a proration).
 ///
 /// # Errors
-/// Unknown or malformed parameters, and item changes without an item id.
+/// Unknown or malformed parameters, item changes without an item id, and parameters that
+/// pending updates do not support with `payment_behavior=pending_if_incomplete`.
 pub(crate) fn parse_update(p: &mut Params) -> Result<SubscriptionUpdate, StripeError> {
-    p.one_of(
+    let proration = p.one_of(
         "proration_behavior",
         &["always_invoice", "create_prorations", "none"],
+    )?;
+    let payment = p.one_of(
+        "payment_behavior",
+        &[
+            "allow_incomplete",
+            "default_incomplete",
+            "error_if_incomplete",
+            "pending_if_incomplete",
+        ],
     )?;
     let items = p
         .list("items", |item, _| {
@@ -280,12 +297,32 @@ pub(crate) fn parse_update(p: &mut Params) -> Result<SubscriptionUpdate, StripeE
             })
         })?
         .unwrap_or_default();
-    Ok(SubscriptionUpdate {
+    let update = SubscriptionUpdate {
         cancel_at_period_end: p.boolean("cancel_at_period_end")?,
         metadata: p.metadata("metadata")?,
         description: p.nullable_string("description")?,
         items,
-    })
+        proration,
+        payment,
+    };
+    // Pending updates hold only what bills (items, proration); Stripe refuses the rest.
+    if payment == Some("pending_if_incomplete") {
+        let unsupported = [
+            (
+                "cancel_at_period_end",
+                update.cancel_at_period_end.is_some(),
+            ),
+            ("metadata", update.metadata.is_some()),
+            ("description", update.description.is_some()),
+        ];
+        if let Some((param, _)) = unsupported.iter().find(|(_, given)| *given) {
+            return Err(StripeError::invalid(format!(
+                "The parameter `{param}` cannot be passed with `payment_behavior=pending_if_incomplete`: pending updates support only items, proration and trial parameters."
+            ))
+            .with_param(param));
+        }
+    }
+    Ok(update)
 }
 
 /// Sets or clears cancellation at the end of the current period (at `now`).
@@ -465,6 +502,55 @@ pub(crate) fn in_trial(subscription: &Value, at: i64) -> bool {
     int(subscription, "trial_end").is_some_and(|end| at < end)
 }
 
+fn price_name(price: &Value) -> &str {
+    text(price, "nickname").unwrap_or_else(|| text(price, "id").unwrap_or_default())
+}
+
+/// One invoice line billing a subscription item.
+struct Line<'a> {
+    id: &'a str,
+    invoice: &'a str,
+    subscription: &'a str,
+    item: &'a Value,
+    amount: i64,
+    description: String,
+    period: (i64, i64),
+    proration: bool,
+}
+
+fn line(l: &Line<'_>, stamp: Stamp) -> Value {
+    let price = &l.item["price"];
+    let quantity = int(l.item, "quantity").unwrap_or(1);
+    json!({
+        "id": l.id,
+        "object": "line_item",
+        "amount": l.amount,
+        "currency": price["currency"],
+        "description": l.description,
+        "discount_amounts": [],
+        "discountable": !l.proration,
+        "discounts": [],
+        "invoice": l.invoice,
+        "livemode": stamp.livemode,
+        "metadata": {},
+        "parent": {
+            "invoice_item_details": null,
+            "subscription_item_details": {"invoice_item": null, "proration": l.proration,
+                "proration_details": {"credited_items": null}, "subscription": l.subscription,
+                "subscription_item": l.item["id"]},
+            "type": "subscription_item_details",
+        },
+        "period": {"end": l.period.1, "start": l.period.0},
+        "pretax_credit_amounts": [],
+        "pricing": {"price_details": {"price": price["id"], "product": price["product"]},
+            "type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"]},
+        "quantity": quantity,
+        "quantity_decimal": quantity.to_string(),
+        "subtotal": l.amount,
+        "taxes": [],
+    })
+}
+
 /// A finalized invoice for the subscription's items: `paid`, or `open` after a failed payment.
 pub(crate) fn invoice(new: &NewInvoice<'_>, stamp: Stamp) -> Value {
     let sub = new.subscription;
@@ -476,35 +562,25 @@ pub(crate) fn invoice(new: &NewInvoice<'_>, stamp: Stamp) -> Value {
         .map(|(item, line_id)| {
             let price = &item["price"];
             let quantity = int(item, "quantity").unwrap_or(1);
-            let amount = if free { 0 } else { int(price, "unit_amount").unwrap_or(0) * quantity };
-            json!({
-                "id": line_id,
-                "object": "line_item",
-                "amount": amount,
-                "currency": price["currency"],
-                "description": format!("{quantity} × {}", text(price, "nickname").unwrap_or_else(|| text(price, "id").unwrap_or_default())),
-                "discount_amounts": [],
-                "discountable": true,
-                "discounts": [],
-                "invoice": new.id,
-                "livemode": stamp.livemode,
-                "metadata": {},
-                "parent": {
-                    "invoice_item_details": null,
-                    "subscription_item_details": {"invoice_item": null, "proration": false,
-                        "proration_details": {"credited_items": null}, "subscription": sub_id,
-                        "subscription_item": item["id"]},
-                    "type": "subscription_item_details",
+            let amount = if free {
+                0
+            } else {
+                int(price, "unit_amount").unwrap_or(0) * quantity
+            };
+            let description = format!("{quantity} × {}", price_name(price));
+            line(
+                &Line {
+                    id: line_id,
+                    invoice: new.id,
+                    subscription: sub_id,
+                    item,
+                    amount,
+                    description,
+                    period: new.period,
+                    proration: false,
                 },
-                "period": {"end": new.period.1, "start": new.period.0},
-                "pretax_credit_amounts": [],
-                "pricing": {"price_details": {"price": price["id"], "product": price["product"]},
-                    "type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"]},
-                "quantity": quantity,
-                "quantity_decimal": quantity.to_string(),
-                "subtotal": amount,
-                "taxes": [],
-            })
+                stamp,
+            )
         })
         .collect();
     let total: i64 = lines.iter().filter_map(|l| int(l, "amount")).sum();
@@ -591,6 +667,205 @@ pub(crate) fn invoice(new: &NewInvoice<'_>, stamp: Stamp) -> Value {
         "total_taxes": [],
         "webhooks_delivered_at": stamp.now,
     })
+}
+
+/// How long a pending update waits for its invoice to be paid before it is discarded.
+pub(crate) const PENDING_UPDATE_LIFETIME: i64 = 23 * 3600;
+
+/// Whether `after` bills differently from `before`: an item's price or quantity changed.
+pub(crate) fn bills_differently(before: &Value, after: &Value) -> bool {
+    let terms = |sub: &Value| -> Vec<(Value, Value)> {
+        items(sub)
+            .iter()
+            .map(|i| (i["price"]["id"].clone(), i["quantity"].clone()))
+            .collect()
+    };
+    terms(before) != terms(after)
+}
+
+/// `amount` for the part of `period` left at `at`, rounded to the nearest minor unit.
+fn prorated(amount: i64, period: (i64, i64), at: i64) -> i64 {
+    let length = (period.1 - period.0).max(1);
+    let left = (period.1 - at).clamp(0, length);
+    let share =
+        (i128::from(amount) * i128::from(left) + i128::from(length) / 2) / i128::from(length);
+    i64::try_from(share).unwrap_or(0)
+}
+
+/// The proration lines of a change made at `at`: for every item that now bills another price
+/// or quantity, a credit for the unused time on the old terms and a charge for the remaining
+/// time on the new ones, both for the rest of the current period.
+pub(crate) fn proration_lines(
+    before: &Value,
+    after: &Value,
+    invoice: &str,
+    stamp: Stamp,
+    mut next_id: impl FnMut() -> String,
+) -> Vec<Value> {
+    let period = period(before);
+    let sub_id = text(before, "id").unwrap_or_default();
+    let old_items = items(before);
+    let mut lines = Vec::new();
+    for new_item in items(after) {
+        let Some(old_item) = old_items.iter().find(|i| i["id"] == new_item["id"]) else {
+            continue;
+        };
+        if old_item["price"]["id"] == new_item["price"]["id"]
+            && old_item["quantity"] == new_item["quantity"]
+        {
+            continue;
+        }
+        for (item, sign, what) in [(old_item, -1, "Unused"), (&new_item, 1, "Remaining")] {
+            let quantity = int(item, "quantity").unwrap_or(1);
+            let full = int(&item["price"], "unit_amount").unwrap_or(0) * quantity;
+            let id = next_id();
+            lines.push(line(
+                &Line {
+                    id: &id,
+                    invoice,
+                    subscription: sub_id,
+                    item,
+                    amount: sign * prorated(full, period, stamp.now),
+                    description: format!(
+                        "{what} time on {quantity} × {}",
+                        price_name(&item["price"])
+                    ),
+                    period: (stamp.now, period.1),
+                    proration: true,
+                },
+                stamp,
+            ));
+        }
+    }
+    lines
+}
+
+/// The invoice of a mid-period change (`billing_reason=subscription_update`): `base` (built by
+/// [`invoice`] with no lines) carrying `lines`. A net credit is owed nothing now: it stays
+/// with the customer (the sandbox keeps no customer balance) and the invoice is paid at zero.
+pub(crate) fn proration_invoice(base: Value, lines: Vec<Value>, paid: bool, at: i64) -> Value {
+    let mut out = base;
+    let total: i64 = lines.iter().filter_map(|l| int(l, "amount")).sum();
+    let due = total.max(0);
+    let url = format!(
+        "/v1/invoices/{}/lines",
+        text(&out, "id").unwrap_or_default()
+    );
+    set(&mut out, "lines", super::list(&url, lines, false));
+    for field in [
+        "subtotal",
+        "subtotal_excluding_tax",
+        "total",
+        "total_excluding_tax",
+    ] {
+        set(&mut out, field, json!(total));
+    }
+    set(&mut out, "amount_due", json!(due));
+    set(&mut out, "amount_paid", json!(if paid { due } else { 0 }));
+    set(
+        &mut out,
+        "amount_remaining",
+        json!(if paid { 0 } else { due }),
+    );
+    set(&mut out, "ending_balance", json!(total.min(0)));
+    set(&mut out, "period_start", json!(at));
+    set(&mut out, "period_end", json!(at));
+    out
+}
+
+/// An open invoice paid at `at`.
+pub(crate) fn paid_now(invoice: &Value, at: i64) -> Value {
+    let mut out = invoice.clone();
+    let due = int(invoice, "amount_due").unwrap_or(0);
+    set(&mut out, "status", json!("paid"));
+    set(&mut out, "amount_paid", json!(due));
+    set(&mut out, "amount_remaining", json!(0));
+    set(
+        &mut out,
+        "attempt_count",
+        json!(int(invoice, "attempt_count").unwrap_or(0) + 1),
+    );
+    set(&mut out, "auto_advance", json!(false));
+    set(&mut out, "next_payment_attempt", Value::Null);
+    let mut transitions = object(invoice, "status_transitions");
+    transitions.insert("paid_at".into(), json!(at));
+    set(&mut out, "status_transitions", Value::Object(transitions));
+    out
+}
+
+/// The net amount `lines` bill.
+pub(crate) fn lines_total(lines: &[Value]) -> i64 {
+    lines.iter().filter_map(|l| int(l, "amount")).sum()
+}
+
+/// `changed` billed by the paid `invoice`: it stands, and any older pending update is gone.
+pub(crate) fn invoiced(changed: &Value, invoice: &str) -> Value {
+    let mut out = changed.clone();
+    set(&mut out, "latest_invoice", json!(invoice));
+    set(&mut out, "pending_update", Value::Null);
+    out
+}
+
+/// `changed` billed by `invoice`, whose payment failed, without pending updates
+/// (`allow_incomplete`, `default_incomplete`): the change stands and the subscription is
+/// `past_due` until the invoice is paid.
+pub(crate) fn past_due(changed: &Value, invoice: &str) -> Value {
+    let mut out = invoiced(changed, invoice);
+    set(&mut out, "status", json!("past_due"));
+    out
+}
+
+/// `before` still billing as it did, with `changed`'s items waiting in `pending_update` until
+/// the open `invoice` is paid, for [`PENDING_UPDATE_LIFETIME`] from `now`.
+pub(crate) fn with_pending(before: &Value, changed: &Value, invoice: &str, now: i64) -> Value {
+    let mut out = before.clone();
+    set(
+        &mut out,
+        "pending_update",
+        json!({
+            "billing_cycle_anchor": null,
+            "expires_at": now + PENDING_UPDATE_LIFETIME,
+            "subscription_items": items(changed),
+            "trial_end": null,
+            "trial_from_plan": null,
+        }),
+    );
+    set(&mut out, "latest_invoice", json!(invoice));
+    out
+}
+
+/// The pending update's items, when the subscription has one still in time at `at`.
+pub(crate) fn pending_items(subscription: &Value, at: i64) -> Option<Vec<Value>> {
+    let pending = subscription
+        .get("pending_update")
+        .filter(|p| !p.is_null())?;
+    if int(pending, "expires_at").is_some_and(|end| end <= at) {
+        return None;
+    }
+    pending["subscription_items"].as_array().cloned()
+}
+
+/// The subscription with its pending update applied (its invoice was paid at `at`).
+pub(crate) fn apply_pending(subscription: &Value, at: i64) -> Option<Value> {
+    let new_items = pending_items(subscription, at)?;
+    let mut out = subscription.clone();
+    let id = text(subscription, "id").unwrap_or_default().to_owned();
+    set(&mut out, "items", items_list(&id, new_items));
+    set(&mut out, "pending_update", Value::Null);
+    Some(out)
+}
+
+/// The subscription without a pending update whose time ran out by `at`, when it had one.
+pub(crate) fn expire_pending(subscription: &Value, at: i64) -> Option<Value> {
+    let pending = subscription
+        .get("pending_update")
+        .filter(|p| !p.is_null())?;
+    if int(pending, "expires_at").is_some_and(|end| end > at) {
+        return None;
+    }
+    let mut out = subscription.clone();
+    set(&mut out, "pending_update", Value::Null);
+    Some(out)
 }
 
 /// The filters of `GET /v1/invoices` (`customer`, `subscription`, `status`).
@@ -893,6 +1168,177 @@ mod tests {
         assert_eq!(failed["status"], "open");
         assert_eq!(failed["amount_due"], 3800);
         assert_eq!(failed["amount_paid"], 0);
+    }
+
+    fn changed_to(sub: &Value, price_id: &str, amount: i64) -> Value {
+        let update = parse_update(&mut params(
+            json!({"items": [{"id": "si_1", "price": price_id}], "proration_behavior": "always_invoice",
+                "payment_behavior": "pending_if_incomplete"}),
+        ))
+        .unwrap();
+        assert_eq!(update.proration, Some("always_invoice"));
+        assert_eq!(update.payment, Some("pending_if_incomplete"));
+        apply_update(sub, update, &[price(price_id, amount, "month", "usd")], 0).unwrap()
+    }
+
+    #[test]
+    fn a_mid_period_price_change_credits_the_unused_time_and_charges_the_rest() {
+        let start = at(2026, 1, 1);
+        let sub = subscription(None, start);
+        let changed = changed_to(&sub, "price_team", 4900);
+        let (_, end) = period(&sub);
+        let halfway = start + (end - start) / 2;
+        let mut ids = 0;
+
+        let lines = proration_lines(
+            &sub,
+            &changed,
+            "in_9",
+            Stamp {
+                now: halfway,
+                livemode: false,
+            },
+            || {
+                ids += 1;
+                format!("il_{ids}")
+            },
+        );
+
+        assert!(bills_differently(&sub, &changed));
+        assert!(!bills_differently(&sub, &sub));
+        let amounts: Vec<i64> = lines.iter().filter_map(|l| int(l, "amount")).collect();
+        assert_eq!(
+            amounts,
+            vec![-1900, 4900],
+            "two seats, half a period each way"
+        );
+        assert_eq!(lines_total(&lines), 3000);
+        for line in &lines {
+            assert_eq!(
+                line["parent"]["subscription_item_details"]["proration"],
+                true
+            );
+            assert_eq!(line["period"], json!({"start": halfway, "end": end}));
+        }
+    }
+
+    #[test]
+    fn a_proration_invoice_owes_its_net_charge_and_never_less_than_nothing() {
+        let sub = subscription(None, at(2026, 1, 1));
+        let customer = json!({"id": "cus_1", "email": null, "name": null});
+        let base = |paid| {
+            invoice(
+                &NewInvoice {
+                    id: "in_9",
+                    number: "A-0002",
+                    customer: &customer,
+                    subscription: &sub,
+                    line_ids: Vec::new(),
+                    billing_reason: "subscription_update",
+                    period: (5, 5),
+                    paid,
+                },
+                Stamp {
+                    now: 5,
+                    livemode: false,
+                },
+            )
+        };
+        let lines = |amounts: &[i64]| -> Vec<Value> {
+            amounts.iter().map(|a| json!({"amount": a})).collect()
+        };
+
+        let open = proration_invoice(base(false), lines(&[-100, 300]), false, 5);
+        let credit = proration_invoice(base(true), lines(&[-300, 100]), true, 5);
+
+        assert_eq!(open["status"], "open");
+        assert_eq!(open["billing_reason"], "subscription_update");
+        assert_eq!(
+            (
+                open["total"].clone(),
+                open["amount_due"].clone(),
+                open["amount_remaining"].clone()
+            ),
+            (json!(200), json!(200), json!(200))
+        );
+        assert_eq!(open["lines"]["data"].as_array().map(Vec::len), Some(2));
+        assert_eq!(credit["total"], -200);
+        assert_eq!(credit["amount_due"], 0);
+        assert_eq!(credit["ending_balance"], -200);
+        let paid = paid_now(&open, 9);
+        assert_eq!(paid["status"], "paid");
+        assert_eq!(paid["amount_paid"], 200);
+        assert_eq!(paid["status_transitions"]["paid_at"], 9);
+    }
+
+    #[test]
+    fn a_pending_update_keeps_the_old_items_until_paid_and_is_dropped_once_expired() {
+        let now = at(2026, 1, 10);
+        let sub = subscription(None, at(2026, 1, 1));
+        let changed = changed_to(&sub, "price_team", 4900);
+
+        let pending = with_pending(&sub, &changed, "in_9", now);
+
+        assert_eq!(
+            pending["items"], sub["items"],
+            "still billing the old price"
+        );
+        assert_eq!(pending["latest_invoice"], "in_9");
+        assert_eq!(
+            pending["pending_update"]["expires_at"],
+            now + PENDING_UPDATE_LIFETIME
+        );
+        assert_eq!(
+            pending["pending_update"]["subscription_items"][0]["price"]["id"],
+            "price_team"
+        );
+        let applied = apply_pending(&pending, now + 60).unwrap();
+        assert_eq!(applied["items"]["data"][0]["price"]["id"], "price_team");
+        assert_eq!(applied["pending_update"], Value::Null);
+        let late = now + PENDING_UPDATE_LIFETIME;
+        assert!(apply_pending(&pending, late).is_none(), "too late to apply");
+        assert!(
+            expire_pending(&pending, now + 60).is_none(),
+            "still in time"
+        );
+        let expired = expire_pending(&pending, late).unwrap();
+        assert_eq!(expired["pending_update"], Value::Null);
+        assert_eq!(expired["items"], sub["items"]);
+        assert!(expire_pending(&sub, late).is_none(), "nothing pending");
+        let due = past_due(&changed, "in_9");
+        assert_eq!(
+            (due["status"].clone(), due["latest_invoice"].clone()),
+            (json!("past_due"), json!("in_9"))
+        );
+    }
+
+    #[test]
+    fn a_pending_update_takes_only_what_bills() {
+        for (extra, param) in [
+            (json!({"metadata": {"a": "b"}}), "metadata"),
+            (
+                json!({"cancel_at_period_end": "true"}),
+                "cancel_at_period_end",
+            ),
+            (json!({"description": "x"}), "description"),
+        ] {
+            let mut body = json!({"payment_behavior": "pending_if_incomplete",
+                "items": [{"id": "si_1", "price": "p"}]});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().cloned().unwrap());
+
+            let refused = parse_update(&mut params(body)).unwrap_err();
+
+            assert_eq!(refused.param.as_deref(), Some(param));
+        }
+        assert!(parse_update(&mut params(json!({"payment_behavior": "whenever"}))).is_err());
+        assert!(
+            parse_update(&mut params(
+                json!({"payment_behavior": "allow_incomplete", "metadata": {"a": "b"}})
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
