@@ -29,16 +29,19 @@ pub enum EventType {
     OrderCompleted,
     /// Access was granted or lost (a paid order, a subscription starting or ending).
     EntitlementChanged,
+    /// A Store order was paid but cannot be fulfilled: its hold lapsed and the stock is gone.
+    OrderNeedsAttention,
 }
 
 impl EventType {
     /// Every type, in the order the documentation lists them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::CustomerCreated,
         Self::SubscriptionUpdated,
         Self::UsageThresholdReached,
         Self::OrderCompleted,
         Self::EntitlementChanged,
+        Self::OrderNeedsAttention,
     ];
 
     /// The wire spelling.
@@ -50,6 +53,7 @@ impl EventType {
             Self::UsageThresholdReached => "usage.threshold_reached",
             Self::OrderCompleted => "order.completed",
             Self::EntitlementChanged => "entitlement.changed",
+            Self::OrderNeedsAttention => "order.needs_attention",
         }
     }
 
@@ -554,7 +558,7 @@ fn normalize_events(list: &[String], errors: &mut FieldErrors) -> Option<Vec<Str
                 errors,
                 "events",
                 &format!(
-                    "{name:?} is not an event type: use customer.created, subscription.updated, usage.threshold_reached, order.completed, entitlement.changed or *"
+                    "{name:?} is not an event type: use customer.created, subscription.updated, usage.threshold_reached, order.completed, entitlement.changed, order.needs_attention or *"
                 ),
             );
             return None;

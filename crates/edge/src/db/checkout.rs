@@ -76,6 +76,68 @@ pub async fn subscribed(
     Ok(row.is_some_and(|r| r.n > 0))
 }
 
+/// How long a trial claim may name no session before it counts as abandoned (its request
+/// died between the claim and the session).
+const TRIAL_CLAIM_MS: i64 = 5 * 60 * 1000;
+
+/// Takes the end user's one free trial in the project, atomically: `true` when this call
+/// holds it (first claim, or the previous one's session expired or failed unpaid, or it was
+/// abandoned), `false` when the trial was had.
+///
+/// # Errors
+/// Storage failures.
+pub async fn claim_trial(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+    now: i64,
+) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        #[expect(dead_code, reason = "only the row's existence matters")]
+        claimed_at: i64,
+    }
+    let row: Option<Row> = first(
+        db,
+        "INSERT INTO trial_claims (project_id, end_user_id, claimed_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (project_id, end_user_id) DO UPDATE SET session_id = NULL, claimed_at = ?3 \
+         WHERE (trial_claims.session_id IS NULL AND trial_claims.claimed_at < ?4) \
+         OR trial_claims.session_id IN (SELECT id FROM checkout_sessions WHERE status IN ('expired', 'failed')) \
+         RETURNING claimed_at",
+        &[text(project_id), text(end_user_id), int(now), int(now - TRIAL_CLAIM_MS)],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Names the session a trial claim taken at `claimed_at` was for (with `Some`), or gives
+/// the claim back when no session was opened (`None`).
+///
+/// # Errors
+/// Binding failures.
+pub fn settle_trial(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+    claimed_at: i64,
+    session_id: Option<&str>,
+) -> Result<D1PreparedStatement, ApiError> {
+    let args = [text(project_id), text(end_user_id), int(claimed_at)];
+    let claim = "project_id = ?1 AND end_user_id = ?2 AND claimed_at = ?3 AND session_id IS NULL";
+    match session_id {
+        Some(id) => stmt(
+            db,
+            &format!("UPDATE trial_claims SET session_id = ?4 WHERE {claim}"),
+            &[args[0].clone(), args[1].clone(), args[2].clone(), text(id)],
+        ),
+        None => stmt(
+            db,
+            &format!("DELETE FROM trial_claims WHERE {claim}"),
+            &args,
+        ),
+    }
+}
+
 /// A checkout session Tollgate opened.
 #[derive(Clone, Debug, Deserialize)]
 pub struct SessionRow {
@@ -93,7 +155,8 @@ pub struct SessionRow {
     pub tier_id: Option<String>,
     /// For carts.
     pub order_id: Option<String>,
-    /// `open`, `complete` or `expired`.
+    /// `open`, `awaiting_payment` (complete at Stripe, the payment not yet in), `complete`,
+    /// `failed` or `expired`.
     pub status: String,
     /// When Stripe expires it (ms).
     pub expires_at: i64,
@@ -269,19 +332,14 @@ pub fn reserve(
     Ok(statements)
 }
 
-/// Gives an order's `held` units back and marks it expired (and its session, if any). Only
-/// rows still `held` count, so a second release — the lazy one here, or the expiry webhook —
-/// adds nothing.
-///
-/// # Errors
-/// Binding failures.
-pub fn release(
+/// Gives an order's `held` units back and marks them released. Only rows still `held`
+/// count, so a second release adds nothing.
+fn give_back(
     db: &D1Database,
     order_id: &str,
     now: i64,
-) -> Result<Vec<D1PreparedStatement>, ApiError> {
-    let order = [text(order_id), int(now)];
-    Ok(vec![
+) -> Result<[D1PreparedStatement; 2], ApiError> {
+    Ok([
         stmt(
             db,
             "UPDATE products SET inventory = inventory + (SELECT r.quantity FROM inventory_reservations r \
@@ -292,8 +350,25 @@ pub fn release(
         stmt(
             db,
             "UPDATE inventory_reservations SET status = 'released', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
-            &order,
+            &[text(order_id), int(now)],
         )?,
+    ])
+}
+
+/// Gives an order's `held` units back and marks it expired (and its session, if any) — the
+/// lazy release here, or the expiry webhook; whichever comes second adds nothing. An order
+/// awaiting a delayed payment is not `pending` and keeps its hold.
+///
+/// # Errors
+/// Binding failures.
+pub fn release(
+    db: &D1Database,
+    order_id: &str,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let order = [text(order_id), int(now)];
+    let mut statements = Vec::from(give_back(db, order_id, now)?);
+    statements.extend([
         stmt(
             db,
             "UPDATE orders SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'pending'",
@@ -304,7 +379,36 @@ pub fn release(
             "UPDATE checkout_sessions SET status = 'expired', updated_at = ?2 WHERE order_id = ?1 AND status = 'open'",
             &order,
         )?,
-    ])
+    ]);
+    Ok(statements)
+}
+
+/// A delayed payment failed: the order's held units go back, the order and its session are
+/// `failed`. A paid order never fails.
+///
+/// # Errors
+/// Binding failures.
+pub fn fail(
+    db: &D1Database,
+    order_id: &str,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let order = [text(order_id), int(now)];
+    let mut statements = Vec::from(give_back(db, order_id, now)?);
+    statements.extend([
+        stmt(
+            db,
+            "UPDATE orders SET status = 'failed', updated_at = ?2 WHERE id = ?1 AND status IN ('pending', 'awaiting_payment', 'expired')",
+            &order,
+        )?,
+        stmt(
+            db,
+            "UPDATE checkout_sessions SET status = 'failed', updated_at = ?2 WHERE order_id = ?1 \
+             AND status IN ('open', 'awaiting_payment', 'expired')",
+            &order,
+        )?,
+    ]);
+    Ok(statements)
 }
 
 /// The project's cart orders whose session expired more than [`RELEASE_GRACE_MS`] ago and
@@ -394,7 +498,8 @@ pub async fn order(
 /// What an order came to: its status and the products it entitles (active entitlements).
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderState {
-    /// `pending`, `paid`, `expired` or `refunded`.
+    /// `pending`, `awaiting_payment`, `paid`, `failed`, `needs_attention`, `expired`,
+    /// `refunded` or `disputed`.
     pub status: String,
     /// A JSON array of the entitled product ids.
     pub products: String,
