@@ -92,18 +92,13 @@ pub async fn claim_trial(
     end_user_id: &str,
     now: i64,
 ) -> Result<bool, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        #[expect(dead_code, reason = "only the row's existence matters")]
-        claimed_at: i64,
-    }
-    let row: Option<Row> = first(
+    let row: Option<super::Count> = first(
         db,
         "INSERT INTO trial_claims (project_id, end_user_id, claimed_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (project_id, end_user_id) DO UPDATE SET session_id = NULL, claimed_at = ?3 \
          WHERE (trial_claims.session_id IS NULL AND trial_claims.claimed_at < ?4) \
          OR trial_claims.session_id IN (SELECT id FROM checkout_sessions WHERE status IN ('expired', 'failed')) \
-         RETURNING claimed_at",
+         RETURNING 1 AS n",
         &[text(project_id), text(end_user_id), int(now), int(now - TRIAL_CLAIM_MS)],
     )
     .await?;
@@ -122,20 +117,19 @@ pub fn settle_trial(
     claimed_at: i64,
     session_id: Option<&str>,
 ) -> Result<D1PreparedStatement, ApiError> {
-    let args = [text(project_id), text(end_user_id), int(claimed_at)];
-    let claim = "project_id = ?1 AND end_user_id = ?2 AND claimed_at = ?3 AND session_id IS NULL";
-    match session_id {
-        Some(id) => stmt(
-            db,
-            &format!("UPDATE trial_claims SET session_id = ?4 WHERE {claim}"),
-            &[args[0].clone(), args[1].clone(), args[2].clone(), text(id)],
-        ),
-        None => stmt(
-            db,
-            &format!("DELETE FROM trial_claims WHERE {claim}"),
-            &args,
-        ),
-    }
+    let mut args = vec![text(project_id), text(end_user_id), int(claimed_at)];
+    let sql = match session_id {
+        Some(id) => {
+            args.push(text(id));
+            "UPDATE trial_claims SET session_id = ?4 \
+             WHERE project_id = ?1 AND end_user_id = ?2 AND claimed_at = ?3 AND session_id IS NULL"
+        }
+        None => {
+            "DELETE FROM trial_claims \
+             WHERE project_id = ?1 AND end_user_id = ?2 AND claimed_at = ?3 AND session_id IS NULL"
+        }
+    };
+    stmt(db, sql, &args)
 }
 
 /// A checkout session Tollgate opened.
@@ -332,14 +326,20 @@ pub fn reserve(
     Ok(statements)
 }
 
-/// Gives an order's `held` units back and marks them released. Only rows still `held`
-/// count, so a second release adds nothing.
-fn give_back(
+/// Gives an order's `held` units back and marks it expired (and its session, if any). Only
+/// rows still `held` count, so a second release — the lazy one here, or the expiry webhook —
+/// adds nothing. An order awaiting a delayed payment is not `pending` and its session not
+/// `open`: neither expires, and the stock stays held for the payment.
+///
+/// # Errors
+/// Binding failures.
+pub fn release(
     db: &D1Database,
     order_id: &str,
     now: i64,
-) -> Result<[D1PreparedStatement; 2], ApiError> {
-    Ok([
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let order = [text(order_id), int(now)];
+    Ok(vec![
         stmt(
             db,
             "UPDATE products SET inventory = inventory + (SELECT r.quantity FROM inventory_reservations r \
@@ -350,25 +350,8 @@ fn give_back(
         stmt(
             db,
             "UPDATE inventory_reservations SET status = 'released', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
-            &[text(order_id), int(now)],
+            &order,
         )?,
-    ])
-}
-
-/// Gives an order's `held` units back and marks it expired (and its session, if any) — the
-/// lazy release here, or the expiry webhook; whichever comes second adds nothing. An order
-/// awaiting a delayed payment is not `pending` and keeps its hold.
-///
-/// # Errors
-/// Binding failures.
-pub fn release(
-    db: &D1Database,
-    order_id: &str,
-    now: i64,
-) -> Result<Vec<D1PreparedStatement>, ApiError> {
-    let order = [text(order_id), int(now)];
-    let mut statements = Vec::from(give_back(db, order_id, now)?);
-    statements.extend([
         stmt(
             db,
             "UPDATE orders SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'pending'",
@@ -379,12 +362,11 @@ pub fn release(
             "UPDATE checkout_sessions SET status = 'expired', updated_at = ?2 WHERE order_id = ?1 AND status = 'open'",
             &order,
         )?,
-    ]);
-    Ok(statements)
+    ])
 }
 
-/// A delayed payment failed: the order's held units go back, the order and its session are
-/// `failed`. A paid order never fails.
+/// A delayed payment failed: the order's held units go back (as in [`release`]), and the
+/// order and its session are `failed`. A paid order never fails.
 ///
 /// # Errors
 /// Binding failures.
@@ -394,11 +376,14 @@ pub fn fail(
     now: i64,
 ) -> Result<Vec<D1PreparedStatement>, ApiError> {
     let order = [text(order_id), int(now)];
-    let mut statements = Vec::from(give_back(db, order_id, now)?);
+    // A release's first two statements give the held units back; its last two expire.
+    let mut statements = release(db, order_id, now)?;
+    statements.truncate(2);
     statements.extend([
         stmt(
             db,
-            "UPDATE orders SET status = 'failed', updated_at = ?2 WHERE id = ?1 AND status IN ('pending', 'awaiting_payment', 'expired')",
+            "UPDATE orders SET status = 'failed', updated_at = ?2 WHERE id = ?1 \
+             AND status IN ('pending', 'awaiting_payment', 'expired')",
             &order,
         )?,
         stmt(
