@@ -18,6 +18,26 @@ pub const MAX_QUANTITY: i64 = 99;
 /// The most distinct items a cart may hold.
 pub const MAX_LINES: usize = 20;
 
+/// A session's state as clients read it: the stored `awaiting_payment` (complete at Stripe,
+/// a delayed payment not yet in) is `pending_payment`; the others read as stored (`open`,
+/// `complete`, `failed`, `expired`).
+#[must_use]
+pub fn session_status(stored: &str) -> &str {
+    if stored == "awaiting_payment" {
+        "pending_payment"
+    } else {
+        stored
+    }
+}
+
+/// The free-trial days a subscription checkout offers: the tier's, once per end user and
+/// project — an end user who was offered a trial before (and did not let it lapse unpaid)
+/// gets none.
+#[must_use]
+pub fn trial_days(tier_days: i64, had_trial: bool) -> Option<i64> {
+    (tier_days > 0 && !had_trial).then_some(tier_days)
+}
+
 /// The origin (`scheme://host[:port]`) of an absolute http(s) URL, lower-cased; `None` for
 /// anything else (relative, other schemes, credentials in the URL, control characters).
 #[must_use]
@@ -371,6 +391,26 @@ mod tests {
 
     fn shop() -> Vec<String> {
         vec!["https://shop.example".to_owned()]
+    }
+
+    #[test]
+    fn a_trial_is_offered_once_and_only_when_the_tier_has_one() {
+        assert_eq!(trial_days(14, false), Some(14));
+        assert_eq!(trial_days(14, true), None);
+        assert_eq!(trial_days(0, false), None);
+    }
+
+    #[test]
+    fn a_session_awaiting_its_delayed_payment_reads_pending_payment() {
+        for (stored, shown) in [
+            ("awaiting_payment", "pending_payment"),
+            ("open", "open"),
+            ("complete", "complete"),
+            ("failed", "failed"),
+            ("expired", "expired"),
+        ] {
+            assert_eq!(session_status(stored), shown);
+        }
     }
 
     #[test]

@@ -297,7 +297,8 @@ pub struct Aggregates {
     pub revenue: Value,
     /// Paid orders per day and currency, for [`fill_money`].
     pub revenue_days: Value,
-    /// `{ products, unlimitedProducts, inventory, soldOut, lowStock, unitsSold, soldOutItems }`.
+    /// `{ products, unlimitedProducts, inventory, soldOut, lowStock, unitsSold, needsAttention,
+    /// soldOutItems }`.
     pub stock: Value,
     /// `{ lastEventAt, recent, dreamApi }`: the newest Stripe events in both shapes.
     pub events: Value,

@@ -31,6 +31,8 @@ pub enum EventType {
     EntitlementChanged,
     /// Money of a Store order was refunded, in part or in full.
     OrderRefunded,
+    /// A Store order was paid but cannot be fulfilled: its hold lapsed and the stock is gone.
+    OrderNeedsAttention,
 }
 
 impl EventType {
@@ -42,6 +44,7 @@ impl EventType {
         Self::OrderCompleted,
         Self::EntitlementChanged,
         Self::OrderRefunded,
+        Self::OrderNeedsAttention,
     ];
 
     /// The wire spelling.
@@ -54,6 +57,7 @@ impl EventType {
             Self::OrderCompleted => "order.completed",
             Self::EntitlementChanged => "entitlement.changed",
             Self::OrderRefunded => "order.refunded",
+            Self::OrderNeedsAttention => "order.needs_attention",
         }
     }
 
@@ -558,7 +562,7 @@ fn normalize_events(list: &[String], errors: &mut FieldErrors) -> Option<Vec<Str
                 errors,
                 "events",
                 &format!(
-                    "{name:?} is not an event type: use customer.created, subscription.updated, usage.threshold_reached, order.completed, entitlement.changed, order.refunded or *"
+                    "{name:?} is not an event type: use customer.created, subscription.updated, usage.threshold_reached, order.completed, entitlement.changed, order.refunded, order.needs_attention or *"
                 ),
             );
             return None;

@@ -574,6 +574,87 @@ describe("checkout sessions", () => {
     assert.equal(refused.status, 400);
     assert.equal(refused.body.error.type, "invalid_request_error");
   });
+
+  test("a delayed method completes a payment session unpaid; its success pays it with checkout.session.async_payment_succeeded", async () => {
+    const { price: p } = await price(stripe, { amount: 1200 });
+    const session = await stripe.checkout.sessions.create({ mode: "payment", line_items: [{ price: p.id, quantity: 2 }], customer_email: `${unique("sepa")}@example.test` });
+
+    await sandbox.control("POST", `/checkout/sessions/${session.id}/complete`, { form: { payment_method_type: "sepa_debit" } });
+
+    const pending = await stripe.checkout.sessions.retrieve(session.id);
+    assert.deepEqual([pending.status, pending.payment_status], ["complete", "unpaid"]);
+    const processing = await stripe.paymentIntents.retrieve(pending.payment_intent);
+    assert.deepEqual([processing.status, processing.amount, processing.amount_received], ["processing", 2400, 0]);
+    assert.deepEqual(processing.payment_method_types, ["sepa_debit"]);
+
+    const settled = await sandbox.control("POST", `/checkout/sessions/${session.id}/succeed_payment`);
+
+    assert.equal(settled.status, 200);
+    const paid = await stripe.checkout.sessions.retrieve(session.id);
+    assert.deepEqual([paid.status, paid.payment_status], ["complete", "paid"]);
+    const intent = await stripe.paymentIntents.retrieve(paid.payment_intent);
+    assert.deepEqual([intent.status, intent.amount_received], ["succeeded", 2400]);
+    const events = configuredEventsAbout(session.id);
+    assert.deepEqual(events.map((e) => e.type), ["checkout.session.completed", "checkout.session.async_payment_succeeded"]);
+    assert.equal(events[0].data.object.payment_status, "unpaid");
+    assert.equal(events[1].data.object.payment_status, "paid");
+    const again = await sandbox.control("POST", `/checkout/sessions/${session.id}/succeed_payment`);
+    assert.equal(again.status, 400, "a settled payment settles once");
+    assert.equal(again.body.error.type, "invalid_request_error");
+  });
+
+  test("a delayed payment that fails leaves the session unpaid with checkout.session.async_payment_failed", async () => {
+    const { price: p } = await price(stripe, { amount: 800 });
+    const session = await stripe.checkout.sessions.create({ mode: "payment", line_items: [{ price: p.id, quantity: 1 }], customer_email: `${unique("sepa")}@example.test` });
+    await sandbox.control("POST", `/checkout/sessions/${session.id}/complete`, { form: { payment_method_type: "sepa_debit" } });
+
+    const failed = await sandbox.control("POST", `/checkout/sessions/${session.id}/fail_payment`);
+
+    assert.equal(failed.status, 200);
+    const after = await stripe.checkout.sessions.retrieve(session.id);
+    assert.deepEqual([after.status, after.payment_status], ["complete", "unpaid"]);
+    const intent = await stripe.paymentIntents.retrieve(after.payment_intent);
+    assert.equal(intent.status, "requires_payment_method");
+    assert.equal(intent.last_payment_error.code, "insufficient_funds");
+    assert.deepEqual(configuredEventsAbout(session.id).map((e) => e.type), ["checkout.session.completed", "checkout.session.async_payment_failed"]);
+    const card = await stripe.checkout.sessions.create({ mode: "payment", line_items: [{ price: p.id, quantity: 1 }] });
+    await sandbox.control("POST", `/checkout/sessions/${card.id}/complete`);
+    const notDelayed = await sandbox.control("POST", `/checkout/sessions/${card.id}/fail_payment`);
+    assert.equal(notDelayed.status, 400, "a card payment has nothing left to settle");
+  });
+
+  test("a delayed first payment leaves the subscription incomplete with an open invoice until it succeeds", async () => {
+    const { price: p } = await price(stripe, { amount: 3000, recurring: { interval: "month" } });
+    const session = await stripe.checkout.sessions.create({ mode: "subscription", line_items: [{ price: p.id, quantity: 1 }], customer_email: `${unique("sepa")}@example.test` });
+
+    await sandbox.control("POST", `/checkout/sessions/${session.id}/complete`, { form: { payment_method_type: "sepa_debit" } });
+
+    const pending = await stripe.checkout.sessions.retrieve(session.id, { expand: ["subscription", "invoice"] });
+    assert.equal(pending.payment_status, "unpaid");
+    assert.equal(pending.subscription.status, "incomplete");
+    assert.deepEqual([pending.invoice.status, pending.invoice.amount_paid, pending.invoice.amount_remaining], ["open", 0, 3000]);
+    const subscriptionId = pending.subscription.id;
+
+    await sandbox.control("POST", `/checkout/sessions/${session.id}/succeed_payment`);
+
+    const subscription = await stripe.subscriptions.retrieve(subscriptionId);
+    assert.equal(subscription.status, "active");
+    const invoice = await stripe.invoices.retrieve(subscription.latest_invoice);
+    assert.deepEqual([invoice.status, invoice.amount_paid, invoice.amount_remaining], ["paid", 3000, 0]);
+    const events = sandbox.receiver
+      .at("/configured")
+      .map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET))
+      .filter((e) => [session.id, subscriptionId, invoice.id].includes(e.data.object.id));
+    assert.deepEqual(events.map((e) => e.type), [
+      "checkout.session.completed",
+      "customer.subscription.created",
+      "invoice.paid",
+      "customer.subscription.updated",
+      "checkout.session.async_payment_succeeded",
+    ]);
+    const updated = events.find((e) => e.type === "customer.subscription.updated");
+    assert.deepEqual(updated.data.previous_attributes, { status: "incomplete" });
+  });
 });
 
 /** A paid monthly subscription, started through checkout. */

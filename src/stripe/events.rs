@@ -146,6 +146,11 @@ pub enum Payload {
     CheckoutCompleted(CheckoutSession),
     /// `checkout.session.expired`
     CheckoutExpired(CheckoutSession),
+    /// `checkout.session.async_payment_succeeded`: a completed session's delayed payment
+    /// (SEPA, ACH, Boleto, bank transfer) went through.
+    CheckoutPaid(CheckoutSession),
+    /// `checkout.session.async_payment_failed`: a completed session's delayed payment failed.
+    CheckoutPaymentFailed(CheckoutSession),
     /// `customer.subscription.{created,updated,deleted}`
     Subscription(SubscriptionChange, Box<Subscription>),
     /// `invoice.paid`
@@ -197,6 +202,10 @@ impl Event {
         Ok(match self.kind.as_str() {
             "checkout.session.completed" => Payload::CheckoutCompleted(self.object()?),
             "checkout.session.expired" => Payload::CheckoutExpired(self.object()?),
+            "checkout.session.async_payment_succeeded" => Payload::CheckoutPaid(self.object()?),
+            "checkout.session.async_payment_failed" => {
+                Payload::CheckoutPaymentFailed(self.object()?)
+            }
             "customer.subscription.created" => {
                 Payload::Subscription(SubscriptionChange::Created, Box::new(self.object()?))
             }

@@ -89,6 +89,16 @@ pub struct CheckoutSession {
     pub livemode: bool,
 }
 
+impl CheckoutSession {
+    /// Whether the money is in: `paid`, or `no_payment_required` (a free trial, a zero
+    /// total). A session can be `complete` and still unpaid while a delayed method (SEPA,
+    /// ACH, Boleto, a bank transfer) settles: nothing may be granted for it yet.
+    #[must_use]
+    pub fn is_paid(&self) -> bool {
+        matches!(self.payment_status.as_str(), "paid" | "no_payment_required")
+    }
+}
+
 /// A billing portal session.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct PortalSession {
@@ -367,5 +377,23 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(price.recurring, None);
         assert_eq!(price.unit_amount, Some(900));
+    }
+
+    #[test]
+    fn only_a_paid_or_free_session_is_paid_whatever_its_status() {
+        let cases = [
+            ("complete", "paid", true),
+            ("complete", "no_payment_required", true),
+            ("complete", "unpaid", false),
+            ("open", "unpaid", false),
+        ];
+        for (status, payment_status, paid) in cases {
+            let session: CheckoutSession = serde_json::from_value(serde_json::json!({
+                "id": "cs_test_1", "mode": "payment", "status": status,
+                "payment_status": payment_status, "expires_at": 1, "livemode": false,
+            }))
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(session.is_paid(), paid, "{status}/{payment_status}");
+        }
     }
 }

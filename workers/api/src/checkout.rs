@@ -142,6 +142,10 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
             .ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
         let (client, account) = seller(&ctx, &caller).await?;
         let (customer, remember) = customer(&ctx, &caller, &client, &account, &buyer).await?;
+        // One free trial per end user and project, claimed before the session exists.
+        let project = caller.auth.project_id.as_str();
+        let trial = tier.trial_days > 0
+            && store::claim_trial(&caller.db, project, &buyer.id, ctx.now_ms).await?;
         let expires_at = ctx.now_ms / 1000 + SUBSCRIPTION_SESSION_SECONDS;
         let spec = SessionSpec {
             lines: vec![(price, 1)],
@@ -155,16 +159,26 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
                 ("tollgate_end_user_id", buyer.id.as_str()),
                 ("tollgate_tier_id", tier.id.as_str()),
             ],
-            trial_days: Some(tier.trial_days),
+            trial_days: tollgate::checkout::trial_days(tier.trial_days, !trial),
             expires_at,
         };
-        let session = client
+        let opened = client
             .send(&calls::create_subscription_session(
                 Some(&account),
                 &operation(&ctx, &caller, "checkout", &buyer.id)?,
                 &spec,
             ))
-            .await?;
+            .await;
+        let settle = |id| store::settle_trial(&caller.db, project, &buyer.id, ctx.now_ms, id);
+        let session = match opened {
+            Ok(session) => session,
+            Err(error) => {
+                if trial {
+                    db::batch(&caller.db, vec![settle(None)?]).await?;
+                }
+                return Err(error);
+            }
+        };
         let row = SessionRow {
             id: session.id.clone(),
             project_id: caller.auth.project_id.clone(),
@@ -179,6 +193,9 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
         };
         let mut statements: Vec<D1PreparedStatement> = remember.into_iter().collect();
         statements.push(store::insert_session(&caller.db, &row)?);
+        if trial {
+            statements.push(settle(Some(&session.id))?);
+        }
         let answer =
             json!({ "url": session.url, "sessionId": session.id, "expiresAt": row.expires_at });
         finish(&ctx, &caller, statements, claim, &answer).await
@@ -389,7 +406,8 @@ async fn release_lapsed(ctx: &Ctx, caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// `GET /api/checkout/{sessionId}`: what a success page needs, without waiting for the
-/// webhook — while our record is open, Stripe is asked.
+/// webhook — while our record is open, Stripe is asked. A session complete but unpaid (a
+/// delayed method) reads `pending_payment`, never paid.
 pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
     let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
@@ -404,9 +422,13 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
             .await
         {
             Ok(session) => {
-                status = session.status.unwrap_or(status);
-                paid = session.payment_status == "paid"
-                    || session.payment_status == "no_payment_required";
+                paid = session.is_paid();
+                status = match session.status {
+                    // Complete at Stripe, the delayed payment not yet in.
+                    Some(s) if s == "complete" && !paid => "pending_payment".to_owned(),
+                    Some(s) => s,
+                    None => status,
+                };
             }
             // Stripe unreachable: our own record still answers.
             Err(error) => {
@@ -424,15 +446,18 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
         ),
         None => None,
     };
+    let status = tollgate::checkout::session_status(&status);
     json(
         200,
         &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind, "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
     )
 }
 
-/// `POST /api/checkout/{sessionId}/reconcile`: applies a paid session now instead of waiting
-/// for its webhook — through the webhooks worker, over the `WEBHOOKS` service binding, by the
-/// code that applies `checkout.session.completed` — then answers the final entitlement state.
+/// `POST /api/checkout/{sessionId}/reconcile`: applies a paid session now (`paid` or
+/// `no_payment_required`; complete but unpaid answers `pending_payment` and grants nothing)
+/// instead of waiting for its webhook — through the webhooks worker, over the `WEBHOOKS`
+/// service binding, by the code that applies `checkout.session.completed` — then answers the
+/// final entitlement state.
 /// Applying is exactly once: a later webhook (or reconcile) for the session changes nothing.
 pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
@@ -442,7 +467,8 @@ pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
         .await?
         .ok_or(ApiError::NotFound)?;
     let (mut status, mut applied) = (row.status.clone(), false);
-    if row.status == "open" {
+    // An unpaid completion waits for its money: Stripe may have it by now.
+    if row.status == "open" || row.status == "awaiting_payment" {
         let ask = serde_json::to_string(
             &json!({ "sessionId": row.id, "projectId": project, "at": ctx.now_ms }),
         )?;
@@ -476,6 +502,7 @@ pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
             status = row.status.clone();
         }
     }
+    let status = tollgate::checkout::session_status(&status);
     let mut data =
         json!({ "sessionId": row.id, "status": status, "mode": row.kind, "applied": applied });
     if let Some(order) = &row.order_id {

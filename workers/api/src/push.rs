@@ -39,7 +39,7 @@ pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
     if row.status != "open" {
         return Ok(event_stream(ResponseBody::Body(message(
             &row.id,
-            &row.status,
+            tollgate::checkout::session_status(&row.status),
         )))?);
     }
     let stub = ctx

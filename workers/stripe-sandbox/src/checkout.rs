@@ -1,7 +1,9 @@
 //! Checkout session routes (create, retrieve, list, line items, expire) and what happens to
 //! a session besides: it expires lazily when read after `expires_at` (once, with its event),
 //! and paying it (on the hosted page or through a test control) creates the customer if
-//! needed, then the subscription and its paid invoice, or the payment intent.
+//! needed, then the subscription and its paid invoice, or the payment intent. Paid with a
+//! delayed method, the session completes `unpaid` (an `incomplete` subscription with an open
+//! invoice, or a `processing` payment intent) and settles later: [`settle_payment`].
 
 use crate::call::{Call, Outcome};
 use crate::http::Fail;
@@ -65,17 +67,42 @@ pub(crate) fn expire_now(
     Ok(expired)
 }
 
+/// How the buyer pays: a card settles at once; a delayed method (SEPA Direct Debit here,
+/// like ACH, Boleto or a bank transfer) completes the session `unpaid` and settles later,
+/// through the `succeed_payment` / `fail_payment` test controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    Card,
+    Delayed,
+}
+
+impl Method {
+    pub(crate) fn of(name: Option<&str>) -> Option<Self> {
+        match name.unwrap_or("card") {
+            "card" => Some(Self::Card),
+            "sepa_debit" => Some(Self::Delayed),
+            _ => None,
+        }
+    }
+}
+
 /// Pays an open session at `stamp`: see the module's summary. `email` is what the buyer
 /// typed when the session had no customer and no email.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one payment's facts, each needed"
+)]
 pub(crate) async fn complete(
     store: &Store,
     scope: &Scope,
     session: &Value,
     email: Option<&str>,
+    method: Method,
     stamp: Stamp,
     now_ms: i64,
     change: &mut Change,
 ) -> Result<Value, Fail> {
+    let delayed = method == Method::Delayed;
     let mut events = Vec::new();
     let (mut customer, is_new) = match text(session, "customer") {
         Some(id) => {
@@ -122,6 +149,14 @@ pub(crate) async fn complete(
                 },
                 stamp,
             );
+            // A trial owes nothing now; otherwise a delayed first payment leaves the
+            // subscription `incomplete` and its invoice open until it settles.
+            let pending = delayed && trial_days.is_none();
+            let subscription = if pending {
+                billing::incomplete(&subscription)
+            } else {
+                subscription
+            };
             let (number, numbered) = billing::take_invoice_number(&customer);
             customer = numbered;
             let invoice = billing::invoice(
@@ -133,7 +168,7 @@ pub(crate) async fn complete(
                     line_ids: lines.iter().map(|_| new_id("il")).collect(),
                     billing_reason: "subscription_create",
                     period: billing::period(&subscription),
-                    paid: true,
+                    paid: !pending,
                 },
                 stamp,
             );
@@ -146,6 +181,7 @@ pub(crate) async fn complete(
                     invoice: Some(&invoice_id),
                     payment_intent: None,
                     nothing_due: int(&invoice, "total") == Some(0),
+                    pending,
                 },
             );
             change
@@ -165,15 +201,23 @@ pub(crate) async fn complete(
                 scope.clone(),
                 Draft::new("customer.subscription.created", subscription),
             ));
-            events.push((scope.clone(), Draft::new("invoice.paid", invoice)));
+            if !pending {
+                events.push((scope.clone(), Draft::new("invoice.paid", invoice)));
+            }
             completed
         }
         _ => {
             let total = int(session, "amount_total").unwrap_or(0);
+            let pending = delayed && total > 0;
             let intent = (total > 0).then(|| {
                 let id = new_id("pi");
                 let secret = format!("{id}_secret_{}", base62_u128(random_u128()));
-                checkout::payment_intent(&id, &secret, session, &customer_id, stamp)
+                let intent = checkout::payment_intent(&id, &secret, session, &customer_id, stamp);
+                if pending {
+                    checkout::processing(&intent)
+                } else {
+                    intent
+                }
             });
             let intent_id = intent
                 .as_ref()
@@ -199,6 +243,7 @@ pub(crate) async fn complete(
                     invoice: None,
                     payment_intent: intent_id.as_deref(),
                     nothing_due: total == 0,
+                    pending,
                 },
             );
             events.push((
@@ -220,6 +265,74 @@ pub(crate) async fn complete(
     change.writes.push(store.replace(scope, &completed)?);
     change.events.extend(events);
     Ok(completed)
+}
+
+/// Settles the delayed payment of a completed, unpaid session. Succeeded: the payment
+/// intent succeeds (or the subscription's first invoice is paid and the subscription turns
+/// `active`, with `invoice.paid` and `customer.subscription.updated`), the session becomes
+/// `paid`, and `checkout.session.async_payment_succeeded` fires. Failed: the payment intent
+/// returns to `requires_payment_method` (or the invoice stays open, with
+/// `invoice.payment_failed`), and `checkout.session.async_payment_failed` fires.
+pub(crate) async fn settle_payment(
+    store: &Store,
+    scope: &Scope,
+    session: &Value,
+    succeeded: bool,
+    stamp: Stamp,
+    change: &mut Change,
+) -> Result<Value, Fail> {
+    if !checkout::awaits_payment(session) {
+        return Err(StripeError::invalid(format!(
+            "This Checkout Session has no payment in progress (status: {}, payment_status: {}).",
+            text(session, "status").unwrap_or_default(),
+            text(session, "payment_status").unwrap_or_default()
+        ))
+        .into());
+    }
+    let stored = async |kind: &str, field: &str| {
+        let id = text(session, field).unwrap_or_default();
+        store
+            .get(scope, kind, id)
+            .await?
+            .ok_or_else(|| Fail::Internal(format!("session names missing {kind} {id}")))
+    };
+    let mut events = Vec::new();
+    if Mode::of(session) == Some(Mode::Subscription) {
+        let invoice = stored("invoice", "invoice").await?;
+        if succeeded {
+            let paid = billing::pay_invoice(&invoice, stamp.now);
+            let subscription = stored("subscription", "subscription").await?;
+            let active = billing::activate(&subscription);
+            change.writes.push(store.replace(scope, &paid)?);
+            change.writes.push(store.replace(scope, &active)?);
+            events.push(Draft::new("invoice.paid", paid));
+            events.push(Draft::update(
+                "customer.subscription.updated",
+                &subscription,
+                active,
+            ));
+        } else {
+            events.push(Draft::new("invoice.payment_failed", invoice));
+        }
+    } else {
+        let intent = stored("payment_intent", "payment_intent").await?;
+        let settled = checkout::settle_intent(&intent, succeeded);
+        change.writes.push(store.replace(scope, &settled)?);
+    }
+    let settled = checkout::settled(session, succeeded);
+    change.writes.push(store.replace(scope, &settled)?);
+    events.push(Draft::new(
+        if succeeded {
+            "checkout.session.async_payment_succeeded"
+        } else {
+            "checkout.session.async_payment_failed"
+        },
+        checkout::public(&settled, false),
+    ));
+    change
+        .events
+        .extend(events.into_iter().map(|e| (scope.clone(), e)));
+    Ok(settled)
 }
 
 /// The session `id` in the caller's scope as it stands now.

@@ -1,7 +1,8 @@
 //! Test controls (`/_sandbox/…`, only with `ENVIRONMENT=development`), authenticated and
 //! scoped like the API: make happen now what Stripe does on its own or a buyer does in a
-//! browser — pay or expire a checkout session, renew a subscription (paid or failed), decline
-//! a subscription's next payment, open a dispute on a charge and close it won or lost, replay
+//! browser — pay or expire a checkout session (by card, or by a delayed method that settles
+//! later, paid or failed), renew a subscription (paid or failed), decline a subscription's
+//! next payment, open a dispute on a charge and close it won or lost, replay
 //! an event, list an event's deliveries — and inject faults so the next calls under a path
 //! fail (to test retries).
 
@@ -22,6 +23,8 @@ use serde_json::{Value, json};
 pub(crate) enum Control {
     CompleteSession,
     ExpireSession,
+    SucceedPayment,
+    FailPayment,
     Advance,
     FailRenewal,
     OpenDispute,
@@ -37,6 +40,8 @@ pub(crate) async fn run(control: Control, call: &Call, p: Params) -> Result<Outc
     match control {
         Control::CompleteSession => complete_session(call, p).await,
         Control::ExpireSession => expire_session(call, p).await,
+        Control::SucceedPayment => settle_payment(call, p, true).await,
+        Control::FailPayment => settle_payment(call, p, false).await,
         Control::Advance => renew(call, p, true).await,
         Control::FailRenewal => renew(call, p, false).await,
         Control::OpenDispute => crate::refunds::open_dispute(call, p).await,
@@ -58,10 +63,13 @@ fn not_open(session: &Value) -> Fail {
 }
 
 /// Pays the session as the hosted page's "Pay" would; `email` stands for what the buyer
-/// types when the session has neither a customer nor an email.
+/// types when the session has neither a customer nor an email, `payment_method_type`
+/// (`card`, or the delayed `sepa_debit`) for the method they pick.
 async fn complete_session(call: &Call, mut p: Params) -> Result<Outcome, Fail> {
     let email = p.string("email")?.filter(|e| !e.is_empty());
+    let method = p.one_of("payment_method_type", &["card", "sepa_debit"])?;
     p.finish()?;
+    let method = sessions::Method::of(method).unwrap_or(sessions::Method::Card);
     if email.as_deref().is_some_and(|e| !is_email(e)) {
         return Err(
             StripeError::invalid_value("email", "email_invalid", "Invalid email address").into(),
@@ -79,6 +87,7 @@ async fn complete_session(call: &Call, mut p: Params) -> Result<Outcome, Fail> {
         &call.scope,
         &session,
         email.as_deref(),
+        method,
         call.stamp,
         call.now_ms,
         &mut change,
@@ -86,6 +95,27 @@ async fn complete_session(call: &Call, mut p: Params) -> Result<Outcome, Fail> {
     .await?;
     Ok(Outcome::write(
         checkout::public(&paid, false),
+        change.writes,
+        change.events,
+    ))
+}
+
+/// Settles the delayed payment of a session completed with `sepa_debit`, as the bank would.
+async fn settle_payment(call: &Call, p: Params, succeeded: bool) -> Result<Outcome, Fail> {
+    p.finish()?;
+    let session = existing(call, "checkout.session", call.path("id"), "session").await?;
+    let mut change = Change::default();
+    let settled = sessions::settle_payment(
+        &call.store,
+        &call.scope,
+        &session,
+        succeeded,
+        call.stamp,
+        &mut change,
+    )
+    .await?;
+    Ok(Outcome::write(
+        checkout::public(&settled, false),
         change.writes,
         change.events,
     ))

@@ -231,6 +231,16 @@ const DEV_ROUTES: &[Route<Sandbox>] = &[
     ),
     api(
         Method::Post,
+        "/_sandbox/checkout/sessions/{id}/succeed_payment",
+        Op::Control(controls::Control::SucceedPayment),
+    ),
+    api(
+        Method::Post,
+        "/_sandbox/checkout/sessions/{id}/fail_payment",
+        Op::Control(controls::Control::FailPayment),
+    ),
+    api(
+        Method::Post,
         "/_sandbox/subscriptions/{id}/advance",
         Op::Control(controls::Control::Advance),
     ),

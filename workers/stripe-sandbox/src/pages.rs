@@ -1,8 +1,9 @@
 //! The hosted pages a browser visits, and the portal session route that links to one:
 //!
 //! - `/pay/{session}`: the checkout page. "Pay" completes the session and redirects (303) to
-//!   its `success_url` with the session id filled in; "Cancel" redirects to its `cancel_url`
-//!   and leaves it open. An expired or completed session shows its state and no Pay button.
+//!   its `success_url` with the session id filled in; "Pay by SEPA Direct Debit" does the
+//!   same with a delayed method, leaving the session complete but `unpaid` until a test
+//!   control settles it; "Cancel" redirects to its `cancel_url` and leaves it open. An expired or completed session shows its state and no Pay button.
 //! - `/portal/{session}`: the customer's subscriptions, each with "Cancel at period end" or
 //!   "Resume", and a link back to the `return_url`.
 //!
@@ -134,7 +135,12 @@ async fn checkout_action(ctx: &mut Ctx) -> Result<Response, Fail> {
                 ),
             ),
         },
-        Some("pay") => {
+        Some(action @ ("pay" | "pay_delayed")) => {
+            let method = if action == "pay" {
+                checkout::Method::Card
+            } else {
+                checkout::Method::Delayed
+            };
             let email = field("email").filter(|e| !e.is_empty());
             if email.as_deref().is_some_and(|e| !is_email(e)) {
                 return http::html(
@@ -152,6 +158,7 @@ async fn checkout_action(ctx: &mut Ctx) -> Result<Response, Fail> {
                 &scope,
                 &current,
                 email.as_deref(),
+                method,
                 stamp,
                 ctx.now_ms,
                 &mut change,

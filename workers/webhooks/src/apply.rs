@@ -260,6 +260,9 @@ async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiErro
         Payload::Deauthorized => deauthorized(&scope),
         Payload::CheckoutCompleted(session) => checkout_completed(&scope, &session).await,
         Payload::CheckoutExpired(session) => checkout_expired(&scope, &session).await,
+        // The delayed payment's word: the session now paid is applied as a paid completion.
+        Payload::CheckoutPaid(session) => checkout_completed(&scope, &session).await,
+        Payload::CheckoutPaymentFailed(session) => checkout_failed(&scope, &session).await,
         Payload::Subscription(change, subscription) => {
             subscription_changed(&scope, change, &subscription).await
         }
@@ -307,6 +310,11 @@ fn deauthorized(scope: &Scope<'_>) -> Result<Plan, ApiError> {
     Ok(Plan::applied(&scope.platform_id, None, effects))
 }
 
+/// A completed session (or one whose delayed payment succeeded). Only money fulfils: a
+/// session `paid` or `no_payment_required` pays the order (entitlements, committed stock,
+/// `order.completed`); an unpaid one (a delayed method) waits as `awaiting_payment` with its
+/// stock held and nothing granted. A subscription's access always follows its own status
+/// as Stripe reports it, so an `incomplete` one raises no plan.
 async fn checkout_completed(
     scope: &Scope<'_>,
     session: &CheckoutSession,
@@ -315,9 +323,12 @@ async fn checkout_completed(
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
     let project = row.project_id.as_str();
-    if row.status == "complete" {
-        // Applied already — by a reconcile, or by another event for the session: the
-        // effects exist once; this event is recorded and changes nothing.
+    let paid = session.is_paid();
+    // Applied already — by a reconcile, or by another event for the session: the effects
+    // exist once; this event is recorded and changes nothing. A failed payment is final too.
+    if matches!(row.status.as_str(), "complete" | "failed")
+        || (!paid && row.status == "awaiting_payment")
+    {
         return Ok(Plan::without_effects(
             Outcome::Stale,
             Some(&scope.platform_id),
@@ -325,7 +336,11 @@ async fn checkout_completed(
         ));
     }
     let now = scope.ctx.now_ms;
-    let mut effects = vec![billing::complete_session(scope.db, &row.id, now)?];
+    let mut effects = vec![if paid {
+        billing::complete_session(scope.db, &row.id, now)?
+    } else {
+        billing::await_session(scope.db, &row.id, now)?
+    }];
     let notices;
     match (
         row.kind.as_str(),
@@ -335,19 +350,51 @@ async fn checkout_completed(
     ) {
         ("payment", Some(order_id), _, _) => {
             let lines = checkout::order_lines(scope.db, project, order_id).await?;
-            let products: Vec<String> = lines.iter().map(|r| r.product_id.clone()).collect();
-            notices = match checkout::order(scope.db, project, order_id).await? {
-                Some(order) => scope.origin(project).order_paid(&order, &lines)?,
-                None => Vec::new(),
+            // A hold that lapsed before Stripe's word came is taken again if the stock is
+            // still there; a paid order that cannot have it needs the developer.
+            let lapsed: Vec<(&str, i64)> = lines
+                .iter()
+                .filter(|l| l.status == "released")
+                .map(|l| (l.product_id.as_str(), l.quantity))
+                .collect();
+            let short = if lapsed.is_empty() {
+                Vec::new()
+            } else {
+                checkout::short(scope.db, project, &lapsed).await?
             };
-            effects.extend(billing::pay_order(
-                scope.db,
-                project,
-                order_id,
-                &products,
-                session.payment_intent.as_deref(),
-                now,
-            )?);
+            let order = checkout::order(scope.db, project, order_id).await?;
+            let intent = session.payment_intent.as_deref();
+            let retake = !lapsed.is_empty() && short.is_empty();
+            if !paid {
+                notices = Vec::new();
+                effects.extend(billing::await_order(scope.db, order_id, retake, now)?);
+            } else if short.is_empty() {
+                let products: Vec<String> = lines.iter().map(|r| r.product_id.clone()).collect();
+                notices = match &order {
+                    Some(order) => scope.origin(project).order_paid(order, &lines)?,
+                    None => Vec::new(),
+                };
+                effects.extend(billing::pay_order(
+                    scope.db, project, order_id, &products, intent, retake, now,
+                )?);
+            } else {
+                log::warn(
+                    &scope.ctx.request_id,
+                    "order_needs_attention",
+                    &format!("{order_id}: paid after its hold lapsed; short of {short:?}"),
+                );
+                notices = match &order {
+                    Some(order) => vec![
+                        scope
+                            .origin(project)
+                            .order_needs_attention(order, &lines, &short)?,
+                    ],
+                    None => Vec::new(),
+                };
+                effects.push(billing::order_needs_attention(
+                    scope.db, project, order_id, intent, now,
+                )?);
+            }
         }
         ("subscription", _, Some(end_user_id), Some(subscription_id)) => {
             let Some(tier) = row.tier_id.as_deref() else {
@@ -405,7 +452,31 @@ async fn checkout_completed(
     }
     Ok(Plan::applied(&scope.platform_id, Some(project), effects)
         .notifying(notices)
-        .pushing(&row.id, "complete"))
+        .pushing(&row.id, if paid { "complete" } else { "pending_payment" }))
+}
+
+/// `checkout.session.async_payment_failed`: the delayed payment of a completed session
+/// failed. A cart's held stock goes back and its order is `failed`; nothing was granted.
+async fn checkout_failed(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {
+    let Some(row) = scope.our_session(session).await? else {
+        return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
+    };
+    if matches!(row.status.as_str(), "complete" | "failed") {
+        return Ok(Plan::without_effects(
+            Outcome::Stale,
+            Some(&scope.platform_id),
+            Some(&row.project_id),
+        ));
+    }
+    let now = scope.ctx.now_ms;
+    let effects = match (row.kind.as_str(), &row.order_id) {
+        ("payment", Some(order_id)) => checkout::fail(scope.db, order_id, now)?,
+        _ => vec![billing::fail_session(scope.db, &row.id, now)?],
+    };
+    Ok(
+        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
+            .pushing(&row.id, "failed"),
+    )
 }
 
 async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {

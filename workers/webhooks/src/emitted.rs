@@ -1,7 +1,8 @@
 //! The developer events a Stripe event causes (`subscription.updated`, `order.completed`,
-//! `order.refunded`, `entitlement.changed`): each is a fan-out statement that joins the
-//! Stripe event's own batch, guarded so it reports only a change the batch really made. Ids
-//! derive from the Stripe event (or the order), so re-applying an event never fires twice.
+//! `order.refunded`, `order.needs_attention`, `entitlement.changed`): each is a fan-out
+//! statement that joins the Stripe event's own batch, guarded so it reports only a change the
+//! batch really made. Ids derive from the Stripe event (or the order), so re-applying an
+//! event never fires twice.
 //!
 //! The `data` objects are plain structs serialized straight into the body (no intermediate
 //! JSON values): this worker is the one closest to its size budget.
@@ -103,12 +104,14 @@ struct AccessData<'a> {
     product_ids: Option<Vec<&'a str>>,
 }
 
-/// `order.completed`.
+/// `order.completed`, and `order.needs_attention` with the products it could not have.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct OrderData<'a> {
     id: &'a str,
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unavailable: Option<&'a [String]>,
     end_user_id: Option<&'a str>,
     email: Option<&'a str>,
     amount_total: i64,
@@ -237,25 +240,7 @@ impl Origin<'_> {
                 vec![text(&order.id), int(self.now)],
             )
         };
-        let data = OrderData {
-            id: &order.id,
-            status: "paid",
-            end_user_id: order.end_user_id.as_deref(),
-            email: order.email.as_deref(),
-            amount_total: order.amount_total,
-            currency: &order.currency,
-            items: lines
-                .iter()
-                .map(|l| Item {
-                    product_id: &l.product_id,
-                    name: &l.name,
-                    quantity: l.quantity,
-                    unit_amount: l.unit_amount,
-                })
-                .collect(),
-            created_at: order.created_at,
-            paid_at: self.now,
-        };
+        let data = order_data(order, lines, "paid", None, self.now);
         let access = AccessData {
             change: "granted",
             source: "order",
@@ -272,6 +257,52 @@ impl Origin<'_> {
             self.event(EventType::OrderCompleted, &order.id, &data, guard())?,
             self.event(EventType::EntitlementChanged, &order.id, &access, guard())?,
         ])
+    }
+
+    /// `order.needs_attention`: the order was paid after its hold lapsed and `unavailable`
+    /// (product names) are gone; written only if the order took that state in this batch.
+    pub(crate) fn order_needs_attention(
+        &self,
+        order: &OrderRow,
+        lines: &[OrderLine],
+        unavailable: &[String],
+    ) -> Result<D1PreparedStatement, ApiError> {
+        let guard = (
+            "EXISTS (SELECT 1 FROM orders WHERE id = ?8 AND status = 'needs_attention' AND updated_at = ?9)",
+            vec![text(&order.id), int(self.now)],
+        );
+        let data = order_data(order, lines, "needs_attention", Some(unavailable), self.now);
+        self.event(EventType::OrderNeedsAttention, &order.id, &data, guard)
+    }
+}
+
+/// The order as a developer event reports it.
+fn order_data<'a>(
+    order: &'a OrderRow,
+    lines: &'a [OrderLine],
+    status: &'static str,
+    unavailable: Option<&'a [String]>,
+    now: i64,
+) -> OrderData<'a> {
+    OrderData {
+        id: &order.id,
+        status,
+        unavailable,
+        end_user_id: order.end_user_id.as_deref(),
+        email: order.email.as_deref(),
+        amount_total: order.amount_total,
+        currency: &order.currency,
+        items: lines
+            .iter()
+            .map(|l| Item {
+                product_id: &l.product_id,
+                name: &l.name,
+                quantity: l.quantity,
+                unit_amount: l.unit_amount,
+            })
+            .collect(),
+        created_at: order.created_at,
+        paid_at: now,
     }
 }
 

@@ -3,10 +3,12 @@
 //! api worker's service binding: the body must carry its time and an HMAC under a key derived
 //! from `KEY_PEPPER` (`tollgate::internal`); anything else answers 404, like an unknown route.
 //!
-//! The session is read from Stripe on its connected account and, when complete, applied by
-//! the very code that applies `checkout.session.completed`, recorded under an event id
-//! derived from the session: a second reconcile is a duplicate, and the real webhook later
-//! finds the session complete and is recorded without effects.
+//! The session is read from Stripe on its connected account and, when complete and paid
+//! (`paid` or `no_payment_required`), applied by the very code that applies
+//! `checkout.session.completed`; complete but unpaid answers `pending_payment` and applies
+//! nothing. A paid session is recorded under an event id derived from the session: a second
+//! reconcile is a duplicate, and the real webhook later finds the session complete and is
+//! recorded without effects.
 
 use crate::apply::{self, Again};
 use serde::Deserialize;
@@ -57,6 +59,17 @@ pub(crate) async fn reconcile(mut ctx: Ctx) -> Result<Response, ApiError> {
     if status != "complete" {
         // Not paid (or expired): nothing to apply; the webhook settles it when it comes.
         return json(200, &json!({ "status": status, "receipt": null }));
+    }
+    if !matches!(
+        session["payment_status"].as_str(),
+        Some("paid" | "no_payment_required")
+    ) {
+        // Complete but unpaid (a delayed method): nothing is granted until the money is in;
+        // `checkout.session.async_payment_succeeded`, or a later reconcile, applies it.
+        return json(
+            200,
+            &json!({ "status": "pending_payment", "receipt": null }),
+        );
     }
     let event = Event {
         id: format!("evt_reconcile_{}", row.id),

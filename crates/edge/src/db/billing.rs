@@ -212,8 +212,9 @@ pub fn close_session(
 
 /// Completes a session for its completion's effects. Unlike [`close_session`] it matches a
 /// complete session too, so that migration 0009's trigger aborts the batch of a second
-/// application instead of letting it write its effects beside a no-op update. An expired
-/// session stays as it is.
+/// application instead of letting it write its effects beside a no-op update. A session that
+/// waited for a delayed payment, or whose hold lapsed before Stripe's word came, completes
+/// as well: it was paid.
 ///
 /// # Errors
 /// Binding failures.
@@ -224,7 +225,35 @@ pub fn complete_session(
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "UPDATE checkout_sessions SET status = 'complete', updated_at = ?2 WHERE id = ?1 AND status IN ('open', 'complete')",
+        "UPDATE checkout_sessions SET status = 'complete', updated_at = ?2 WHERE id = ?1 \
+         AND status IN ('open', 'awaiting_payment', 'expired', 'complete')",
+        &[text(id), int(now)],
+    )
+}
+
+/// A session completed at Stripe but not paid (a delayed method): it waits for
+/// `checkout.session.async_payment_succeeded` or `…_failed`, granting nothing meanwhile.
+///
+/// # Errors
+/// Binding failures.
+pub fn await_session(db: &D1Database, id: &str, now: i64) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE checkout_sessions SET status = 'awaiting_payment', updated_at = ?2 WHERE id = ?1 \
+         AND status IN ('open', 'expired')",
+        &[text(id), int(now)],
+    )
+}
+
+/// A session whose delayed payment failed (never one that was paid).
+///
+/// # Errors
+/// Binding failures.
+pub fn fail_session(db: &D1Database, id: &str, now: i64) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE checkout_sessions SET status = 'failed', updated_at = ?2 WHERE id = ?1 \
+         AND status IN ('open', 'awaiting_payment', 'expired')",
         &[text(id), int(now)],
     )
 }
@@ -471,8 +500,45 @@ pub fn mark_past_due(
     )
 }
 
+/// The orders a Stripe payment may still settle: not yet paid, failed or refunded.
+const SETTLING: &str = "('pending', 'awaiting_payment', 'expired')";
+
+/// Takes the units of an order's `released` lines out of stock again (a hold that lapsed
+/// before the payment's word came), marking them `to` (`held` or `committed`). The caller
+/// checked the stock first; should another cart take it meanwhile, the inventory's
+/// `CHECK (inventory >= 0)` aborts the whole batch and Stripe retries, so stock never goes
+/// negative.
+fn retake(
+    db: &D1Database,
+    order_id: &str,
+    to: &str,
+    now: i64,
+) -> Result<[D1PreparedStatement; 2], ApiError> {
+    Ok([
+        stmt(
+            db,
+            &format!(
+                "UPDATE products SET inventory = inventory - (SELECT r.quantity FROM inventory_reservations r \
+             WHERE r.order_id = ?1 AND r.product_id = products.id AND r.status = 'released') \
+             WHERE inventory IS NOT NULL AND id IN (SELECT product_id FROM inventory_reservations WHERE order_id = ?1 AND status = 'released') \
+             AND EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN {SETTLING})"
+            ),
+            &[text(order_id)],
+        )?,
+        stmt(
+            db,
+            &format!(
+                "UPDATE inventory_reservations SET status = ?2, updated_at = ?3 WHERE order_id = ?1 AND status = 'released' \
+             AND EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN {SETTLING})"
+            ),
+            &[text(order_id), text(to), int(now)],
+        )?,
+    ])
+}
+
 /// A paid order: the order becomes `paid`, each line grants an entitlement (once per
-/// product), and held stock becomes committed (it already left `products.inventory`).
+/// product), and its stock becomes committed — held stock already left
+/// `products.inventory`; with `retake`, lines whose hold lapsed take theirs again first.
 ///
 /// # Errors
 /// Binding failures.
@@ -482,25 +548,32 @@ pub fn pay_order(
     order_id: &str,
     product_ids: &[String],
     payment_intent: Option<&str>,
+    retake_lapsed: bool,
     now: i64,
 ) -> Result<Vec<D1PreparedStatement>, ApiError> {
-    let mut statements = vec![stmt(
+    let mut statements = Vec::new();
+    if retake_lapsed {
+        statements.extend(retake(db, order_id, "held", now)?);
+    }
+    statements.push(stmt(
         db,
-        "UPDATE orders SET status = 'paid', paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
-         WHERE project_id = ?1 AND id = ?2 AND status = 'pending'",
+        &format!(
+            "UPDATE orders SET status = 'paid', paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
+             WHERE project_id = ?1 AND id = ?2 AND status IN {SETTLING}"
+        ),
         &[
             text(project_id),
             text(order_id),
             int(now),
             opt_text(payment_intent),
         ],
-    )?];
+    )?);
     for product_id in product_ids {
         statements.push(stmt(
             db,
             "INSERT INTO entitlements (id, project_id, order_id, product_id, end_user_id, email, status, granted_at) \
              SELECT ?1, o.project_id, o.id, ?4, o.end_user_id, o.email, 'active', ?5 FROM orders o \
-             WHERE o.project_id = ?2 AND o.id = ?3 \
+             WHERE o.project_id = ?2 AND o.id = ?3 AND o.status = 'paid' \
              ON CONFLICT (order_id, product_id) DO NOTHING",
             &[
                 text(&tollgate::ids::new_id("ent")),
@@ -513,7 +586,58 @@ pub fn pay_order(
     }
     statements.push(stmt(
         db,
-        "UPDATE inventory_reservations SET status = 'committed', updated_at = ?2 WHERE order_id = ?1 AND status = 'held'",
+        "UPDATE inventory_reservations SET status = 'committed', updated_at = ?2 WHERE order_id = ?1 AND status = 'held' \
+         AND EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status = 'paid')",
+        &[text(order_id), int(now)],
+    )?);
+    Ok(statements)
+}
+
+/// A paid order whose lapsed hold cannot be taken again (the stock is gone): `needs_attention`,
+/// with the payment recorded and nothing granted or taken — the developer refunds or restocks.
+///
+/// # Errors
+/// Binding failures.
+pub fn order_needs_attention(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+    payment_intent: Option<&str>,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        &format!(
+            "UPDATE orders SET status = 'needs_attention', paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
+             WHERE project_id = ?1 AND id = ?2 AND status IN {SETTLING}"
+        ),
+        &[
+            text(project_id),
+            text(order_id),
+            int(now),
+            opt_text(payment_intent),
+        ],
+    )
+}
+
+/// An order whose session completed unpaid: `awaiting_payment`, its stock still held (with
+/// `retake`, a lapsed hold is taken again first), nothing granted.
+///
+/// # Errors
+/// Binding failures.
+pub fn await_order(
+    db: &D1Database,
+    order_id: &str,
+    retake_lapsed: bool,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let mut statements = Vec::new();
+    if retake_lapsed {
+        statements.extend(retake(db, order_id, "held", now)?);
+    }
+    statements.push(stmt(
+        db,
+        "UPDATE orders SET status = 'awaiting_payment', updated_at = ?2 WHERE id = ?1 AND status IN ('pending', 'expired')",
         &[text(order_id), int(now)],
     )?);
     Ok(statements)

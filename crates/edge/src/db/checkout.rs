@@ -76,6 +76,62 @@ pub async fn subscribed(
     Ok(row.is_some_and(|r| r.n > 0))
 }
 
+/// How long a trial claim may name no session before it counts as abandoned (its request
+/// died between the claim and the session).
+const TRIAL_CLAIM_MS: i64 = 5 * 60 * 1000;
+
+/// Takes the end user's one free trial in the project, atomically: `true` when this call
+/// holds it (first claim, or the previous one's session expired or failed unpaid, or it was
+/// abandoned), `false` when the trial was had.
+///
+/// # Errors
+/// Storage failures.
+pub async fn claim_trial(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let row: Option<super::Count> = first(
+        db,
+        "INSERT INTO trial_claims (project_id, end_user_id, claimed_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (project_id, end_user_id) DO UPDATE SET session_id = NULL, claimed_at = ?3 \
+         WHERE (trial_claims.session_id IS NULL AND trial_claims.claimed_at < ?4) \
+         OR trial_claims.session_id IN (SELECT id FROM checkout_sessions WHERE status IN ('expired', 'failed')) \
+         RETURNING 1 AS n",
+        &[text(project_id), text(end_user_id), int(now), int(now - TRIAL_CLAIM_MS)],
+    )
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Names the session a trial claim taken at `claimed_at` was for (with `Some`), or gives
+/// the claim back when no session was opened (`None`).
+///
+/// # Errors
+/// Binding failures.
+pub fn settle_trial(
+    db: &D1Database,
+    project_id: &str,
+    end_user_id: &str,
+    claimed_at: i64,
+    session_id: Option<&str>,
+) -> Result<D1PreparedStatement, ApiError> {
+    let mut args = vec![text(project_id), text(end_user_id), int(claimed_at)];
+    let sql = match session_id {
+        Some(id) => {
+            args.push(text(id));
+            "UPDATE trial_claims SET session_id = ?4 \
+             WHERE project_id = ?1 AND end_user_id = ?2 AND claimed_at = ?3 AND session_id IS NULL"
+        }
+        None => {
+            "DELETE FROM trial_claims \
+             WHERE project_id = ?1 AND end_user_id = ?2 AND claimed_at = ?3 AND session_id IS NULL"
+        }
+    };
+    stmt(db, sql, &args)
+}
+
 /// A checkout session Tollgate opened.
 #[derive(Clone, Debug, Deserialize)]
 pub struct SessionRow {
@@ -93,7 +149,8 @@ pub struct SessionRow {
     pub tier_id: Option<String>,
     /// For carts.
     pub order_id: Option<String>,
-    /// `open`, `complete` or `expired`.
+    /// `open`, `awaiting_payment` (complete at Stripe, the payment not yet in), `complete`,
+    /// `failed` or `expired`.
     pub status: String,
     /// When Stripe expires it (ms).
     pub expires_at: i64,
@@ -271,7 +328,8 @@ pub fn reserve(
 
 /// Gives an order's `held` units back and marks it expired (and its session, if any). Only
 /// rows still `held` count, so a second release — the lazy one here, or the expiry webhook —
-/// adds nothing.
+/// adds nothing. An order awaiting a delayed payment is not `pending` and its session not
+/// `open`: neither expires, and the stock stays held for the payment.
 ///
 /// # Errors
 /// Binding failures.
@@ -305,6 +363,37 @@ pub fn release(
             &order,
         )?,
     ])
+}
+
+/// A delayed payment failed: the order's held units go back (as in [`release`]), and the
+/// order and its session are `failed`. A paid order never fails.
+///
+/// # Errors
+/// Binding failures.
+pub fn fail(
+    db: &D1Database,
+    order_id: &str,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let order = [text(order_id), int(now)];
+    // A release's first two statements give the held units back; its last two expire.
+    let mut statements = release(db, order_id, now)?;
+    statements.truncate(2);
+    statements.extend([
+        stmt(
+            db,
+            "UPDATE orders SET status = 'failed', updated_at = ?2 WHERE id = ?1 \
+             AND status IN ('pending', 'awaiting_payment', 'expired')",
+            &order,
+        )?,
+        stmt(
+            db,
+            "UPDATE checkout_sessions SET status = 'failed', updated_at = ?2 WHERE order_id = ?1 \
+             AND status IN ('open', 'awaiting_payment', 'expired')",
+            &order,
+        )?,
+    ]);
+    Ok(statements)
 }
 
 /// The project's cart orders whose session expired more than [`RELEASE_GRACE_MS`] ago and
@@ -394,7 +483,8 @@ pub async fn order(
 /// What an order came to: its status and the products it entitles (active entitlements).
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderState {
-    /// `pending`, `paid`, `expired` or `refunded`.
+    /// `pending`, `awaiting_payment`, `paid`, `failed`, `needs_attention`, `expired`,
+    /// `refunded` or `disputed`.
     pub status: String,
     /// A JSON array of the entitled product ids.
     pub products: String,

@@ -250,7 +250,8 @@ FROM (SELECT CAST(paid_at / 86400000 AS INTEGER) AS day, currency, COUNT(*) AS n
         arity: 4,
     },
     // stock of products on sale (low: 1–5 units left), the first 50 sold-out ones by name
-    // (their count is exact), and units sold: committed reservations, archived products' too
+    // (their count is exact), units sold: committed reservations, archived products' too,
+    // and the orders paid after their hold lapsed with the stock gone, for the developer
     Statement {
         body: " SELECT json_object('products', COUNT(*), 'unlimitedProducts', COALESCE(SUM(inventory IS NULL), 0),
   'inventory', COALESCE(SUM(inventory), 0), 'soldOut', COALESCE(SUM(inventory = 0), 0),
@@ -258,6 +259,7 @@ FROM (SELECT CAST(paid_at / 86400000 AS INTEGER) AS day, currency, COUNT(*) AS n
   'unitsSold', (SELECT COALESCE(SUM(r.quantity), 0) FROM orders o
     JOIN inventory_reservations r ON r.order_id = o.id
     WHERE o.project_id IN (SELECT id FROM scope) AND r.status = 'committed'),
+  'needsAttention', (SELECT COUNT(*) FROM orders WHERE project_id IN (SELECT id FROM scope) AND status = 'needs_attention'),
   'soldOutItems', json((SELECT json_group_array(json_object('id', id, 'projectId', project_id,
       'name', name, 'displayName', display_name))
     FROM (SELECT id, project_id, name, display_name FROM products

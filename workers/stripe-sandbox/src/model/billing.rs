@@ -162,6 +162,39 @@ pub(crate) fn start(new: NewSubscription<'_>, stamp: Stamp) -> Value {
     })
 }
 
+/// A new subscription whose first payment is on its way (a delayed method): `incomplete`
+/// until the invoice is paid.
+pub(crate) fn incomplete(subscription: &Value) -> Value {
+    let mut out = subscription.clone();
+    set(&mut out, "status", json!("incomplete"));
+    out
+}
+
+/// An incomplete subscription whose first invoice got paid.
+pub(crate) fn activate(subscription: &Value) -> Value {
+    let mut out = subscription.clone();
+    set(&mut out, "status", json!("active"));
+    out
+}
+
+/// An open invoice paid at `now`.
+pub(crate) fn pay_invoice(invoice: &Value, now: i64) -> Value {
+    let mut out = invoice.clone();
+    let due = int(invoice, "amount_due").unwrap_or(0);
+    set(&mut out, "status", json!("paid"));
+    set(&mut out, "amount_paid", json!(due));
+    set(&mut out, "amount_remaining", json!(0));
+    set(&mut out, "auto_advance", json!(false));
+    set(&mut out, "next_payment_attempt", Value::Null);
+    if let Some(transitions) = out
+        .get_mut("status_transitions")
+        .and_then(Value::as_object_mut)
+    {
+        transitions.insert("paid_at".into(), json!(now));
+    }
+    out
+}
+
 fn set_period(subscription: &mut Value, start: i64, end: i64) {
     set(subscription, "current_period_start", json!(start));
     set(subscription, "current_period_end", json!(end));

@@ -458,6 +458,8 @@ pub(crate) struct Payment<'a> {
     pub(crate) payment_intent: Option<&'a str>,
     /// A free trial or a zero total: nothing was charged now.
     pub(crate) nothing_due: bool,
+    /// Paid with a delayed method: complete, but `unpaid` until it settles.
+    pub(crate) pending: bool,
 }
 
 /// The session completed by `payment`.
@@ -470,6 +472,8 @@ pub(crate) fn complete(session: &Value, payment: &Payment<'_>) -> Value {
         "payment_status",
         json!(if payment.nothing_due {
             "no_payment_required"
+        } else if payment.pending {
+            "unpaid"
         } else {
             "paid"
         }),
@@ -484,6 +488,54 @@ pub(crate) fn complete(session: &Value, payment: &Payment<'_>) -> Value {
     set(&mut out, "subscription", json!(payment.subscription));
     set(&mut out, "invoice", json!(payment.invoice));
     set(&mut out, "payment_intent", json!(payment.payment_intent));
+    out
+}
+
+/// Whether the session completed with a delayed payment that has not settled yet.
+pub(crate) fn awaits_payment(session: &Value) -> bool {
+    text(session, "status") == Some("complete")
+        && text(session, "payment_status") == Some("unpaid")
+        && session[PRIVATE].get("payment_failed").is_none()
+}
+
+/// The session once its delayed payment settled: `paid`, or still `unpaid` and marked
+/// failed (so it cannot settle twice).
+pub(crate) fn settled(session: &Value, succeeded: bool) -> Value {
+    let mut out = session.clone();
+    if succeeded {
+        set(&mut out, "payment_status", json!("paid"));
+    } else if let Some(private) = out.get_mut(PRIVATE).and_then(Value::as_object_mut) {
+        private.insert("payment_failed".into(), json!(true));
+    }
+    out
+}
+
+/// A payment intent paid with a delayed method: `processing`, nothing received yet.
+pub(crate) fn processing(intent: &Value) -> Value {
+    let mut out = intent.clone();
+    set(&mut out, "status", json!("processing"));
+    set(&mut out, "amount_received", json!(0));
+    set(&mut out, "payment_method_types", json!(["sepa_debit"]));
+    out
+}
+
+/// A processing payment intent once its payment settled: `succeeded` with the amount
+/// received, or back to `requires_payment_method` with the failure.
+pub(crate) fn settle_intent(intent: &Value, succeeded: bool) -> Value {
+    let mut out = intent.clone();
+    if succeeded {
+        set(&mut out, "status", json!("succeeded"));
+        set(&mut out, "amount_received", intent["amount"].clone());
+    } else {
+        set(&mut out, "status", json!("requires_payment_method"));
+        set(
+            &mut out,
+            "last_payment_error",
+            json!({"code": "insufficient_funds", "decline_code": null, "doc_url": null,
+                "message": "The account has insufficient funds to cover this payment.",
+                "payment_method": null, "type": "card_error"}),
+        );
+    }
     out
 }
 
@@ -786,6 +838,7 @@ mod tests {
                 invoice: Some("in_1"),
                 payment_intent: None,
                 nothing_due: false,
+                pending: false,
             },
         );
         let trial = complete(
@@ -797,6 +850,7 @@ mod tests {
                 invoice: Some("in_1"),
                 payment_intent: None,
                 nothing_due: true,
+                pending: false,
             },
         );
 

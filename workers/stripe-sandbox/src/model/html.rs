@@ -106,10 +106,14 @@ pub(crate) fn checkout_page(session: &Value) -> String {
             format!(
                 "<form method=\"post\" action=\"/pay/{id}\">{email}\
 <button type=\"submit\" name=\"action\" value=\"pay\" id=\"pay\">Pay {total}</button>\
+<button type=\"submit\" name=\"action\" value=\"pay_delayed\" id=\"pay-delayed\">Pay by SEPA Direct Debit</button>\
 <button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
                 id = escape(id),
                 total = escape(&total)
             )
+        }
+        "complete" if checkout::awaits_payment(session) => {
+            "<p id=\"state\">This checkout is complete: the payment is processing.</p>".to_owned()
         }
         "complete" => "<p id=\"state\">This checkout is complete: it has been paid.</p>".to_owned(),
         _ => "<p id=\"state\">This checkout session has expired. Start a new checkout to pay.</p>"
