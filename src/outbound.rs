@@ -37,7 +37,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in the order the documentation lists them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::CustomerCreated,
         Self::SubscriptionUpdated,
         Self::UsageThresholdReached,

@@ -231,6 +231,7 @@ pub(crate) async fn complete(
                     buyer_email.as_deref(),
                     stamp,
                     now_ms,
+                    false,
                     &mut change.writes,
                 )?;
             }
@@ -279,6 +280,7 @@ pub(crate) async fn settle_payment(
     session: &Value,
     succeeded: bool,
     stamp: Stamp,
+    now_ms: i64,
     change: &mut Change,
 ) -> Result<Value, Fail> {
     if !checkout::awaits_payment(session) {
@@ -317,7 +319,17 @@ pub(crate) async fn settle_payment(
     } else {
         let intent = stored("payment_intent", "payment_intent").await?;
         let settled = checkout::settle_intent(&intent, succeeded);
-        change.writes.push(store.replace(scope, &settled)?);
+        let email = session["customer_details"]["email"].as_str();
+        crate::refunds::charge_intent(
+            store,
+            scope,
+            &settled,
+            email,
+            stamp,
+            now_ms,
+            true,
+            &mut change.writes,
+        )?;
     }
     let settled = checkout::settled(session, succeeded);
     change.writes.push(store.replace(scope, &settled)?);

@@ -111,6 +111,7 @@ async fn settle_payment(call: &Call, p: Params, succeeded: bool) -> Result<Outco
         &session,
         succeeded,
         call.stamp,
+        call.now_ms,
         &mut change,
     )
     .await?;

@@ -16,7 +16,10 @@ use serde_json::Value;
 use tollgate::ids::new_id;
 use worker::D1PreparedStatement;
 
-/// Stores the payment intent with the succeeded charge that paid it (`latest_charge`).
+/// Stores the payment intent with the succeeded charge that paid it (`latest_charge`); an
+/// intent still `processing` (a delayed method) is stored as it is, with no charge yet.
+/// `settled` says the intent is stored already and is replaced, not inserted.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn charge_intent(
     store: &Store,
     scope: &Scope,
@@ -24,16 +27,21 @@ pub(crate) fn charge_intent(
     email: Option<&str>,
     stamp: Stamp,
     now_ms: i64,
+    settled: bool,
     writes: &mut Vec<D1PreparedStatement>,
 ) -> Result<(), Fail> {
-    let charge = charges::charge(&new_id("ch"), intent, email, stamp);
-    writes.push(store.insert(scope, "charge", &charge, now_ms)?);
-    writes.push(store.insert(
-        scope,
-        "payment_intent",
-        &charges::charged(intent, &charge),
-        now_ms,
-    )?);
+    let stored = if text(intent, "status") == Some("succeeded") {
+        let charge = charges::charge(&new_id("ch"), intent, email, stamp);
+        writes.push(store.insert(scope, "charge", &charge, now_ms)?);
+        charges::charged(intent, &charge)
+    } else {
+        intent.clone()
+    };
+    writes.push(if settled {
+        store.replace(scope, &stored)?
+    } else {
+        store.insert(scope, "payment_intent", &stored, now_ms)?
+    });
     Ok(())
 }
 
