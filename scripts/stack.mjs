@@ -33,7 +33,7 @@ export const DEV_CONSOLE_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
  * Development secrets, made once per state folder and kept beside the state (so tokens and
  * keys survive a restart): the key pepper, the data-encryption key, the download-token key,
  * the development issuer's RSA key and the Stripe sandbox credentials (the platform's secret keys and Connect client
- * ids per mode, and the webhook signing secret). Never used outside local runs and tests.
+ * ids per mode, and the webhook signing secret per mode). Never used outside local runs and tests.
  * A state folder made by an older version gains the secrets it lacks.
  */
 export function devSecrets(persistDir) {
@@ -53,6 +53,7 @@ export function devSecrets(persistDir) {
     STRIPE_CLIENT_ID_TEST: () => token("ca_"),
     STRIPE_CLIENT_ID_LIVE: () => token("ca_"),
     STRIPE_WEBHOOK_SECRET: () => token("whsec_"),
+    STRIPE_WEBHOOK_SECRET_LIVE: () => token("whsec_"),
   };
   const missing = Object.keys(makers).filter((name) => !(name in kept));
   if (missing.length === 0) return kept;

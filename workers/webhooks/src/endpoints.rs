@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tollgate::ids::new_id;
 use tollgate::outbound::{
-    CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, RotateSecretInput,
-    new_secret, secret_last4,
+    CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, Reach,
+    RotateSecretInput, new_secret, secret_last4,
 };
 use tollgate::{Detail, Mode};
 use tollgate_edge::audit::{self, Change};
@@ -15,7 +15,9 @@ use tollgate_edge::db::projects::ProjectRow;
 use tollgate_edge::db::webhook_endpoints::{self as store, EndpointRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
-use tollgate_edge::{ApiError, Ctx, body, crypto, db, json, json_text, list, secrets};
+use tollgate_edge::{
+    ApiError, Ctx, Environment, body, crypto, db, json, json_text, list, secrets,
+};
 use wasm_bindgen::JsValue;
 use worker::{D1PreparedStatement, Response};
 
@@ -68,6 +70,14 @@ pub(crate) fn mode_of(project: &ProjectRow) -> Result<Mode, ApiError> {
     Mode::parse(&project.mode).ok_or_else(|| {
         ApiError::internal(format!("project {} has mode {}", project.id, project.mode))
     })
+}
+
+/// Where the project's endpoints may point on this deployment (loopback only in development).
+fn reach(ctx: &Ctx, project: &ProjectRow) -> Result<Reach, ApiError> {
+    Ok(Reach::new(
+        mode_of(project)?,
+        ctx.config.environment == Environment::Development,
+    ))
 }
 
 /// The route's endpoint, or 404 (another project's, a deleted one, or none).
@@ -144,7 +154,7 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     let project = session.project(&ctx).await?;
     let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let spec = body::parse::<CreateEndpointInput>(&bytes)?
-        .validate(mode_of(&project)?)
+        .validate(reach(&ctx, &project)?)
         .map_err(ApiError::Validation)?;
     idempotent::run(&ctx, &session.db, &project.id, &bytes, async |claim| {
         insert(&ctx, &session, &project, &spec, claim).await
@@ -211,7 +221,7 @@ pub(crate) async fn edit(mut ctx: Ctx) -> Result<Response, ApiError> {
     let row = endpoint(&ctx, &session, &project.id).await?;
     let input: EditEndpointInput = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let (next, expected) = input
-        .apply(&row.spec(), mode_of(&project)?)
+        .apply(&row.spec(), reach(&ctx, &project)?)
         .map_err(ApiError::Validation)?;
     if row.updated_at != expected {
         return Err(ApiError::StaleUpdate);
