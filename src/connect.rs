@@ -172,7 +172,7 @@ impl State {
             mode,
         )
         .verify_slice(&self.mac)
-            .is_ok()
+        .is_ok()
     }
 }
 
@@ -249,7 +249,10 @@ mod tests {
     #[test]
     fn a_state_with_a_swapped_browser_hash_no_longer_verifies() {
         let raw = issue(5_000);
-        let swapped = raw.replace(&browser_hash(BROWSER), &browser_hash("attacker-browser-nonce"));
+        let swapped = raw.replace(
+            &browser_hash(BROWSER),
+            &browser_hash("attacker-browser-nonce"),
+        );
         let state = State::parse(&swapped).unwrap_or_else(|| panic!("parses"));
 
         assert!(state.from_browser(Some("attacker-browser-nonce")));

@@ -1008,7 +1008,10 @@ mod tests {
             ("Connection refused (os error 111)", "connection_refused"),
             ("DNS lookup failed for internal.corp", "dns"),
             ("getaddrinfo ENOTFOUND hooks.example.com", "dns"),
-            ("TLS peer's certificate is not trusted; reason = self signed", "tls"),
+            (
+                "TLS peer's certificate is not trusted; reason = self signed",
+                "tls",
+            ),
             ("SSL handshake failed", "tls"),
             ("Network connection lost.", "network"),
             ("internal error; reference = 7h2k9", "network"),

@@ -185,14 +185,25 @@ async fn complete(ctx: &Ctx) -> Result<ConnectionRow, ApiError> {
         return Err(ApiError::StripeAccountInUse);
     }
     let key = secrets::data_key(&ctx.env).await?;
-    let seal = async |plain: &str| {
-        crypto::seal(&key, plain.as_bytes())
+    // Bound to the connection's row (platform and mode) and column.
+    let row_key = format!("{}:{}", owner.platform_id, mode.as_str());
+    let seal = async |plain: &str, column: &str| {
+        let slot = crypto::Slot {
+            table: "stripe_connections",
+            column,
+            row: &row_key,
+        };
+        crypto::seal(&key, plain.as_bytes(), slot)
             .await
             .map_err(|e| ApiError::internal(format!("seal: {}", e.0)))
     };
-    let access = seal(token.access_token.as_deref().unwrap_or_default()).await?;
+    let access = seal(
+        token.access_token.as_deref().unwrap_or_default(),
+        "access_token_enc",
+    )
+    .await?;
     let refresh = match token.refresh_token.as_deref() {
-        Some(r) => Some(seal(r).await?),
+        Some(r) => Some(seal(r, "refresh_token_enc").await?),
         None => None,
     };
     let row = ConnectionRow {

@@ -161,9 +161,13 @@ async fn keys(
     }
     let mut keys = Vec::new();
     for secret in sealed {
-        let plain = crypto::open(&data_key, secret)
-            .await
-            .map_err(|e| ApiError::internal(format!("open webhook secret: {}", e.0)))?;
+        let plain = crypto::open(
+            &data_key,
+            secret,
+            crate::endpoints::secret_slot(&delivery.endpoint_id),
+        )
+        .await
+        .map_err(|e| ApiError::internal(format!("open webhook secret: {}", e.0)))?;
         let text = String::from_utf8(plain)
             .map_err(|_| ApiError::internal("webhook secret is not UTF-8"))?;
         keys.push(

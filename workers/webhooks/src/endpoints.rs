@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tollgate::ids::new_id;
 use tollgate::outbound::{
-    CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, Reach,
-    RotateSecretInput, new_secret, secret_last4,
+    CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, Reach, RotateSecretInput,
+    new_secret, secret_last4,
 };
 use tollgate::{Detail, Mode};
 use tollgate_edge::audit::{self, Change};
@@ -15,9 +15,7 @@ use tollgate_edge::db::projects::ProjectRow;
 use tollgate_edge::db::webhook_endpoints::{self as store, EndpointRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
-use tollgate_edge::{
-    ApiError, Ctx, Environment, body, crypto, db, json, json_text, list, secrets,
-};
+use tollgate_edge::{ApiError, Ctx, Environment, body, crypto, db, json, json_text, list, secrets};
 use wasm_bindgen::JsValue;
 use worker::{D1PreparedStatement, Response};
 
@@ -92,9 +90,19 @@ pub(crate) async fn endpoint(
         .ok_or(ApiError::NotFound)
 }
 
-async fn seal(ctx: &Ctx, secret: &str) -> Result<String, ApiError> {
+/// Where an endpoint's signing secret is sealed: its row. A rotation moves the value into
+/// `previous_secret_enc` in SQL, so both columns open under the `secret_enc` binding.
+pub(crate) const fn secret_slot(endpoint_id: &str) -> crypto::Slot<'_> {
+    crypto::Slot {
+        table: "webhook_endpoints",
+        column: "secret_enc",
+        row: endpoint_id,
+    }
+}
+
+async fn seal(ctx: &Ctx, endpoint_id: &str, secret: &str) -> Result<String, ApiError> {
     let key = secrets::data_key(&ctx.env).await?;
-    crypto::seal(&key, secret.as_bytes())
+    crypto::seal(&key, secret.as_bytes(), secret_slot(endpoint_id))
         .await
         .map_err(|e| ApiError::internal(format!("seal webhook secret: {}", e.0)))
 }
@@ -174,14 +182,15 @@ async fn insert(
         return Err(ApiError::EndpointLimitReached);
     }
     let secret = new_secret();
+    let id = new_id("whe");
     let row = EndpointRow {
-        id: new_id("whe"),
+        secret_enc: seal(ctx, &id, &secret).await?,
+        id,
         project_id: project.id.clone(),
         url: spec.url.clone(),
         description: spec.description.clone(),
         events: spec.events_json(),
         status: spec.status.as_str().to_owned(),
-        secret_enc: seal(ctx, &secret).await?,
         secret_last4: secret_last4(&secret),
         previous_secret_enc: None,
         previous_secret_expires_at: None,
@@ -291,7 +300,7 @@ pub(crate) async fn rotate(mut ctx: Ctx) -> Result<Response, ApiError> {
         .map_err(ApiError::Validation)?;
     idempotent::run(&ctx, &session.db, &project.id, &bytes, async |claim| {
         let secret = new_secret();
-        let sealed = seal(&ctx, &secret).await?;
+        let sealed = seal(&ctx, &row.id, &secret).await?;
         let now = ctx.now_ms.max(row.updated_at + 1);
         let previous_until = now + grace * 1000;
         let rotated = EndpointRow {
