@@ -6,9 +6,10 @@
 // The stack runs with WEBHOOK_RETRY_BASE_SECONDS=1, so retries come after 1 s, 2 s, 4 s…
 
 import assert from "node:assert/strict";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
+import { devSecrets } from "../scripts/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
 import { startReceiver } from "./support/sandbox.mjs";
 import { testStack } from "./support/stack.mjs";
@@ -345,6 +346,48 @@ describe("delivery", () => {
     assert.ok(["connection_refused", "network"].includes(row.last_error), row.last_error);
     assert.equal(row.last_status_code, null);
     assert.equal(listed.body.data[0].lastError, row.last_error);
+  });
+
+  test("a sealed secret copied onto another endpoint's row no longer opens there", async () => {
+    const app = await developer("ob_swapped");
+    const victim = await endpoint(app, "/swap-victim", ["customer.created"]);
+    const mine = await endpoint(app, "/swap-mine", ["customer.created"]);
+    const d = await db();
+    const { secret_enc: sealed } = await d.prepare("SELECT secret_enc FROM webhook_endpoints WHERE id = ?1").bind(mine.id).first();
+    // Someone who can write the database but lacks the key moves a known secret onto the victim.
+    await d.prepare("UPDATE webhook_endpoints SET secret_enc = ?2 WHERE id = ?1").bind(victim.id, sealed).run();
+
+    await newCustomer(app);
+
+    const [request] = await received("/swap-mine");
+    assert.ok(verified(request, mine.secret));
+    const [row] = await eventually(async () => {
+      const rows = await deliveryRows(victim.id);
+      return rows[0]?.last_error && rows;
+    });
+    assert.equal(row.last_error, "signing_failed");
+    assert.match(sealed, /^v2\./);
+    assert.equal(receiver.at("/swap-victim").length, 0, "nothing was signed with the moved secret");
+  });
+
+  test("a secret sealed before binding (v1) still signs, and a rotation re-seals it bound", async () => {
+    const app = await developer("ob_legacy_seal");
+    const hook = await endpoint(app, "/legacy-seal", ["customer.created"]);
+    const key = Buffer.from(devSecrets(stack.dir).DATA_ENCRYPTION_KEY, "base64");
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", key, iv);
+    const body = Buffer.concat([cipher.update(hook.secret, "utf8"), cipher.final(), cipher.getAuthTag()]);
+    const legacy = `v1.${Buffer.concat([iv, body]).toString("base64url")}`;
+    await (await db()).prepare("UPDATE webhook_endpoints SET secret_enc = ?2 WHERE id = ?1").bind(hook.id, legacy).run();
+
+    await newCustomer(app);
+    const [request] = await received("/legacy-seal");
+    const rotated = await app.hooks("POST", `${app.base}/webhook-endpoints/${hook.id}/rotate-secret`, { body: {} });
+    const stored = await (await db()).prepare("SELECT secret_enc FROM webhook_endpoints WHERE id = ?1").bind(hook.id).first();
+
+    assert.ok(verified(request, hook.secret), "the v1 value opened without associated data");
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.match(stored.secret_enc, /^v2\./);
   });
 
   test("a resend delivers again with the same webhook-id, audited", async () => {
