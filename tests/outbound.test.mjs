@@ -121,7 +121,7 @@ describe("endpoints", () => {
     assert.equal(one.status, 200);
     assert.ok(!one.text.includes(secret));
     const row = await (await db()).prepare("SELECT secret_enc FROM webhook_endpoints WHERE id = ?1").bind(shown.id).first();
-    assert.ok(row.secret_enc.startsWith("v1.") && !row.secret_enc.includes(secret.slice(6)), "the secret is sealed at rest");
+    assert.ok(row.secret_enc.startsWith("v2.") && !row.secret_enc.includes(secret.slice(6)), "the secret is sealed at rest");
 
     const noStamp = await app.hooks("PATCH", `${app.base}/webhook-endpoints/${shown.id}`, { body: { status: "disabled" } });
     assert.equal(noStamp.status, 422);
@@ -331,7 +331,10 @@ describe("delivery", () => {
   test("an unreachable endpoint's lastError is a category, never the runtime's message", async () => {
     const app = await developer("ob_unreachable");
     const closed = await new Promise((done) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => probe.close(() => done(probe.address().port)));
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address();
+        probe.close(() => done(port));
+      });
     });
     const res = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: `http://127.0.0.1:${closed}/nobody`, events: ["customer.created"] } });
     assert.equal(res.status, 201, res.text);
