@@ -536,7 +536,7 @@ describe("the platform worker", () => {
 
       const row = await db.prepare("SELECT response_body FROM idempotency_keys WHERE key = 'sealed-1'").first();
 
-      assert.match(row.response_body, /^sealed:v1\./);
+      assert.match(row.response_body, /^sealed:v2\./);
       assert.ok(!row.response_body.includes(first.body.data.secretKey));
     });
 
