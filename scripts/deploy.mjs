@@ -57,7 +57,7 @@ export const OPTIONAL_SECRETS = {
   platform: ["STRIPE_SECRET_KEY_LIVE"],
   catalog: ["STRIPE_SECRET_KEY_LIVE", "STRIPE_CLIENT_ID_LIVE"],
   api: ["STRIPE_SECRET_KEY_LIVE"],
-  webhooks: ["STRIPE_SECRET_KEY_LIVE", "STRIPE_WEBHOOK_SECRET_LIVE", "STRIPE_WEBHOOK_SECRET_PREVIOUS"],
+  webhooks: ["STRIPE_SECRET_KEY_LIVE", "STRIPE_WEBHOOK_SECRET_LIVE", "STRIPE_WEBHOOK_SECRET_PREVIOUS", "STRIPE_WEBHOOK_SECRET_LIVE_PREVIOUS"],
 };
 
 const atLeast32Bytes = (v) => (Buffer.byteLength(v) >= 32 ? null : "must be at least 32 bytes");
@@ -78,6 +78,7 @@ export const SECRET_CHECKS = {
   STRIPE_WEBHOOK_SECRET: prefixed("whsec_"),
   STRIPE_WEBHOOK_SECRET_LIVE: prefixed("whsec_"),
   STRIPE_WEBHOOK_SECRET_PREVIOUS: prefixed("whsec_"),
+  STRIPE_WEBHOOK_SECRET_LIVE_PREVIOUS: prefixed("whsec_"),
 };
 
 export const CREDENTIALS = ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"];

@@ -33,7 +33,7 @@ export const DEV_CONSOLE_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
  * Development secrets, made once per state folder and kept beside the state (so tokens and
  * keys survive a restart): the key pepper, the data-encryption key, the download-token key,
  * the development issuer's RSA key and the Stripe sandbox credentials (the platform's secret keys and Connect client
- * ids per mode, and the webhook signing secret). Never used outside local runs and tests.
+ * ids per mode, and the webhook signing secret per mode). Never used outside local runs and tests.
  * A state folder made by an older version gains the secrets it lacks.
  */
 export function devSecrets(persistDir) {
@@ -53,6 +53,7 @@ export function devSecrets(persistDir) {
     STRIPE_CLIENT_ID_TEST: () => token("ca_"),
     STRIPE_CLIENT_ID_LIVE: () => token("ca_"),
     STRIPE_WEBHOOK_SECRET: () => token("whsec_"),
+    STRIPE_WEBHOOK_SECRET_LIVE: () => token("whsec_"),
   };
   const missing = Object.keys(makers).filter((name) => !(name in kept));
   if (missing.length === 0) return kept;
@@ -197,13 +198,15 @@ async function waitForHealth(urls, timeoutMs, healthy = (status) => status === 2
 /**
  * Starts the stack. `ports` maps worker → port (absent or 0 = a free port). `persistDir`
  * holds the D1/KV/R2 state (the same layout as `wrangler --persist-to`) and the development
- * secrets. `vars` override variables and secrets in every worker. Returns the workers' URLs,
+ * secrets. `vars` override variables and secrets in every worker, and `workerVars` (worker →
+ * vars) in one worker only (tests: a production-configured webhooks worker behind a development
+ * issuer). Returns the workers' URLs,
  * the runtime's log entries (`{ level, message }`), the shared D1 database (`d1()`), the
  * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`), `scheduled(worker)`
  * (runs a cron trigger now), and `stop()`. `d1Outage` (tests only) binds every worker's `DB`
  * to a database that cannot be reached; health then only waits for each worker to answer.
  */
-export async function startStack({ persistDir, ports = {}, vars = {}, migrate = true, quiet = false, d1Outage = false } = {}) {
+export async function startStack({ persistDir, ports = {}, vars = {}, workerVars = {}, migrate = true, quiet = false, d1Outage = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
   if (migrate) await applyMigrations(persistDir);
   // Ports are fixed before start: the platform's URL is the development issuer, and the
@@ -241,7 +244,7 @@ export async function startStack({ persistDir, ports = {}, vars = {}, migrate = 
         logs.push(entry);
         if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
       },
-      workers: WORKERS.map((w) => workerOptions(w, chosen[w], environment, { d1Outage })),
+      workers: WORKERS.map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
     }),
   );
   try {

@@ -79,6 +79,8 @@ pub enum ErrorCode {
     ConnectDeclined,
     /// The Connect `state` is unknown, tampered with, expired or already used.
     InvalidOauthState,
+    /// The Connect round trip is being finished in a browser that did not start it.
+    ConnectBrowserMismatch,
     /// The Stripe account is already connected to another Tollgate platform.
     StripeAccountInUse,
     /// Connect a Stripe account for the project's mode first (test mode).

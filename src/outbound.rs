@@ -299,6 +299,35 @@ pub fn after_failure(now: i64, failed: u32, base: u32, deadline: i64) -> AfterFa
 }
 
 // ---------------------------------------------------------------------------------------
+// Failed attempts
+
+/// What a delivery's `lastError` says when its endpoint answered a status outside 2xx.
+#[must_use]
+pub fn http_failure(status: u16) -> String {
+    format!("http_{status}")
+}
+
+/// The category a failed fetch is shown under in a delivery's `lastError`. The runtime's own
+/// message can name internal hosts, addresses or a TLS library's detail, so it goes only to
+/// the log: the developer sees `timeout`, `connection_refused`, `dns`, `tls` or `network`.
+#[must_use]
+pub fn network_failure(cause: &str) -> &'static str {
+    let cause = cause.to_ascii_lowercase();
+    let any = |needles: &[&str]| needles.iter().any(|n| cause.contains(n));
+    if any(&["timed out", "timeout"]) {
+        "timeout"
+    } else if any(&["refused"]) {
+        "connection_refused"
+    } else if any(&["dns", "resolve", "getaddrinfo", "enotfound", "name not"]) {
+        "dns"
+    } else if any(&["tls", "ssl", "certificate", "handshake"]) {
+        "tls"
+    } else {
+        "network"
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Endpoint URLs
 
 /// Whether an IPv4 address is one a webhook may never target from a live project: loopback,
@@ -384,13 +413,33 @@ fn classify(host: &str) -> Result<Host, &'static str> {
     Ok(Host::Public)
 }
 
-/// Checks an endpoint URL for a project in `mode`: `https` to a public host; test projects may
-/// also use loopback (`127.0.0.1`, `localhost`, `[::1]`, any port, http or https). Never
-/// credentials in the URL, a fragment, or a private, link-local or reserved address.
+/// Where a project's endpoints may point: `https` to public hosts always, and loopback too
+/// (`127.0.0.1`, `localhost`, `[::1]`, any port, http or https) only for a test project on a
+/// deployment with `ENVIRONMENT=development`, for receivers on the developer's own machine.
+/// Anywhere else loopback is the worker's own host, never the developer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reach {
+    mode: Mode,
+    loopback: bool,
+}
+
+impl Reach {
+    /// The reach of a project in `mode` on a deployment that is (or is not) development.
+    #[must_use]
+    pub fn new(mode: Mode, development: bool) -> Self {
+        Self {
+            mode,
+            loopback: development && mode == Mode::Test,
+        }
+    }
+}
+
+/// Checks an endpoint URL against a project's [`Reach`]. Never credentials in the URL, a
+/// fragment, or a private, link-local or reserved address.
 ///
 /// # Errors
 /// A reason fit for `fieldErrors.url`.
-pub fn check_url(raw: &str, mode: Mode) -> Result<String, &'static str> {
+pub fn check_url(raw: &str, reach: Reach) -> Result<String, &'static str> {
     let url = raw.trim();
     if url.is_empty() {
         return Err("is required");
@@ -423,19 +472,23 @@ pub fn check_url(raw: &str, mode: Mode) -> Result<String, &'static str> {
     {
         return Err("has an invalid port");
     }
-    match (classify(host)?, mode, https) {
-        (Host::Loopback, Mode::Test, _) => Ok(url.to_owned()),
+    match (classify(host)?, reach.mode, https) {
+        (Host::Loopback, _, _) if reach.loopback => Ok(url.to_owned()),
         (Host::Loopback, Mode::Live, _) => {
             Err("must not point at localhost or a loopback address in live mode")
         }
+        (Host::Loopback, Mode::Test, _) => Err(
+            "must not point at localhost or a loopback address (only a local development stack allows it)",
+        ),
         (Host::Internal, _, _) => {
             Err("must not point at a private, link-local or reserved address")
         }
         (Host::Public, _, true) => Ok(url.to_owned()),
         (Host::Public, Mode::Live, false) => Err("must use https in live mode"),
-        (Host::Public, Mode::Test, false) => {
+        (Host::Public, Mode::Test, false) if reach.loopback => {
             Err("must use https (test mode also allows http to 127.0.0.1 or localhost)")
         }
+        (Host::Public, Mode::Test, false) => Err("must use https"),
     }
 }
 
@@ -504,10 +557,10 @@ impl EndpointSpec {
         events: Option<&[String]>,
         description: Option<&str>,
         status: EndpointStatus,
-        mode: Mode,
+        reach: Reach,
     ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let url = match url.map(|u| check_url(u, mode)) {
+        let url = match url.map(|u| check_url(u, reach)) {
             Some(Ok(url)) => Some(url),
             Some(Err(reason)) => {
                 field_error(&mut errors, "url", reason);
@@ -593,17 +646,17 @@ pub struct CreateEndpointInput {
 }
 
 impl CreateEndpointInput {
-    /// The endpoint to create (enabled) in a project of `mode`.
+    /// The endpoint to create (enabled) in a project of that reach.
     ///
     /// # Errors
     /// Every invalid field.
-    pub fn validate(self, mode: Mode) -> Result<EndpointSpec, FieldErrors> {
+    pub fn validate(self, reach: Reach) -> Result<EndpointSpec, FieldErrors> {
         EndpointSpec::validate(
             self.url.as_deref(),
             self.events.as_deref(),
             self.description.as_deref(),
             EndpointStatus::Enabled,
-            mode,
+            reach,
         )
     }
 }
@@ -633,7 +686,7 @@ impl EditEndpointInput {
     pub fn apply(
         self,
         current: &EndpointSpec,
-        mode: Mode,
+        reach: Reach,
     ) -> Result<(EndpointSpec, i64), FieldErrors> {
         let mut errors = FieldErrors::new();
         let status = match self.status.as_deref() {
@@ -656,7 +709,7 @@ impl EditEndpointInput {
             Some(d) => Some(d.as_str()),
             None => current.description.as_deref(),
         };
-        let spec = EndpointSpec::validate(Some(url), Some(events), description, status, mode);
+        let spec = EndpointSpec::validate(Some(url), Some(events), description, status, reach);
         match (spec, self.updated_at) {
             (Ok(spec), Some(at)) if errors.is_empty() => Ok((spec, at)),
             (Ok(_), _) => Err(errors),
@@ -908,6 +961,7 @@ mod tests {
     #[test]
     fn url_rules_by_mode() {
         use Mode::{Live, Test};
+        // As on a local development stack, where test projects may reach loopback.
         let cases: &[(&str, Mode, bool)] = &[
             ("https://hooks.example.com/tollgate", Live, true),
             ("https://hooks.example.com:8443/x?y=1", Live, true),
@@ -946,8 +1000,69 @@ mod tests {
             ("", Live, false),
         ];
         for (url, mode, ok) in cases {
-            assert_eq!(check_url(url, *mode).is_ok(), *ok, "{url} in {mode}");
+            assert_eq!(
+                check_url(url, Reach::new(*mode, true)).is_ok(),
+                *ok,
+                "{url} in {mode}"
+            );
         }
+    }
+
+    #[test]
+    fn a_failed_fetch_is_shown_as_a_category_never_as_the_runtimes_message() {
+        let cases = [
+            ("The operation timed out after 10000ms", "timeout"),
+            ("connect ECONNREFUSED 10.1.2.3:443", "connection_refused"),
+            ("Connection refused (os error 111)", "connection_refused"),
+            ("DNS lookup failed for internal.corp", "dns"),
+            ("getaddrinfo ENOTFOUND hooks.example.com", "dns"),
+            (
+                "TLS peer's certificate is not trusted; reason = self signed",
+                "tls",
+            ),
+            ("SSL handshake failed", "tls"),
+            ("Network connection lost.", "network"),
+            ("internal error; reference = 7h2k9", "network"),
+            ("", "network"),
+        ];
+        for (cause, category) in cases {
+            assert_eq!(network_failure(cause), category, "{cause}");
+        }
+        assert_eq!(http_failure(503), "http_503");
+        assert_eq!(http_failure(302), "http_302");
+    }
+
+    #[test]
+    fn loopback_is_reachable_only_from_test_projects_of_a_development_stack() {
+        use Mode::{Live, Test};
+        let loopbacks = [
+            "http://127.0.0.1:9000/x",
+            "https://127.0.0.1/x",
+            "http://localhost:3000/hooks",
+            "https://app.localhost/x",
+            "http://[::1]:8080/",
+        ];
+        let reaches: &[(Mode, bool, bool)] = &[
+            (Test, true, true),
+            (Test, false, false),
+            (Live, true, false),
+            (Live, false, false),
+        ];
+        for url in loopbacks {
+            for (mode, development, ok) in reaches {
+                let checked = check_url(url, Reach::new(*mode, *development));
+                assert_eq!(
+                    checked.is_ok(),
+                    *ok,
+                    "{url} in {mode}, development={development}: {checked:?}"
+                );
+            }
+        }
+        assert_eq!(
+            check_url("http://hooks.example.com/x", Reach::new(Test, false)),
+            Err("must use https")
+        );
+        assert!(check_url("https://hooks.example.com/x", Reach::new(Test, false)).is_ok());
     }
 
     #[test]
@@ -958,7 +1073,7 @@ mod tests {
                 events: Some(events.iter().map(|e| (*e).to_owned()).collect()),
                 description: None,
             }
-            .validate(Mode::Live)
+            .validate(Reach::new(Mode::Live, false))
         };
         assert_eq!(
             spec(&["order.completed", "customer.created", "order.completed"])
@@ -978,7 +1093,7 @@ mod tests {
             events: None,
             description: Some("x".repeat(300)),
         }
-        .validate(Mode::Live)
+        .validate(Reach::new(Mode::Live, false))
         .unwrap_err();
         let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
         assert_eq!(fields, vec!["description", "events", "url"]);
@@ -991,7 +1106,7 @@ mod tests {
             events: Some(vec!["*".into()]),
             description: Some("main".into()),
         }
-        .validate(Mode::Live)
+        .validate(Reach::new(Mode::Live, false))
         .unwrap();
         let (next, at) = EditEndpointInput {
             status: Some("disabled".into()),
@@ -999,14 +1114,14 @@ mod tests {
             updated_at: Some(7),
             ..EditEndpointInput::default()
         }
-        .apply(&current, Mode::Live)
+        .apply(&current, Reach::new(Mode::Live, false))
         .unwrap();
         assert_eq!(at, 7);
         assert_eq!(next.status, EndpointStatus::Disabled);
         assert_eq!(next.description, None);
         assert_eq!(next.url, current.url);
         let missing = EditEndpointInput::default()
-            .apply(&current, Mode::Live)
+            .apply(&current, Reach::new(Mode::Live, false))
             .unwrap_err();
         assert!(missing.contains_key("updatedAt"));
         let bad = EditEndpointInput {
@@ -1015,7 +1130,7 @@ mod tests {
             updated_at: Some(7),
             ..EditEndpointInput::default()
         }
-        .apply(&current, Mode::Test)
+        .apply(&current, Reach::new(Mode::Test, true))
         .unwrap_err();
         assert!(bad.contains_key("status") && bad.contains_key("url"));
     }

@@ -7,6 +7,11 @@
 //! ignores schemes it does not know (`v0`), compares in constant time, and refuses timestamps
 //! further than the tolerance from now in either direction, so a captured delivery cannot be
 //! replayed later.
+//!
+//! Each of our secrets belongs to one Stripe endpoint, and an endpoint to one mode. A delivery
+//! is authentic for the modes whose secrets matched, and its event must be of one of them: a
+//! test secret (the one most often copied to laptops and staging) can never vouch for a
+//! `livemode: true` event, nor a live secret for a `livemode: false` one.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -26,6 +31,8 @@ pub enum SignatureError {
     OutsideTolerance,
     /// No `v1` entry matches the payload under any of the secrets.
     NoMatch,
+    /// It matched only secrets of the other mode than the event's `livemode`.
+    ModeMismatch,
 }
 
 impl SignatureError {
@@ -39,6 +46,9 @@ impl SignatureError {
             Self::NoSignatures => "The Stripe-Signature header has no v1 signature.",
             Self::OutsideTolerance => "The signature's timestamp is outside the tolerance.",
             Self::NoMatch => "No signature matches the payload under the signing secret.",
+            Self::ModeMismatch => {
+                "The event's livemode does not match the mode of the secret that signed it."
+            }
         }
     }
 }
@@ -138,20 +148,90 @@ pub fn verify(
 ) -> Result<i64, SignatureError> {
     let (timestamp, signatures) = parse(header)?;
     let candidates: Vec<Vec<u8>> = signatures.iter().filter_map(|s| unhex(s)).collect();
-    let matched = secrets.iter().any(|secret| {
-        let expected = mac(secret, timestamp, payload);
-        // `verify_slice` compares in constant time.
-        candidates
-            .iter()
-            .any(|candidate| expected.clone().verify_slice(candidate).is_ok())
-    });
-    if !matched {
+    if !secrets
+        .iter()
+        .any(|secret| signed_with(secret, timestamp, payload, &candidates))
+    {
         return Err(SignatureError::NoMatch);
     }
     if tolerance_secs > 0 && now_secs.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::OutsideTolerance);
     }
     Ok(timestamp)
+}
+
+fn signed_with(secret: &str, timestamp: i64, payload: &[u8], candidates: &[Vec<u8>]) -> bool {
+    let expected = mac(secret, timestamp, payload);
+    // `verify_slice` compares in constant time.
+    candidates
+        .iter()
+        .any(|candidate| expected.clone().verify_slice(candidate).is_ok())
+}
+
+/// One of our signing secrets, and the mode of the Stripe endpoint it belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct ModeSecret<'a> {
+    /// The `whsec_…` value.
+    pub secret: &'a str,
+    /// Whether it is a live-mode endpoint's.
+    pub livemode: bool,
+}
+
+/// A verified delivery: its timestamp and the modes whose secrets signed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The signed timestamp (Unix seconds).
+    pub timestamp: i64,
+    test: bool,
+    live: bool,
+}
+
+impl Verified {
+    /// Whether a secret of the event's mode signed it (checked once the verified payload is
+    /// parsed and its `livemode` known).
+    ///
+    /// # Errors
+    /// [`SignatureError::ModeMismatch`] when only the other mode's secrets did.
+    pub const fn admits(&self, livemode: bool) -> Result<(), SignatureError> {
+        if (livemode && self.live) || (!livemode && self.test) {
+            Ok(())
+        } else {
+            Err(SignatureError::ModeMismatch)
+        }
+    }
+}
+
+/// Like [`verify`], with secrets that each belong to a mode; answers which modes signed.
+///
+/// # Errors
+/// Why the header was refused (see [`SignatureError`]).
+pub fn verify_modes(
+    header: &str,
+    payload: &[u8],
+    secrets: &[ModeSecret<'_>],
+    now_secs: i64,
+    tolerance_secs: i64,
+) -> Result<Verified, SignatureError> {
+    let (timestamp, signatures) = parse(header)?;
+    let candidates: Vec<Vec<u8>> = signatures.iter().filter_map(|s| unhex(s)).collect();
+    let signed = |live: bool| {
+        secrets
+            .iter()
+            .filter(|s| s.livemode == live)
+            .any(|s| signed_with(s.secret, timestamp, payload, &candidates))
+    };
+    let (test, live) = (signed(false), signed(true));
+    if !test && !live {
+        return Err(SignatureError::NoMatch);
+    }
+    if tolerance_secs > 0 && now_secs.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
+        return Err(SignatureError::OutsideTolerance);
+    }
+    Ok(Verified {
+        timestamp,
+        test,
+        live,
+    })
 }
 
 #[cfg(test)]
@@ -170,6 +250,83 @@ mod tests {
             "t=1800000000,v1=d0ffffa7434b9a227ebe60bf97ad6137fbc31cbd39613e1ac0e4bc924c41fde7";
 
         assert_eq!(sign(SECRET, NOW, PAYLOAD), expected);
+    }
+
+    #[test]
+    fn a_secret_vouches_only_for_events_of_its_own_mode() {
+        const TEST: &str = "whsec_test_endpoint";
+        const LIVE: &str = "whsec_live_endpoint";
+        let secrets = [
+            ModeSecret {
+                secret: TEST,
+                livemode: false,
+            },
+            ModeSecret {
+                secret: LIVE,
+                livemode: true,
+            },
+        ];
+        let cases: &[(&str, bool, Result<(), SignatureError>)] = &[
+            (TEST, false, Ok(())),
+            (LIVE, true, Ok(())),
+            (TEST, true, Err(SignatureError::ModeMismatch)),
+            (LIVE, false, Err(SignatureError::ModeMismatch)),
+        ];
+        for (signer, livemode, expected) in cases {
+            let header = sign(signer, NOW, PAYLOAD);
+
+            let verified = verify_modes(&header, PAYLOAD, &secrets, NOW, 300)
+                .unwrap_or_else(|e| panic!("{signer}: {e}"));
+
+            assert_eq!(verified.timestamp, NOW);
+            assert_eq!(
+                verified.admits(*livemode),
+                *expected,
+                "{signer} livemode={livemode}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_secret_configured_for_both_modes_vouches_for_both() {
+        let secrets = [
+            ModeSecret {
+                secret: SECRET,
+                livemode: false,
+            },
+            ModeSecret {
+                secret: SECRET,
+                livemode: true,
+            },
+        ];
+        let verified = verify_modes(&sign(SECRET, NOW, PAYLOAD), PAYLOAD, &secrets, NOW, 300);
+
+        assert_eq!(verified.map(|v| v.admits(true)), Ok(Ok(())));
+        assert_eq!(verified.map(|v| v.admits(false)), Ok(Ok(())));
+    }
+
+    #[test]
+    fn mode_bound_verification_still_refuses_what_plain_verification_refuses() {
+        let secrets = [ModeSecret {
+            secret: SECRET,
+            livemode: false,
+        }];
+        let cases: &[(String, SignatureError)] = &[
+            (sign("whsec_other", NOW, PAYLOAD), SignatureError::NoMatch),
+            (
+                sign(SECRET, NOW - 301, PAYLOAD),
+                SignatureError::OutsideTolerance,
+            ),
+            ("v1=abc".to_owned(), SignatureError::MalformedHeader),
+            (format!("t={NOW}"), SignatureError::NoSignatures),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                verify_modes(header, PAYLOAD, &secrets, NOW, 300),
+                Err(*expected),
+                "{header}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createProject, signIn } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
-import { connectStripe, consent, stripeApi } from "./support/stripe.mjs";
+import { connectStripe, consent, startConnect, stripeApi } from "./support/stripe.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,29 +60,69 @@ describe("the catalog worker", () => {
 
     test("a state is single-use: replaying the callback is refused and changes nothing", async () => {
       const dev = await developer("dev_replay");
-      const { callbackPath } = await connectStripe(stack, dev, "test");
+      const { callbackPath, cookie } = await connectStripe(stack, dev, "test");
 
-      const replay = await stack.call("catalog", "GET", callbackPath);
+      const replay = await stack.call("catalog", "GET", callbackPath, { headers: { Cookie: cookie } });
 
       assert.equal(replay.status, 400);
       assert.equal(replay.body.code, "invalid_oauth_state");
     });
 
+    test("authorize hands the browser an HttpOnly, Secure, SameSite=Lax cookie whose hash the state carries", async () => {
+      const dev = await developer("dev_cookie");
+
+      const { consentUrl, start } = await startConnect(stack, dev, "test");
+
+      const [line, ...more] = start.headers.getSetCookie();
+      assert.equal(more.length, 0);
+      assert.match(line, /^__Host-tollgate_connect=[0-9A-Za-z]{22}; Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+      const nonce = line.split(";")[0].split("=")[1];
+      const state = new URL(consentUrl).searchParams.get("state");
+      assert.equal(state.split(".").length, 4);
+      assert.ok(!state.includes(nonce), "the state carries a hash of the nonce, never the nonce");
+    });
+
+    test("a browser without the developer's cookie cannot finish their Connect, and the developer's own browser still can", async () => {
+      // Developer A starts; the consent link reaches another browser (a victim lured to it).
+      const attacker = await developer("dev_lures");
+      const { consentUrl, cookie } = await startConnect(stack, attacker, "test");
+      const path = (await consent(consentUrl)).slice(stack.urls.catalog.length);
+      const other = await startConnect(stack, await developer("dev_victim"), "test");
+
+      const refused = [];
+      for (const headers of [{}, { Cookie: other.cookie }, { Cookie: "__Host-tollgate_connect=AAAAAAAAAAAAAAAAAAAAAA" }, { Cookie: cookie.replace("__Host-", "") }]) {
+        refused.push(await stack.call("catalog", "GET", path, { headers }));
+      }
+      const storedAfterRefusals = (await attacker.catalog("GET", "/v1/stripe/connections")).body.total;
+      const own = await stack.call("catalog", "GET", path, { headers: { Cookie: cookie } });
+
+      for (const res of refused) {
+        assert.equal(res.status, 400);
+        assert.equal(res.body.code, "connect_browser_mismatch");
+      }
+      assert.equal(storedAfterRefusals, 0, "nothing is stored for a refused browser");
+      assert.equal(own.status, 200);
+      assert.equal(own.body.data.status, "connected");
+      assert.match(own.headers.get("set-cookie"), /^__Host-tollgate_connect=; Max-Age=0;/);
+      assert.equal((await attacker.catalog("GET", "/v1/stripe/connections")).body.total, 1);
+    });
+
     test("forged, tampered and missing states are refused before anything is stored", async () => {
       const dev = await developer("dev_forged");
-      const start = await dev.catalog("GET", "/authorize?mode=test", { redirect: "manual" });
-      const state = new URL(start.headers.get("location")).searchParams.get("state");
-      const [nonce, expires, mac] = state.split(".");
+      const { consentUrl, cookie } = await startConnect(stack, dev, "test");
+      const state = new URL(consentUrl).searchParams.get("state");
+      const [nonce, expires, browser, mac] = state.split(".");
       const cases = [
         "",
         "state=",
         "code=ac_x",
-        `code=ac_x&state=${nonce}.${Number(expires) + 1}.${mac}`,
-        `code=ac_x&state=${nonce}.${expires}.${mac.slice(1)}A`,
-        `code=ac_x&state=${"A".repeat(22)}.${expires}.${mac}`,
+        `code=ac_x&state=${nonce}.${Number(expires) + 1}.${browser}.${mac}`,
+        `code=ac_x&state=${nonce}.${expires}.${browser}.${mac.slice(1)}A`,
+        `code=ac_x&state=${"A".repeat(22)}.${expires}.${browser}.${mac}`,
+        `code=ac_x&state=${nonce}.${expires}.${mac}`,
       ];
       for (const query of cases) {
-        const res = await stack.call("catalog", "GET", `/callback?${query}`);
+        const res = await stack.call("catalog", "GET", `/callback?${query}`, { headers: { Cookie: cookie } });
 
         assert.equal(res.status, 400, query);
         assert.equal(res.body.code, "invalid_oauth_state", query);
@@ -93,11 +133,11 @@ describe("the catalog worker", () => {
 
     test("a state expires after ten minutes", async () => {
       const dev = await developer("dev_expired_state");
-      const start = await dev.catalog("GET", "/authorize?mode=test", { redirect: "manual" });
-      const back = await consent(start.headers.get("location"));
+      const { consentUrl, cookie } = await startConnect(stack, dev, "test");
+      const back = await consent(consentUrl);
       const path = back.slice(stack.urls.catalog.length);
 
-      const res = await stack.call("catalog", "GET", path, { headers: { "X-Tollgate-Dev-Now": String(Date.now() + 11 * 60_000) } });
+      const res = await stack.call("catalog", "GET", path, { headers: { Cookie: cookie, "X-Tollgate-Dev-Now": String(Date.now() + 11 * 60_000) } });
 
       assert.equal(res.status, 400);
       assert.equal(res.body.code, "invalid_oauth_state");
@@ -105,10 +145,10 @@ describe("the catalog worker", () => {
 
     test("declining on the consent page is reported and stores nothing", async () => {
       const dev = await developer("dev_declines");
-      const start = await dev.catalog("GET", "/authorize?mode=test", { redirect: "manual" });
-      const back = await consent(start.headers.get("location"), "Cancel");
+      const { consentUrl, cookie } = await startConnect(stack, dev, "test");
+      const back = await consent(consentUrl, "Cancel");
 
-      const res = await stack.call("catalog", "GET", back.slice(stack.urls.catalog.length));
+      const res = await stack.call("catalog", "GET", back.slice(stack.urls.catalog.length), { headers: { Cookie: cookie } });
 
       assert.equal(res.status, 400);
       assert.equal(res.body.code, "connect_declined");
@@ -475,11 +515,11 @@ describe("the catalog worker", () => {
       const own = await testStack({ vars: { CONSOLE_URL: consoleUrl } });
       try {
         const dev = await signIn(own, "dev_console");
-        const start = await own.call("catalog", "GET", "/authorize?mode=test", { headers: { Authorization: `Bearer ${dev.token}` }, redirect: "manual" });
-        const path = (await consent(start.headers.get("location"))).slice(own.urls.catalog.length);
+        const { consentUrl, cookie } = await startConnect(own, dev, "test");
+        const path = (await consent(consentUrl)).slice(own.urls.catalog.length);
 
-        const done = await own.call("catalog", "GET", path, { redirect: "manual" });
-        const replay = await own.call("catalog", "GET", path, { redirect: "manual" });
+        const done = await own.call("catalog", "GET", path, { redirect: "manual", headers: { Cookie: cookie } });
+        const replay = await own.call("catalog", "GET", path, { redirect: "manual", headers: { Cookie: cookie } });
 
         assert.equal(done.status, 303);
         assert.equal(done.headers.get("location"), `${consoleUrl}?stripe=connected&mode=test`);
@@ -509,10 +549,10 @@ describe("the catalog worker", () => {
       const broken = await testStack({ vars: { STRIPE_SECRET_KEY_TEST: "sk_test_tooshort" } });
       try {
         const dev = await signIn(broken, "dev_misconfigured");
-        const start = await broken.call("catalog", "GET", "/authorize?mode=test", { headers: { Authorization: `Bearer ${dev.token}` }, redirect: "manual" });
-        const back = await consent(start.headers.get("location"));
+        const { consentUrl, cookie } = await startConnect(broken, dev, "test");
+        const back = await consent(consentUrl);
 
-        const res = await broken.call("catalog", "GET", back.slice(broken.urls.catalog.length));
+        const res = await broken.call("catalog", "GET", back.slice(broken.urls.catalog.length), { headers: { Cookie: cookie } });
 
         assert.equal(res.status, 502);
         assert.equal(res.body.code, "payment_provider_misconfigured");

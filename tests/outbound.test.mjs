@@ -6,8 +6,10 @@
 // The stack runs with WEBHOOK_RETRY_BASE_SECONDS=1, so retries come after 1 s, 2 s, 4 s…
 
 import assert from "node:assert/strict";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
+import { devSecrets } from "../scripts/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
 import { startReceiver } from "./support/sandbox.mjs";
 import { testStack } from "./support/stack.mjs";
@@ -119,7 +121,7 @@ describe("endpoints", () => {
     assert.equal(one.status, 200);
     assert.ok(!one.text.includes(secret));
     const row = await (await db()).prepare("SELECT secret_enc FROM webhook_endpoints WHERE id = ?1").bind(shown.id).first();
-    assert.ok(row.secret_enc.startsWith("v1.") && !row.secret_enc.includes(secret.slice(6)), "the secret is sealed at rest");
+    assert.ok(row.secret_enc.startsWith("v2.") && !row.secret_enc.includes(secret.slice(6)), "the secret is sealed at rest");
 
     const noStamp = await app.hooks("PATCH", `${app.base}/webhook-endpoints/${shown.id}`, { body: { status: "disabled" } });
     assert.equal(noStamp.status, 422);
@@ -317,13 +319,78 @@ describe("delivery", () => {
       return rows[0]?.status === "failed" && rows;
     });
     assert.equal(row.last_status_code, 503);
-    assert.match(row.last_error, /503/);
+    assert.equal(row.last_error, "http_503");
     assert.equal(row.next_attempt_at, null);
     const attempts = receiver.at("/dead").length;
     await sleep(2500);
     assert.equal(receiver.at("/dead").length, attempts, "no attempt after failing");
     const listed = await app.hooks("GET", `${app.base}/webhook-deliveries?status=failed&endpointId=${hook.id}`);
     assert.equal(listed.body.total, 1);
+  });
+
+  test("an unreachable endpoint's lastError is a category, never the runtime's message", async () => {
+    const app = await developer("ob_unreachable");
+    const closed = await new Promise((done) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address();
+        probe.close(() => done(port));
+      });
+    });
+    const res = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: `http://127.0.0.1:${closed}/nobody`, events: ["customer.created"] } });
+    assert.equal(res.status, 201, res.text);
+    await newCustomer(app);
+
+    const [row] = await eventually(async () => {
+      const rows = await deliveryRows(res.body.data.id);
+      return rows[0]?.attempts >= 1 && rows[0].last_error && rows;
+    });
+    const listed = await app.hooks("GET", `${app.base}/webhook-deliveries?endpointId=${res.body.data.id}`);
+
+    assert.ok(["connection_refused", "network"].includes(row.last_error), row.last_error);
+    assert.equal(row.last_status_code, null);
+    assert.equal(listed.body.data[0].lastError, row.last_error);
+  });
+
+  test("a sealed secret copied onto another endpoint's row no longer opens there", async () => {
+    const app = await developer("ob_swapped");
+    const victim = await endpoint(app, "/swap-victim", ["customer.created"]);
+    const mine = await endpoint(app, "/swap-mine", ["customer.created"]);
+    const d = await db();
+    const { secret_enc: sealed } = await d.prepare("SELECT secret_enc FROM webhook_endpoints WHERE id = ?1").bind(mine.id).first();
+    // Someone who can write the database but lacks the key moves a known secret onto the victim.
+    await d.prepare("UPDATE webhook_endpoints SET secret_enc = ?2 WHERE id = ?1").bind(victim.id, sealed).run();
+
+    await newCustomer(app);
+
+    const [request] = await received("/swap-mine");
+    assert.ok(verified(request, mine.secret));
+    const [row] = await eventually(async () => {
+      const rows = await deliveryRows(victim.id);
+      return rows[0]?.last_error && rows;
+    });
+    assert.equal(row.last_error, "signing_failed");
+    assert.match(sealed, /^v2\./);
+    assert.equal(receiver.at("/swap-victim").length, 0, "nothing was signed with the moved secret");
+  });
+
+  test("a secret sealed before binding (v1) still signs, and a rotation re-seals it bound", async () => {
+    const app = await developer("ob_legacy_seal");
+    const hook = await endpoint(app, "/legacy-seal", ["customer.created"]);
+    const key = Buffer.from(devSecrets(stack.dir).DATA_ENCRYPTION_KEY, "base64");
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", key, iv);
+    const body = Buffer.concat([cipher.update(hook.secret, "utf8"), cipher.final(), cipher.getAuthTag()]);
+    const legacy = `v1.${Buffer.concat([iv, body]).toString("base64url")}`;
+    await (await db()).prepare("UPDATE webhook_endpoints SET secret_enc = ?2 WHERE id = ?1").bind(hook.id, legacy).run();
+
+    await newCustomer(app);
+    const [request] = await received("/legacy-seal");
+    const rotated = await app.hooks("POST", `${app.base}/webhook-endpoints/${hook.id}/rotate-secret`, { body: {} });
+    const stored = await (await db()).prepare("SELECT secret_enc FROM webhook_endpoints WHERE id = ?1").bind(hook.id).first();
+
+    assert.ok(verified(request, hook.secret), "the v1 value opened without associated data");
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.match(stored.secret_enc, /^v2\./);
   });
 
   test("a resend delivers again with the same webhook-id, audited", async () => {
@@ -567,5 +634,58 @@ describe("Stripe-driven events", () => {
     await sleep(1500);
     assert.equal(eventsAt("/orders", "order.completed").length, 1);
     assert.equal(eventsAt("/orders", "entitlement.changed").length, 1);
+  });
+});
+
+describe("a webhooks worker outside development", () => {
+  let prod;
+  before(async () => {
+    // Only the webhooks worker is production-configured; the platform stays the issuer.
+    prod = await testStack({ vars: { WEBHOOK_RETRY_BASE_SECONDS: "1" }, workerVars: { webhooks: { ENVIRONMENT: "production" } } });
+  });
+  after(() => prod?.stop());
+
+  async function prodDeveloper(sub) {
+    const dev = await signIn(prod, sub);
+    const created = await createProject(dev, { name: sub, type: "saas" });
+    const hooks = (method, path, options = {}) =>
+      prod.call("webhooks", method, path, { ...options, headers: { Authorization: `Bearer ${dev.token}`, ...(options.headers ?? {}) } });
+    return { hooks, created, base: `/v1/projects/${created.project.id}` };
+  }
+
+  test("test projects cannot register loopback endpoints, and nothing is stored", async () => {
+    const app = await prodDeveloper("ob_prod_loopback");
+    for (const url of [`${receiver.url}/prod`, "http://localhost:3000/hook", "https://127.0.0.1/hook", "http://[::1]:8080/"]) {
+      const res = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url, events: ["*"] } });
+
+      assert.equal(res.status, 422, `${url}: ${res.text}`);
+      assert.match(res.body.fieldErrors.url[0], /loopback/);
+    }
+    const https = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: "https://hooks.example.com/x", events: ["*"] } });
+    const editedToLoopback = await app.hooks("PATCH", `${app.base}/webhook-endpoints/${https.body.data.id}`, {
+      body: { url: `${receiver.url}/prod`, updatedAt: https.body.data.updatedAt },
+    });
+
+    assert.equal(https.status, 201);
+    assert.equal(editedToLoopback.status, 422);
+    const listed = await app.hooks("GET", `${app.base}/webhook-endpoints`);
+    assert.deepEqual(listed.body.data.map((e) => e.url), ["https://hooks.example.com/x"]);
+  });
+
+  test("an endpoint stored with a loopback URL under older rules is never called", async () => {
+    const app = await prodDeveloper("ob_prod_legacy");
+    const made = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: "https://hooks.example.com/x", events: ["customer.created"] } });
+    await (await prod.d1()).prepare("UPDATE webhook_endpoints SET url = ?2 WHERE id = ?1").bind(made.body.data.id, `${receiver.url}/legacy`).run();
+
+    const customer = await prod.call("api", "POST", "/api/customers", { headers: { Authorization: `Bearer ${app.created.secretKey}` }, body: { email: "legacy@example.test" } });
+
+    assert.equal(customer.status, 201);
+    const rows = await eventually(async () => {
+      const all = (await (await prod.d1()).prepare("SELECT * FROM webhook_deliveries WHERE endpoint_id = ?1").bind(made.body.data.id).all()).results;
+      return all[0]?.last_error && all;
+    });
+    assert.equal(rows[0].last_error, "destination_not_allowed");
+    await sleep(500);
+    assert.equal(receiver.at("/legacy").length, 0, "the loopback receiver got nothing");
   });
 });

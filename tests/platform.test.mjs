@@ -379,6 +379,25 @@ describe("the platform worker", () => {
       const keys = await fresh.call("GET", `/v1/projects/${project.id}/keys`);
       assert.deepEqual(keys.body.data.map((k) => k.status), ["active"], "nothing changed");
     });
+
+    test("changing redirect origins needs a recent sign-in and changes nothing otherwise", async () => {
+      const fresh = await signIn(stack, "dev_stale_origins");
+      const { project } = await createProject(fresh);
+      const stale = await signIn(stack, "dev_stale_origins", { authAge: 700 });
+      const path = `/v1/projects/${project.id}/redirect-origins`;
+
+      const read = await stale.call("GET", path);
+      const refused = await stale.call("PUT", path, { body: { origins: ["https://evil.example"] } });
+      const afterRefusal = await fresh.call("GET", path);
+      const allowed = await fresh.call("PUT", path, { body: { origins: ["https://shop.example"] } });
+
+      assert.equal(read.status, 200);
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.code, "reauthentication_required");
+      assert.deepEqual(afterRefusal.body.data.origins, []);
+      assert.equal(allowed.status, 200);
+      assert.deepEqual(allowed.body.data.origins, ["https://shop.example"]);
+    });
   });
 
   describe("tenant isolation", () => {
@@ -517,7 +536,7 @@ describe("the platform worker", () => {
 
       const row = await db.prepare("SELECT response_body FROM idempotency_keys WHERE key = 'sealed-1'").first();
 
-      assert.match(row.response_body, /^sealed:v1\./);
+      assert.match(row.response_body, /^sealed:v2\./);
       assert.ok(!row.response_body.includes(first.body.data.secretKey));
     });
 

@@ -26,11 +26,16 @@ after(() => sandbox?.stop());
 /** Verifies a delivery as a receiver would, with the official library. */
 const verify = (delivery, secret) => stripe.webhooks.constructEvent(delivery.body, delivery.headers["stripe-signature"], secret);
 
+/** The configured endpoint's test-mode deliveries, verified with the test endpoint's secret. */
+const configuredTestEvents = () =>
+  sandbox.receiver
+    .at("/configured")
+    .filter((d) => JSON.parse(d.body).livemode === false)
+    .map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET));
+
 /** The configured endpoint's deliveries about object `id`, verified, oldest first. */
 function configuredEventsAbout(id) {
-  return sandbox.receiver
-    .at("/configured")
-    .map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET))
+  return configuredTestEvents()
     .filter((e) => e.data.object.id === id || e.data.object.subscription === id);
 }
 
@@ -187,6 +192,18 @@ describe("Stripe-shaped errors", () => {
     assert.equal(res.status, 404);
     assert.equal(res.body.error.type, "invalid_request_error");
     assert.match(res.body.error.message, /^Unrecognized request URL \(GET: \/v1\/charges\)/);
+  });
+
+  test("the configured endpoint gets live events signed with the live endpoint's secret, never the test one's", async () => {
+    const live = sandbox.client(sandbox.secrets.STRIPE_SECRET_KEY_LIVE);
+
+    const customer = await live.customers.create({ name: "Live signed" });
+
+    const delivery = sandbox.receiver.at("/configured").find((d) => JSON.parse(d.body).data.object.id === customer.id);
+    const event = verify(delivery, sandbox.secrets.STRIPE_WEBHOOK_SECRET_LIVE);
+    assert.equal(event.livemode, true);
+    assert.equal(event.type, "customer.created");
+    assert.throws(() => verify(delivery, sandbox.secrets.STRIPE_WEBHOOK_SECRET), Stripe.errors.StripeSignatureVerificationError);
   });
 
   test("live keys see live objects only, and test keys test objects only", async () => {
@@ -473,7 +490,7 @@ describe("checkout sessions", () => {
     const customer = await stripe.customers.retrieve(paid.customer);
     assert.equal(customer.email, email);
 
-    const delivered = sandbox.receiver.at("/configured").map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET));
+    const delivered = configuredTestEvents();
     const ours = delivered.filter((e) => [paid.customer, session.id, subscription.id, invoice.id].includes(e.data.object.id));
     assert.deepEqual(ours.map((e) => e.type), ["customer.created", "checkout.session.completed", "customer.subscription.created", "invoice.paid"]);
     assert.equal(ours[1].data.object.subscription, subscription.id);

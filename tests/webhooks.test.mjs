@@ -13,11 +13,13 @@ import { connectStripe, stripeApi } from "./support/stripe.mjs";
 
 let stack;
 let secret;
+let liveSecret;
 let counter = 0;
 
 before(async () => {
   stack = await testStack();
   secret = devSecrets(stack.dir).STRIPE_WEBHOOK_SECRET;
+  liveSecret = devSecrets(stack.dir).STRIPE_WEBHOOK_SECRET_LIVE;
 });
 after(() => stack?.stop());
 
@@ -254,6 +256,32 @@ describe("exactly once and in order", () => {
     const missing = await stack.call("webhooks", "POST", "/webhook/stripe", { body });
     assert.equal(missing.status, 400);
     assert.equal(await eventRow(JSON.parse(body).id), null);
+  });
+
+  test("a test-mode secret never vouches for a live event, and a live secret never applies a test event", async () => {
+    const event = (livemode) => JSON.stringify({ id: `evt_mode${++counter}`, object: "event", type: "customer.created", created: 1, livemode, data: { object: { id: "cus_1" } } });
+    const liveUnderTest = event(true);
+    const testUnderLive = event(false);
+    const liveUnderLive = event(true);
+    const testUnderTest = event(false);
+
+    const forged = await deliver(liveUnderTest, sign(liveUnderTest, secret));
+    const ignored = await deliver(testUnderLive, sign(testUnderLive, liveSecret));
+    const live = await deliver(liveUnderLive, sign(liveUnderLive, liveSecret));
+    const test_ = await deliver(testUnderTest, sign(testUnderTest, secret));
+
+    assert.equal(forged.status, 400);
+    assert.equal(forged.body.code, "invalid_signature");
+    assert.match(forged.body.error, /livemode/);
+    assert.equal(await eventRow(JSON.parse(liveUnderTest).id), null, "the forged live event is not recorded");
+    // Stripe does send connected accounts' test events to a live Connect endpoint too: answered, never applied.
+    assert.equal(ignored.status, 200);
+    assert.deepEqual(ignored.body, { received: true, outcome: "unrelated", duplicate: false });
+    assert.equal(await eventRow(JSON.parse(testUnderLive).id), null, "the test event under the live secret is not recorded");
+    assert.equal((await eventRow(JSON.parse(liveUnderLive).id)).livemode, 1);
+    assert.equal((await eventRow(JSON.parse(testUnderTest).id)).livemode, 0);
+    assert.equal(live.body.outcome, "unhandled");
+    assert.equal(test_.body.outcome, "unhandled");
   });
 
   test("a body over 256 KiB is refused with 413", async () => {

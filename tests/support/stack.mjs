@@ -23,10 +23,10 @@ export function workerdChildren() {
  * temporary one is made and removed by `stop()`. `ports` pins workers' ports (a restart keeps
  * its URLs); `d1Outage` makes D1 unreachable for every worker (see scripts/stack.mjs).
  */
-export async function testStack({ vars = {}, persistDir, ports, d1Outage = false } = {}) {
+export async function testStack({ vars = {}, workerVars = {}, persistDir, ports, d1Outage = false } = {}) {
   const owned = !persistDir;
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "tollgate-test-"));
-  const stack = await startStack({ persistDir: dir, vars, ports, d1Outage, quiet: true });
+  const stack = await startStack({ persistDir: dir, vars, workerVars, ports, d1Outage, quiet: true });
 
   async function call(worker, method, path, { headers = {}, body, redirect = "follow" } = {}) {
     const init = { method, headers: { ...headers }, redirect };

@@ -59,16 +59,33 @@ export async function consent(url, label = "Connect") {
   return new URL(location, target).toString();
 }
 
-/** Connects a sandbox account for `developer` in `mode`; returns the connection and the callback URL used. */
-export async function connectStripe(stack, developer, mode = "test") {
+/** The `Cookie` header a browser would send back for the cookies a response set. */
+export function cookieFrom(response) {
+  return response.headers
+    .getSetCookie()
+    .map((line) => line.split(";")[0])
+    .join("; ");
+}
+
+/**
+ * Starts Connect as `developer`'s browser does: `/authorize` answers the consent URL and sets
+ * the browser cookie the callback needs. Returns the answer, that URL and the `Cookie` header.
+ */
+export async function startConnect(stack, developer, mode = "test") {
   const start = await stack.call("catalog", "GET", `/authorize?mode=${mode}`, {
     headers: { Authorization: `Bearer ${developer.token}` },
     redirect: "manual",
   });
   if (start.status !== 302) throw new Error(`authorize: ${start.status} ${start.text}`);
-  const back = await consent(start.headers.get("location"));
+  return { start, consentUrl: start.headers.get("location"), cookie: cookieFrom(start) };
+}
+
+/** Connects a sandbox account for `developer` in `mode`; returns the connection and the callback URL used. */
+export async function connectStripe(stack, developer, mode = "test") {
+  const { consentUrl, cookie } = await startConnect(stack, developer, mode);
+  const back = await consent(consentUrl);
   const path = back.slice(stack.urls.catalog.length);
-  const done = await stack.call("catalog", "GET", path);
+  const done = await stack.call("catalog", "GET", path, { headers: { Cookie: cookie } });
   if (done.status !== 200) throw new Error(`callback: ${done.status} ${done.text}`);
-  return { connection: done.body.data, callbackPath: path, authorizeUrl: start.headers.get("location") };
+  return { connection: done.body.data, callbackPath: path, authorizeUrl: consentUrl, cookie };
 }

@@ -1,5 +1,6 @@
-//! WebCrypto (`crypto.subtle`): RS256 signatures with JWK keys. Asymmetric crypto runs in the
-//! runtime's native implementation instead of a Rust RSA crate in every worker's wasm.
+//! WebCrypto (`crypto.subtle`): RS256 signatures with JWK keys, and AES-256-GCM sealing of
+//! values at rest, each bound to its table, column and row. Crypto runs in the runtime's
+//! native implementation instead of Rust crates in every worker's wasm.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -134,36 +135,74 @@ pub async fn import_aes_gcm(base64_key: &str) -> Result<Key, CryptoError> {
     Ok(Key(key))
 }
 
-fn aes_gcm(iv: &[u8]) -> Result<JsValue, CryptoError> {
+/// Where a sealed value lives: its table, column and row. It is the AES-GCM associated data,
+/// so a value copied into another row or column (by anyone who can write the database but
+/// lacks the key) no longer opens there.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot<'a> {
+    /// The table.
+    pub table: &'a str,
+    /// The column the value was sealed for.
+    pub column: &'a str,
+    /// The row's key.
+    pub row: &'a str,
+}
+
+impl Slot<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        format!("tollgate\0{}\0{}\0{}", self.table, self.column, self.row).into_bytes()
+    }
+}
+
+fn aes_gcm(iv: &[u8], aad: Option<&[u8]>) -> Result<JsValue, CryptoError> {
     let algorithm = Object::new();
     Reflect::set(&algorithm, &"name".into(), &"AES-GCM".into())?;
     Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(iv))?;
+    if let Some(aad) = aad {
+        Reflect::set(&algorithm, &"additionalData".into(), &Uint8Array::from(aad))?;
+    }
     Ok(algorithm.into())
 }
 
-/// Encrypts with AES-256-GCM under a fresh 96-bit nonce: `v1.` + base64url(nonce ‖ ciphertext).
+/// Encrypts with AES-256-GCM under a fresh 96-bit nonce, bound to `slot`:
+/// `v2.` + base64url(nonce ‖ ciphertext).
 ///
 /// # Errors
 /// When WebCrypto fails.
-pub async fn seal(key: &Key, plaintext: &[u8]) -> Result<String, CryptoError> {
+pub async fn seal(key: &Key, plaintext: &[u8], slot: Slot<'_>) -> Result<String, CryptoError> {
     let iv = tollgate::ids::random_bytes::<12>();
-    let sealed = JsFuture::from(subtle_encrypt(&aes_gcm(&iv)?, &key.0, plaintext)?).await?;
+    let aad = slot.associated_data();
+    let sealed = JsFuture::from(subtle_encrypt(
+        &aes_gcm(&iv, Some(&aad))?,
+        &key.0,
+        plaintext,
+    )?)
+    .await?;
     let mut out = iv.to_vec();
     out.extend(Uint8Array::new(&sealed).to_vec());
-    Ok(format!("v1.{}", URL_SAFE_NO_PAD.encode(out)))
+    Ok(format!("v2.{}", URL_SAFE_NO_PAD.encode(out)))
 }
 
-/// Decrypts what [`seal`] produced.
+/// Decrypts what [`seal`] produced for `slot`. Values sealed before slots existed (`v1.`, no
+/// associated data) still open; each is replaced by a `v2.` value the next time its row's
+/// secret is written (a rotation, a reconnect).
 ///
 /// # Errors
-/// When the text is not sealed data or was not sealed under `key` (tampering included).
-pub async fn open(key: &Key, sealed: &str) -> Result<Vec<u8>, CryptoError> {
-    let bytes = sealed
-        .strip_prefix("v1.")
-        .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
+/// When the text is not sealed data, or was not sealed under `key` for `slot` (tampering and
+/// a value moved from another row included).
+pub async fn open(key: &Key, sealed: &str, slot: Slot<'_>) -> Result<Vec<u8>, CryptoError> {
+    let aad = slot.associated_data();
+    let (aad, body) = match sealed.split_once('.') {
+        Some(("v2", body)) => (Some(aad.as_slice()), body),
+        Some(("v1", body)) => (None, body),
+        _ => return Err(CryptoError("not sealed data".into())),
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body)
+        .ok()
         .filter(|b| b.len() > 12)
         .ok_or_else(|| CryptoError("not sealed data".into()))?;
     let (iv, ciphertext) = bytes.split_at(12);
-    let plain = JsFuture::from(subtle_decrypt(&aes_gcm(iv)?, &key.0, ciphertext)?).await?;
+    let plain = JsFuture::from(subtle_decrypt(&aes_gcm(iv, aad)?, &key.0, ciphertext)?).await?;
     Ok(Uint8Array::new(&plain).to_vec())
 }

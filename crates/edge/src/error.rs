@@ -77,6 +77,8 @@ pub enum ApiError {
     Provider(tollgate::stripe::ProviderError),
     /// The Connect `state` is unknown, tampered with, expired or used.
     InvalidOAuthState,
+    /// The Connect callback came from a browser without the state's cookie.
+    ConnectBrowserMismatch,
     /// The developer declined on Stripe's consent screen.
     ConnectDeclined,
     /// The Stripe account belongs to another platform in this mode.
@@ -213,7 +215,10 @@ impl ApiError {
                 | ProviderErrorKind::Unavailable
                 | ProviderErrorKind::Unexpected => 502,
             },
-            Self::InvalidOAuthState | Self::ConnectDeclined | Self::PriceMismatch => 400,
+            Self::InvalidOAuthState
+            | Self::ConnectBrowserMismatch
+            | Self::ConnectDeclined
+            | Self::PriceMismatch => 400,
             Self::AlreadySubscribed | Self::SoldOut(_) => 409,
             Self::NoBillingAccount | Self::NoDownload | Self::NoSubscription => 404,
             Self::LengthRequired => 411,
@@ -282,6 +287,7 @@ impl ApiError {
                 ProviderErrorKind::Unexpected => ErrorCode::PaymentProviderError,
             },
             Self::InvalidOAuthState => ErrorCode::InvalidOauthState,
+            Self::ConnectBrowserMismatch => ErrorCode::ConnectBrowserMismatch,
             Self::PriceMismatch => ErrorCode::PriceMismatch,
             Self::AlreadySubscribed => ErrorCode::AlreadySubscribed,
             Self::SoldOut(_) => ErrorCode::SoldOut,
@@ -365,6 +371,7 @@ impl ApiError {
                 ProviderErrorKind::Unexpected => "The payment provider answered unexpectedly. Quote the request id if you contact support.".into(),
             },
             Self::InvalidOAuthState => "The Stripe connection link is invalid, expired or already used. Start the connection again.".into(),
+            Self::ConnectBrowserMismatch => "Finish connecting Stripe in the browser that started it; this one did not.".into(),
             Self::PriceMismatch => "The priceId is not this tier's price. Send the tier only; prices come from the server.".into(),
             Self::AlreadySubscribed => "There is already an active subscription to this plan or tier.".into(),
             Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),

@@ -66,8 +66,9 @@ pub async fn begin(
             if now - record.created_at > SECRET_REPLAY_MS {
                 return Err(ApiError::SecretAlreadyShown);
             }
-            let key = secrets::data_key(&ctx.env).await?;
-            let plain = crypto::open(&key, sealed)
+            let data_key = secrets::data_key(&ctx.env).await?;
+            let row = format!("{scope}:{}", key.as_str());
+            let plain = crypto::open(&data_key, sealed, replay_slot(&row))
                 .await
                 .map_err(|e| ApiError::internal(format!("replay: {}", e.0)))?;
             String::from_utf8(plain).map_err(|_| ApiError::internal("replay body is not UTF-8"))?
@@ -80,6 +81,15 @@ pub async fn begin(
     response.headers().set("Content-Type", "application/json")?;
     response.headers().set("Idempotent-Replayed", "true")?;
     Ok(Begun::Replay(response))
+}
+
+/// Where a sealed replay lives: its idempotency record (scope and key).
+const fn replay_slot(row: &str) -> crypto::Slot<'_> {
+    crypto::Slot {
+        table: "idempotency_keys",
+        column: "response_body",
+        row,
+    }
 }
 
 /// The statement recording the answer, to run in the write's batch. `reveals_secret` seals it.
@@ -96,7 +106,8 @@ pub async fn record(
 ) -> Result<D1PreparedStatement, ApiError> {
     let stored = if reveals_secret {
         let key = secrets::data_key(&ctx.env).await?;
-        let sealed = crypto::seal(&key, body.as_bytes())
+        let row = format!("{}:{}", claim.scope, claim.key);
+        let sealed = crypto::seal(&key, body.as_bytes(), replay_slot(&row))
             .await
             .map_err(|e| ApiError::internal(format!("seal: {}", e.0)))?;
         format!("{SEALED}{sealed}")

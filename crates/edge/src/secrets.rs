@@ -33,26 +33,29 @@ pub fn download_key(env: &Env) -> Result<SigningKey, ApiError> {
         .ok_or_else(|| ApiError::internal("DOWNLOAD_SIGNING_KEY is shorter than 32 bytes"))
 }
 
-/// The Stripe webhook signing secrets: `STRIPE_WEBHOOK_SECRET` (required), then
-/// `STRIPE_WEBHOOK_SECRET_LIVE` and `STRIPE_WEBHOOK_SECRET_PREVIOUS` when set. A signature
-/// valid under any of them is accepted, so a secret can be rolled without losing deliveries.
+/// The Stripe webhook signing secrets, each with the mode of its Stripe endpoint:
+/// `STRIPE_WEBHOOK_SECRET` (test mode, required) and `STRIPE_WEBHOOK_SECRET_PREVIOUS` (its
+/// predecessor while it rolls), `STRIPE_WEBHOOK_SECRET_LIVE` and
+/// `STRIPE_WEBHOOK_SECRET_LIVE_PREVIOUS` (live mode) when set. A signature under a secret of
+/// the event's own mode is accepted, so a secret can be rolled without losing deliveries.
 ///
 /// # Errors
 /// When `STRIPE_WEBHOOK_SECRET` is missing or empty.
-pub fn stripe_webhook_secrets(env: &Env) -> Result<Vec<String>, ApiError> {
+pub fn stripe_webhook_secrets(env: &Env) -> Result<Vec<(String, bool)>, ApiError> {
     let required = secret(env, "STRIPE_WEBHOOK_SECRET")?;
     if required.trim().is_empty() {
         return Err(ApiError::internal("STRIPE_WEBHOOK_SECRET is empty"));
     }
-    let mut all = vec![required];
-    for name in [
-        "STRIPE_WEBHOOK_SECRET_LIVE",
-        "STRIPE_WEBHOOK_SECRET_PREVIOUS",
+    let mut all = vec![(required, false)];
+    for (name, livemode) in [
+        ("STRIPE_WEBHOOK_SECRET_PREVIOUS", false),
+        ("STRIPE_WEBHOOK_SECRET_LIVE", true),
+        ("STRIPE_WEBHOOK_SECRET_LIVE_PREVIOUS", true),
     ] {
         if let Ok(value) = secret(env, name)
             && !value.trim().is_empty()
         {
-            all.push(value);
+            all.push((value, livemode));
         }
     }
     Ok(all)

@@ -21,14 +21,19 @@ pub enum HealthProbe {
     Storage,
 }
 
-/// Which browser origins may call a worker (CORS). Credentials (cookies) are never allowed:
-/// every lane authenticates with headers.
+/// Which browser origins may call a worker (CORS). Every lane authenticates with headers, so
+/// credentials (cookies) are allowed only where a browser must keep one: the catalog's
+/// Connect browser cookie, which binds a consent round trip to the browser (never a lane's
+/// credential).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cors {
     /// No CORS headers: not meant for browsers.
     Closed,
     /// Only the origins listed in `CONSOLE_ORIGINS` (comma-separated), echoed exactly.
     Console,
+    /// As `Console`, and those origins' `fetch` may include credentials, so a console's call
+    /// to `/authorize` leaves the Connect cookie in the browser.
+    ConsoleWithCookies,
     /// Any origin (`*`): publishable-key and end-user routes called from customers' sites.
     Public,
 }
@@ -177,6 +182,7 @@ where
         method == Some(Method::Head),
         origin.as_deref(),
         preflight,
+        spec.cors == Cors::ConsoleWithCookies,
     )
 }
 
@@ -186,7 +192,7 @@ fn allowed_origin(cors: Cors, env: &Env, origin: Option<&str>) -> Option<String>
     match cors {
         Cors::Closed => None,
         Cors::Public => Some("*".to_owned()),
-        Cors::Console => {
+        Cors::Console | Cors::ConsoleWithCookies => {
             let list = env
                 .var("CONSOLE_ORIGINS")
                 .map(|v| v.to_string())
@@ -319,6 +325,7 @@ fn finish(
     head: bool,
     origin: Option<&str>,
     preflight: bool,
+    credentials: bool,
 ) -> worker::Result<Response> {
     let headers = response.headers();
     headers.set("X-Request-Id", request_id.as_str())?;
@@ -326,10 +333,13 @@ fn finish(
         headers.set("Access-Control-Allow-Origin", origin)?;
         headers.set("Vary", "Origin")?;
         headers.set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")?;
+        if credentials {
+            headers.set("Access-Control-Allow-Credentials", "true")?;
+        }
         if preflight {
             headers.set(
                 "Access-Control-Allow-Methods",
-                "GET, HEAD, POST, PATCH, DELETE",
+                "GET, HEAD, POST, PUT, PATCH, DELETE",
             )?;
             headers.set("Access-Control-Allow-Headers", PREFLIGHT_HEADERS)?;
             headers.set("Access-Control-Max-Age", "600")?;

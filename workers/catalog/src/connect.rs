@@ -2,11 +2,14 @@
 //! platform's connections, and disconnecting.
 //!
 //! The redirect back carries no credential of ours; the single-use state is what ties it to
-//! the developer who asked. Tokens are sealed (AES-GCM) before they reach storage.
+//! the developer who asked, and the cookie `/authorize` set is what ties it to their browser.
+//! Tokens are sealed (AES-GCM) before they reach storage.
 
 use serde_json::json;
 use tollgate::Mode;
-use tollgate::connect::{STATE_TTL_MS, State, authorize_url};
+use tollgate::connect::{
+    STATE_TTL_MS, State, authorize_url, browser_cookie, browser_nonce, clear_browser_cookie,
+};
 use tollgate::ids::{base62_fixed, random_u128};
 use tollgate::stripe::calls::{Operation, oauth_deauthorize, oauth_token};
 use tollgate_edge::audit::{self, Actor, Change};
@@ -45,7 +48,8 @@ fn view(row: &ConnectionRow) -> serde_json::Value {
 }
 
 /// `GET /authorize?mode=test|live`: a 302 to Stripe's consent page (the URL is also in the
-/// body, for consoles that open it themselves).
+/// body), or with `Accept: application/json` a 200 with the URL, for a console that calls it
+/// with `fetch` (credentials included, so the browser keeps the cookie) and then navigates.
 pub(crate) async fn authorize(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start_fresh(&ctx).await?;
     let mode = mode_param(&ctx, "mode")?;
@@ -54,10 +58,12 @@ pub(crate) async fn authorize(ctx: Ctx) -> Result<Response, ApiError> {
         var(&ctx, "CATALOG_URL").ok_or_else(|| ApiError::internal("CATALOG_URL is not set"))?;
     let pepper = secrets::pepper(&ctx.env)?;
     let expires_at = ctx.now_ms + STATE_TTL_MS;
+    let browser = base62_fixed(random_u128(), 22);
     let state = State::issue(
         &pepper,
         &base62_fixed(random_u128(), 22),
         expires_at,
+        &browser,
         &session.platform.id,
         mode,
     );
@@ -80,11 +86,19 @@ pub(crate) async fn authorize(ctx: Ctx) -> Result<Response, ApiError> {
         &format!("{catalog_url}/callback"),
         session.developer.email.as_deref(),
     );
+    let redirect = !ctx
+        .header("Accept")?
+        .is_some_and(|accept| accept.contains("application/json"));
     let response = json(
-        302,
+        if redirect { 302 } else { 200 },
         &json!({ "data": { "url": url, "mode": mode.as_str(), "expiresAt": expires_at } }),
     )?;
-    response.headers().set("Location", &url)?;
+    if redirect {
+        response.headers().set("Location", &url)?;
+    }
+    response
+        .headers()
+        .set("Set-Cookie", &browser_cookie(&browser))?;
     Ok(response)
 }
 
@@ -93,9 +107,14 @@ pub(crate) async fn authorize(ctx: Ctx) -> Result<Response, ApiError> {
 pub(crate) async fn callback(ctx: Ctx) -> Result<Response, ApiError> {
     let outcome = complete(&ctx).await;
     let Some(console) = var(&ctx, "CONSOLE_URL") else {
-        return outcome.and_then(|row| json(200, &json!({ "data": view(&row) })));
+        let response = json(200, &json!({ "data": view(&outcome?) }))?;
+        response
+            .headers()
+            .set("Set-Cookie", &clear_browser_cookie())?;
+        return Ok(response);
     };
     let separator = if console.contains('?') { '&' } else { '?' };
+    let connected = outcome.is_ok();
     let target = match outcome {
         Ok(row) => format!("{console}{separator}stripe=connected&mode={}", row.mode),
         Err(error) => {
@@ -108,6 +127,11 @@ pub(crate) async fn callback(ctx: Ctx) -> Result<Response, ApiError> {
     };
     let response = Response::empty()?.with_status(303);
     response.headers().set("Location", &target)?;
+    if connected {
+        response
+            .headers()
+            .set("Set-Cookie", &clear_browser_cookie())?;
+    }
     Ok(response)
 }
 
@@ -123,6 +147,10 @@ async fn complete(ctx: &Ctx) -> Result<ConnectionRow, ApiError> {
     let state = State::parse(&raw)
         .filter(|s| !s.expired(ctx.now_ms))
         .ok_or(ApiError::InvalidOAuthState)?;
+    // Before the state is consumed: another browser's attempt leaves it to its developer.
+    if !state.from_browser(browser_nonce(ctx.header("Cookie")?.as_deref())) {
+        return Err(ApiError::ConnectBrowserMismatch);
+    }
     let db = db::database(&ctx.env)?;
     let owner = db::connections::take_state(&db, &raw, ctx.now_ms)
         .await?
@@ -157,14 +185,25 @@ async fn complete(ctx: &Ctx) -> Result<ConnectionRow, ApiError> {
         return Err(ApiError::StripeAccountInUse);
     }
     let key = secrets::data_key(&ctx.env).await?;
-    let seal = async |plain: &str| {
-        crypto::seal(&key, plain.as_bytes())
+    // Bound to the connection's row (platform and mode) and column.
+    let row_key = format!("{}:{}", owner.platform_id, mode.as_str());
+    let seal = async |plain: &str, column: &str| {
+        let slot = crypto::Slot {
+            table: "stripe_connections",
+            column,
+            row: &row_key,
+        };
+        crypto::seal(&key, plain.as_bytes(), slot)
             .await
             .map_err(|e| ApiError::internal(format!("seal: {}", e.0)))
     };
-    let access = seal(token.access_token.as_deref().unwrap_or_default()).await?;
+    let access = seal(
+        token.access_token.as_deref().unwrap_or_default(),
+        "access_token_enc",
+    )
+    .await?;
     let refresh = match token.refresh_token.as_deref() {
-        Some(r) => Some(seal(r).await?),
+        Some(r) => Some(seal(r, "refresh_token_enc").await?),
         None => None,
     };
     let row = ConnectionRow {

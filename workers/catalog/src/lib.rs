@@ -98,7 +98,7 @@ const SPEC: WorkerSpec<Api> = WorkerSpec {
     routes: ROUTES,
     dev_routes: &[],
     health: HealthProbe::Storage,
-    cors: Cors::Console,
+    cors: Cors::ConsoleWithCookies,
 };
 
 async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {

@@ -254,9 +254,14 @@ pub(crate) async fn set_end_user_auth(mut ctx: Ctx, clear: bool) -> Result<Respo
 }
 
 /// `PUT /v1/projects/{id}/redirect-origins` `{ origins }`: where checkout and portal pages
-/// may send buyers back to. `GET` reads them.
+/// may send buyers back to (a fresh sign-in: they decide where paying buyers land). `GET`
+/// reads them.
 pub(crate) async fn redirect_origins(mut ctx: Ctx, write: bool) -> Result<Response, ApiError> {
-    let session = Session::start(&ctx).await?;
+    let session = if write {
+        Session::start_fresh(&ctx).await?
+    } else {
+        Session::start(&ctx).await?
+    };
     let project = session.project(&ctx).await?;
     let origins = if write {
         let input: tollgate::checkout::RedirectOriginsInput =

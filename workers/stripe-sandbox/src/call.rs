@@ -305,14 +305,18 @@ async fn run(op: crate::Op, ctx: &mut Ctx) -> Result<Response, Fail> {
 }
 
 /// The endpoints that may receive events in a mode: the accounts' own and the one configured
-/// by `SANDBOX_WEBHOOK_URL` with `STRIPE_WEBHOOK_SECRET`.
+/// by `SANDBOX_WEBHOOK_URL`, which stands for two Stripe endpoints at one URL, as a platform
+/// registers them: test events signed with `STRIPE_WEBHOOK_SECRET`, live events with
+/// `STRIPE_WEBHOOK_SECRET_LIVE` (none without it). Stripe's endpoints each belong to one mode.
 async fn targets(env: &Env, store: &Store, livemode: bool) -> Result<Vec<Target>, Fail> {
     let mut out = Vec::new();
     let configured = env.var("SANDBOX_WEBHOOK_URL").ok().map(|v| v.to_string());
-    let secret = env
-        .secret("STRIPE_WEBHOOK_SECRET")
-        .ok()
-        .map(|v| v.to_string());
+    let name = if livemode {
+        "STRIPE_WEBHOOK_SECRET_LIVE"
+    } else {
+        "STRIPE_WEBHOOK_SECRET"
+    };
+    let secret = env.secret(name).ok().map(|v| v.to_string());
     if let (Some(url), Some(secret)) = (configured, secret)
         && !url.is_empty()
         && !secret.is_empty()

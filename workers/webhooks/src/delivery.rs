@@ -2,7 +2,10 @@
 //!
 //! An attempt claims the delivery's next attempt number (so a duplicate message cannot send
 //! twice), signs the stored body per Standard Webhooks, POSTs it with a 10 s timeout and no
-//! redirects, and records the outcome. A failure is retried by acknowledging the message and
+//! redirects, and records the outcome: `lastError` holds a fixed category (`timeout`,
+//! `connection_refused`, `dns`, `tls`, `network`, `http_<status>`, …), the runtime's message
+//! only the log. The URL rules are applied again first, so an endpoint saved under older
+//! rules never reaches loopback outside development. A failure is retried by acknowledging the message and
 //! sending a new one with the backoff delay: Queues' own retries are bounded by
 //! `max_retries`, ours only by the delivery's 24 h window. A message is only retried by
 //! Queues when the attempt could not even be recorded.
@@ -10,14 +13,14 @@
 use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
-use tollgate::RequestId;
 use tollgate::outbound::{
-    ATTEMPT_TIMEOUT_SECONDS, AfterFailure, DeliveryMessage, after_failure, retry_base, secret_key,
-    signature_header,
+    ATTEMPT_TIMEOUT_SECONDS, AfterFailure, DeliveryMessage, Reach, after_failure, check_url,
+    http_failure, network_failure, retry_base, secret_key, signature_header,
 };
+use tollgate::{Mode, RequestId};
 use tollgate_edge::db::{self, deliveries};
 use tollgate_edge::outbound;
-use tollgate_edge::{ApiError, crypto, log, now_ms, secrets};
+use tollgate_edge::{ApiError, Config, Environment, crypto, log, now_ms, secrets};
 use worker::{
     Delay, Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, Request, RequestInit,
     RequestRedirect,
@@ -29,14 +32,11 @@ const LEASE_MS: i64 = 60_000;
 const SWEEP_GRACE_MS: i64 = 5 * 60_000;
 /// At most this many deliveries per sweep; the next sweep takes the rest.
 const SWEEP_LIMIT: i64 = 500;
-/// Room kept in `last_error` for the developer.
-const ERROR_CHARS: usize = 300;
-
 /// What one attempt came to.
 enum Outcome {
     /// The receiver answered 2xx.
     Delivered(u16),
-    /// It answered something else, or nothing (`None`), for the reason given.
+    /// It answered something else, or nothing (`None`), under the category given.
     Failed(Option<u16>, String),
 }
 
@@ -89,14 +89,7 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
         return Ok(());
     }
     if delivery.endpoint_deleted_at.is_some() || delivery.endpoint_status != "enabled" {
-        return deliveries::fail(
-            &db,
-            &delivery.id,
-            None,
-            "the endpoint was disabled or deleted",
-            now,
-        )
-        .await;
+        return deliveries::fail(&db, &delivery.id, None, "endpoint_disabled", now).await;
     }
     if !deliveries::claim(&db, &delivery.id, delivery.attempts, now + LEASE_MS, now).await? {
         return Ok(());
@@ -112,7 +105,7 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
                 "webhook_sign_failed",
                 &format!("{}: {}", delivery.id, error.for_log()),
             );
-            Outcome::Failed(None, "Tollgate could not sign this delivery".to_owned())
+            Outcome::Failed(None, "signing_failed".to_owned())
         }
     };
     let done = now_ms();
@@ -168,9 +161,13 @@ async fn keys(
     }
     let mut keys = Vec::new();
     for secret in sealed {
-        let plain = crypto::open(&data_key, secret)
-            .await
-            .map_err(|e| ApiError::internal(format!("open webhook secret: {}", e.0)))?;
+        let plain = crypto::open(
+            &data_key,
+            secret,
+            crate::endpoints::secret_slot(&delivery.endpoint_id),
+        )
+        .await
+        .map_err(|e| ApiError::internal(format!("open webhook secret: {}", e.0)))?;
         let text = String::from_utf8(plain)
             .map_err(|_| ApiError::internal("webhook secret is not UTF-8"))?;
         keys.push(
@@ -180,11 +177,12 @@ async fn keys(
     Ok(keys)
 }
 
-fn clipped(text: &str) -> String {
-    text.chars().take(ERROR_CHARS).collect()
-}
-
 async fn send(env: &Env, delivery: &deliveries::Attempt, now: i64) -> Result<Outcome, ApiError> {
+    // Test projects' rules are the wider ones; a live project's URL passed stricter ones.
+    let development = Config::from_env(env).environment == Environment::Development;
+    if check_url(&delivery.url, Reach::new(Mode::Test, development)).is_err() {
+        return Ok(Outcome::Failed(None, "destination_not_allowed".to_owned()));
+    }
     let timestamp = now.div_euclid(1000);
     let signature = signature_header(
         &keys(env, delivery, now).await?,
@@ -203,14 +201,8 @@ async fn send(env: &Env, delivery: &deliveries::Attempt, now: i64) -> Result<Out
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(Some(delivery.payload.clone().into()));
-    let request = match Request::new_with_init(&delivery.url, &init) {
-        Ok(request) => request,
-        Err(error) => {
-            return Ok(Outcome::Failed(
-                None,
-                clipped(&format!("invalid request: {error}")),
-            ));
-        }
+    let Ok(request) = Request::new_with_init(&delivery.url, &init) else {
+        return Ok(Outcome::Failed(None, "invalid_url".to_owned()));
     };
     let exchange = async {
         let mut response = Fetch::Request(request).send().await?;
@@ -221,21 +213,18 @@ async fn send(env: &Env, delivery: &deliveries::Attempt, now: i64) -> Result<Out
     let timeout = Delay::from(Duration::from_secs(ATTEMPT_TIMEOUT_SECONDS));
     Ok(match select(pin!(exchange), pin!(timeout)).await {
         Either::Left((Ok(code), _)) if (200..300).contains(&code) => Outcome::Delivered(code),
-        Either::Left((Ok(code), _)) if (300..400).contains(&code) => Outcome::Failed(
-            Some(code),
-            format!("the endpoint answered {code}; redirects are not followed"),
-        ),
-        Either::Left((Ok(code), _)) => {
-            Outcome::Failed(Some(code), format!("the endpoint answered {code}"))
+        // A 3xx too: redirects are not followed.
+        Either::Left((Ok(code), _)) => Outcome::Failed(Some(code), http_failure(code)),
+        Either::Left((Err(error), _)) => {
+            let cause = error.to_string();
+            log::warn(
+                &RequestId::generate(),
+                "webhook_attempt_unreachable",
+                &format!("{}: {cause}", delivery.id),
+            );
+            Outcome::Failed(None, network_failure(&cause).to_owned())
         }
-        Either::Left((Err(error), _)) => Outcome::Failed(
-            None,
-            clipped(&format!("could not reach the endpoint: {error}")),
-        ),
-        Either::Right(_) => Outcome::Failed(
-            None,
-            format!("no answer within {ATTEMPT_TIMEOUT_SECONDS} s"),
-        ),
+        Either::Right(_) => Outcome::Failed(None, "timeout".to_owned()),
     })
 }
 

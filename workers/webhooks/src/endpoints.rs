@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tollgate::ids::new_id;
 use tollgate::outbound::{
-    CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, RotateSecretInput,
+    CreateEndpointInput, EditEndpointInput, EndpointSpec, MAX_ENDPOINTS, Reach, RotateSecretInput,
     new_secret, secret_last4,
 };
 use tollgate::{Detail, Mode};
@@ -15,7 +15,7 @@ use tollgate_edge::db::projects::ProjectRow;
 use tollgate_edge::db::webhook_endpoints::{self as store, EndpointRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
-use tollgate_edge::{ApiError, Ctx, body, crypto, db, json, json_text, list, secrets};
+use tollgate_edge::{ApiError, Ctx, Environment, body, crypto, db, json, json_text, list, secrets};
 use wasm_bindgen::JsValue;
 use worker::{D1PreparedStatement, Response};
 
@@ -70,6 +70,14 @@ pub(crate) fn mode_of(project: &ProjectRow) -> Result<Mode, ApiError> {
     })
 }
 
+/// Where the project's endpoints may point on this deployment (loopback only in development).
+fn reach(ctx: &Ctx, project: &ProjectRow) -> Result<Reach, ApiError> {
+    Ok(Reach::new(
+        mode_of(project)?,
+        ctx.config.environment == Environment::Development,
+    ))
+}
+
 /// The route's endpoint, or 404 (another project's, a deleted one, or none).
 pub(crate) async fn endpoint(
     ctx: &Ctx,
@@ -82,9 +90,19 @@ pub(crate) async fn endpoint(
         .ok_or(ApiError::NotFound)
 }
 
-async fn seal(ctx: &Ctx, secret: &str) -> Result<String, ApiError> {
+/// Where an endpoint's signing secret is sealed: its row. A rotation moves the value into
+/// `previous_secret_enc` in SQL, so both columns open under the `secret_enc` binding.
+pub(crate) const fn secret_slot(endpoint_id: &str) -> crypto::Slot<'_> {
+    crypto::Slot {
+        table: "webhook_endpoints",
+        column: "secret_enc",
+        row: endpoint_id,
+    }
+}
+
+async fn seal(ctx: &Ctx, endpoint_id: &str, secret: &str) -> Result<String, ApiError> {
     let key = secrets::data_key(&ctx.env).await?;
-    crypto::seal(&key, secret.as_bytes())
+    crypto::seal(&key, secret.as_bytes(), secret_slot(endpoint_id))
         .await
         .map_err(|e| ApiError::internal(format!("seal webhook secret: {}", e.0)))
 }
@@ -144,7 +162,7 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     let project = session.project(&ctx).await?;
     let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let spec = body::parse::<CreateEndpointInput>(&bytes)?
-        .validate(mode_of(&project)?)
+        .validate(reach(&ctx, &project)?)
         .map_err(ApiError::Validation)?;
     idempotent::run(&ctx, &session.db, &project.id, &bytes, async |claim| {
         insert(&ctx, &session, &project, &spec, claim).await
@@ -164,14 +182,15 @@ async fn insert(
         return Err(ApiError::EndpointLimitReached);
     }
     let secret = new_secret();
+    let id = new_id("whe");
     let row = EndpointRow {
-        id: new_id("whe"),
+        secret_enc: seal(ctx, &id, &secret).await?,
+        id,
         project_id: project.id.clone(),
         url: spec.url.clone(),
         description: spec.description.clone(),
         events: spec.events_json(),
         status: spec.status.as_str().to_owned(),
-        secret_enc: seal(ctx, &secret).await?,
         secret_last4: secret_last4(&secret),
         previous_secret_enc: None,
         previous_secret_expires_at: None,
@@ -211,7 +230,7 @@ pub(crate) async fn edit(mut ctx: Ctx) -> Result<Response, ApiError> {
     let row = endpoint(&ctx, &session, &project.id).await?;
     let input: EditEndpointInput = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let (next, expected) = input
-        .apply(&row.spec(), mode_of(&project)?)
+        .apply(&row.spec(), reach(&ctx, &project)?)
         .map_err(ApiError::Validation)?;
     if row.updated_at != expected {
         return Err(ApiError::StaleUpdate);
@@ -281,7 +300,7 @@ pub(crate) async fn rotate(mut ctx: Ctx) -> Result<Response, ApiError> {
         .map_err(ApiError::Validation)?;
     idempotent::run(&ctx, &session.db, &project.id, &bytes, async |claim| {
         let secret = new_secret();
-        let sealed = seal(&ctx, &secret).await?;
+        let sealed = seal(&ctx, &row.id, &secret).await?;
         let now = ctx.now_ms.max(row.updated_at + 1);
         let previous_until = now + grace * 1000;
         let rotated = EndpointRow {

@@ -171,6 +171,8 @@ pub async fn get(
 pub struct Attempt {
     /// `whd_…`
     pub id: String,
+    /// `whe_…`: the row its secrets are sealed for.
+    pub endpoint_id: String,
     /// `evt_…`
     pub event_id: String,
     /// The body.
@@ -202,7 +204,7 @@ pub struct Attempt {
 pub async fn attempt(db: &D1Database, id: &str) -> Result<Option<Attempt>, ApiError> {
     first(
         db,
-        "SELECT d.id, d.event_id, d.payload, d.status, d.attempts, d.deadline_at, e.url, e.status AS endpoint_status, \
+        "SELECT d.id, d.endpoint_id, d.event_id, d.payload, d.status, d.attempts, d.deadline_at, e.url, e.status AS endpoint_status, \
            e.deleted_at AS endpoint_deleted_at, e.secret_enc, e.previous_secret_enc, e.previous_secret_expires_at \
          FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = ?1",
         &[text(id)],
