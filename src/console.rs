@@ -378,6 +378,10 @@ fn url_ok(raw: &str, allow_local_http: bool) -> bool {
 
 impl EndUserAuthInput {
     /// Validates every field; local `http://` URLs only when `allow_local_http` (development).
+    /// Tollgate fetches the JWKS URL, so it obeys the webhook endpoint host rules
+    /// ([`crate::outbound::check_url`]: https to a public host, never a private, link-local or
+    /// metadata address; loopback only in development). The issuer is only compared, never
+    /// fetched.
     ///
     /// # Errors
     /// Every invalid field with its reason.
@@ -399,7 +403,28 @@ impl EndUserAuthInput {
             }
         };
         let issuer = url("issuer", self.issuer);
-        let jwks_url = url("jwksUrl", self.jwks_url);
+        let mode = if allow_local_http {
+            Mode::Test
+        } else {
+            Mode::Live
+        };
+        let jwks_url = match self.jwks_url.as_deref().map(str::trim) {
+            Some(raw) if raw.len() > 512 => {
+                field_error(&mut errors, "jwksUrl", "must be at most 512 characters");
+                None
+            }
+            Some(raw) => match crate::outbound::check_url(raw, mode) {
+                Ok(url) => Some(url),
+                Err(why) => {
+                    field_error(&mut errors, "jwksUrl", why);
+                    None
+                }
+            },
+            None => {
+                field_error(&mut errors, "jwksUrl", "is required");
+                None
+            }
+        };
         let audience = match self.audience.map(|a| a.trim().to_owned()) {
             Some(a) if (1..=255).contains(&a.len()) && !a.chars().any(char::is_control) => Some(a),
             _ => {
@@ -456,6 +481,33 @@ mod end_user_auth_tests {
         };
         assert!(local().validate(true).is_ok());
         assert!(local().validate(false).unwrap_err().contains_key("issuer"));
+    }
+
+    #[test]
+    fn jwks_urls_obey_the_webhook_host_rules() {
+        let cases: &[(&str, bool, bool)] = &[
+            ("https://idp.example.com/.well-known/jwks.json", false, true),
+            ("https://idp.example.com/.well-known/jwks.json", true, true),
+            ("http://idp.example.com/jwks", true, false),
+            ("http://127.0.0.1:9000/jwks", true, true),
+            ("http://127.0.0.1:9000/jwks", false, false),
+            ("https://localhost/jwks", false, false),
+            ("https://10.0.0.5/jwks", true, false),
+            ("https://192.168.1.1/jwks", false, false),
+            ("https://169.254.169.254/latest/meta-data", true, false),
+            ("https://169.254.169.254/latest/meta-data", false, false),
+            ("https://[fd00::1]/jwks", false, false),
+            ("https://2130706433/jwks", false, false),
+            ("https://user:pw@idp.example.com/jwks", false, false),
+            ("https://intranet/jwks", false, false),
+        ];
+        for (jwks, development, ok) in cases {
+            let outcome = input("https://idp.example.com", jwks, "app").validate(*development);
+            assert_eq!(outcome.is_ok(), *ok, "{jwks} (development: {development})");
+            if let Err(errors) = outcome {
+                assert_eq!(errors.keys().collect::<Vec<_>>(), ["jwksUrl"], "{jwks}");
+            }
+        }
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub enum ErrorCode {
     EndpointDisabled,
     /// The project already has the most webhook endpoints it may have (16).
     EndpointLimitReached,
+    /// A create would pass a per-tenant cap (projects, end users, catalog items, assets);
+    /// the message names the cap.
+    LimitExceeded,
     /// Something failed inside Tollgate; the cause is logged under the request id.
     InternalError,
 }

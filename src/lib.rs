@@ -20,6 +20,7 @@ pub mod ids;
 pub mod internal;
 pub mod jwt;
 pub mod keys;
+pub mod limits;
 pub mod operators;
 pub mod outbound;
 pub mod paging;

@@ -1,4 +1,10 @@
-//! Pagination of lists: `?page=1&pageSize=20`, 1-based, at most 100 per page.
+//! Pagination of lists: `?page=1&pageSize=20`, 1-based, at most 100 per page and at most
+//! [`Page::MAX_DEPTH`] rows deep.
+//!
+//! The depth cap exists because every list is an `OFFSET` query: D1 reads and discards every
+//! skipped row, so a deep page costs as much as reading the whole list. Past the cap the
+//! request is refused (422 on `page`), never silently clamped, so a client never mistakes
+//! another page for the one it asked for; totals still count every row.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +22,8 @@ impl Page {
     pub const DEFAULT_SIZE: u32 = 20;
     /// The largest page.
     pub const MAX_SIZE: u32 = 100;
+    /// The deepest row a page may reach (`page × pageSize`).
+    pub const MAX_DEPTH: u32 = 10_000;
 
     /// Parses `page` and `pageSize` from a query string's pairs; absent means the defaults.
     ///
@@ -52,6 +60,15 @@ impl Page {
                 _ => {}
             }
         }
+        if errors.is_empty() && page.page * page.page_size > Self::MAX_DEPTH {
+            errors.insert(
+                "page".to_owned(),
+                vec![format!(
+                    "reaches too deep: page × pageSize must be at most {}",
+                    Self::MAX_DEPTH
+                )],
+            );
+        }
         if errors.is_empty() {
             Ok(page)
         } else {
@@ -85,6 +102,25 @@ mod tests {
     fn valid_parameters_are_taken_and_others_ignored() {
         let page = Page::from_query([("page", "3"), ("pageSize", "50"), ("sort", "x")]).unwrap();
         assert_eq!((page.page, page.page_size, page.offset()), (3, 50, 100));
+    }
+
+    #[test]
+    fn pages_reach_at_most_ten_thousand_rows_deep() {
+        for (page, size, ok) in [
+            ("500", "20", true),
+            ("501", "20", false),
+            ("100", "100", true),
+            ("101", "100", false),
+            ("10000", "1", true),
+            ("10001", "1", false),
+            ("1000000", "100", false),
+        ] {
+            let outcome = Page::from_query([("page", page), ("pageSize", size)]);
+            assert_eq!(outcome.is_ok(), ok, "page={page}&pageSize={size}");
+            if let Err(errors) = outcome {
+                assert_eq!(errors.keys().collect::<Vec<_>>(), ["page"]);
+            }
+        }
     }
 
     #[test]

@@ -70,7 +70,20 @@ let dir;
 let world;
 
 before(async () => {
-  stack = await testStack({ vars: { OPERATOR_SUBJECTS: OPERATOR } });
+  // The fuzzer is one developer sending hundreds of requests a second and creating records
+  // by the hundred: the developer rate limit and the per-tenant caps would turn most of its
+  // cases into 429s and 422s (both tested on their own in caps.test.mjs).
+  const unbounded = "1000000";
+  stack = await testStack({
+    vars: {
+      OPERATOR_SUBJECTS: OPERATOR,
+      DEVELOPER_RATE_LIMIT: unbounded,
+      LIMIT_PROJECTS_PER_DEVELOPER: unbounded,
+      LIMIT_END_USERS_PER_TEST_PROJECT: unbounded,
+      LIMIT_CATALOG_ITEMS_PER_TEST_PROJECT: unbounded,
+      LIMIT_ASSETS_PER_PROJECT: unbounded,
+    },
+  });
   dir = mkdtempSync(join(tmpdir(), "tollgate-fuzz-"));
   world = await arrange(stack);
 });

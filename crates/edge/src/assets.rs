@@ -11,7 +11,7 @@
 use crate::audit::{self, Actor, Change};
 use crate::db::{self, assets::AssetRow};
 use crate::idempotent::{self, Begun};
-use crate::{ApiError, Ctx, json, json_text, list, log, storage};
+use crate::{ApiError, Ctx, json, json_text, limits, list, log, storage};
 use js_sys::{BigInt, Object, Reflect, Uint8Array};
 use serde_json::json;
 use tollgate::assets::{
@@ -20,6 +20,7 @@ use tollgate::assets::{
 };
 use tollgate::idempotency::IdempotencyKey;
 use tollgate::ids::{new_id, random_u128};
+use tollgate::limits::Cap;
 use tollgate::{Detail, query_pairs};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -337,6 +338,7 @@ pub async fn upload(ctx: Ctx, owner: Owner<'_>) -> Result<Response, ApiError> {
         Visibility::Public => PUBLIC_MAX_BYTES,
         Visibility::Private => private_limit(&ctx.env),
     };
+    check_caps(&ctx, &owner).await?;
     let bucket = bucket(&ctx.env)?;
     let key = object_key(upload.visibility, owner.project_id, random_u128());
     let stored = store(&ctx, &bucket, &key, upload.visibility, limit).await?;
@@ -345,6 +347,19 @@ pub async fn upload(ctx: Ctx, owner: Owner<'_>) -> Result<Response, ApiError> {
         discard(&ctx, &bucket, &key).await;
     }
     recorded.map(|(_, response)| response)
+}
+
+/// Refuses an upload that would pass the project's asset caps (count, then bytes), before a
+/// byte reaches R2. The size is the declared one; [`store`] refuses a body that differs, and
+/// a missing or malformed `Content-Length`.
+async fn check_caps(ctx: &Ctx, owner: &Owner<'_>) -> Result<(), ApiError> {
+    let declared = ctx
+        .header("Content-Length")?
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let held = db::assets::held(owner.db, owner.project_id).await?;
+    limits::check(&ctx.env, Cap::AssetsPerProject, held.n, 1)?;
+    limits::check(&ctx.env, Cap::AssetBytesPerProject, held.bytes, declared)
 }
 
 /// Writes the row, its audit event and the idempotency record in one batch. Returns whether

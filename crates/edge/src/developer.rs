@@ -5,14 +5,24 @@
 //! a key the issuer retires stops verifying within an hour and ten minutes at most. A token
 //! whose `kid` is unknown triggers one fetch from the issuer (at most one per
 //! [`REFETCH_INTERVAL_MS`] per isolate, so random `kid`s cannot turn into a fetch storm).
+//!
+//! A project names its own provider's JWKS URL, so the fetch is outbound traffic a tenant
+//! steers: the URL must pass the webhook endpoint host rules (again at fetch time, for rows
+//! saved before the rule), redirects are not followed, the document is read up to
+//! [`MAX_JWKS_BYTES`] and no further, and every fetch — failed ones included — spends one of
+//! [`FETCH_BUDGET`] per [`FETCH_WINDOW_MS`] for its project (or for the developer issuer) in
+//! this isolate; between fetches the caches answer or the token is refused.
 
 use crate::crypto::{self, Key};
-use crate::{ApiError, storage};
+use crate::{ApiError, Config, Environment, ratelimit, storage};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use tollgate::Mode;
 use tollgate::jwt::{self, Expectations, TokenError};
-use worker::{Env, Fetch, Method, Request};
+use tollgate::outbound::check_url;
+use worker::{Env, Fetch, Method, Request, RequestInit, RequestRedirect};
 
 /// How long imported keys stay in this isolate.
 pub const ISOLATE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -20,6 +30,12 @@ pub const ISOLATE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const KV_TTL_SECONDS: u64 = 60 * 60;
 /// The shortest interval between two forced fetches of one JWKS.
 pub const REFETCH_INTERVAL_MS: i64 = 30 * 1000;
+/// The largest JWKS document read, in bytes.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// Fetches one project (or the developer issuer) may cause per window, in each isolate.
+pub const FETCH_BUDGET: u32 = 4;
+/// The fetch budget's window.
+pub const FETCH_WINDOW_MS: i64 = 60 * 1000;
 
 /// Where developer tokens come from and what they must say.
 #[derive(Clone, Debug)]
@@ -32,14 +48,19 @@ pub struct DeveloperAuth {
     pub jwks_url: String,
     /// How recent a sign-in must be for fresh writes, in seconds.
     pub fresh_seconds: i64,
+    /// Requests per second one developer identity may make (per isolate).
+    pub rate_limit: u32,
 }
 
 impl DeveloperAuth {
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     pub const LEEWAY_SECONDS: i64 = 60;
+    /// Requests per second per developer identity when `DEVELOPER_RATE_LIMIT` is unset.
+    pub const DEFAULT_RATE_LIMIT: u32 = 50;
 
-    /// Reads `DEVELOPER_ISSUER`, `DEVELOPER_AUDIENCE`, `DEVELOPER_JWKS_URL` and
-    /// `FRESH_AUTH_SECONDS` (default 600).
+    /// Reads `DEVELOPER_ISSUER`, `DEVELOPER_AUDIENCE`, `DEVELOPER_JWKS_URL`,
+    /// `FRESH_AUTH_SECONDS` (default 600) and `DEVELOPER_RATE_LIMIT` (default 50; a value
+    /// that is not a positive number falls back to it).
     ///
     /// # Errors
     /// An internal error naming the missing variable: a platform without an issuer must not
@@ -59,11 +80,18 @@ impl DeveloperAuth {
                 .map_err(|_| ApiError::internal("FRESH_AUTH_SECONDS is not a number"))?,
             Err(_) => 600,
         };
+        let rate_limit = env
+            .var("DEVELOPER_RATE_LIMIT")
+            .ok()
+            .and_then(|v| v.to_string().trim().parse::<u32>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(Self::DEFAULT_RATE_LIMIT);
         Ok(Self {
             issuer: var("DEVELOPER_ISSUER")?,
             audience: var("DEVELOPER_AUDIENCE")?,
             jwks_url: var("DEVELOPER_JWKS_URL")?,
             fresh_seconds,
+            rate_limit,
         })
     }
 }
@@ -94,10 +122,13 @@ impl Developer {
     }
 }
 
-/// Verifies `Authorization: Bearer <JWT>` and returns the developer.
+/// Verifies `Authorization: Bearer <JWT>` and returns the developer, counted against the
+/// identity's requests per second (after the verification, so a forged token cannot spend
+/// another developer's allowance).
 ///
 /// # Errors
-/// 401 for a missing or refused token; 500 when the issuer cannot be reached.
+/// 401 for a missing or refused token; 429 `rate_limited` past [`DeveloperAuth::rate_limit`];
+/// 500 when the issuer cannot be reached.
 pub async fn authenticate(
     req: &Request,
     env: &Env,
@@ -121,10 +152,21 @@ pub async fn authenticate(
             issuer: &auth.issuer,
             audience: &auth.audience,
             jwks_url: &auth.jwks_url,
+            project: None,
         },
         now_ms,
     )
-    .await?;
+    .await
+    .map_err(|err| match err {
+        // The operator's own issuer failing is Tollgate's failure: an opaque, logged 500.
+        ApiError::JwksUnavailable(cause) => ApiError::internal(cause),
+        other => other,
+    })?;
+    ratelimit::admit(
+        &format!("dev:{}|{}", claims.iss, claims.sub),
+        auth.rate_limit,
+        now_ms,
+    )?;
     let signed_in_at = claims.signed_in_at();
     Ok(Developer {
         issuer: claims.iss,
@@ -143,6 +185,9 @@ pub struct Issuer<'a> {
     pub audience: &'a str,
     /// Where its public keys are.
     pub jwks_url: &'a str,
+    /// The project whose own provider this is (its URL obeys the host rules and its fetches
+    /// spend the project's budget); `None` for the configured developer issuer.
+    pub project: Option<&'a str>,
 }
 
 /// Verifies an RS256 JWT from `issuer`: claims (with [`DeveloperAuth::LEEWAY_SECONDS`] of
@@ -150,7 +195,9 @@ pub struct Issuer<'a> {
 /// end-user tokens from a project's own identity provider.
 ///
 /// # Errors
-/// 401 `invalid_token` naming the rule that failed; 500 when the JWKS cannot be fetched.
+/// 401 `invalid_token` naming the rule that failed; [`ApiError::JwksUnavailable`] when no
+/// usable JWKS could be fetched (refused URL, redirect, oversized body, other status, spent
+/// budget).
 pub async fn verify(
     env: &Env,
     token: &str,
@@ -165,7 +212,7 @@ pub async fn verify(
     };
     token.claims.check(&expected, now_ms / 1000)?;
     let kid = token.header.kid.clone().unwrap_or_default();
-    let key = signing_key(env, issuer.jwks_url, &kid, now_ms).await?;
+    let key = signing_key(env, issuer, &kid, now_ms).await?;
     let valid = crypto::verify_rs256(&key, &token.signature, token.signing_input.as_bytes())
         .await
         .map_err(|e| ApiError::internal(format!("verify: {}", e.0)))?;
@@ -200,7 +247,13 @@ fn cached(url: &str, kid: &str, now_ms: i64) -> Option<Key> {
     })
 }
 
-async fn signing_key(env: &Env, url: &str, kid: &str, now_ms: i64) -> Result<Key, ApiError> {
+async fn signing_key(
+    env: &Env,
+    issuer: &Issuer<'_>,
+    kid: &str,
+    now_ms: i64,
+) -> Result<Key, ApiError> {
+    let url = issuer.jwks_url;
     if let Some(key) = cached(url, kid, now_ms) {
         return Ok(key);
     }
@@ -222,6 +275,21 @@ async fn signing_key(env: &Env, url: &str, kid: &str, now_ms: i64) -> Result<Key
     if from_kv.is_some() && !may_force {
         return Err(TokenError::UnknownKey.into());
     }
+    let budget = format!("jwks:{}", issuer.project.unwrap_or("developer"));
+    if !ratelimit::spend(&budget, FETCH_BUDGET, FETCH_WINDOW_MS, now_ms) {
+        return Err(if from_kv.is_some() {
+            TokenError::UnknownKey.into()
+        } else {
+            ApiError::JwksUnavailable("JWKS fetch budget spent".into())
+        });
+    }
+    if issuer.project.is_some() {
+        let mode = match Config::from_env(env).environment {
+            Environment::Development => Mode::Test,
+            Environment::Production => Mode::Live,
+        };
+        check_url(url, mode).map_err(|why| ApiError::JwksUnavailable(format!("JWKS URL {why}")))?;
+    }
     let document = fetch_jwks(url).await?;
     load(url, &document, now_ms, true).await?;
     kv.put(&kv_key, &document)?
@@ -232,26 +300,46 @@ async fn signing_key(env: &Env, url: &str, kid: &str, now_ms: i64) -> Result<Key
 }
 
 async fn fetch_jwks(url: &str) -> Result<String, ApiError> {
+    let unavailable = |why: String| ApiError::JwksUnavailable(format!("JWKS {url}: {why}"));
     // A request built from the string: parsing it with the `url` crate would pull its
     // Unicode tables (~100 KB) into the worker.
-    let request = Request::new(url, Method::Get)
-        .map_err(|e| ApiError::internal(format!("DEVELOPER_JWKS_URL: {e}")))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get)
+        .with_redirect(RequestRedirect::Manual);
+    let request = Request::new_with_init(url, &init).map_err(|e| unavailable(e.to_string()))?;
     let mut response = Fetch::Request(request)
         .send()
         .await
-        .map_err(|e| ApiError::internal(format!("JWKS fetch failed: {e}")))?;
-    if response.status_code() != 200 {
-        return Err(ApiError::internal(format!(
-            "JWKS fetch answered {}",
-            response.status_code()
-        )));
+        .map_err(|e| unavailable(format!("fetch failed: {e}")))?;
+    // A 3xx lands here too: redirects are not followed.
+    let status = response.status_code();
+    if status != 200 {
+        return Err(unavailable(format!("answered {status}")));
     }
-    Ok(response.text().await?)
+    let declared = response
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || unavailable(format!("is larger than {MAX_JWKS_BYTES} bytes"));
+    if declared.is_some_and(|n| n > MAX_JWKS_BYTES) {
+        return Err(too_large());
+    }
+    // Streamed: a body without a length (or lying about it) stops at the cap, unread beyond.
+    let mut body = Vec::new();
+    let mut chunks = response.stream()?;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| unavailable("is not UTF-8".into()))
 }
 
 async fn load(url: &str, document: &str, now_ms: i64, forced: bool) -> Result<(), ApiError> {
     let jwks: Jwks = serde_json::from_str(document)
-        .map_err(|e| ApiError::internal(format!("JWKS is not JSON: {e}")))?;
+        .map_err(|e| ApiError::JwksUnavailable(format!("JWKS is not JSON: {e}")))?;
     let mut keys = HashMap::new();
     for jwk in jwks.keys {
         let usable = jwk["kty"] == "RSA"
@@ -265,7 +353,7 @@ async fn load(url: &str, document: &str, now_ms: i64, forced: bool) -> Result<()
         }
         let key = crypto::import_rs256_public(&jwk.to_string())
             .await
-            .map_err(|e| ApiError::internal(format!("JWKS key {kid}: {}", e.0)))?;
+            .map_err(|e| ApiError::JwksUnavailable(format!("JWKS key {kid}: {}", e.0)))?;
         keys.insert(kid, key);
     }
     JWKS.with(|cache| {

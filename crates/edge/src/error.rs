@@ -141,12 +141,17 @@ pub enum ApiError {
     EndpointDisabled,
     /// The project has the most webhook endpoints it may have.
     EndpointLimitReached,
+    /// A create would pass a per-tenant cap.
+    LimitExceeded(tollgate::limits::Exceeded),
     /// D1 did not answer (lost connection, overload, a reset, or no binding). `cause` is
     /// logged, never returned.
     StorageUnavailable {
         /// What the storage layer said, for the log.
         cause: String,
     },
+    /// No usable JWKS could be fetched for a token's issuer. The end-user lane answers it as a
+    /// refused token; anywhere else it is an internal failure. `.0` is logged, never returned.
+    JwksUnavailable(String),
     /// Something failed inside Tollgate. `cause` is logged, never returned.
     Internal {
         /// What went wrong, for the log.
@@ -173,7 +178,9 @@ impl ApiError {
     #[must_use]
     pub fn for_log(&self) -> String {
         match self {
-            Self::Internal { cause } | Self::StorageUnavailable { cause } => cause.clone(),
+            Self::Internal { cause }
+            | Self::StorageUnavailable { cause }
+            | Self::JwksUnavailable(cause) => cause.clone(),
             Self::Provider(failure) => failure.detail.clone(),
             other => format!("{} {}", other.status(), other.message()),
         }
@@ -202,8 +209,9 @@ impl ApiError {
             Self::UsageLimitReached { .. } => 429,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType => 415,
-            Self::Validation(_) | Self::IdempotencyKeyReused => 422,
-            Self::Internal { .. } => 500,
+            // 422, not 429: waiting never lifts a cap, and clients retry a 429 on their own.
+            Self::Validation(_) | Self::IdempotencyKeyReused | Self::LimitExceeded(_) => 422,
+            Self::Internal { .. } | Self::JwksUnavailable(_) => 500,
             Self::StorageUnavailable { .. } => 503,
             Self::Provider(failure) => match failure.kind {
                 ProviderErrorKind::CardDeclined { .. } => 402,
@@ -273,7 +281,7 @@ impl ApiError {
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
             Self::RateLimited => ErrorCode::RateLimited,
             Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
-            Self::Internal { .. } => ErrorCode::InternalError,
+            Self::Internal { .. } | Self::JwksUnavailable(_) => ErrorCode::InternalError,
             Self::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
             Self::Provider(failure) => match failure.kind {
                 ProviderErrorKind::CardDeclined { .. } => ErrorCode::PaymentFailed,
@@ -319,6 +327,7 @@ impl ApiError {
             Self::NotATestProject => ErrorCode::NotATestProject,
             Self::EndpointDisabled => ErrorCode::EndpointDisabled,
             Self::EndpointLimitReached => ErrorCode::EndpointLimitReached,
+            Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
         }
     }
 
@@ -352,12 +361,12 @@ impl ApiError {
             Self::LiveModeInactive => {
                 "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
             }
-            Self::RateLimited => "Too many requests for this key. Retry after the time in Retry-After.".into(),
+            Self::RateLimited => "Too many requests for this key or developer. Retry after the time in Retry-After.".into(),
             Self::InvalidSignature(why) => why.message().into(),
             Self::StorageUnavailable { .. } => {
                 "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
             }
-            Self::Internal { .. } => {
+            Self::Internal { .. } | Self::JwksUnavailable(_) => {
                 "Something went wrong on our side. Quote the request id if you contact support.".into()
             }
             Self::Provider(failure) => match &failure.kind {
@@ -404,6 +413,7 @@ impl ApiError {
             Self::NotATestProject => "Only a test project can be promoted to live.".into(),
             Self::EndpointDisabled => "This webhook endpoint is disabled: enable it first.".into(),
             Self::EndpointLimitReached => "This project already has 16 webhook endpoints: delete one first.".into(),
+            Self::LimitExceeded(exceeded) => exceeded.message(),
         }
     }
 
@@ -438,7 +448,9 @@ impl ApiError {
     /// Fails only if the runtime cannot build a response.
     pub fn into_response(self, request_id: &RequestId) -> worker::Result<Response> {
         match &self {
-            Self::Internal { cause } => log::error(request_id, "internal_error", cause),
+            Self::Internal { cause } | Self::JwksUnavailable(cause) => {
+                log::error(request_id, "internal_error", cause);
+            }
             Self::StorageUnavailable { cause } => {
                 log::error(request_id, "storage_unavailable", cause)
             }

@@ -15,6 +15,7 @@ pub mod developer;
 pub mod error;
 pub mod idempotent;
 pub mod keyauth;
+pub mod limits;
 pub mod list;
 pub mod log;
 pub mod outbound;

@@ -1,4 +1,5 @@
-//! Per-key request rate limits: a fixed one-second window counted in this isolate.
+//! Per-key request rate limits (a fixed one-second window) and longer budgets, counted in
+//! this isolate.
 //!
 //! Approximate by design: each isolate (each location, each instance) counts on its own, so
 //! the effective global ceiling is the limit times the number of isolates serving the key.
@@ -12,8 +13,13 @@ use std::collections::HashMap;
 /// Windows beyond this many keys clear the table (bounded memory).
 const MAX_KEYS: usize = 10_000;
 
+type Windows = RefCell<HashMap<String, (i64, u32)>>;
+
 thread_local! {
-    static WINDOWS: RefCell<HashMap<String, (i64, u32)>> = RefCell::new(HashMap::new());
+    static WINDOWS: Windows = RefCell::new(HashMap::new());
+    // Budgets apart from the per-second windows: a flood of request keys (one per client
+    // address) that clears the windows' table must not refill every budget with it.
+    static BUDGETS: Windows = RefCell::new(HashMap::new());
 }
 
 /// Counts one request for `key` at `now_ms`; refuses it when the key already made `limit`
@@ -22,21 +28,42 @@ thread_local! {
 /// # Errors
 /// [`ApiError::RateLimited`] (429, `Retry-After: 1`).
 pub fn admit(key: &str, limit: u32, now_ms: i64) -> Result<(), ApiError> {
-    let second = now_ms.div_euclid(1000);
-    WINDOWS.with(|windows| {
+    if count(&WINDOWS, key, limit, 1000, now_ms) {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited)
+    }
+}
+
+/// Spends one of `limit` uses of budget `key` in the fixed window of `window_ms` that holds
+/// `now_ms`; false (and nothing spent) when the window's budget is gone. One budget name
+/// always takes the same window length.
+pub fn spend(key: &str, limit: u32, window_ms: i64, now_ms: i64) -> bool {
+    count(&BUDGETS, key, limit, window_ms, now_ms)
+}
+
+fn count(
+    table: &'static std::thread::LocalKey<Windows>,
+    key: &str,
+    limit: u32,
+    window_ms: i64,
+    now_ms: i64,
+) -> bool {
+    let window = now_ms.div_euclid(window_ms.max(1));
+    table.with(|windows| {
         let mut windows = windows.borrow_mut();
         if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
             windows.clear();
         }
-        let entry = windows.entry(key.to_owned()).or_insert((second, 0));
-        if entry.0 != second {
-            *entry = (second, 0);
+        let entry = windows.entry(key.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
         }
         if entry.1 >= limit {
-            return Err(ApiError::RateLimited);
+            return false;
         }
         entry.1 += 1;
-        Ok(())
+        true
     })
 }
 
@@ -57,6 +84,18 @@ mod tests {
             admit("k-window", 3, 6_000).is_ok(),
             "a new second starts over"
         );
+    }
+
+    #[test]
+    fn a_minute_budget_is_spent_then_refilled_by_the_next_minute() {
+        for (at, want) in [
+            (60_000, true),
+            (61_000, true),
+            (119_999, false),
+            (120_000, true),
+        ] {
+            assert_eq!(spend("k-minute", 2, 60_000, at), want, "at {at}");
+        }
     }
 
     #[test]

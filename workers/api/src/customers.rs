@@ -4,15 +4,17 @@
 
 use crate::lanes::{self, Caller};
 use serde_json::json;
+use tollgate::Mode;
 use tollgate::customer_api::{CreateCustomerInput, CustomerView, UpdateCustomerInput};
 use tollgate::ids::new_id;
+use tollgate::limits::Cap;
 use tollgate::outbound::{self, Envelope, EventType};
 use tollgate_edge::db::{
     self,
     end_users::{Changes, EndUserRow},
 };
 use tollgate_edge::outbound as emit;
-use tollgate_edge::{ApiError, Ctx, body, json, list};
+use tollgate_edge::{ApiError, Ctx, body, json, limits, list};
 use worker::Response;
 
 fn view(caller: &Caller, row: EndUserRow) -> CustomerView {
@@ -60,6 +62,10 @@ pub(crate) async fn create(mut ctx: Ctx) -> Result<Response, ApiError> {
     let input: CreateCustomerInput = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let new = input.validate().map_err(ApiError::Validation)?;
     check_plan(&caller, new.plan.as_deref()).await?;
+    if caller.auth.mode == Mode::Test {
+        let held = db::end_users::count(&caller.db, &caller.auth.project_id).await?;
+        limits::check(&ctx.env, Cap::EndUsersPerTestProject, held, 1)?;
+    }
     let row = EndUserRow {
         id: new_id("cus"),
         project_id: caller.auth.project_id.clone(),

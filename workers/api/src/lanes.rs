@@ -6,7 +6,7 @@ use tollgate::end_user::{self, TokenRefusal};
 use tollgate_edge::db::end_users::{self, EndUserRow};
 use tollgate_edge::developer::{self, Issuer};
 use tollgate_edge::keyauth::{self, Lane, ProjectAuth};
-use tollgate_edge::{ApiError, Ctx, db, ratelimit, secrets};
+use tollgate_edge::{ApiError, Ctx, db, log, ratelimit, secrets};
 use worker::D1Database;
 
 /// A caller whose key resolved to a project.
@@ -157,11 +157,20 @@ async fn provider_token(ctx: &Ctx, caller: &Caller, token: &str) -> Result<EndUs
         issuer: &provider.issuer,
         audience: &provider.audience,
         jwks_url: &provider.jwks_url,
+        project: Some(&caller.auth.project_id),
     };
     let claims = developer::verify(&ctx.env, token, &issuer, ctx.now_ms)
         .await
         .map_err(|err| match err {
             ApiError::InvalidToken(reason) => ApiError::InvalidEndUserToken(reason.message()),
+            // The project's provider failing is the project's problem: a refused token, with
+            // the cause in the log for the developer to ask about.
+            ApiError::JwksUnavailable(cause) => {
+                log::warn(&ctx.request_id, "end_user_jwks_unavailable", &cause);
+                ApiError::InvalidEndUserToken(
+                    "The project's identity provider did not serve usable keys.",
+                )
+            }
             other => other,
         })?;
     Ok(EndUserRef {

@@ -9,14 +9,15 @@ use tollgate::catalog::{
     ArchiveInput, ProductInput, ProductSpec, StripeChanges, TierInput, TierSpec, check_tier_edit,
 };
 use tollgate::ids::new_id;
+use tollgate::limits::Cap;
 use tollgate::usage::Limit;
 use tollgate::{Mode, ProjectType};
 use tollgate_edge::audit::{self, Change};
-use tollgate_edge::db::catalog::{self as store, Listed, ProductRow, StripeIds, Table, TierRow};
+use tollgate_edge::db::catalog::{self as store, ProductRow, StripeIds, Table, TierRow};
 use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
-use tollgate_edge::{ApiError, Ctx, body, json, json_text, list, log};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, limits, list, log};
 use wasm_bindgen::JsValue;
 use worker::Response;
 
@@ -266,22 +267,16 @@ pub(crate) async fn list(ctx: Ctx, kind: Kind) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = project(&ctx, &session, kind).await?;
     let page = list::page(&ctx)?;
-    let rows: Vec<Row> = match kind {
-        Kind::Tier => store::tiers(&session.db, &project.id, Listed::Everything)
-            .await?
-            .into_iter()
-            .map(Row::Tier)
-            .collect(),
-        Kind::Product => store::products(&session.db, &project.id, Listed::Everything)
-            .await?
-            .into_iter()
-            .map(Row::Product)
-            .collect(),
+    let (rows, total): (Vec<Row>, u64) = match kind {
+        Kind::Tier => {
+            let (rows, total) = store::tier_page(&session.db, &project.id, page).await?;
+            (rows.into_iter().map(Row::Tier).collect(), total)
+        }
+        Kind::Product => {
+            let (rows, total) = store::product_page(&session.db, &project.id, page).await?;
+            (rows.into_iter().map(Row::Product).collect(), total)
+        }
     };
-    let total = rows.len() as u64;
-    let skip = usize::try_from((page.page - 1) * page.page_size).unwrap_or(usize::MAX);
-    let size = usize::try_from(page.page_size).unwrap_or(usize::MAX);
-    let rows: Vec<Row> = rows.into_iter().skip(skip).take(size).collect();
     list::respond(rows, total, page, |row| row.view(&project.id))
 }
 
@@ -331,6 +326,9 @@ async fn insert(
     }
     if matches!(spec, Spec::Tier(t) if t.is_free()) && taken.free_tier {
         return Err(ApiError::FreeTierExists);
+    }
+    if project.mode == Mode::Test.as_str() {
+        limits::check(&ctx.env, Cap::CatalogItemsPerTestProject, taken.items, 1)?;
     }
     spec.check_asset(session, &project.id, None).await?;
     let id = new_id(kind.id_prefix());

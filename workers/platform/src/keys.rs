@@ -16,14 +16,7 @@ pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
     let page = list::page(&ctx)?;
-    let rows = db::keys::list(&session.db, &project.id).await?;
-    let total = rows.len() as u64;
-    // A project has a handful of keys: page them in memory.
-    let rows = rows
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.page_size as usize)
-        .collect();
+    let (rows, total) = db::keys::page(&session.db, &project.id, page).await?;
     list::respond(rows, total, page, views::key)
 }
 

@@ -6,13 +6,16 @@ use tollgate::console::{
     CreateProjectInput, CreatedProject, EndUserAuthInput, NewProject, RenameProjectInput,
 };
 use tollgate::ids::new_id;
+use tollgate::limits::Cap;
 use tollgate::{ApiKey, Detail, KeyKind};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
 use tollgate_edge::views;
-use tollgate_edge::{ApiError, Ctx, Environment, body, json, json_text, keyauth, list, secrets};
+use tollgate_edge::{
+    ApiError, Ctx, Environment, body, json, json_text, keyauth, limits, list, secrets,
+};
 use wasm_bindgen::JsValue;
 use worker::Response;
 
@@ -66,6 +69,8 @@ async fn insert(
     new: NewProject,
     claim: Option<&Claim>,
 ) -> Result<Response, ApiError> {
+    let held = db::projects::count(&session.db, &session.platform.id).await?;
+    limits::check(&ctx.env, Cap::ProjectsPerDeveloper, held, 1)?;
     let pepper = secrets::pepper(&ctx.env)?;
     let publishable = ApiKey::generate(KeyKind::Publishable, new.mode);
     let secret = ApiKey::generate(KeyKind::Secret, new.mode);

@@ -86,6 +86,29 @@ pub async fn get(
     .await
 }
 
+/// What a project's live assets hold.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct Held {
+    /// How many.
+    pub n: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// How many live assets the project has and their bytes.
+///
+/// # Errors
+/// Storage failures.
+pub async fn held(db: &D1Database, project_id: &str) -> Result<Held, ApiError> {
+    let row: Option<Held> = first(
+        db,
+        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM assets WHERE project_id = ?1 AND deleted_at IS NULL",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok(row.unwrap_or(Held { n: 0, bytes: 0 }))
+}
+
 /// A page of the project's live assets, newest first, and their total.
 ///
 /// # Errors

@@ -5,6 +5,7 @@ use super::{all, first, int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
 use tollgate::catalog::{Interval, ProductSpec, TierSpec};
+use tollgate::paging::Page;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
@@ -190,6 +191,67 @@ pub async fn products(
     all(db, &sql, &[text(project_id)]).await
 }
 
+/// A page of the project's tiers (archived ones last), read with `LIMIT`, and their total.
+///
+/// # Errors
+/// Storage failures.
+pub async fn tier_page(
+    db: &D1Database,
+    project_id: &str,
+    page: Page,
+) -> Result<(Vec<TierRow>, u64), ApiError> {
+    let sql = format!(
+        "SELECT {TIER_COLUMNS} FROM tiers WHERE project_id = ?1 \
+         ORDER BY archived_at IS NOT NULL, sort_order, price, name, id LIMIT ?2 OFFSET ?3"
+    );
+    page_of(db, &sql, Table::Tiers, project_id, page).await
+}
+
+/// A page of the project's products (archived ones last), read with `LIMIT`, and their total.
+///
+/// # Errors
+/// Storage failures.
+pub async fn product_page(
+    db: &D1Database,
+    project_id: &str,
+    page: Page,
+) -> Result<(Vec<ProductRow>, u64), ApiError> {
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE project_id = ?1 \
+         ORDER BY archived_at IS NOT NULL, sort_order, name, id LIMIT ?2 OFFSET ?3"
+    );
+    page_of(db, &sql, Table::Products, project_id, page).await
+}
+
+async fn page_of<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    table: Table,
+    project_id: &str,
+    page: Page,
+) -> Result<(Vec<T>, u64), ApiError> {
+    let rows = all(
+        db,
+        sql,
+        &[
+            text(project_id),
+            int(page.page_size.into()),
+            int(page.offset().into()),
+        ],
+    )
+    .await?;
+    let total = super::count(
+        db,
+        &format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE project_id = ?1",
+            table.name()
+        ),
+        &[text(project_id)],
+    )
+    .await?;
+    Ok((rows, total))
+}
+
 /// Whether the project has a live tier called `name`.
 ///
 /// # Errors
@@ -250,6 +312,8 @@ pub struct Taken {
     pub name: bool,
     /// A live free tier exists.
     pub free_tier: bool,
+    /// Records in the table for the project, archived included (the catalog cap counts them).
+    pub items: u64,
 }
 
 /// Whether `name` is taken among the project's tiers (or products) and whether it has a free tier.
@@ -266,6 +330,7 @@ pub async fn taken(
     struct Row {
         named: i64,
         free: i64,
+        items: u64,
     }
     let free = match table {
         Table::Tiers => {
@@ -274,18 +339,21 @@ pub async fn taken(
         Table::Products => "0",
     };
     let sql = format!(
-        "SELECT (SELECT COUNT(*) FROM {} WHERE project_id = ?1 AND name = ?2) AS named, {free} AS free",
-        table.name()
+        "SELECT (SELECT COUNT(*) FROM {t} WHERE project_id = ?1 AND name = ?2) AS named, {free} AS free, \
+         (SELECT COUNT(*) FROM {t} WHERE project_id = ?1) AS items",
+        t = table.name()
     );
     let row: Option<Row> = first(db, &sql, &[text(project_id), text(name)]).await?;
     Ok(row.map_or(
         Taken {
             name: false,
             free_tier: false,
+            items: 0,
         },
         |r| Taken {
             name: r.named > 0,
             free_tier: r.free > 0,
+            items: r.items,
         },
     ))
 }

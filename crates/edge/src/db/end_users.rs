@@ -65,6 +65,19 @@ pub fn insert(db: &D1Database, row: &EndUserRow) -> Result<D1PreparedStatement, 
     )
 }
 
+/// How many live end users the project has.
+///
+/// # Errors
+/// Storage failures.
+pub async fn count(db: &D1Database, project_id: &str) -> Result<u64, ApiError> {
+    super::count(
+        db,
+        "SELECT COUNT(*) AS n FROM end_users WHERE project_id = ?1 AND deleted_at IS NULL",
+        &[text(project_id)],
+    )
+    .await
+}
+
 /// A live end user of the project, by `cus_…` id or by the developer's external id.
 ///
 /// # Errors

@@ -3,6 +3,7 @@
 use super::{all, first, int, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
+use tollgate::paging::Page;
 use worker::{D1Database, D1PreparedStatement};
 
 /// A secret key's stored record (never the key itself).
@@ -87,6 +88,37 @@ pub async fn list(db: &D1Database, project_id: &str) -> Result<Vec<KeyRow>, ApiE
         "SELECT {COLUMNS} FROM api_keys WHERE project_id = ?1 ORDER BY created_at DESC, id DESC"
     );
     all(db, &sql, &[text(project_id)]).await
+}
+
+/// A page of a project's keys, newest first, read with `LIMIT`, and their total.
+///
+/// # Errors
+/// Storage failures.
+pub async fn page(
+    db: &D1Database,
+    project_id: &str,
+    page: Page,
+) -> Result<(Vec<KeyRow>, u64), ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE project_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
+    );
+    let rows = all(
+        db,
+        &sql,
+        &[
+            text(project_id),
+            int(page.page_size.into()),
+            int(page.offset().into()),
+        ],
+    )
+    .await?;
+    let total = super::count(
+        db,
+        "SELECT COUNT(*) AS n FROM api_keys WHERE project_id = ?1",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok((rows, total))
 }
 
 /// One key of a project.

@@ -113,6 +113,14 @@ pub async fn batch(
         .collect()
 }
 
+/// The `n` of a `SELECT COUNT(*) AS n …` (0 when no row answers).
+///
+/// # Errors
+/// Storage failures.
+pub async fn count(db: &D1Database, sql: &str, params: &[JsValue]) -> Result<u64, ApiError> {
+    Ok(first::<Count>(db, sql, params).await?.map_or(0, |c| c.n))
+}
+
 #[derive(serde::Deserialize)]
 pub(crate) struct Count {
     pub(crate) n: u64,

@@ -104,6 +104,19 @@ pub async fn promotions(db: &D1Database, id: &str) -> Result<Promotions, ApiErro
     }))
 }
 
+/// How many live projects the platform has (test and live).
+///
+/// # Errors
+/// Storage failures.
+pub async fn count(db: &D1Database, platform_id: &str) -> Result<u64, ApiError> {
+    super::count(
+        db,
+        "SELECT COUNT(*) AS n FROM projects WHERE platform_id = ?1 AND deleted_at IS NULL",
+        &[text(platform_id)],
+    )
+    .await
+}
+
 /// A page of the platform's projects, oldest first, and the total.
 ///
 /// # Errors
