@@ -403,17 +403,18 @@ impl EndUserAuthInput {
             }
         };
         let issuer = url("issuer", self.issuer);
-        let mode = if allow_local_http {
-            Mode::Test
+        // The webhook endpoints' host rules: loopback only on a development deployment.
+        let reach = if allow_local_http {
+            crate::outbound::Reach::new(Mode::Test, true)
         } else {
-            Mode::Live
+            crate::outbound::Reach::new(Mode::Live, false)
         };
         let jwks_url = match self.jwks_url.as_deref().map(str::trim) {
             Some(raw) if raw.len() > 512 => {
                 field_error(&mut errors, "jwksUrl", "must be at most 512 characters");
                 None
             }
-            Some(raw) => match crate::outbound::check_url(raw, mode) {
+            Some(raw) => match crate::outbound::check_url(raw, reach) {
                 Ok(url) => Some(url),
                 Err(why) => {
                     field_error(&mut errors, "jwksUrl", why);

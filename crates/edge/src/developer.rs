@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use tollgate::Mode;
 use tollgate::jwt::{self, Expectations, TokenError};
-use tollgate::outbound::check_url;
+use tollgate::outbound::{Reach, check_url};
 use worker::{Env, Fetch, Method, Request, RequestInit, RequestRedirect};
 
 /// How long imported keys stay in this isolate.
@@ -284,11 +284,12 @@ async fn signing_key(
         });
     }
     if issuer.project.is_some() {
-        let mode = match Config::from_env(env).environment {
-            Environment::Development => Mode::Test,
-            Environment::Production => Mode::Live,
+        let reach = match Config::from_env(env).environment {
+            Environment::Development => Reach::new(Mode::Test, true),
+            Environment::Production => Reach::new(Mode::Live, false),
         };
-        check_url(url, mode).map_err(|why| ApiError::JwksUnavailable(format!("JWKS URL {why}")))?;
+        check_url(url, reach)
+            .map_err(|why| ApiError::JwksUnavailable(format!("JWKS URL {why}")))?;
     }
     let document = fetch_jwks(url).await?;
     load(url, &document, now_ms, true).await?;
