@@ -239,7 +239,10 @@ mod tests {
         for key in ["a", "b", "c"] {
             lru.insert(key.to_owned(), key);
         }
-        assert!(lru.get("a").is_some(), "a is used again, so b is now the coldest");
+        assert!(
+            lru.get("a").is_some(),
+            "a is used again, so b is now the coldest"
+        );
 
         lru.insert("d".to_owned(), "d");
 
@@ -327,7 +330,11 @@ mod tests {
             cache.missing(format!("made-up{i}"), 0, epoch);
         }
         assert_eq!(cache.get("hot", 1, 30_000), Cached::Found(1));
-        assert_eq!(cache.missing.len(), 3, "unknown keys stay within their own bound");
+        assert_eq!(
+            cache.missing.len(),
+            3,
+            "unknown keys stay within their own bound"
+        );
     }
 
     #[test]
@@ -389,7 +396,11 @@ mod tests {
             budget.fail(client, 0);
         }
         assert_eq!(budget.windows.len(), 2);
-        assert_eq!(budget.check("a", 1, 0), Ok(()), "the coldest client was forgotten");
+        assert_eq!(
+            budget.check("a", 1, 0),
+            Ok(()),
+            "the coldest client was forgotten"
+        );
         assert!(budget.check("c", 1, 0).is_err());
     }
 
@@ -402,7 +413,11 @@ mod tests {
             (4, None, false),
         ];
         for (read, current, holds) in cases {
-            assert_eq!(write_back_holds(read, current), holds, "{read} vs {current:?}");
+            assert_eq!(
+                write_back_holds(read, current),
+                holds,
+                "{read} vs {current:?}"
+            );
         }
     }
 }

@@ -1,11 +1,13 @@
 // Resilience: the platform keeps its word when the runtime does not. A restart in the middle of
 // a metering burst loses nothing and counts nothing twice; a worker that cannot reach D1
 // answers 503 `storage_unavailable` at once instead of hanging or leaking a stack; bodies over
-// a route's limit get 413 and change nothing, whether or not they declare their length.
+// a route's limit get 413 and change nothing, whether or not they declare their length, and a
+// body that never ends is refused while it is still arriving.
 
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -220,6 +222,72 @@ describe("bodies over the limit", () => {
           assert.equal(res.status, 413, `${where}: ${reply}`);
           assert.equal(JSON.parse(reply).code, "payload_too_large", where);
         }
+      }
+      assert.deepEqual(await counts(), before, "nothing was written");
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  test("a chunked body that never ends gets 413 while the client is still sending", async () => {
+    // Arrange: a client that streams a JSON body without Content-Length, 64 KiB every 10 ms,
+    // and never ends it; it stops only when the answer arrives, or after 64 MiB.
+    const stack = await testStack();
+    const endless = (url, path, headers) =>
+      new Promise((resolve, reject) => {
+        let sent = 0;
+        let answered = false;
+        const chunk = Buffer.alloc(64 * 1024, "x");
+        const req = request(new URL(path, url), { method: "POST", headers: { ...headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked" } });
+        req.on("error", (err) => answered || reject(err));
+        req.on("response", (res) => {
+          answered = true;
+          const sentWhenAnswered = sent;
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (part) => (text += part));
+          res.on("end", () => {
+            req.destroy();
+            resolve({ status: res.statusCode, headers: new Headers(res.headers), text, sentWhenAnswered });
+          });
+        });
+        req.write('{"pad":"');
+        const pump = () => {
+          if (answered) return;
+          if (sent >= 64 * 1024 * 1024) {
+            req.destroy();
+            reject(new Error(`no answer after ${sent} bytes: the server read the whole body`));
+            return;
+          }
+          req.write(chunk);
+          sent += chunk.length;
+          setTimeout(pump, 10);
+        };
+        pump();
+      });
+    try {
+      const dev = await signIn(stack, "endless-bodies");
+      const { secretKey } = await createProject(dev, { name: "Endless bodies" });
+      const cases = [
+        ["api", "/api/customers", { Authorization: `Bearer ${secretKey}` }, 16 * 1024],
+        ["platform", "/v1/projects", { Authorization: `Bearer ${dev.token}` }, 16 * 1024],
+        ["webhooks", "/webhook/stripe", { "Stripe-Signature": "t=1,v1=00" }, 256 * 1024],
+      ];
+      const db = await stack.d1();
+      const counts = () =>
+        db.prepare("SELECT (SELECT COUNT(*) FROM end_users) AS endUsers, (SELECT COUNT(*) FROM projects) AS projects, (SELECT COUNT(*) FROM stripe_events) AS events").first();
+      const before = await counts();
+
+      for (const [worker, path, headers, limit] of cases) {
+        // Act
+        const res = await endless(stack.urls[worker], path, headers);
+
+        // Assert
+        const where = `${worker} POST ${path}`;
+        checkResponse({ worker, method: "POST", path, status: res.status, headers: res.headers, body: JSON.parse(res.text), text: res.text });
+        assert.equal(res.status, 413, `${where}: ${res.text}`);
+        assert.equal(JSON.parse(res.text).code, "payload_too_large", where);
+        assert.ok(res.sentWhenAnswered < limit + 4 * 1024 * 1024, `${where} answered after ${res.sentWhenAnswered} bytes, near its ${limit}-byte limit`);
       }
       assert.deepEqual(await counts(), before, "nothing was written");
     } finally {
