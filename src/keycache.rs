@@ -14,16 +14,19 @@
 //! - A write-back carries the version it read; it holds only if the version is unchanged
 //!   after the write (see [`write_back_holds`]), so a revoke that commits in between wins.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 
 /// A map of at most `capacity` entries that evicts the least recently used one when full.
+///
+/// Uses are queued lazily: each use appends `(tick, key)`; queue entries whose tick is no
+/// longer the key's last use are skipped on eviction and dropped once the queue grows past
+/// twice the capacity, so every operation is amortised O(1).
 #[derive(Debug)]
 pub struct Lru<V> {
     capacity: usize,
     tick: u64,
     entries: HashMap<String, (V, u64)>,
-    /// Last use → key; the first entry is the one to evict.
-    order: BTreeMap<u64, String>,
+    uses: VecDeque<(u64, String)>,
 }
 
 impl<V> Lru<V> {
@@ -34,7 +37,7 @@ impl<V> Lru<V> {
             capacity: capacity.max(1),
             tick: 0,
             entries: HashMap::new(),
-            order: BTreeMap::new(),
+            uses: VecDeque::new(),
         }
     }
 
@@ -50,42 +53,50 @@ impl<V> Lru<V> {
         self.entries.is_empty()
     }
 
-    fn next_tick(&mut self) -> u64 {
+    fn used(&mut self, key: &str) -> u64 {
         self.tick += 1;
+        if self.uses.len() >= 2 * self.capacity {
+            let entries = &self.entries;
+            self.uses
+                .retain(|(tick, name)| entries.get(name).is_some_and(|(_, last)| last == tick));
+        }
+        self.uses.push_back((self.tick, key.to_owned()));
         self.tick
     }
 
     /// The entry for `key`, marked as just used.
     pub fn get(&mut self, key: &str) -> Option<&mut V> {
-        let tick = self.next_tick();
-        let (value, used) = self.entries.get_mut(key)?;
-        if let Some(name) = self.order.remove(used) {
-            self.order.insert(tick, name);
+        if !self.entries.contains_key(key) {
+            return None;
         }
-        *used = tick;
+        let tick = self.used(key);
+        let (value, last) = self.entries.get_mut(key)?;
+        *last = tick;
         Some(value)
     }
 
     /// Stores `value` under `key` as just used, evicting the least recently used entry when
     /// the map is full.
     pub fn insert(&mut self, key: String, value: V) {
-        let tick = self.next_tick();
-        if let Some((_, used)) = self.entries.remove(&key) {
-            self.order.remove(&used);
-        } else if self.entries.len() >= self.capacity
-            && let Some((_, coldest)) = self.order.pop_first()
-        {
-            self.entries.remove(&coldest);
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
+            while let Some((tick, name)) = self.uses.pop_front() {
+                if self
+                    .entries
+                    .get(&name)
+                    .is_some_and(|(_, last)| *last == tick)
+                {
+                    self.entries.remove(&name);
+                    break;
+                }
+            }
         }
-        self.order.insert(tick, key.clone());
+        let tick = self.used(&key);
         self.entries.insert(key, (value, tick));
     }
 
-    /// Drops the entry for `key`.
+    /// Drops the entry for `key` (its queued uses become stale).
     pub fn remove(&mut self, key: &str) -> Option<V> {
-        let (value, used) = self.entries.remove(key)?;
-        self.order.remove(&used);
-        Some(value)
+        self.entries.remove(key).map(|(value, _)| value)
     }
 }
 
@@ -111,8 +122,10 @@ pub enum Cached<V> {
 /// remembered after it.
 #[derive(Debug)]
 pub struct KeyCache<V> {
-    found: Lru<(V, i64)>,
-    missing: Lru<i64>,
+    /// `(Some(value), read at)`; both maps share one type, so one copy of the code.
+    found: Lru<(Option<V>, i64)>,
+    /// `(None, read at)`.
+    missing: Lru<(Option<V>, i64)>,
     epoch: u64,
 }
 
@@ -131,14 +144,13 @@ impl<V: Clone> KeyCache<V> {
     /// [`MISSING_TTL_MS`]).
     pub fn get(&mut self, key: &str, now: i64, ttl_ms: i64) -> Cached<V> {
         if let Some((value, at)) = self.found.get(key) {
-            return if now - *at < ttl_ms {
-                Cached::Found(value.clone())
-            } else {
-                Cached::Seen
+            return match value {
+                Some(value) if now - *at < ttl_ms => Cached::Found(value.clone()),
+                _ => Cached::Seen,
             };
         }
         match self.missing.get(key) {
-            Some(at) if now - *at < MISSING_TTL_MS.min(ttl_ms) => Cached::Missing,
+            Some((_, at)) if now - *at < MISSING_TTL_MS.min(ttl_ms) => Cached::Missing,
             _ => Cached::Unknown,
         }
     }
@@ -156,7 +168,7 @@ impl<V: Clone> KeyCache<V> {
             return false;
         }
         self.missing.remove(&key);
-        self.found.insert(key, (value, now));
+        self.found.insert(key, (Some(value), now));
         true
     }
 
@@ -164,7 +176,7 @@ impl<V: Clone> KeyCache<V> {
     pub fn missing(&mut self, key: String, now: i64, epoch: u64) {
         if epoch == self.epoch {
             self.found.remove(&key);
-            self.missing.insert(key, now);
+            self.missing.insert(key, (None, now));
         }
     }
 
@@ -180,18 +192,21 @@ impl<V: Clone> KeyCache<V> {
 #[derive(Debug)]
 pub struct FailureBudget {
     window_ms: i64,
+    clients: usize,
     /// Address → (window index, failures in it).
-    windows: Lru<(i64, u32)>,
+    windows: HashMap<String, (i64, u32)>,
 }
 
 impl FailureBudget {
-    /// Failures counted per `window_ms` per address, for at most `clients` addresses (the
-    /// least recently failing one is forgotten first).
+    /// Failures counted per `window_ms` per address, for at most `clients` addresses. When
+    /// full, counts of past windows go first; if every address failed in this window, all
+    /// counts start over (an attacker with that many addresses gets as many budgets anyway).
     #[must_use]
     pub fn new(window_ms: i64, clients: usize) -> Self {
         Self {
             window_ms: window_ms.max(1),
-            windows: Lru::new(clients),
+            clients: clients.max(1),
+            windows: HashMap::new(),
         }
     }
 
@@ -214,10 +229,22 @@ impl FailureBudget {
     /// Counts one failed lookup for `client` at `now`.
     pub fn fail(&mut self, client: &str, now: i64) {
         let window = now.div_euclid(self.window_ms);
-        match self.windows.get(client) {
-            Some((at, failures)) if *at == window => *failures = failures.saturating_add(1),
-            _ => self.windows.insert(client.to_owned(), (window, 1)),
+        if let Some((at, failures)) = self.windows.get_mut(client) {
+            *failures = if *at == window {
+                failures.saturating_add(1)
+            } else {
+                1
+            };
+            *at = window;
+            return;
         }
+        if self.windows.len() >= self.clients {
+            self.windows.retain(|_, (at, _)| *at == window);
+            if self.windows.len() >= self.clients {
+                self.windows.clear();
+            }
+        }
+        self.windows.insert(client.to_owned(), (window, 1));
     }
 }
 
@@ -292,6 +319,10 @@ mod tests {
         }
         assert_eq!(lru.len(), 100);
         assert!(lru.get("hot").is_some());
+        assert!(
+            lru.uses.len() <= 200,
+            "the use queue stays within twice the capacity"
+        );
     }
 
     #[test]
@@ -392,16 +423,23 @@ mod tests {
     #[test]
     fn the_budget_tracks_a_bounded_number_of_clients() {
         let mut budget = FailureBudget::new(60_000, 2);
-        for client in ["a", "b", "c"] {
-            budget.fail(client, 0);
-        }
-        assert_eq!(budget.windows.len(), 2);
+        budget.fail("old", 0);
+        budget.fail("a", 60_000);
+
+        budget.fail("b", 60_000);
+
         assert_eq!(
-            budget.check("a", 1, 0),
-            Ok(()),
-            "the coldest client was forgotten"
+            budget.windows.len(),
+            2,
+            "the past window's count went first"
         );
-        assert!(budget.check("c", 1, 0).is_err());
+        assert!(budget.check("a", 1, 60_000).is_err());
+        assert!(budget.check("b", 1, 60_000).is_err());
+        budget.fail("c", 60_000);
+        assert!(
+            budget.windows.len() <= 2,
+            "still bounded when every count is current"
+        );
     }
 
     #[test]
