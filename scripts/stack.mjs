@@ -202,9 +202,10 @@ async function waitForHealth(urls, timeoutMs, healthy = (status) => status === 2
  * vars) in one worker only (tests: a production-configured webhooks worker behind a development
  * issuer). Returns the workers' URLs,
  * the runtime's log entries (`{ level, message }`), the shared D1 database (`d1()`), the
- * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`), `scheduled(worker)`
- * (runs a cron trigger now), and `stop()`. `d1Outage` (tests only) binds every worker's `DB`
- * to a database that cannot be reached; health then only waits for each worker to answer.
+ * Stripe sandbox's own (`sandboxD1()`), the shared R2 bucket (`r2()`) and KV namespace
+ * (`kv()`), `scheduled(worker)` (runs a cron trigger now), and `stop()`. `d1Outage` (tests
+ * only) binds every worker's `DB` to a database that cannot be reached; health then only
+ * waits for each worker to answer.
  */
 export async function startStack({ persistDir, ports = {}, vars = {}, workerVars = {}, migrate = true, quiet = false, d1Outage = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
@@ -262,7 +263,8 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
     // Cron triggers do not fire on their own locally: `scheduled(worker)` runs one now.
     const scheduled = async (worker, cron = "*/5 * * * *") =>
       (await mf.getWorker(readConfig(worker).name)).scheduled({ cron, scheduledTime: new Date() });
-    return { urls, logs, d1, sandboxD1, r2, scheduled, stop: () => mf.dispose() };
+    const kv = () => mf.getKVNamespace("CACHE", readConfig("api").name);
+    return { urls, logs, d1, sandboxD1, r2, kv, scheduled, stop: () => mf.dispose() };
   } catch (err) {
     await mf.dispose();
     throw err;

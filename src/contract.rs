@@ -59,6 +59,9 @@ pub enum ErrorCode {
     LiveModeInactive,
     /// Too many requests for this key (per second); `Retry-After` says when to retry.
     RateLimited,
+    /// This client address spent its budget of failed key lookups for the window;
+    /// `Retry-After` says when it refills. Keys this isolate already served still work.
+    TooManyAuthFailures,
     /// The payer's card or payment method was declined; the message is the provider's.
     PaymentFailed,
     /// The payment provider refused the request (stale catalog data, say).

@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod internal;
 pub mod jwt;
+pub mod keycache;
 pub mod keys;
 pub mod limits;
 pub mod operators;

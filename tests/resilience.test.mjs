@@ -1,11 +1,13 @@
 // Resilience: the platform keeps its word when the runtime does not. A restart in the middle of
 // a metering burst loses nothing and counts nothing twice; a worker that cannot reach D1
 // answers 503 `storage_unavailable` at once instead of hanging or leaking a stack; bodies over
-// a route's limit get 413 and change nothing, whether or not they declare their length.
+// a route's limit get 413 and change nothing, whether or not they declare their length, and a
+// body that never ends is refused while it is still arriving.
 
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -220,6 +222,85 @@ describe("bodies over the limit", () => {
           assert.equal(res.status, 413, `${where}: ${reply}`);
           assert.equal(JSON.parse(reply).code, "payload_too_large", where);
         }
+      }
+      assert.deepEqual(await counts(), before, "nothing was written");
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  test("a chunked body that never ends gets 413 while the client is still sending", async () => {
+    // Arrange: a client that streams a JSON body without Content-Length, 64 KiB every 10 ms,
+    // and never ends it; it stops only when the answer arrives, or after 64 MiB.
+    const stack = await testStack();
+    // A bare socket, so the answer is read even once the server stops reading and the
+    // client's writes fail.
+    const endless = (url, path, headers) =>
+      new Promise((resolve, reject) => {
+        const { hostname, port } = new URL(url);
+        const socket = connect(Number(port), hostname);
+        let sent = 0;
+        let sentWhenAnswered;
+        let reply = "";
+        const chunk = Buffer.alloc(64 * 1024, "x");
+        const frame = (bytes) => Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from("\r\n")]);
+        socket.on("error", () => {}); // writes after the server closed: expected
+        socket.setEncoding("utf8");
+        socket.on("data", (part) => {
+          sentWhenAnswered ??= sent;
+          reply += part;
+        });
+        socket.on("close", () => {
+          if (sentWhenAnswered === undefined) return reject(new Error(`no answer after ${sent} bytes`));
+          const [head, body] = reply.split("\r\n\r\n");
+          const [statusLine, ...lines] = head.split("\r\n");
+          const headers = new Headers(lines.map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()]));
+          const text = headers.get("transfer-encoding") === "chunked" ? body.split("\r\n").filter((_, i) => i % 2 === 1).join("") : body;
+          resolve({ status: Number(statusLine.split(" ")[1]), headers, text, sentWhenAnswered });
+        });
+        socket.on("connect", () => {
+          const head = Object.entries({ ...headers, Host: `${hostname}:${port}`, "Content-Type": "application/json", "Transfer-Encoding": "chunked", Connection: "close" })
+            .map(([name, value]) => `${name}: ${value}\r\n`)
+            .join("");
+          socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`);
+          socket.write(frame(Buffer.from('{"pad":"')));
+          const pump = () => {
+            if (sentWhenAnswered !== undefined || socket.destroyed) return;
+            if (sent >= 64 * 1024 * 1024) {
+              socket.destroy();
+              return;
+            }
+            socket.write(frame(chunk));
+            sent += chunk.length;
+            setTimeout(pump, 10);
+          };
+          pump();
+        });
+        setTimeout(() => socket.destroy(), 30_000);
+      });
+    try {
+      const dev = await signIn(stack, "endless-bodies");
+      const { secretKey } = await createProject(dev, { name: "Endless bodies" });
+      const cases = [
+        ["api", "/api/customers", { Authorization: `Bearer ${secretKey}` }, 16 * 1024],
+        ["platform", "/v1/projects", { Authorization: `Bearer ${dev.token}` }, 16 * 1024],
+        ["webhooks", "/webhook/stripe", { "Stripe-Signature": "t=1,v1=00" }, 256 * 1024],
+      ];
+      const db = await stack.d1();
+      const counts = () =>
+        db.prepare("SELECT (SELECT COUNT(*) FROM end_users) AS endUsers, (SELECT COUNT(*) FROM projects) AS projects, (SELECT COUNT(*) FROM stripe_events) AS events").first();
+      const before = await counts();
+
+      for (const [worker, path, headers, limit] of cases) {
+        // Act
+        const res = await endless(stack.urls[worker], path, headers);
+
+        // Assert
+        const where = `${worker} POST ${path}`;
+        checkResponse({ worker, method: "POST", path, status: res.status, headers: res.headers, body: JSON.parse(res.text), text: res.text });
+        assert.equal(res.status, 413, `${where}: ${res.text}`);
+        assert.equal(JSON.parse(res.text).code, "payload_too_large", where);
+        assert.ok(res.sentWhenAnswered < limit + 1024 * 1024, `${where} answered after ${res.sentWhenAnswered} bytes, near its ${limit}-byte limit`);
       }
       assert.deepEqual(await counts(), before, "nothing was written");
     } finally {

@@ -73,6 +73,8 @@ pub enum ApiError {
     LiveModeInactive,
     /// The key exceeded its requests per second.
     RateLimited,
+    /// The client address spent its failed-lookup budget; retry after this many seconds.
+    TooManyAuthFailures(i64),
     /// Stripe failed or refused; the detail is logged, never returned.
     Provider(tollgate::stripe::ProviderError),
     /// The Connect `state` is unknown, tampered with, expired or used.
@@ -196,7 +198,7 @@ impl ApiError {
             | Self::InvalidApiKey
             | Self::InvalidEndUserToken(_) => 401,
             Self::ReauthenticationRequired | Self::Forbidden(_) | Self::LiveModeInactive => 403,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::TooManyAuthFailures(_) => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StaleUpdate
@@ -280,6 +282,7 @@ impl ApiError {
             Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
             Self::RateLimited => ErrorCode::RateLimited,
+            Self::TooManyAuthFailures(_) => ErrorCode::TooManyAuthFailures,
             Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::Internal { .. } | Self::JwksUnavailable(_) => ErrorCode::InternalError,
             Self::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
@@ -362,6 +365,7 @@ impl ApiError {
                 "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
             }
             Self::RateLimited => "Too many requests for this key or developer. Retry after the time in Retry-After.".into(),
+            Self::TooManyAuthFailures(_) => "Too many unknown API keys from this address. Retry after the time in Retry-After.".into(),
             Self::InvalidSignature(why) => why.message().into(),
             Self::StorageUnavailable { .. } => {
                 "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
@@ -431,7 +435,8 @@ impl ApiError {
                 headers.set("Retry-After", "1")?;
             }
             Self::Provider(failure) if failure.retryable() => headers.set("Retry-After", "2")?,
-            Self::UsageLimitReached { retry_after, .. } => {
+            Self::UsageLimitReached { retry_after, .. }
+            | Self::TooManyAuthFailures(retry_after) => {
                 headers.set("Retry-After", &retry_after.to_string())?
             }
             Self::RangeNotSatisfiable(size) => {
@@ -583,6 +588,11 @@ mod tests {
                 ErrorCode::InvalidToken,
             ),
             (ApiError::InvalidApiKey, 401, ErrorCode::InvalidApiKey),
+            (
+                ApiError::TooManyAuthFailures(30),
+                429,
+                ErrorCode::TooManyAuthFailures,
+            ),
             (
                 ApiError::ReauthenticationRequired,
                 403,

@@ -5,28 +5,44 @@
 //! at once. Lookups in other isolates may still hit their own cache for up to
 //! [`ISOLATE_TTL_MS`] (30 s), and KV itself may serve a deleted entry for up to 60 s in other
 //! locations. A revoked key therefore stops working in this isolate at once and everywhere
-//! within 90 s. Keys that fail the checksum never reach storage.
+//! within 90 s. A lookup in flight while the revoke commits cannot stretch that bound: every
+//! such change bumps the project's `auth_version` in its batch, and a write-back stays in
+//! KV only if the version it read is still current after the write (see [`lookup`]).
+//!
+//! Cost bound for unknown keys: keys that fail the checksum never reach storage; a
+//! well-formed unknown key costs one KV read and one D1 query, is then refused from this
+//! isolate for up to 5 s, and spends its client address's failure budget
+//! (`AUTH_FAILURE_BUDGET` per minute, default 60). Found keys sit in an LRU map of
+//! `KEY_CACHE_ENTRIES` (default 10,000), unknown ones in a separate smaller one, so no flood
+//! of keys clears the cache. The order of these checks is [`authenticate`]'s.
 //!
 //! The cached record also carries the developer's billing standing (live keys fail closed
 //! with 403 `live_mode_inactive` unless their Tollgate subscription is active, trialing or
 //! past due) and the key's rate limit; both follow the same staleness bound.
 
 use crate::db::{self, keys::KeyAuthRow};
-use crate::{ApiError, Ctx, storage};
+use crate::{ApiError, Ctx, Environment, storage};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+use tollgate::keycache::{Cached, FailureBudget, KeyCache, write_back_holds};
 use tollgate::{ApiKey, KeyKind, Mode, Pepper, ProjectType};
 use worker::Env;
 
 /// How long a lookup stays in this isolate, unless `KEY_CACHE_SECONDS` says otherwise.
 pub const ISOLATE_TTL_MS: i64 = 30_000;
-/// How long a miss stays in this isolate, so unknown keys cannot hammer D1.
-pub const NEGATIVE_TTL_MS: i64 = 5_000;
 /// How long a lookup stays in KV.
 pub const KV_TTL_SECONDS: u64 = 300;
-/// Isolate cache entries beyond this clear the cache.
-const MAX_ENTRIES: usize = 10_000;
+/// Found keys this isolate keeps; beyond it the least recently used one goes.
+const MAX_FOUND: usize = 10_000;
+/// Unknown keys this isolate remembers (for up to 5 s each), apart from found ones.
+const MAX_MISSING: usize = 4_096;
+/// Failed lookups a client address may cost storage per window, by default.
+pub const DEFAULT_FAILURE_BUDGET: u32 = 60;
+/// The failure budget's window.
+const FAILURE_WINDOW_MS: i64 = 60_000;
+/// Client addresses whose failures this isolate counts at once.
+const MAX_BUDGET_CLIENTS: usize = 10_000;
 
 /// Who a valid key speaks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +123,42 @@ pub enum Lane {
 }
 
 thread_local! {
-    static CACHE: RefCell<HashMap<String, (Option<ProjectAuth>, i64)>> = RefCell::new(HashMap::new());
+    /// Made on first use, sized by `KEY_CACHE_ENTRIES`.
+    static CACHE: RefCell<Option<KeyCache<ProjectAuth>>> = const { RefCell::new(None) };
+    static BUDGET: RefCell<FailureBudget> =
+        RefCell::new(FailureBudget::new(FAILURE_WINDOW_MS, MAX_BUDGET_CLIENTS));
+    /// Key-lookup round trips so far: KV reads and D1 queries.
+    static ROUND_TRIPS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn with_cache<T>(env: &Env, f: impl FnOnce(&mut KeyCache<ProjectAuth>) -> T) -> T {
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        let cache = cache.get_or_insert_with(|| {
+            let found = env
+                .var("KEY_CACHE_ENTRIES")
+                .ok()
+                .and_then(|v| v.to_string().parse::<usize>().ok())
+                .map_or(MAX_FOUND, |n| n.clamp(1, MAX_FOUND));
+            KeyCache::new(found, MAX_MISSING)
+        });
+        f(cache)
+    })
+}
+
+/// The key-lookup round trips this isolate made so far, as `kv=<reads>,d1=<queries>`:
+/// development answers carry it, so tests can show which requests reached storage.
+#[must_use]
+pub fn round_trips() -> String {
+    let (kv, d1) = ROUND_TRIPS.with(Cell::get);
+    format!("kv={kv},d1={d1}")
+}
+
+fn count(kv: u64, d1: u64) {
+    ROUND_TRIPS.with(|n| {
+        let (k, d) = n.get();
+        n.set((k + kv, d + d1));
+    });
 }
 
 fn cache_key(kind: KeyKind, id: &str) -> String {
@@ -117,25 +168,21 @@ fn cache_key(kind: KeyKind, id: &str) -> String {
     }
 }
 
-fn remembered(key: &str, now: i64, ttl_ms: i64) -> Option<Option<ProjectAuth>> {
-    CACHE.with(|c| {
-        let cache = c.borrow();
-        let (auth, at) = cache.get(key)?;
-        let ttl = if auth.is_some() {
-            ttl_ms
-        } else {
-            NEGATIVE_TTL_MS.min(ttl_ms)
-        };
-        (now - at < ttl).then(|| auth.clone())
-    })
-}
-
 /// The isolate cache lifetime: `KEY_CACHE_SECONDS` (0–30), default 30 s.
 fn isolate_ttl_ms(env: &Env) -> i64 {
     env.var("KEY_CACHE_SECONDS")
         .ok()
         .and_then(|v| v.to_string().parse::<i64>().ok())
         .map_or(ISOLATE_TTL_MS, |s| (s * 1000).clamp(0, ISOLATE_TTL_MS))
+}
+
+/// Failed lookups each client address may cost storage per minute: `AUTH_FAILURE_BUDGET`,
+/// default [`DEFAULT_FAILURE_BUDGET`].
+fn failure_budget(env: &Env) -> u32 {
+    env.var("AUTH_FAILURE_BUDGET")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u32>().ok())
+        .unwrap_or(DEFAULT_FAILURE_BUDGET)
 }
 
 /// The key a request presents: `Authorization: Bearer sk_…` (secret lane) or
@@ -170,38 +217,56 @@ pub fn presented(ctx: &Ctx) -> Result<ApiKey, ApiError> {
     ))
 }
 
-fn remember(key: String, auth: Option<ProjectAuth>, now: i64) {
-    CACHE.with(|c| {
-        let mut cache = c.borrow_mut();
-        if cache.len() >= MAX_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, (auth, now));
-    });
-}
-
 /// Resolves a key to its project, or refuses it with 401 `invalid_api_key`.
+///
+/// Order, cheapest first: the checksum (done by [`presented`]); this isolate's cache (a
+/// found key answers with no storage at all, an unknown one is refused the same way); then
+/// the client address's failure budget, which guards only keys this isolate has never
+/// served; then KV and D1. A failed lookup spends the budget. So a valid key this isolate
+/// has served keeps working from an address that spent its budget on made-up keys, while
+/// a key never seen here waits for the window like the made-up ones.
 ///
 /// # Errors
 /// [`ApiError::InvalidApiKey`] for unknown, revoked or expired keys and deleted projects;
-/// internal errors for storage failures.
+/// [`ApiError::TooManyAuthFailures`] once the address spent its budget; internal errors for
+/// storage failures.
 pub async fn authenticate(
-    env: &Env,
+    ctx: &Ctx,
     key: &ApiKey,
     pepper: &Pepper,
-    now: i64,
 ) -> Result<ProjectAuth, ApiError> {
+    let now = ctx.now_ms;
     let id = match key.kind() {
         KeyKind::Secret => key.hash(pepper),
         KeyKind::Publishable => key.expose().to_owned(),
     };
     let cache_key = cache_key(key.kind(), &id);
-    let auth = match remembered(&cache_key, now, isolate_ttl_ms(env)) {
-        Some(auth) => auth,
-        None => {
-            let auth = lookup(env, key.kind(), &id, &cache_key).await?;
-            remember(cache_key, auth.clone(), now);
-            auth
+    let ttl = isolate_ttl_ms(&ctx.env);
+    let cached = with_cache(&ctx.env, |cache| cache.get(&cache_key, now, ttl));
+    let auth = match cached {
+        Cached::Found(auth) => Some(auth),
+        Cached::Missing => None,
+        state => {
+            let client = ctx.client_ip().unwrap_or_default();
+            if matches!(state, Cached::Unknown) {
+                let limit = failure_budget(&ctx.env);
+                BUDGET
+                    .with(|b| b.borrow_mut().check(&client, limit, now))
+                    .map_err(ApiError::TooManyAuthFailures)?;
+            }
+            let epoch = with_cache(&ctx.env, |cache| cache.epoch());
+            let found = lookup(ctx, key.kind(), &id, &cache_key).await?;
+            with_cache(&ctx.env, |cache| match (&found.auth, found.current) {
+                (Some(auth), true) => {
+                    cache.found(cache_key, auth.clone(), now, epoch);
+                }
+                (None, true) => cache.missing(cache_key, now, epoch),
+                (_, false) => {}
+            });
+            if found.auth.is_none() {
+                BUDGET.with(|b| b.borrow_mut().fail(&client, now));
+            }
+            found.auth
         }
     };
     match auth {
@@ -215,35 +280,91 @@ pub async fn authenticate(
     }
 }
 
-async fn lookup(
-    env: &Env,
+/// What storage answered, and whether it may be remembered in this isolate.
+struct Lookup {
+    auth: Option<ProjectAuth>,
+    /// False when the project's key-lookup version moved while the lookup ran.
+    current: bool,
+}
+
+async fn find(
+    db: &worker::D1Database,
     kind: KeyKind,
     id: &str,
-    cache_key: &str,
-) -> Result<Option<ProjectAuth>, ApiError> {
-    let kv = env.kv(storage::CACHE)?;
+) -> Result<Option<(ProjectAuth, i64)>, ApiError> {
+    count(0, 1);
+    let (row, lane) = match kind {
+        KeyKind::Secret => (db::keys::find_by_hash(db, id).await?, Lane::Secret),
+        KeyKind::Publishable => (
+            db::keys::find_by_publishable(db, id).await?,
+            Lane::Publishable,
+        ),
+    };
+    row.map(|row| {
+        let version = row.auth_version;
+        from_row(row, lane).map(|auth| (auth, version))
+    })
+    .transpose()
+}
+
+/// KV, then D1. A D1 answer is written back to KV, then the project's key-lookup version
+/// is read again: if a revoke (or any change that bumps it) committed meanwhile, the
+/// write-back is deleted and the answer comes from D1 as it is now. Either the change's own
+/// `forget` runs after the write-back and deletes it, or this check sees the new version, so
+/// a stale write-back never outlives the request that made it.
+async fn lookup(ctx: &Ctx, kind: KeyKind, id: &str, cache_key: &str) -> Result<Lookup, ApiError> {
+    let kv = ctx.env.kv(storage::CACHE)?;
+    count(1, 0);
     // KV is only a cache: an entry this version cannot read (written before its shape
     // changed) or a failing KV read is a miss, answered from D1 below.
     if let Some(auth) = kv.get(cache_key).json::<ProjectAuth>().await.ok().flatten() {
-        return Ok(Some(auth));
+        return Ok(Lookup {
+            auth: Some(auth),
+            current: true,
+        });
     }
-    let database = db::database(env)?;
-    let found = match kind {
-        KeyKind::Secret => db::keys::find_by_hash(&database, id)
-            .await?
-            .map(|row| from_row(row, Lane::Secret)),
-        KeyKind::Publishable => db::keys::find_by_publishable(&database, id)
-            .await?
-            .map(|row| from_row(row, Lane::Publishable)),
+    let database = db::database(&ctx.env)?;
+    let Some((auth, read)) = find(&database, kind, id).await? else {
+        return Ok(Lookup {
+            auth: None,
+            current: true,
+        });
+    };
+    write_back_delay(ctx).await;
+    kv.put(cache_key, &auth)?
+        .expiration_ttl(KV_TTL_SECONDS)
+        .execute()
+        .await?;
+    count(0, 1);
+    let now = db::keys::auth_version(&database, &auth.project_id).await?;
+    if write_back_holds(read, now) {
+        return Ok(Lookup {
+            auth: Some(auth),
+            current: true,
+        });
     }
-    .transpose()?;
-    if let Some(auth) = &found {
-        kv.put(cache_key, auth)?
-            .expiration_ttl(KV_TTL_SECONDS)
-            .execute()
-            .await?;
+    kv.delete(cache_key).await?;
+    Ok(Lookup {
+        auth: find(&database, kind, id).await?.map(|(auth, _)| auth),
+        current: false,
+    })
+}
+
+/// Development only: `KEY_WRITE_BACK_DELAY_MS` holds a lookup between its D1 read and its
+/// write-back, so a test can commit a revoke in between. Ignored everywhere else.
+async fn write_back_delay(ctx: &Ctx) {
+    if ctx.config.environment != Environment::Development {
+        return;
     }
-    Ok(found)
+    let ms = ctx
+        .env
+        .var("KEY_WRITE_BACK_DELAY_MS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u64>().ok())
+        .unwrap_or(0);
+    if ms > 0 {
+        worker::Delay::from(Duration::from_millis(ms.min(10_000))).await;
+    }
 }
 
 fn parse_mode_and_type(mode: &str, project_type: &str) -> Result<(Mode, ProjectType), ApiError> {
@@ -303,10 +424,9 @@ pub async fn forget(
     for key in &keys {
         kv.delete(key).await?;
     }
-    CACHE.with(|c| {
-        let mut cache = c.borrow_mut();
+    with_cache(env, |cache| {
         for key in &keys {
-            cache.remove(key);
+            cache.forget(key);
         }
     });
     Ok(())
@@ -322,6 +442,9 @@ pub async fn forget_platform(
     db: &worker::D1Database,
     platform_id: &str,
 ) -> Result<(), ApiError> {
+    // After the billing change committed and before the KV deletes, so a lookup that read
+    // the old standing sees the new version when it checks its write-back.
+    db::keys::bump_platform_auth_versions(db, platform_id).await?;
     for (publishable, hashes) in crate::db::keys::platform_keys(db, platform_id).await? {
         forget(env, &hashes, Some(&publishable)).await?;
     }

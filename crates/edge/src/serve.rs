@@ -96,6 +96,10 @@ impl Ctx {
     }
 }
 
+/// In development only: every answer says how many key-lookup round trips this isolate has
+/// made so far (`kv=<reads>,d1=<queries>`).
+const KEY_LOOKUPS_HEADER: &str = "X-Tollgate-Dev-Key-Lookups";
+
 /// In development only: a request may say what time it is (Unix ms), so tests can cross
 /// period boundaries. Ignored everywhere else.
 const CLOCK_HEADER: &str = "X-Tollgate-Dev-Now";
@@ -155,6 +159,7 @@ where
     crate::panic::install_hook();
     let request_id = RequestId::from_incoming(req.headers().get("X-Request-Id")?.as_deref());
     let config = Config::from_env(&env);
+    let development = config.environment == Environment::Development;
     // The raw token: `worker::Method` turns every method it does not know into GET.
     let method = Method::parse(&req.inner().method());
     let origin = allowed_origin(spec.cors, &env, req.headers().get("Origin")?.as_deref());
@@ -176,6 +181,12 @@ where
         Ok(response) => response,
         Err(error) => error.into_response(&request_id)?,
     };
+    if development {
+        // Timing-free evidence for tests of which requests reached storage for a key.
+        response
+            .headers()
+            .set(KEY_LOOKUPS_HEADER, &crate::keyauth::round_trips())?;
+    }
     finish(
         response,
         &request_id,

@@ -34,7 +34,7 @@ impl Caller {
 pub(crate) async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {
     let key = keyauth::presented(ctx)?;
     let pepper = secrets::pepper(&ctx.env)?;
-    let auth = keyauth::authenticate(&ctx.env, &key, &pepper, ctx.now_ms).await?;
+    let auth = keyauth::authenticate(ctx, &key, &pepper).await?;
     let bucket = match (&auth.lane, &auth.key_id) {
         (Lane::Secret, Some(key_id)) => format!("sk:{key_id}"),
         _ => format!(

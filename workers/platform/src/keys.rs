@@ -63,6 +63,7 @@ async fn replace(
     if let Some(old) = &active {
         statements.push(db::keys::link_successor(&session.db, &old.id, &key.id)?);
     }
+    statements.push(db::keys::bump_auth_version(&session.db, &project.id)?);
     let change = Change {
         project_id: Some(&project.id),
         action: "key.rotated",
@@ -123,6 +124,7 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
         };
         let statements = vec![
             db::keys::revoke(&session.db, &key.id, ctx.now_ms)?,
+            db::keys::bump_auth_version(&session.db, &project.id)?,
             audit::event(
                 &ctx,
                 &session.db,

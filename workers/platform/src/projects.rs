@@ -185,6 +185,7 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
     let statements = vec![
         db::projects::soft_delete(&session.db, &session.platform.id, &project.id, ctx.now_ms)?,
         db::keys::revoke_all(&session.db, &project.id, ctx.now_ms)?,
+        db::keys::bump_auth_version(&session.db, &project.id)?,
         audit::event(
             &ctx,
             &session.db,
@@ -242,6 +243,7 @@ pub(crate) async fn set_end_user_auth(mut ctx: Ctx, clear: bool) -> Result<Respo
             fields,
             ctx.now_ms,
         )?,
+        db::keys::bump_auth_version(&session.db, &project.id)?,
         audit::event(&ctx, &session.db, session.actor(), change, &metadata)?,
     ];
     db::batch(&session.db, statements).await?;

@@ -11,7 +11,7 @@
 
 use tollgate::stripe::events::{Event, Outcome, Receipt};
 use tollgate::stripe_signature::{self, DEFAULT_TOLERANCE_SECS, ModeSecret, SignatureError};
-use tollgate_edge::{ApiError, Ctx, json, log, secrets};
+use tollgate_edge::{ApiError, Ctx, body, json, log, secrets};
 use worker::Response;
 
 /// Stripe's events stay far below this; anything larger is not one of them.
@@ -22,17 +22,9 @@ pub(crate) async fn receive(mut ctx: Ctx) -> Result<Response, ApiError> {
     let header = ctx
         .header("Stripe-Signature")?
         .ok_or(ApiError::InvalidSignature(SignatureError::MalformedHeader))?;
-    // Refuse an announced oversize body before reading it.
-    let announced = ctx
-        .header("Content-Length")?
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if announced.is_some_and(|len| len > BODY_LIMIT) {
-        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
-    }
-    let payload = ctx.req.bytes().await?;
-    if payload.len() > BODY_LIMIT {
-        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
-    }
+    // Raw bytes (the signature covers them exactly), refused once past the limit: an
+    // announced oversize body before any read, an undeclared one at the chunk that crosses it.
+    let payload = body::capped(&mut ctx.req, BODY_LIMIT).await?;
     let secrets: Vec<ModeSecret<'_>> = secrets
         .iter()
         .map(|(secret, livemode)| ModeSecret {

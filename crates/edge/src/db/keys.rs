@@ -226,12 +226,14 @@ pub struct KeyAuthRow {
     pub end_user_jwks_url: Option<String>,
     /// …and audience.
     pub end_user_audience: Option<String>,
+    /// The project's key-lookup version (see [`bump_auth_version`]).
+    pub auth_version: i64,
 }
 
 /// The project half of a key lookup; `p` is the project, `f` its platform.
 const PROJECT_AUTH_COLUMNS: &str = "p.id AS project_id, p.publishable_key, p.platform_id, p.mode, p.type, \
      p.rate_limit_secret, p.rate_limit_publishable, f.billing_status, \
-     p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience";
+     p.end_user_issuer, p.end_user_jwks_url, p.end_user_audience, p.auth_version";
 
 /// Looks a secret key up by hash (revoked keys and deleted projects never match).
 ///
@@ -260,6 +262,59 @@ pub async fn find_by_publishable(
          WHERE p.publishable_key = ?1 AND p.deleted_at IS NULL"
     );
     first(db, &sql, &[text(publishable_key)]).await
+}
+
+/// Bumps a project's key-lookup version: goes in the batch of every change to what a key
+/// lookup answers (revoke, rotate, delete, end-user issuer), so a lookup that read the state
+/// before it cannot stay written back to the key cache after it.
+///
+/// # Errors
+/// Binding failures.
+pub fn bump_auth_version(
+    db: &D1Database,
+    project_id: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "UPDATE projects SET auth_version = auth_version + 1 WHERE id = ?1",
+        &[text(project_id)],
+    )
+}
+
+/// Bumps the key-lookup version of every project of a platform (its billing gates live keys).
+///
+/// # Errors
+/// Storage failures.
+pub async fn bump_platform_auth_versions(
+    db: &D1Database,
+    platform_id: &str,
+) -> Result<(), ApiError> {
+    stmt(
+        db,
+        "UPDATE projects SET auth_version = auth_version + 1 WHERE platform_id = ?1",
+        &[text(platform_id)],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// A live project's current key-lookup version (`None` once it is deleted).
+///
+/// # Errors
+/// Storage failures.
+pub async fn auth_version(db: &D1Database, project_id: &str) -> Result<Option<i64>, ApiError> {
+    #[derive(Deserialize)]
+    struct Version {
+        auth_version: i64,
+    }
+    let row: Option<Version> = first(
+        db,
+        "SELECT auth_version FROM projects WHERE id = ?1 AND deleted_at IS NULL",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok(row.map(|v| v.auth_version))
 }
 
 /// The hashes of a project's keys that may still be cached.
