@@ -73,6 +73,14 @@ pub enum ApiError {
     LiveModeInactive,
     /// The key exceeded its requests per second.
     RateLimited,
+    /// The client exceeded a longer window's requests; retry after this many seconds.
+    RateLimitedFor(i64),
+    /// The buyer already holds as many units as the project lets one buyer hold.
+    HoldLimitReached,
+    /// The project has as many open guest carts as it keeps at once.
+    GuestCartsFull,
+    /// The checkout session has as many open event streams as it keeps at once.
+    StreamLimitReached,
     /// Stripe failed or refused; the detail is logged, never returned.
     Provider(tollgate::stripe::ProviderError),
     /// The Connect `state` is unknown, tampered with, expired or used.
@@ -187,7 +195,11 @@ impl ApiError {
             | Self::InvalidApiKey
             | Self::InvalidEndUserToken(_) => 401,
             Self::ReauthenticationRequired | Self::Forbidden(_) | Self::LiveModeInactive => 403,
-            Self::RateLimited => 429,
+            Self::RateLimited
+            | Self::RateLimitedFor(_)
+            | Self::GuestCartsFull
+            | Self::StreamLimitReached => 429,
+            Self::HoldLimitReached => 409,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StaleUpdate
@@ -266,7 +278,10 @@ impl ApiError {
             Self::UnknownEndUser => ErrorCode::UnknownEndUser,
             Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
-            Self::RateLimited => ErrorCode::RateLimited,
+            Self::RateLimited | Self::RateLimitedFor(_) => ErrorCode::RateLimited,
+            Self::HoldLimitReached => ErrorCode::HoldLimitReached,
+            Self::GuestCartsFull => ErrorCode::GuestCartsFull,
+            Self::StreamLimitReached => ErrorCode::StreamLimitReached,
             Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::Internal { .. } => ErrorCode::InternalError,
             Self::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
@@ -346,7 +361,10 @@ impl ApiError {
             Self::LiveModeInactive => {
                 "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
             }
-            Self::RateLimited => "Too many requests for this key. Retry after the time in Retry-After.".into(),
+            Self::RateLimited | Self::RateLimitedFor(_) => "Too many requests for this key. Retry after the time in Retry-After.".into(),
+            Self::HoldLimitReached => "You already hold as many units in open carts as this shop lets one buyer hold. Pay for a cart, or wait for one to lapse.".into(),
+            Self::GuestCartsFull => "Too many guest carts are open in this shop right now. Retry later, or sign in.".into(),
+            Self::StreamLimitReached => "This checkout has as many open event streams as it allows. Close one first.".into(),
             Self::InvalidSignature(why) => why.message().into(),
             Self::StorageUnavailable { .. } => {
                 "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
@@ -414,7 +432,8 @@ impl ApiError {
                 headers.set("Retry-After", "1")?;
             }
             Self::Provider(failure) if failure.retryable() => headers.set("Retry-After", "2")?,
-            Self::UsageLimitReached { retry_after, .. } => {
+            Self::GuestCartsFull | Self::StreamLimitReached => headers.set("Retry-After", "60")?,
+            Self::RateLimitedFor(retry_after) | Self::UsageLimitReached { retry_after, .. } => {
                 headers.set("Retry-After", &retry_after.to_string())?
             }
             Self::RangeNotSatisfiable(size) => {
@@ -570,6 +589,14 @@ mod tests {
                 ErrorCode::ReauthenticationRequired,
             ),
             (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
+            (ApiError::RateLimitedFor(9), 429, ErrorCode::RateLimited),
+            (ApiError::HoldLimitReached, 409, ErrorCode::HoldLimitReached),
+            (ApiError::GuestCartsFull, 429, ErrorCode::GuestCartsFull),
+            (
+                ApiError::StreamLimitReached,
+                429,
+                ErrorCode::StreamLimitReached,
+            ),
             (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
             (ApiError::DriftChanged, 409, ErrorCode::DriftChanged),
             (ApiError::EndpointDisabled, 409, ErrorCode::EndpointDisabled),

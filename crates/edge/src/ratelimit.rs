@@ -1,4 +1,4 @@
-//! Per-key request rate limits: a fixed one-second window counted in this isolate.
+//! Per-key request rate limits: a fixed window (a second, or longer) counted in this isolate.
 //!
 //! Approximate by design: each isolate (each location, each instance) counts on its own, so
 //! the effective global ceiling is the limit times the number of isolates serving the key.
@@ -22,18 +22,32 @@ thread_local! {
 /// # Errors
 /// [`ApiError::RateLimited`] (429, `Retry-After: 1`).
 pub fn admit(key: &str, limit: u32, now_ms: i64) -> Result<(), ApiError> {
-    let second = now_ms.div_euclid(1000);
+    admit_per(key, limit, 1, now_ms)
+}
+
+/// Counts one request for `key` at `now_ms` in a window of `window_s` seconds; refuses it
+/// when the key already made `limit` requests in the window.
+///
+/// # Errors
+/// [`ApiError::RateLimited`] (429, `Retry-After`: the seconds left in the window).
+pub fn admit_per(key: &str, limit: u32, window_s: i64, now_ms: i64) -> Result<(), ApiError> {
+    let window = now_ms.div_euclid(1000 * window_s.max(1));
     WINDOWS.with(|windows| {
         let mut windows = windows.borrow_mut();
         if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
             windows.clear();
         }
-        let entry = windows.entry(key.to_owned()).or_insert((second, 0));
-        if entry.0 != second {
-            *entry = (second, 0);
+        let entry = windows.entry(key.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
         }
         if entry.1 >= limit {
-            return Err(ApiError::RateLimited);
+            let left_ms = (window + 1) * 1000 * window_s.max(1) - now_ms;
+            return Err(if window_s > 1 {
+                ApiError::RateLimitedFor((left_ms + 999) / 1000)
+            } else {
+                ApiError::RateLimited
+            });
         }
         entry.1 += 1;
         Ok(())
@@ -56,6 +70,19 @@ mod tests {
         assert!(
             admit("k-window", 3, 6_000).is_ok(),
             "a new second starts over"
+        );
+    }
+
+    #[test]
+    fn a_longer_window_says_how_long_is_left() {
+        assert!(admit_per("k-minute", 1, 60, 60_000).is_ok());
+
+        let refused = admit_per("k-minute", 1, 60, 100_500);
+
+        assert!(matches!(refused, Err(ApiError::RateLimitedFor(20))));
+        assert!(
+            admit_per("k-minute", 1, 60, 120_000).is_ok(),
+            "the next minute starts over"
         );
     }
 
