@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 /// A project's checkout limits, each with its default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CheckoutLimits {
     /// Units of one product one buyer may hold in open carts at once.
     pub units_per_product: i64,
@@ -55,10 +55,19 @@ const BOUNDS: [(&str, i64, i64); 6] = [
 ];
 
 impl CheckoutLimits {
-    /// The limits stored in a project's row; a row that does not parse gets the defaults.
+    /// The limits stored in a project's row; a limit missing or not an integer gets its
+    /// default. (Read through `serde_json::Value`, which every worker already carries, rather
+    /// than a derived struct visitor: the api worker's wasm is at its size budget.)
     #[must_use]
     pub fn from_column(column: &str) -> Self {
-        serde_json::from_str(column).unwrap_or_default()
+        let stored: serde_json::Value = serde_json::from_str(column).unwrap_or_default();
+        let mut limits = Self::default();
+        for (slot, (name, low, high)) in limits.values().into_iter().zip(BOUNDS) {
+            if let Some(v) = stored[name].as_i64().filter(|v| (low..=high).contains(v)) {
+                *slot = v;
+            }
+        }
+        limits
     }
 
     fn values(&mut self) -> [&mut i64; 6] {
@@ -174,22 +183,15 @@ pub fn session_secret(pepper: &Pepper, session_id: &str) -> String {
 /// Whether `presented` is the session's secret, compared in constant time.
 #[must_use]
 pub fn session_secret_matches(pepper: &Pepper, session_id: &str, presented: &str) -> bool {
-    let Some(bytes) = presented.strip_prefix("css_").and_then(decode_hex) else {
+    let Some(bytes) = presented
+        .strip_prefix("css_")
+        .and_then(crate::internal::decode_hex)
+    else {
         return false;
     };
     tag(pepper, b"tollgate checkout session\0", &[session_id])
         .verify_slice(&bytes)
         .is_ok()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
@@ -207,8 +209,12 @@ mod tests {
             CheckoutLimits::from_column("not json"),
             CheckoutLimits::default()
         );
-        let some = CheckoutLimits::from_column(r#"{"unitsPerProduct":3}"#);
+        let some = CheckoutLimits::from_column(r#"{"unitsPerProduct":3,"guestCarts":0}"#);
         assert_eq!(some.units_per_product, 3);
+        assert_eq!(
+            some.guest_carts, 200,
+            "a stored value out of bounds is not trusted"
+        );
         assert_eq!(
             some.units_per_buyer,
             CheckoutLimits::default().units_per_buyer

@@ -257,9 +257,27 @@ pub struct NewOrder<'a> {
 
 /// The held units of the order's buyer: the end user's, or a guest's by email or by client
 /// address (either one: rotating one of them is not a new buyer).
-const BUYER_HOLDS: &str = "SELECT COALESCE(SUM(r.quantity), 0) FROM inventory_reservations r JOIN orders o ON o.id = r.order_id \
-     WHERE r.status = 'held' AND o.project_id = ?2 \
-     AND (o.end_user_id = ?3 OR (?3 IS NULL AND o.end_user_id IS NULL AND (o.client_key = ?8 OR o.email = ?4)))";
+macro_rules! buyer_holds {
+    () => {
+        "SELECT COALESCE(SUM(r.quantity), 0) FROM inventory_reservations r JOIN orders o ON o.id = r.order_id \
+         WHERE r.status = 'held' AND o.project_id = ?2 \
+         AND (o.end_user_id = ?3 OR (?3 IS NULL AND o.end_user_id IS NULL AND (o.client_key = ?8 OR o.email = ?4)))"
+    };
+}
+
+/// The order row, written only while the buyer stays within the limits (`?9 < 0`: none):
+/// each line's units (`?13`, `{product: units, …}`) plus those held of it at most `?9`, the
+/// cart's units (`?12`) plus all held at most `?10`, and for a guest (`?8`) fewer than `?11`
+/// open guest carts.
+const RESERVE_ORDER: &str = concat!(
+    "INSERT INTO orders (id, project_id, end_user_id, email, status, amount_total, currency, created_at, updated_at, client_key) \
+     SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7, ?8 WHERE ?9 < 0 OR (NOT EXISTS (SELECT 1 FROM json_each(?13) l WHERE l.value + (",
+    buyer_holds!(),
+    " AND r.product_id = l.key) > ?9) AND ?12 + (",
+    buyer_holds!(),
+    ") <= ?10 AND (?8 IS NULL OR (SELECT COUNT(*) FROM orders WHERE project_id = ?2 AND client_key IS NOT NULL \
+     AND status = 'pending') < ?11))"
+);
 
 /// A pending order and its reservations: the order row, then per line the stock decrement
 /// (which aborts the batch through the CHECK constraint when stock is short) and the `held`
@@ -282,24 +300,17 @@ pub fn reserve(
 ) -> Result<Vec<D1PreparedStatement>, ApiError> {
     let total: i64 = lines.iter().map(|l| l.quantity * l.unit_amount).sum();
     let units: i64 = lines.iter().map(|l| l.quantity).sum();
-    let wanted: serde_json::Map<String, serde_json::Value> = lines
+    // `{product: units, …}`; ids are `prd_` + base62, nothing to escape.
+    let wanted: Vec<String> = lines
         .iter()
-        .map(|l| (l.product_id.to_owned(), l.quantity.into()))
+        .map(|l| format!("\"{}\":{}", l.product_id, l.quantity))
         .collect();
     let (per_product, per_buyer, guest_carts) = limits.map_or((-1, -1, -1), |l| {
         (l.units_per_product, l.units_per_buyer, l.guest_carts)
     });
-    let within = format!(
-        "?9 < 0 OR (NOT EXISTS (SELECT 1 FROM json_each(?13) l WHERE l.value + ({BUYER_HOLDS} AND r.product_id = l.key) > ?9) \
-         AND ?12 + ({BUYER_HOLDS}) <= ?10 \
-         AND (?8 IS NULL OR (SELECT COUNT(*) FROM orders WHERE project_id = ?2 AND client_key IS NOT NULL AND status = 'pending') < ?11))"
-    );
     let mut statements = vec![stmt(
         db,
-        &format!(
-            "INSERT INTO orders (id, project_id, end_user_id, email, status, amount_total, currency, created_at, updated_at, client_key) \
-             SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7, ?8 WHERE {within}"
-        ),
+        RESERVE_ORDER,
         &[
             text(order.id),
             text(order.project_id),
@@ -313,7 +324,7 @@ pub fn reserve(
             int(per_buyer),
             int(guest_carts),
             int(units),
-            text(&serde_json::Value::Object(wanted).to_string()),
+            text(&format!("{{{}}}", wanted.join(","))),
         ],
     )?];
     for line in lines {
