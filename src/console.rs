@@ -91,24 +91,41 @@ impl CreateProjectInput {
     }
 }
 
-/// `PATCH /v1/projects/{id}`: a rename guarded by the `updatedAt` the caller last read.
+/// `PATCH /v1/projects/{id}`: a new name and/or new checkout limits, guarded by the
+/// `updatedAt` the caller last read.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RenameProjectInput {
     /// The new name.
     pub name: Option<String>,
+    /// The checkout limits to change (the others keep their values).
+    pub checkout_limits: Option<crate::holds::CheckoutLimitsInput>,
     /// The project's `updatedAt` as the caller read it.
     pub updated_at: Option<i64>,
 }
 
+/// A validated project edit.
+#[derive(Debug)]
+pub struct ProjectEdit {
+    /// The new name, if one was sent.
+    pub name: Option<ProjectName>,
+    /// The new limits, if any were sent (not yet applied to the project's own).
+    pub checkout_limits: Option<crate::holds::CheckoutLimitsInput>,
+    /// The `updatedAt` the caller read.
+    pub expected: i64,
+}
+
 impl RenameProjectInput {
-    /// Validates the rename.
+    /// Validates the edit: a name (if sent) and the `updatedAt` guard; at least one change.
     ///
     /// # Errors
     /// Every invalid field with its reason.
-    pub fn validate(self) -> Result<(ProjectName, i64), FieldErrors> {
+    pub fn validate(self) -> Result<ProjectEdit, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let name = required_name(&mut errors, self.name.as_deref());
+        let name = match (&self.name, &self.checkout_limits) {
+            (None, Some(_)) => None,
+            _ => required_name(&mut errors, self.name.as_deref()),
+        };
         if self.updated_at.is_none() {
             field_error(
                 &mut errors,
@@ -116,8 +133,12 @@ impl RenameProjectInput {
                 "is required: send the updatedAt you last read",
             );
         }
-        match (name, self.updated_at) {
-            (Some(name), Some(at)) if errors.is_empty() => Ok((name, at)),
+        match self.updated_at {
+            Some(expected) if errors.is_empty() => Ok(ProjectEdit {
+                name,
+                checkout_limits: self.checkout_limits,
+                expected,
+            }),
             _ => Err(errors),
         }
     }
@@ -188,6 +209,8 @@ pub struct ProjectView {
     pub promoted_from: Option<String>,
     /// The project's own identity provider for end-user JWTs, if configured.
     pub end_user_auth: Option<EndUserAuth>,
+    /// What one buyer (and one guest address) may hold and open at checkout.
+    pub checkout_limits: crate::holds::CheckoutLimits,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms): send it back with edits.
@@ -311,9 +334,31 @@ mod tests {
     fn a_rename_needs_the_updated_at_it_read() {
         let input = RenameProjectInput {
             name: Some("New".into()),
+            checkout_limits: None,
             updated_at: None,
         };
         assert!(input.validate().unwrap_err().contains_key("updatedAt"));
+    }
+
+    #[test]
+    fn an_edit_may_change_only_the_checkout_limits_but_must_change_something() {
+        let limits_only = RenameProjectInput {
+            name: None,
+            checkout_limits: Some(crate::holds::CheckoutLimitsInput::default()),
+            updated_at: Some(5),
+        }
+        .validate()
+        .expect("limits alone are an edit");
+        let nothing = RenameProjectInput {
+            name: None,
+            checkout_limits: None,
+            updated_at: Some(5),
+        }
+        .validate();
+
+        assert!(limits_only.name.is_none());
+        assert_eq!(limits_only.expected, 5);
+        assert!(nothing.unwrap_err().contains_key("name"));
     }
 
     #[test]

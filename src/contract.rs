@@ -113,6 +113,12 @@ pub enum ErrorCode {
     AlreadySubscribed,
     /// Some items are sold out; the message and `fieldErrors.items` name them.
     SoldOut,
+    /// The buyer already holds as many units in open carts as the project allows one buyer.
+    HoldLimitReached,
+    /// The project has as many open guest carts as it keeps; retry later or sign in.
+    GuestCartsFull,
+    /// The checkout session has as many open event streams as it allows.
+    StreamLimitReached,
     /// The end user never paid, so there is no billing account to manage.
     NoBillingAccount,
     /// An upload without `Content-Length`: uploads stream with a declared length.

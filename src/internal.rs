@@ -45,7 +45,8 @@ pub fn verify(pepper: &Pepper, body: &[u8], tag: &str, at: i64, now: i64) -> boo
     (now - at).abs() <= WINDOW_MS && mac(pepper, body).verify_slice(&bytes).is_ok()
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+/// 64 hex digits as 32 bytes; `None` for anything else.
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() != 64 || !text.is_ascii() {
         return None;
     }

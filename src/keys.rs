@@ -185,7 +185,7 @@ fn checksum(prefix: &str, body: &str) -> String {
     ids::base62_fixed(u128::from(first), CHECKSUM_LEN)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     bytes
         .iter()

@@ -1,6 +1,8 @@
 // Live checkout status: a client listening on `GET /api/checkout/{sessionId}/events` before
 // the buyer pays hears exactly one `complete` and the stream ends; a client that connects
 // after the payment hears the final status at once; every listener hears an expiry; another project's session is not found.
+// Only the session's owner listens; a session keeps a bounded number of streams, and a quiet
+// stream ends after the project's idle timeout.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { checkResponse } from "./support/contract.mjs";
@@ -12,6 +14,7 @@ const OK = "http://127.0.0.1:5173/thanks?session={CHECKOUT_SESSION_ID}";
 const NO = "http://127.0.0.1:5173/cart";
 
 let stack;
+let dev;
 let account;
 let shop;
 let rival;
@@ -47,8 +50,8 @@ const statuses = (text) =>
     .filter((block) => block.startsWith("event: status\n"))
     .map((block) => JSON.parse(block.split("\ndata: ")[1]));
 
-async function openCart() {
-  const cart = await server(shop)("POST", "/api/cart/checkout", { body: { items: [{ productId: ebook.id }], successUrl: OK, cancelUrl: NO } });
+async function openCart(project = shop, product = ebook) {
+  const cart = await server(project)("POST", "/api/cart/checkout", { body: { items: [{ productId: product.id }], successUrl: OK, cancelUrl: NO } });
   assert.equal(cart.status, 200, cart.text);
   return cart.body.sessionId;
 }
@@ -60,7 +63,7 @@ async function pay(sessionId) {
 
 before(async () => {
   stack = await testStack();
-  const dev = await signIn(stack, "dev_push");
+  dev = await signIn(stack, "dev_push");
   ({ connection: { accountId: account } } = await connectStripe(stack, dev, "test"));
   shop = await createProject(dev, { name: "Shop", type: "store" });
   rival = await createProject(dev, { name: "Other shop", type: "store" });
@@ -111,6 +114,41 @@ describe("live checkout status", () => {
       assert.equal(rest.ended, true);
       assert.deepEqual(statuses(rest.text), [{ sessionId, status: "expired" }]);
     }
+  });
+
+  test("a session keeps at most streamsPerSession streams, and a quiet stream ends after streamIdleSeconds", async () => {
+    const quiet = await createProject(dev, { name: "Quiet shop", type: "store" });
+    const set = await dev.call("PATCH", `/v1/projects/${quiet.project.id}`, { body: { checkoutLimits: { streamsPerSession: 1, streamIdleSeconds: 1 }, updatedAt: quiet.project.updatedAt } });
+    assert.equal(set.status, 200, set.text);
+    const made = await stack.call("catalog", "POST", `/v1/projects/${quiet.project.id}/products`, {
+      headers: { Authorization: `Bearer ${dev.token}` },
+      body: { name: "poster", displayName: "Poster", price: 900, inventory: 5 },
+    });
+    const sessionId = await openCart(quiet, made.body.data);
+
+    const first = await listen(quiet, sessionId);
+    const second = await server(quiet)("GET", `/api/checkout/${sessionId}/events`);
+    const started = Date.now();
+    const idle = await readUntil(first, () => false);
+    const waited = Date.now() - started;
+    const again = await listen(quiet, sessionId);
+    await again.cancel();
+
+    assert.deepEqual([second.status, second.body.code], [429, "stream_limit_reached"]);
+    assert.ok(Number(second.headers.get("retry-after")) > 0);
+    assert.equal(idle.ended, true, "the quiet stream ended on its own");
+    assert.deepEqual(statuses(idle.text), [{ sessionId, status: "open" }], "with no final status: the session is still open");
+    assert.ok(waited < 5000, `ended after ${waited} ms`);
+    const row = await (await stack.d1()).prepare("SELECT status FROM checkout_sessions WHERE id = ?1").bind(sessionId).first();
+    assert.equal(row.status, "open", "listening changed nothing");
+  });
+
+  test("a caller with only the publishable key and the session id may not listen", async () => {
+    const sessionId = await openCart();
+
+    const res = await stack.call("api", "GET", `/api/checkout/${sessionId}/events`, { headers: { "X-Publishable-Key": shop.project.publishableKey } });
+
+    assert.deepEqual([res.status, res.body.code], [403, "forbidden"]);
   });
 
   test("another project's session is not found", async () => {

@@ -412,7 +412,8 @@ describe("reconcile", () => {
     const { sessionId, since } = await paidWhileHeld(user);
     assert.equal((await usage(user)).plan, "free", "no webhook arrived");
 
-    const res = await browser("POST", `/api/checkout/${sessionId}/reconcile`);
+    const minted = await server("POST", "/api/customer-token", { body: { userId: user } });
+    const res = await browser("POST", `/api/checkout/${sessionId}/reconcile`, { headers: { "X-End-User-Token": minted.body.data.token } });
 
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body.data, { sessionId, status: "complete", mode: "subscription", applied: true, plan: "pro", limit: 100 });

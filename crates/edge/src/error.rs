@@ -75,6 +75,14 @@ pub enum ApiError {
     RateLimited,
     /// The client address spent its failed-lookup budget; retry after this many seconds.
     TooManyAuthFailures(i64),
+    /// The client exceeded a longer window's requests; retry after this many seconds.
+    RateLimitedFor(i64),
+    /// The buyer already holds as many units as the project lets one buyer hold.
+    HoldLimitReached,
+    /// The project has as many open guest carts as it keeps at once.
+    GuestCartsFull,
+    /// The checkout session has as many open event streams as it keeps at once.
+    StreamLimitReached,
     /// Stripe failed or refused; the detail is logged, never returned.
     Provider(tollgate::stripe::ProviderError),
     /// The Connect `state` is unknown, tampered with, expired or used.
@@ -198,7 +206,12 @@ impl ApiError {
             | Self::InvalidApiKey
             | Self::InvalidEndUserToken(_) => 401,
             Self::ReauthenticationRequired | Self::Forbidden(_) | Self::LiveModeInactive => 403,
-            Self::RateLimited | Self::TooManyAuthFailures(_) => 429,
+            Self::RateLimited
+            | Self::RateLimitedFor(_)
+            | Self::TooManyAuthFailures(_)
+            | Self::GuestCartsFull
+            | Self::StreamLimitReached => 429,
+            Self::HoldLimitReached => 409,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StaleUpdate
@@ -281,8 +294,11 @@ impl ApiError {
             Self::UnknownEndUser => ErrorCode::UnknownEndUser,
             Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
             Self::LiveModeInactive => ErrorCode::LiveModeInactive,
-            Self::RateLimited => ErrorCode::RateLimited,
+            Self::RateLimited | Self::RateLimitedFor(_) => ErrorCode::RateLimited,
             Self::TooManyAuthFailures(_) => ErrorCode::TooManyAuthFailures,
+            Self::HoldLimitReached => ErrorCode::HoldLimitReached,
+            Self::GuestCartsFull => ErrorCode::GuestCartsFull,
+            Self::StreamLimitReached => ErrorCode::StreamLimitReached,
             Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
             Self::Internal { .. } | Self::JwksUnavailable(_) => ErrorCode::InternalError,
             Self::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
@@ -364,8 +380,11 @@ impl ApiError {
             Self::LiveModeInactive => {
                 "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
             }
-            Self::RateLimited => "Too many requests for this key or developer. Retry after the time in Retry-After.".into(),
+            Self::RateLimited | Self::RateLimitedFor(_) => "Too many requests for this key or developer. Retry after the time in Retry-After.".into(),
             Self::TooManyAuthFailures(_) => "Too many unknown API keys from this address. Retry after the time in Retry-After.".into(),
+            Self::HoldLimitReached => "You already hold as many units in open carts as this shop lets one buyer hold. Pay for a cart, or wait for one to lapse.".into(),
+            Self::GuestCartsFull => "Too many guest carts are open in this shop right now. Retry later, or sign in.".into(),
+            Self::StreamLimitReached => "This checkout has as many open event streams as it allows. Close one first.".into(),
             Self::InvalidSignature(why) => why.message().into(),
             Self::StorageUnavailable { .. } => {
                 "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
@@ -435,7 +454,9 @@ impl ApiError {
                 headers.set("Retry-After", "1")?;
             }
             Self::Provider(failure) if failure.retryable() => headers.set("Retry-After", "2")?,
-            Self::UsageLimitReached { retry_after, .. }
+            Self::GuestCartsFull | Self::StreamLimitReached => headers.set("Retry-After", "60")?,
+            Self::RateLimitedFor(retry_after)
+            | Self::UsageLimitReached { retry_after, .. }
             | Self::TooManyAuthFailures(retry_after) => {
                 headers.set("Retry-After", &retry_after.to_string())?
             }
@@ -599,6 +620,14 @@ mod tests {
                 ErrorCode::ReauthenticationRequired,
             ),
             (ApiError::Forbidden("f"), 403, ErrorCode::Forbidden),
+            (ApiError::RateLimitedFor(9), 429, ErrorCode::RateLimited),
+            (ApiError::HoldLimitReached, 409, ErrorCode::HoldLimitReached),
+            (ApiError::GuestCartsFull, 429, ErrorCode::GuestCartsFull),
+            (
+                ApiError::StreamLimitReached,
+                429,
+                ErrorCode::StreamLimitReached,
+            ),
             (ApiError::StaleUpdate, 409, ErrorCode::StaleUpdate),
             (ApiError::DriftChanged, 409, ErrorCode::DriftChanged),
             (ApiError::EndpointDisabled, 409, ErrorCode::EndpointDisabled),

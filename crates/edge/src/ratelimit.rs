@@ -35,6 +35,22 @@ pub fn admit(key: &str, limit: u32, now_ms: i64) -> Result<(), ApiError> {
     }
 }
 
+/// Counts one request for `key` at `now_ms` in a window of `window_s` seconds (a budget
+/// apart from the per-second windows); refuses it when the key already made `limit`
+/// requests in the window.
+///
+/// # Errors
+/// [`ApiError::RateLimitedFor`] (429, `Retry-After`: the seconds left in the window).
+pub fn admit_per(key: &str, limit: u32, window_s: i64, now_ms: i64) -> Result<(), ApiError> {
+    let window_ms = 1000 * window_s.max(1);
+    if count(&BUDGETS, key, limit, window_ms, now_ms) {
+        Ok(())
+    } else {
+        let left_ms = (now_ms.div_euclid(window_ms) + 1) * window_ms - now_ms;
+        Err(ApiError::RateLimitedFor((left_ms + 999) / 1000))
+    }
+}
+
 /// Spends one of `limit` uses of budget `key` in the fixed window of `window_ms` that holds
 /// `now_ms`; false (and nothing spent) when the window's budget is gone. One budget name
 /// always takes the same window length.
@@ -96,6 +112,19 @@ mod tests {
         ] {
             assert_eq!(spend("k-minute", 2, 60_000, at), want, "at {at}");
         }
+    }
+
+    #[test]
+    fn a_longer_window_says_how_long_is_left() {
+        assert!(admit_per("k-minute", 1, 60, 60_000).is_ok());
+
+        let refused = admit_per("k-minute", 1, 60, 100_500);
+
+        assert!(matches!(refused, Err(ApiError::RateLimitedFor(20))));
+        assert!(
+            admit_per("k-minute", 1, 60, 120_000).is_ok(),
+            "the next minute starts over"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum Cors {
     Public,
 }
 
-const PREFLIGHT_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Publishable-Key, X-End-User-Token, X-Clerk-Token, X-User-Token, X-User-Id";
+const PREFLIGHT_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, X-Request-Id, X-Publishable-Key, X-End-User-Token, X-Clerk-Token, X-User-Token, X-User-Id, X-Checkout-Secret";
 
 /// A worker's identity and its own route table.
 #[derive(Debug)]

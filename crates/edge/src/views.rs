@@ -37,6 +37,7 @@ pub fn project(row: ProjectRow) -> ProjectView {
             }),
             _ => None,
         },
+        checkout_limits: tollgate::holds::CheckoutLimits::from_column(&row.checkout_limits),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }

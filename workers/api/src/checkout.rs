@@ -6,18 +6,19 @@ use crate::lanes::{self, Caller, buyer};
 use serde_json::json;
 use tollgate::Mode;
 use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCheckoutInput};
+use tollgate::holds;
 use tollgate::ids::new_id;
 use tollgate::internal;
 use tollgate::stripe::calls::{self, Operation, SessionSpec};
 use tollgate::usage::Limit;
 use tollgate_edge::db::catalog::{self, Listed, ProductRow};
-use tollgate_edge::db::checkout::{self as store, Reservation, SessionRow};
+use tollgate_edge::db::checkout::{self as store, NewOrder, Reservation, SessionRow};
 use tollgate_edge::db::end_users::EndUserRow;
 use tollgate_edge::db::{self};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::keyauth::Lane;
 use tollgate_edge::stripe::StripeClient;
-use tollgate_edge::{ApiError, Ctx, body, json, json_text};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, ratelimit};
 use worker::{D1PreparedStatement, Headers, Method, RequestInit, Response};
 
 /// Stripe keeps a subscription checkout open a day; a cart holds stock for half an hour.
@@ -266,16 +267,34 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
         None
     };
     let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
-    let origins = store::redirect_origins(&caller.db, &caller.auth.project_id).await?;
+    let project = caller.auth.project_id.as_str();
+    let (origins, limits) = store::settings(&caller.db, project).await?;
     let cart = body::parse::<CartCheckoutInput>(&bytes)?
         .validate(&origins, mode(&caller))
         .map_err(ApiError::Validation)?;
-    let scope = caller.key_space("cart", buyer.as_ref().map(|b| b.id.as_str()));
+    // A guest in the public lane is known by its client address (and email): it is paced
+    // per address before any write or Stripe call, and its keys and holds are its own.
+    let guest = (buyer.is_none() && caller.auth.lane == Lane::Publishable)
+        .then(|| ctx.client_ip().unwrap_or_default());
+    if let Some(ip) = &guest {
+        let pace = u32::try_from(limits.guest_carts_per_minute).unwrap_or(u32::MAX);
+        ratelimit::admit_per(&format!("guest-cart:{project}:{ip}"), pace, 60, ctx.now_ms)?;
+    }
+    let guest_id = guest
+        .as_ref()
+        .map(|ip| holds::guest_id(&caller.pepper, project, cart.email.as_deref(), ip));
+    let scope = caller.key_space(
+        "cart",
+        buyer
+            .as_ref()
+            .map(|b| b.id.as_str())
+            .or(guest_id.as_deref()),
+    );
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
         release_lapsed(&ctx, &caller).await?;
         let ids: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Product(id) = r { Some(id.as_str()) } else { None }).collect();
         let prices: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Price(id) = r { Some(id.as_str()) } else { None }).collect();
-        let products = store::cart_products(&caller.db, &caller.auth.project_id, &ids, &prices).await?;
+        let products = store::cart_products(&caller.db, project, &ids, &prices).await?;
         let lines = resolve(&cart.lines, &products)?;
         let mut priced = Vec::new();
         for (product, units) in &lines {
@@ -289,17 +308,30 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
             .map(|(p, units)| Reservation { product_id: &p.id, quantity: *units, unit_amount: p.price })
             .collect();
         let email = cart.email.as_deref().or_else(|| buyer.as_ref().and_then(|b| b.email.as_deref()));
-        let currency = lines.first().map_or("usd", |(p, _)| p.currency.as_str());
-        let hold = store::reserve(&caller.db, &order_id, &caller.auth.project_id, buyer.as_ref().map(|b| b.id.as_str()), email, currency, &reservations, ctx.now_ms)?;
-        if let Err(error) = db::batch(&caller.db, hold).await {
-            return Err(match error {
-                ApiError::Internal { cause } if cause.contains("CHECK") => {
-                    let wanted: Vec<(&str, i64)> = lines.iter().map(|(p, units)| (p.id.as_str(), *units)).collect();
-                    let short = store::short(&caller.db, &caller.auth.project_id, &wanted).await?;
-                    ApiError::SoldOut(if short.is_empty() { lines.iter().map(|(p, _)| p.name.clone()).collect() } else { short })
-                }
-                other => other,
-            });
+        let client_key = guest.as_ref().map(|ip| holds::client_key(&caller.pepper, project, ip));
+        let order = NewOrder {
+            id: &order_id,
+            project_id: project,
+            end_user_id: buyer.as_ref().map(|b| b.id.as_str()),
+            email,
+            client_key: client_key.as_deref(),
+            currency: lines.first().map_or("usd", |(p, _)| p.currency.as_str()),
+        };
+        // The developer's server buying for a guest it vouches for is not limited per buyer.
+        let capped = (buyer.is_some() || guest.is_some()).then_some(&limits);
+        let hold = store::reserve(&caller.db, &order, &reservations, capped, ctx.now_ms)?;
+        match db::batch(&caller.db, hold).await {
+            Ok(changed) if changed.first() == Some(&0) => {
+                let full = guest.is_some() && store::guest_carts_full(&caller.db, project, limits.guest_carts).await?;
+                return Err(if full { ApiError::GuestCartsFull } else { ApiError::HoldLimitReached });
+            }
+            Ok(_) => {}
+            Err(ApiError::Internal { cause }) if cause.contains("CHECK") => {
+                let wanted: Vec<(&str, i64)> = lines.iter().map(|(p, units)| (p.id.as_str(), *units)).collect();
+                let short = store::short(&caller.db, project, &wanted).await?;
+                return Err(ApiError::SoldOut(if short.is_empty() { lines.iter().map(|(p, _)| p.name.clone()).collect() } else { short }));
+            }
+            Err(other) => return Err(other),
         }
         let opened = open_cart_session(&ctx, &caller, &client, &account, &order_id, &priced, &cart, buyer.as_ref(), email).await;
         let (session, expires_at) = match opened {
@@ -323,7 +355,10 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
             created_at: ctx.now_ms,
         };
         let statements = vec![store::insert_session(&caller.db, &row)?];
-        let answer = json!({ "url": session.url, "sessionId": session.id, "orderId": order_id, "expiresAt": row.expires_at });
+        let mut answer = json!({ "url": session.url, "sessionId": session.id, "orderId": order_id, "expiresAt": row.expires_at });
+        if guest.is_some() {
+            answer["sessionSecret"] = json!(holds::session_secret(&caller.pepper, &session.id));
+        }
         let finished = finish(&ctx, &caller, statements, claim, &answer).await;
         if finished.is_err() {
             // Without our row no webhook could ever settle this order: close the session on
@@ -405,15 +440,46 @@ async fn release_lapsed(ctx: &Ctx, caller: &Caller) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The header a guest sends its cart's `sessionSecret` in.
+const SECRET_HEADER: &str = "X-Checkout-Secret";
+
+/// Whether the caller owns the session, beyond knowing its id (which travels in success URLs
+/// and `Referer`): the secret key; the session's own end user, by their token; or, for a
+/// guest's cart, the `sessionSecret` its creation answered.
+pub(crate) async fn owns(ctx: &Ctx, caller: &Caller, row: &SessionRow) -> Result<bool, ApiError> {
+    if caller.auth.lane == Lane::Secret {
+        return Ok(true);
+    }
+    if let Some(secret) = ctx.header(SECRET_HEADER)? {
+        return Ok(row.end_user_id.is_none()
+            && holds::session_secret_matches(&caller.pepper, &row.id, secret.trim()));
+    }
+    if lanes::TOKEN_HEADERS
+        .iter()
+        .any(|h| ctx.header(h).ok().flatten().is_some())
+    {
+        let buyer = buyer(ctx, caller).await?;
+        return Ok(row.end_user_id.as_deref() == Some(buyer.id.as_str()));
+    }
+    Ok(false)
+}
+
+/// The refusal of a session route to a caller who only knows the session id.
+pub(crate) const NOT_OWNER: ApiError = ApiError::Forbidden(
+    "This needs the session's end-user token, the cart's X-Checkout-Secret, or the secret key.",
+);
+
 /// `GET /api/checkout/{sessionId}`: what a success page needs, without waiting for the
 /// webhook — while our record is open, Stripe is asked. A session complete but unpaid (a
-/// delayed method) reads `pending_payment`, never paid.
+/// delayed method) reads `pending_payment`, never paid. Whoever knows only the session id
+/// learns only whether it is paid.
 pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
     let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
     let row = store::session(&caller.db, &caller.auth.project_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let full = owns(&ctx, &caller, &row).await?;
     let (mut status, mut paid) = (row.status.clone(), row.status == "complete");
     if row.status == "open" {
         let client = StripeClient::from_env(&ctx.env, mode(&caller))?;
@@ -435,6 +501,12 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
                 tollgate_edge::log::warn(&ctx.request_id, "checkout_status", &error.for_log())
             }
         }
+    }
+    if !full {
+        return json(
+            200,
+            &json!({ "sessionId": row.id, "status": status, "paid": paid }),
+        );
     }
     let items = match &row.order_id {
         Some(order) => Some(
@@ -466,6 +538,9 @@ pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
     let mut row = store::session(&caller.db, project, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if !owns(&ctx, &caller, &row).await? {
+        return Err(NOT_OWNER);
+    }
     let (mut status, mut applied) = (row.status.clone(), false);
     // An unpaid completion waits for its money: Stripe may have it by now.
     if row.status == "open" || row.status == "awaiting_payment" {

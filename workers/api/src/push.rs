@@ -1,15 +1,20 @@
 //! Live checkout status: `GET /api/checkout/{sessionId}/events` as server-sent events, held
 //! open by the session's `CheckoutPush` Durable Object until the webhooks worker reports the
-//! session complete or expired.
+//! session complete or expired — for the session's owner only, at most the project's
+//! `streamsPerSession` streams at once, each ending after `streamIdleSeconds` without news.
 
+use crate::checkout::{NOT_OWNER, owns};
 use crate::lanes;
 use futures_channel::mpsc::{UnboundedSender, unbounded};
+use futures_util::StreamExt;
 use serde_json::json;
 use std::cell::RefCell;
+use std::time::Duration;
 use tollgate_edge::db::checkout as store;
 use tollgate_edge::{ApiError, Ctx};
 use worker::{
-    DurableObject, Env, Headers, Method, Request, Response, ResponseBody, State, durable_object,
+    Delay, DurableObject, Env, Headers, Method, Request, Response, ResponseBody, State,
+    durable_object,
 };
 
 type Chunk = Result<Vec<u8>, worker::Error>;
@@ -36,6 +41,9 @@ pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
     let row = store::session(&caller.db, &caller.auth.project_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if !owns(&ctx, &caller, &row).await? {
+        return Err(NOT_OWNER);
+    }
     if row.status != "open" {
         return Ok(event_stream(ResponseBody::Body(message(
             &row.id,
@@ -47,9 +55,16 @@ pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
         .durable_object("CHECKOUT_PUSH")?
         .id_from_name(&row.id)?
         .get_stub()?;
+    let (_, limits) = store::settings(&caller.db, &caller.auth.project_id).await?;
     let held = stub
-        .fetch_with_str(&format!("https://push/{}", row.id))
+        .fetch_with_str(&format!(
+            "https://push/{}?max={}&idle={}",
+            row.id, limits.streams_per_session, limits.stream_idle_seconds
+        ))
         .await?;
+    if held.status_code() == 429 {
+        return Err(ApiError::StreamLimitReached);
+    }
     // An object that failed must not pass for a stream that is merely quiet.
     if held.status_code() != 200 {
         return Err(ApiError::internal(format!(
@@ -78,14 +93,22 @@ impl DurableObject for CheckoutPush {
         }
     }
 
-    /// `GET /{sessionId}` opens a stream; `POST /{sessionId}?status=…` (from the webhooks
-    /// worker) sends every open stream the final status and closes it.
+    /// `GET /{sessionId}?max=…&idle=…` opens a stream (429 when `max` are open already);
+    /// `POST /{sessionId}?status=…` (from the webhooks worker) sends every open stream the
+    /// final status and closes it.
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        // `https://push/{sessionId}[?status=…]`, built by us and the webhooks worker.
+        // `https://push/{sessionId}?…`, built by us and the webhooks worker.
         let url = req.inner().url();
         let rest = url.trim_start_matches("https://push/");
-        let (session_id, status) = rest.split_once("?status=").unwrap_or((rest, ""));
+        let (session_id, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let param = |name: &str| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or("")
+        };
         if req.method() == Method::Post {
+            let status = param("status");
             let final_message = message(session_id, status);
             // Dropping each sender ends its stream after the message.
             for client in self.clients.borrow_mut().drain(..) {
@@ -97,15 +120,21 @@ impl DurableObject for CheckoutPush {
         if let Some(done) = self.final_status.borrow().clone() {
             return Response::from_bytes(done);
         }
+        let max: usize = param("max").parse().unwrap_or(3);
+        let idle: u64 = param("idle").parse().unwrap_or(300);
+        let mut clients = self.clients.borrow_mut();
+        clients.retain(|c| !c.is_closed());
+        if clients.len() >= max {
+            return Ok(Response::empty()?.with_status(429));
+        }
         let (client, stream) = unbounded();
         let hello = format!(
             ": connected\n\n{}",
             String::from_utf8_lossy(&message(session_id, "open"))
         );
         let _open = client.unbounded_send(Ok(hello.into_bytes()));
-        let mut clients = self.clients.borrow_mut();
-        clients.retain(|c| !c.is_closed());
         clients.push(client);
-        Response::from_stream(stream)
+        // A quiet stream ends on its own; the client reconnects (and reads D1 first).
+        Response::from_stream(stream.take_until(Delay::from(Duration::from_secs(idle))))
     }
 }

@@ -83,6 +83,7 @@ async fn twin(
         end_user_issuer: test.end_user_issuer.clone(),
         end_user_jwks_url: test.end_user_jwks_url.clone(),
         end_user_audience: test.end_user_audience.clone(),
+        checkout_limits: test.checkout_limits.clone(),
         created_at: now,
         updated_at: now,
     };

@@ -5,6 +5,7 @@ use serde_json::json;
 use tollgate::console::{
     CreateProjectInput, CreatedProject, EndUserAuthInput, NewProject, RenameProjectInput,
 };
+use tollgate::holds::CheckoutLimits;
 use tollgate::ids::new_id;
 use tollgate::limits::Cap;
 use tollgate::{ApiKey, Detail, KeyKind};
@@ -86,6 +87,7 @@ async fn insert(
         end_user_issuer: None,
         end_user_jwks_url: None,
         end_user_audience: None,
+        checkout_limits: "{}".to_owned(),
         created_at: now,
         updated_at: now,
     };
@@ -116,35 +118,56 @@ async fn insert(
     json_text(201, body)
 }
 
+/// `PATCH /v1/projects/{id}`: a new name and/or checkout limits, under the `updatedAt` guard.
 pub(crate) async fn rename(mut ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
-    let (name, expected) = body::json::<RenameProjectInput>(&mut ctx.req, body::DEFAULT_LIMIT)
+    let edit = body::json::<RenameProjectInput>(&mut ctx.req, body::DEFAULT_LIMIT)
         .await?
         .validate()
         .map_err(ApiError::Validation)?;
+    let current = CheckoutLimits::from_column(&project.checkout_limits);
+    let limits = match edit.checkout_limits {
+        Some(input) => Some(input.apply(current).map_err(ApiError::Validation)?),
+        None => None,
+    };
+    let expected = edit.expected;
     if project.updated_at != expected {
         return Err(ApiError::StaleUpdate);
     }
+    let name = edit
+        .name
+        .as_ref()
+        .map_or(project.name.as_str(), |n| n.as_str());
     let now = ctx.now_ms.max(expected + 1);
+    let (action, metadata) = match limits {
+        Some(limits) => (
+            "project.checkout_limits_changed",
+            json!({ "from": current, "to": limits, "name": name }),
+        ),
+        None => (
+            "project.renamed",
+            json!({ "from": project.name, "to": name }),
+        ),
+    };
     let change = Change {
         project_id: Some(&project.id),
-        action: "project.renamed",
+        action,
         target_type: "project",
         target_id: &project.id,
     };
-    let metadata = json!({ "from": project.name, "to": name.as_str() });
     // The audit row is written only if the guarded update applied (same id, new time).
     let guard = (
         "EXISTS (SELECT 1 FROM projects WHERE id = ?13 AND updated_at = ?14)",
         [JsValue::from_str(&project.id), db_int(now)],
     );
+    let stored = serde_json::to_string(&limits.unwrap_or(current))?;
     let statements = vec![
         db::projects::rename(
             &session.db,
             &session.platform.id,
             &project.id,
-            name.as_str(),
+            (name, &stored),
             expected,
             now,
         )?,

@@ -9,6 +9,7 @@ use super::catalog::ProductRow;
 use super::{all, first, int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
+use tollgate::holds::CheckoutLimits;
 use worker::{D1Database, D1PreparedStatement};
 
 /// How long after a cart session's expiry its stock is released lazily: a payment made just
@@ -20,19 +21,34 @@ pub const RELEASE_GRACE_MS: i64 = 15 * 60 * 1000;
 /// # Errors
 /// Storage failures.
 pub async fn redirect_origins(db: &D1Database, project_id: &str) -> Result<Vec<String>, ApiError> {
+    Ok(settings(db, project_id).await?.0)
+}
+
+/// A project's redirect origins and its checkout limits, in one read.
+///
+/// # Errors
+/// Storage failures.
+pub async fn settings(
+    db: &D1Database,
+    project_id: &str,
+) -> Result<(Vec<String>, CheckoutLimits), ApiError> {
     #[derive(Deserialize)]
     struct Row {
         redirect_origins: String,
+        checkout_limits: String,
     }
     let row: Option<Row> = first(
         db,
-        "SELECT redirect_origins FROM projects WHERE id = ?1",
+        "SELECT redirect_origins, checkout_limits FROM projects WHERE id = ?1",
         &[text(project_id)],
     )
     .await?;
-    Ok(row
-        .and_then(|r| serde_json::from_str(&r.redirect_origins).ok())
-        .unwrap_or_default())
+    Ok(row.map_or_else(Default::default, |r| {
+        (
+            serde_json::from_str(&r.redirect_origins).unwrap_or_default(),
+            CheckoutLimits::from_column(&r.checkout_limits),
+        )
+    }))
 }
 
 /// Remembers the end user's Stripe customer (only if none was stored meanwhile).
@@ -278,52 +294,133 @@ pub struct Reservation<'a> {
     pub unit_amount: i64,
 }
 
+/// A pending order as a cart opens it.
+#[derive(Clone, Copy, Debug)]
+pub struct NewOrder<'a> {
+    /// `ord_…`
+    pub id: &'a str,
+    /// Owner project.
+    pub project_id: &'a str,
+    /// The signed-in buyer.
+    pub end_user_id: Option<&'a str>,
+    /// The buyer's email.
+    pub email: Option<&'a str>,
+    /// A guest's hashed client address ([`tollgate::holds::client_key`]); `None` for the
+    /// developer's server and signed-in buyers.
+    pub client_key: Option<&'a str>,
+    /// Currency.
+    pub currency: &'a str,
+}
+
+/// The held units of the order's buyer: the end user's, or a guest's by email or by client
+/// address (either one: rotating one of them is not a new buyer).
+macro_rules! buyer_holds {
+    () => {
+        "SELECT COALESCE(SUM(r.quantity), 0) FROM inventory_reservations r JOIN orders o ON o.id = r.order_id \
+         WHERE r.status = 'held' AND o.project_id = ?2 \
+         AND (o.end_user_id = ?3 OR (?3 IS NULL AND o.end_user_id IS NULL AND (o.client_key = ?8 OR o.email = ?4)))"
+    };
+}
+
+/// The order row, written only while the buyer stays within the limits (`?9 < 0`: none):
+/// each line's units (`?13`, `{product: units, …}`) plus those held of it at most `?9`, the
+/// cart's units (`?12`) plus all held at most `?10`, and for a guest (`?8`) fewer than `?11`
+/// open guest carts.
+const RESERVE_ORDER: &str = concat!(
+    "INSERT INTO orders (id, project_id, end_user_id, email, status, amount_total, currency, created_at, updated_at, client_key) \
+     SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7, ?8 WHERE ?9 < 0 OR (NOT EXISTS (SELECT 1 FROM json_each(?13) l WHERE l.value + (",
+    buyer_holds!(),
+    " AND r.product_id = l.key) > ?9) AND ?12 + (",
+    buyer_holds!(),
+    ") <= ?10 AND (?8 IS NULL OR (SELECT COUNT(*) FROM orders WHERE project_id = ?2 AND client_key IS NOT NULL \
+     AND status = 'pending') < ?11))"
+);
+
 /// A pending order and its reservations: the order row, then per line the stock decrement
 /// (which aborts the batch through the CHECK constraint when stock is short) and the `held`
 /// reservation.
 ///
+/// With `limits`, the order row is written only while the buyer stays within them — per
+/// product and in all, and for a guest while the project's open guest carts are fewer than
+/// its limit — and every later statement only if the order row exists, so one atomic batch
+/// both counts and holds: parallel carts cannot slip past a limit. A refused order changes
+/// nothing and the batch's first count is 0.
+///
 /// # Errors
 /// Binding failures.
-#[expect(clippy::too_many_arguments, reason = "one order's facts, each needed")]
 pub fn reserve(
     db: &D1Database,
-    order_id: &str,
-    project_id: &str,
-    end_user_id: Option<&str>,
-    email: Option<&str>,
-    currency: &str,
+    order: &NewOrder<'_>,
     lines: &[Reservation<'_>],
+    limits: Option<&CheckoutLimits>,
     now: i64,
 ) -> Result<Vec<D1PreparedStatement>, ApiError> {
     let total: i64 = lines.iter().map(|l| l.quantity * l.unit_amount).sum();
+    let units: i64 = lines.iter().map(|l| l.quantity).sum();
+    // `{product: units, …}`; ids are `prd_` + base62, nothing to escape.
+    let wanted: Vec<String> = lines
+        .iter()
+        .map(|l| format!("\"{}\":{}", l.product_id, l.quantity))
+        .collect();
+    let (per_product, per_buyer, guest_carts) = limits.map_or((-1, -1, -1), |l| {
+        (l.units_per_product, l.units_per_buyer, l.guest_carts)
+    });
     let mut statements = vec![stmt(
         db,
-        "INSERT INTO orders (id, project_id, end_user_id, email, status, amount_total, currency, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7)",
+        RESERVE_ORDER,
         &[
-            text(order_id),
-            text(project_id),
-            opt_text(end_user_id),
-            opt_text(email),
+            text(order.id),
+            text(order.project_id),
+            opt_text(order.end_user_id),
+            opt_text(order.email),
             int(total),
-            text(currency),
+            text(order.currency),
             int(now),
+            opt_text(order.client_key),
+            int(per_product),
+            int(per_buyer),
+            int(guest_carts),
+            int(units),
+            text(&format!("{{{}}}", wanted.join(","))),
         ],
     )?];
     for line in lines {
         statements.push(stmt(
             db,
-            "UPDATE products SET inventory = inventory - ?3 WHERE id = ?1 AND project_id = ?2 AND inventory IS NOT NULL",
-            &[text(line.product_id), text(project_id), int(line.quantity)],
+            "UPDATE products SET inventory = inventory - ?3 WHERE id = ?1 AND project_id = ?2 AND inventory IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM orders WHERE id = ?4)",
+            &[text(line.product_id), text(order.project_id), int(line.quantity), text(order.id)],
         )?);
         statements.push(stmt(
             db,
             "INSERT INTO inventory_reservations (order_id, product_id, quantity, unit_amount, status, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 'held', ?5, ?5)",
-            &[text(order_id), text(line.product_id), int(line.quantity), int(line.unit_amount), int(now)],
+             SELECT ?1, ?2, ?3, ?4, 'held', ?5, ?5 WHERE EXISTS (SELECT 1 FROM orders WHERE id = ?1)",
+            &[text(order.id), text(line.product_id), int(line.quantity), int(line.unit_amount), int(now)],
         )?);
     }
     Ok(statements)
+}
+
+/// Whether the project has as many open guest carts as `limit`.
+///
+/// # Errors
+/// Storage failures.
+pub async fn guest_carts_full(
+    db: &D1Database,
+    project_id: &str,
+    limit: i64,
+) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        n: i64,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT COUNT(*) AS n FROM orders WHERE project_id = ?1 AND client_key IS NOT NULL AND status = 'pending'",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok(row.is_some_and(|r| r.n >= limit))
 }
 
 /// Gives an order's `held` units back and marks it expired (and its session, if any). Only

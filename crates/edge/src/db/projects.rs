@@ -32,6 +32,8 @@ pub struct ProjectRow {
     pub end_user_jwks_url: Option<String>,
     /// …and the audience its tokens must carry.
     pub end_user_audience: Option<String>,
+    /// The checkout limits as stored (JSON; see `tollgate::holds::CheckoutLimits`).
+    pub checkout_limits: String,
     /// Creation time (ms).
     pub created_at: i64,
     /// Last change (ms); the stale-state guard for edits.
@@ -39,7 +41,7 @@ pub struct ProjectRow {
 }
 
 const COLUMNS: &str = "id, platform_id, name, type, mode, publishable_key, promoted_from, \
-                       end_user_issuer, end_user_jwks_url, end_user_audience, created_at, updated_at";
+                       end_user_issuer, end_user_jwks_url, end_user_audience, checkout_limits, created_at, updated_at";
 
 /// The insert for a new project.
 ///
@@ -48,8 +50,8 @@ const COLUMNS: &str = "id, platform_id, name, type, mode, publishable_key, promo
 pub fn insert(db: &D1Database, row: &ProjectRow) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "INSERT INTO projects (id, platform_id, name, type, mode, publishable_key, promoted_from, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        "INSERT INTO projects (id, platform_id, name, type, mode, publishable_key, promoted_from, checkout_limits, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?8, ?8)",
         &[
             text(&row.id),
             text(&row.platform_id),
@@ -59,6 +61,7 @@ pub fn insert(db: &D1Database, row: &ProjectRow) -> Result<D1PreparedStatement, 
             text(&row.publishable_key),
             super::opt_text(row.promoted_from.as_deref()),
             int(row.created_at),
+            text(&row.checkout_limits),
         ],
     )
 }
@@ -158,19 +161,20 @@ pub fn rename(
     db: &D1Database,
     platform_id: &str,
     id: &str,
-    name: &str,
+    (name, checkout_limits): (&str, &str),
     expected_updated_at: i64,
     now: i64,
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "UPDATE projects SET name = ?1, updated_at = ?2 WHERE id = ?3 AND platform_id = ?4 AND deleted_at IS NULL AND updated_at = ?5",
+        "UPDATE projects SET name = ?1, checkout_limits = ?6, updated_at = ?2 WHERE id = ?3 AND platform_id = ?4 AND deleted_at IS NULL AND updated_at = ?5",
         &[
             text(name),
             int(now),
             text(id),
             text(platform_id),
             int(expected_updated_at),
+            text(checkout_limits),
         ],
     )
 }
