@@ -14,6 +14,7 @@ import YAML from "yaml";
 import {
   BUNDLE_LIMIT_GZ,
   WASM_BUDGET_GZ,
+  wasmBudget,
   DEPLOYED_WORKERS,
   ENVIRONMENTS,
   FIRST_DEPLOY,
@@ -52,7 +53,7 @@ describe("deploy bundles", () => {
   const scratch = mkdtempSync(join(tmpdir(), "tollgate-bundles-"));
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
-  test("every worker's bundle for every environment builds offline, is under 1 MiB gzipped, and its wasm within the design's 300 KB", async (t) => {
+  test("every worker's bundle for every environment builds offline, is under 1 MiB gzipped, and its wasm within the design's 300 KB (api: its stated ceiling)", async (t) => {
     // Arrange: no credentials, so nothing could reach Cloudflare even by mistake.
     const saved = { token: process.env.CLOUDFLARE_API_TOKEN, account: process.env.CLOUDFLARE_ACCOUNT_ID };
     delete process.env.CLOUDFLARE_API_TOKEN;
@@ -77,7 +78,10 @@ describe("deploy bundles", () => {
       assert.ok(r.files.some((f) => f.endsWith(".wasm")), `${r.worker} ${r.env} uploads its wasm`);
       assert.ok(r.gzBytes <= BUNDLE_LIMIT_GZ, `${r.worker} ${r.env}: ${r.gzBytes} B gzipped > ${BUNDLE_LIMIT_GZ}`);
       // The design's budget (../shared/DESIGN.md): small wasm starts fast in every location.
-      assert.ok(r.wasmGzBytes <= WASM_BUDGET_GZ, `${r.worker} ${r.env}: wasm ${r.wasmGzBytes} B gzipped > ${WASM_BUDGET_GZ}`);
+      // Only the workers named in WASM_BUDGET_EXCEPTIONS_GZ may pass it, up to their ceiling.
+      const budget = wasmBudget(r.worker);
+      assert.ok(budget === WASM_BUDGET_GZ || r.worker === "api", `${r.worker} has no exception to the budget`);
+      assert.ok(r.wasmGzBytes <= budget, `${r.worker} ${r.env}: wasm ${r.wasmGzBytes} B gzipped > ${budget}`);
     }
   });
 
