@@ -6,7 +6,7 @@
 use crate::checkout::{NOT_OWNER, owns};
 use crate::lanes;
 use futures_channel::mpsc::{UnboundedSender, unbounded};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream};
 use serde_json::json;
 use std::cell::RefCell;
 use std::time::Duration;
@@ -127,14 +127,17 @@ impl DurableObject for CheckoutPush {
         if clients.len() >= max {
             return Ok(Response::empty()?.with_status(429));
         }
-        let (client, stream) = unbounded();
-        let hello = format!(
+        let (client, news) = unbounded();
+        clients.push(client);
+        let hello: Chunk = Ok(format!(
             ": connected\n\n{}",
             String::from_utf8_lossy(&message(session_id, "open"))
-        );
-        let _open = client.unbounded_send(Ok(hello.into_bytes()));
-        clients.push(client);
-        // A quiet stream ends on its own; the client reconnects (and reads D1 first).
-        Response::from_stream(stream.take_until(Delay::from(Duration::from_secs(idle))))
+        )
+        .into_bytes());
+        // A quiet stream ends on its own; the client reconnects (and reads D1 first). The
+        // timer is first polled by the read that waits for news, after the hello went out:
+        // `Delay` wakes only the waker of its first poll.
+        let quiet = Delay::from(Duration::from_secs(idle));
+        Response::from_stream(stream::iter([hello]).chain(news.take_until(quiet)))
     }
 }

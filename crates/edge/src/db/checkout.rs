@@ -410,17 +410,13 @@ pub async fn guest_carts_full(
     project_id: &str,
     limit: i64,
 ) -> Result<bool, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        n: i64,
-    }
-    let row: Option<Row> = first(
+    let row: Option<super::Count> = first(
         db,
         "SELECT COUNT(*) AS n FROM orders WHERE project_id = ?1 AND client_key IS NOT NULL AND status = 'pending'",
         &[text(project_id)],
     )
     .await?;
-    Ok(row.is_some_and(|r| r.n >= limit))
+    Ok(row.is_some_and(|r| i64::try_from(r.n).unwrap_or(i64::MAX) >= limit))
 }
 
 /// Gives an order's `held` units back and marks it expired (and its session, if any). Only
