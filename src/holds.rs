@@ -180,6 +180,15 @@ pub fn session_secret(pepper: &Pepper, session_id: &str) -> String {
     format!("css_{}", hex(&digest.finalize().into_bytes()))
 }
 
+/// Whether `presented` has a session secret's form (`css_` and 64 lower-case hex digits),
+/// whichever session it would open.
+#[must_use]
+pub fn is_session_secret(presented: &str) -> bool {
+    presented.strip_prefix("css_").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Whether `presented` is the session's secret, compared in constant time.
 #[must_use]
 pub fn session_secret_matches(pepper: &Pepper, session_id: &str, presented: &str) -> bool {
@@ -197,6 +206,21 @@ pub fn session_secret_matches(pepper: &Pepper, session_id: &str, presented: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_css_and_sixty_four_lower_case_hex_digits_have_a_session_secrets_form() {
+        let good = format!("css_{}", "0a".repeat(32));
+        for (presented, want) in [
+            (good.as_str(), true),
+            ("css_", false),
+            ("css_zz", false),
+            (&good[..good.len() - 1], false),
+            (&good.to_uppercase().replace("CSS_", "css_"), false),
+            (&good.replace("css_", "xyz_"), false),
+        ] {
+            assert_eq!(is_session_secret(presented), want, "{presented}");
+        }
+    }
 
     fn pepper() -> Pepper {
         Pepper::new("a pepper long enough for the tests, 32+ bytes").expect("long enough")

@@ -658,10 +658,7 @@ describe("checkout sessions", () => {
     assert.equal(subscription.status, "active");
     const invoice = await stripe.invoices.retrieve(subscription.latest_invoice);
     assert.deepEqual([invoice.status, invoice.amount_paid, invoice.amount_remaining], ["paid", 3000, 0]);
-    const events = sandbox.receiver
-      .at("/configured")
-      .map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET))
-      .filter((e) => [session.id, subscriptionId, invoice.id].includes(e.data.object.id));
+    const events = configuredTestEvents().filter((e) => [session.id, subscriptionId, invoice.id].includes(e.data.object.id));
     assert.deepEqual(events.map((e) => e.type), [
       "checkout.session.completed",
       "customer.subscription.created",
@@ -914,10 +911,7 @@ describe("charges, refunds and disputes", () => {
   }
   /** Verified deliveries about a charge (the charge itself, its refunds and disputes), oldest first. */
   const eventsAboutCharge = (charge) =>
-    sandbox.receiver
-      .at("/configured")
-      .map((d) => verify(d, sandbox.secrets.STRIPE_WEBHOOK_SECRET))
-      .filter((e) => e.data.object.id === charge || e.data.object.charge === charge);
+    configuredTestEvents().filter((e) => e.data.object.id === charge || e.data.object.charge === charge);
 
   test("a paid payment session's intent has a succeeded charge as its latest charge", async () => {
     const { intent, charge: id } = await paidCharge();

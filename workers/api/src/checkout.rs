@@ -447,10 +447,19 @@ const SECRET_HEADER: &str = "X-Checkout-Secret";
 /// and `Referer`): the secret key; the session's own end user, by their token; or, for a
 /// guest's cart, the `sessionSecret` its creation answered.
 pub(crate) async fn owns(ctx: &Ctx, caller: &Caller, row: &SessionRow) -> Result<bool, ApiError> {
+    let secret = ctx.header(SECRET_HEADER)?;
+    // A malformed secret is refused whoever sends it, the secret key included: a bad header
+    // never passes unnoticed.
+    if secret
+        .as_deref()
+        .is_some_and(|s| !holds::is_session_secret(s.trim()))
+    {
+        return Err(NOT_OWNER);
+    }
     if caller.auth.lane == Lane::Secret {
         return Ok(true);
     }
-    if let Some(secret) = ctx.header(SECRET_HEADER)? {
+    if let Some(secret) = secret {
         return Ok(row.end_user_id.is_none()
             && holds::session_secret_matches(&caller.pepper, &row.id, secret.trim()));
     }
@@ -502,6 +511,8 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
             }
         }
     }
+    // The public word for what is stored (`awaiting_payment` reads `pending_payment`).
+    let status = tollgate::checkout::session_status(&status);
     if !full {
         return json(
             200,
@@ -518,7 +529,6 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
         ),
         None => None,
     };
-    let status = tollgate::checkout::session_status(&status);
     json(
         200,
         &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind, "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
