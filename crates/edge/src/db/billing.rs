@@ -555,18 +555,13 @@ pub fn pay_order(
     if retake_lapsed {
         statements.extend(retake(db, order_id, "held", now)?);
     }
-    statements.push(stmt(
+    statements.push(settle_order(
         db,
-        &format!(
-            "UPDATE orders SET status = 'paid', paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
-             WHERE project_id = ?1 AND id = ?2 AND status IN {SETTLING}"
-        ),
-        &[
-            text(project_id),
-            text(order_id),
-            int(now),
-            opt_text(payment_intent),
-        ],
+        project_id,
+        order_id,
+        "paid",
+        payment_intent,
+        now,
     )?);
     for product_id in product_ids {
         statements.push(stmt(
@@ -605,10 +600,29 @@ pub fn order_needs_attention(
     payment_intent: Option<&str>,
     now: i64,
 ) -> Result<D1PreparedStatement, ApiError> {
+    settle_order(
+        db,
+        project_id,
+        order_id,
+        "needs_attention",
+        payment_intent,
+        now,
+    )
+}
+
+/// A settling order takes its final `status` with the payment recorded.
+fn settle_order(
+    db: &D1Database,
+    project_id: &str,
+    order_id: &str,
+    status: &str,
+    payment_intent: Option<&str>,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
         &format!(
-            "UPDATE orders SET status = 'needs_attention', paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
+            "UPDATE orders SET status = ?5, paid_at = ?3, stripe_payment_intent_id = ?4, updated_at = ?3 \
              WHERE project_id = ?1 AND id = ?2 AND status IN {SETTLING}"
         ),
         &[
@@ -616,6 +630,7 @@ pub fn order_needs_attention(
             text(order_id),
             int(now),
             opt_text(payment_intent),
+            text(status),
         ],
     )
 }

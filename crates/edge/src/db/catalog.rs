@@ -230,26 +230,11 @@ async fn page_of<T: serde::de::DeserializeOwned>(
     project_id: &str,
     page: Page,
 ) -> Result<(Vec<T>, u64), ApiError> {
-    let rows = all(
-        db,
-        sql,
-        &[
-            text(project_id),
-            int(page.page_size.into()),
-            int(page.offset().into()),
-        ],
-    )
-    .await?;
-    let total = super::count(
-        db,
-        &format!(
-            "SELECT COUNT(*) AS n FROM {} WHERE project_id = ?1",
-            table.name()
-        ),
-        &[text(project_id)],
-    )
-    .await?;
-    Ok((rows, total))
+    let count = format!(
+        "SELECT COUNT(*) AS n FROM {} WHERE project_id = ?1",
+        table.name()
+    );
+    super::page_by_project(db, sql, &count, project_id, page).await
 }
 
 /// Whether the project has a live tier called `name`.

@@ -102,23 +102,14 @@ pub async fn page(
     let sql = format!(
         "SELECT {COLUMNS} FROM api_keys WHERE project_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
     );
-    let rows = all(
+    super::page_by_project(
         db,
         &sql,
-        &[
-            text(project_id),
-            int(page.page_size.into()),
-            int(page.offset().into()),
-        ],
-    )
-    .await?;
-    let total = super::count(
-        db,
         "SELECT COUNT(*) AS n FROM api_keys WHERE project_id = ?1",
-        &[text(project_id)],
+        project_id,
+        page,
     )
-    .await?;
-    Ok((rows, total))
+    .await
 }
 
 /// One key of a project.

@@ -121,6 +121,33 @@ pub async fn count(db: &D1Database, sql: &str, params: &[JsValue]) -> Result<u64
     Ok(first::<Count>(db, sql, params).await?.map_or(0, |c| c.n))
 }
 
+/// One page of a project's rows, read by the database (`sql` binds the project as `?1`, the
+/// page size as `?2` and the offset as `?3`), and the total `count_sql` counts (the project
+/// as `?1`).
+///
+/// # Errors
+/// Storage failures.
+pub async fn page_by_project<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    count_sql: &str,
+    project_id: &str,
+    page: tollgate::paging::Page,
+) -> Result<(Vec<T>, u64), ApiError> {
+    let rows = all(
+        db,
+        sql,
+        &[
+            text(project_id),
+            int(page.page_size.into()),
+            int(page.offset().into()),
+        ],
+    )
+    .await?;
+    let total = count(db, count_sql, &[text(project_id)]).await?;
+    Ok((rows, total))
+}
+
 #[derive(serde::Deserialize)]
 pub(crate) struct Count {
     pub(crate) n: u64,
