@@ -279,7 +279,7 @@ figures follow that file system's commit latency as well as Tollgate's code; the
 ${workerTable.join("\n")}
 
 - **gzip -9 wasm bytes**: the worker's \`index_bg.wasm\` as built by \`scripts/build.sh\`, through
-  \`gzip -9\` as the build counts it; the budget is 300 KB (300,000 bytes) per worker, api excepted up to its ceiling in `scripts/deploy.mjs`.
+  \`gzip -9\` as the build counts it; the budget is 300 KB (300,000 bytes) per worker, api excepted up to its ceiling in \`scripts/deploy.mjs\`.
 - **Cold instantiate**: the median of ${coldSamples} samples, each in a fresh Node process (V8
   reuses compiled wasm within a process), of compiling the worker's wasm module and evaluating its
   wasm-bindgen glue — which instantiates the module, runs the Rust start function and reads the
