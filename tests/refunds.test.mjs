@@ -224,3 +224,84 @@ describe("a dispute", () => {
     assert.deepEqual(await entitlement(bought.entitlement), { status: "active", revoked_by: null });
   });
 });
+
+describe("a subscription's charge", () => {
+  let app;
+  const api = (method, path, { headers = {}, ...rest } = {}) =>
+    stack.call("api", method, path, { headers: { Authorization: `Bearer ${app.secretKey}`, ...headers }, ...rest });
+  const planOf = async (user) => (await api("GET", "/api/usage", { headers: { "X-User-Id": user } })).body.plan;
+  const audited = async (action) => {
+    const { results } = await (await db()).prepare("SELECT actor, target_id, metadata FROM audit_events WHERE project_id = ?1 AND action = ?2").bind(app.project.id, action).all();
+    return results.map((r) => ({ ...r, metadata: JSON.parse(r.metadata) }));
+  };
+
+  /** An end user on the paid tier through checkout; returns them, their subscription and its first charge. */
+  async function subscriber() {
+    const res = await api("POST", "/api/customers", { body: { email: `sub${++counter}@example.test` } });
+    assert.equal(res.status, 201, res.text);
+    const user = res.body.data.id;
+    const checkout = await api("POST", "/api/create-checkout", { headers: { "X-User-Id": user }, body: { tier: "pro", successUrl: OK, cancelUrl: NO } });
+    assert.equal(checkout.status, 200, checkout.text);
+    assert.equal((await sandbox("POST", `/_sandbox/checkout/sessions/${checkout.body.sessionId}/complete`)).status, 200);
+    const session = (await sandbox("GET", `/v1/checkout/sessions/${checkout.body.sessionId}`)).body;
+    const charges = (await sandbox("GET", `/v1/charges?customer=${session.customer}`)).body.data;
+    assert.deepEqual(charges.map((c) => [c.amount, c.status, c.description]), [[900, "succeeded", "Subscription creation"]]);
+    return { user, subscription: session.subscription, charge: charges[0].id };
+  }
+
+  before(async () => {
+    app = await createProject(dev, { name: "Refunded plans", type: "saas" });
+    for (const tier of [
+      { name: "free", displayName: "Free", price: 0, limit: 3 },
+      { name: "pro", displayName: "Pro", price: 900, limit: 100 },
+    ]) {
+      const res = await stack.call("catalog", "POST", `/v1/projects/${app.project.id}/tiers`, { headers: { Authorization: `Bearer ${dev.token}` }, body: tier });
+      assert.equal(res.status, 201, res.text);
+    }
+  });
+
+  test("a full refund of a subscription's charge is traced to it, audited, and leaves the plan to the subscription's status", async () => {
+    const { user, subscription, charge } = await subscriber();
+
+    const refund = await sandbox("POST", "/v1/refunds", { charge });
+
+    assert.deepEqual([refund.status, refund.body.amount], [200, 900]);
+    const event = await lastEvent("charge.refunded");
+    assert.equal(event.data.object.id, charge);
+    assert.deepEqual(await stripeEvent(event.id), { type: "charge.refunded", outcome: "applied" });
+    const [entry, ...more] = await audited("subscription.charge_refunded");
+    assert.deepEqual(more, []);
+    assert.deepEqual([entry.actor, entry.target_id], ["stripe", subscription]);
+    assert.deepEqual([entry.metadata.chargeId, entry.metadata.amount, entry.metadata.amountRefunded, entry.metadata.subscriptionStatus], [charge, 900, 900, "active"]);
+    assert.equal(await planOf(user), "pro", "the subscription is still active at Stripe, so its plan stands");
+  });
+
+  test("a dispute on a subscription's charge is audited when it opens and when it closes, and the plan stands", async () => {
+    const { user, subscription, charge } = await subscriber();
+
+    const opened = await sandbox("POST", `/_sandbox/charges/${charge}/dispute`);
+    const closed = await sandbox("POST", `/_sandbox/disputes/${opened.body.id}/close`, { status: "lost" });
+
+    assert.deepEqual([opened.status, closed.status], [200, 200]);
+    const [open] = await audited("subscription.disputed");
+    const [close] = await audited("subscription.dispute_closed");
+    assert.deepEqual([open?.target_id, open?.metadata.chargeId, open?.metadata.disputeStatus], [subscription, charge, "needs_response"]);
+    assert.deepEqual([close?.target_id, close?.metadata.disputeStatus], [subscription, "lost"]);
+    assert.equal(await planOf(user), "pro");
+  });
+
+  test("a charge of another account's customer reaches no subscription of this platform", async () => {
+    const { user, charge } = await subscriber();
+    const rival = await signIn(stack, "dev_refunds_rival_subs");
+    const { connection } = await connectStripe(stack, rival, "test");
+    const real = await lastEvent("charge.refunded");
+    const forged = { ...real, id: `evt_forgedsub${Date.now()}`, account: connection.accountId, data: { object: { ...real.data.object, id: charge, amount_refunded: 900, refunded: true } } };
+    const before = (await audited("subscription.charge_refunded")).length;
+
+    const res = await deliver(forged);
+
+    assert.deepEqual([res.status, res.body.outcome], [200, "unrelated"]);
+    assert.equal((await audited("subscription.charge_refunded")).length, before);
+    assert.equal(await planOf(user), "pro");
+  });
+});

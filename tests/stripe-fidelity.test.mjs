@@ -187,11 +187,11 @@ describe("Stripe-shaped errors", () => {
   });
 
   test("a path the sandbox does not serve answers Stripe's unrecognized URL", async () => {
-    const res = await sandbox.raw("GET", "/v1/charges");
+    const res = await sandbox.raw("GET", "/v1/balance_transactions");
 
     assert.equal(res.status, 404);
     assert.equal(res.body.error.type, "invalid_request_error");
-    assert.match(res.body.error.message, /^Unrecognized request URL \(GET: \/v1\/charges\)/);
+    assert.match(res.body.error.message, /^Unrecognized request URL \(GET: \/v1\/balance_transactions\)/);
   });
 
   test("the configured endpoint gets live events signed with the live endpoint's secret, never the test one's", async () => {
@@ -651,8 +651,13 @@ describe("checkout sessions", () => {
     assert.equal(pending.subscription.status, "incomplete");
     assert.deepEqual([pending.invoice.status, pending.invoice.amount_paid, pending.invoice.amount_remaining], ["open", 0, 3000]);
     const subscriptionId = pending.subscription.id;
+    const unpaidCharges = await stripe.charges.list({ customer: pending.customer });
 
     await sandbox.control("POST", `/checkout/sessions/${session.id}/succeed_payment`);
+
+    const paidCharges = await stripe.charges.list({ customer: pending.customer });
+    assert.deepEqual(unpaidCharges.data, [], "nothing is charged while the debit is pending");
+    assert.deepEqual(paidCharges.data.map((c) => [c.amount, c.status, c.customer]), [[3000, "succeeded", pending.customer]]);
 
     const subscription = await stripe.subscriptions.retrieve(subscriptionId);
     assert.equal(subscription.status, "active");
@@ -927,6 +932,29 @@ describe("charges, refunds and disputes", () => {
     assert.deepEqual([charge.payment_intent, charge.customer, charge.currency], [intent.id, intent.customer, "usd"]);
     assert.equal(charge.payment_method_details.type, "card");
     assert.equal(expanded.latest_charge.id, id);
+  });
+
+  test("every paid subscription invoice is charged to the customer, a renewal too; a trial's invoice charges nothing", async () => {
+    const subscription = await subscribed({ amount: 1200 });
+    const { price: p } = await price(stripe, { amount: 1200, recurring: { interval: "month" } });
+    const trial = await stripe.checkout.sessions.create({ mode: "subscription", line_items: [{ price: p.id, quantity: 1 }], subscription_data: { trial_period_days: 7 }, customer_email: `${unique("trial")}@example.test` });
+    await sandbox.control("POST", `/checkout/sessions/${trial.id}/complete`);
+
+    await sandbox.control("POST", `/subscriptions/${subscription.id}/advance`);
+
+    const charges = await stripe.charges.list({ customer: subscription.customer });
+    assert.deepEqual(charges.data.map((c) => [c.object, c.amount, c.status, c.description]).sort(), [
+      ["charge", 1200, "succeeded", "Subscription creation"],
+      ["charge", 1200, "succeeded", "Subscription update"],
+    ]);
+    for (const charge of charges.data) {
+      const intent = await stripe.paymentIntents.retrieve(charge.payment_intent);
+      assert.deepEqual([intent.status, intent.latest_charge, intent.amount], ["succeeded", charge.id, 1200]);
+    }
+    const trialCustomer = (await stripe.checkout.sessions.retrieve(trial.id)).customer;
+    assert.deepEqual((await stripe.charges.list({ customer: trialCustomer })).data, []);
+    const byIntent = await stripe.charges.list({ payment_intent: charges.data[0].payment_intent });
+    assert.deepEqual(byIntent.data.map((c) => c.id), [charges.data[0].id]);
   });
 
   test("refunds by charge and by payment intent take part, then the rest, and fire charge.refunded with the total", async () => {

@@ -190,6 +190,14 @@ pub(crate) async fn complete(
             change
                 .writes
                 .push(store.insert(scope, "invoice", &invoice, now_ms)?);
+            crate::refunds::charge_invoice(
+                store,
+                scope,
+                &invoice,
+                stamp,
+                now_ms,
+                &mut change.writes,
+            )?;
             events.push((
                 scope.clone(),
                 Draft::new(
@@ -306,6 +314,7 @@ pub(crate) async fn settle_payment(
             let subscription = stored("subscription", "subscription").await?;
             let active = billing::activate(&subscription);
             change.writes.push(store.replace(scope, &paid)?);
+            crate::refunds::charge_invoice(store, scope, &paid, stamp, now_ms, &mut change.writes)?;
             change.writes.push(store.replace(scope, &active)?);
             events.push(Draft::new("invoice.paid", paid));
             events.push(Draft::update(

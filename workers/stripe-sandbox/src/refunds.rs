@@ -13,7 +13,7 @@ use crate::model::{Stamp, text};
 use crate::resources::existing;
 use crate::store::{Scope, Store};
 use serde_json::Value;
-use tollgate::ids::new_id;
+use tollgate::ids::{base62_u128, new_id, random_u128};
 use worker::D1PreparedStatement;
 
 /// Stores the payment intent with the succeeded charge that paid it (`latest_charge`); an
@@ -43,6 +43,31 @@ pub(crate) fn charge_intent(
         store.insert(scope, "payment_intent", &stored, now_ms)?
     });
     Ok(())
+}
+
+/// Charges what a paid invoice took, as the customer's card on file pays a subscription's
+/// invoice: a succeeded payment intent and its charge, which refunds and disputes then act
+/// on. An invoice that took nothing (open, a trial's, a zero total) is charged nothing.
+pub(crate) fn charge_invoice(
+    store: &Store,
+    scope: &Scope,
+    invoice: &Value,
+    stamp: Stamp,
+    now_ms: i64,
+    writes: &mut Vec<D1PreparedStatement>,
+) -> Result<(), Fail> {
+    if text(invoice, "status") != Some("paid") {
+        return Ok(());
+    }
+    let id = new_id("pi");
+    let secret = format!("{id}_secret_{}", base62_u128(random_u128()));
+    match charges::invoice_intent(&id, &secret, invoice, stamp) {
+        Some(intent) => {
+            let email = text(invoice, "customer_email");
+            charge_intent(store, scope, &intent, email, stamp, now_ms, false, writes)
+        }
+        None => Ok(()),
+    }
 }
 
 /// `POST /v1/refunds`.

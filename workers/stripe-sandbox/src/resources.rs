@@ -6,7 +6,7 @@ use crate::call::{Call, Outcome};
 use crate::http::Fail;
 use crate::model::error::StripeError;
 use crate::model::params::Params;
-use crate::model::{Filter, customers, list, prices, products, text};
+use crate::model::{Filter, charges, customers, list, prices, products, text};
 use serde_json::Value;
 use tollgate::ids::new_id;
 
@@ -160,6 +160,10 @@ pub(crate) async fn update_customer(call: &Call, mut p: Params) -> Result<Outcom
 
 pub(crate) async fn list_customers(call: &Call, p: Params) -> Result<Outcome, Fail> {
     list_of(call, p, "customer", "/v1/customers", customers::filters).await
+}
+
+pub(crate) async fn list_charges(call: &Call, p: Params) -> Result<Outcome, Fail> {
+    list_of(call, p, "charge", "/v1/charges", charges::filters).await
 }
 
 pub(crate) async fn create_product(call: &Call, mut p: Params) -> Result<Outcome, Fail> {

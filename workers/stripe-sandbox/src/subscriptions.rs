@@ -15,6 +15,7 @@ use crate::model::error::StripeError;
 use crate::model::events::Draft;
 use crate::model::params::Params;
 use crate::model::{self, Stamp, set, text};
+use crate::refunds::charge_invoice;
 use crate::resources::{self, existing};
 use crate::store::{Scope, Store};
 use serde_json::Value;
@@ -158,6 +159,14 @@ async fn invoice_change(
     change
         .writes
         .push(call.store.insert(scope, "invoice", &invoice, call.now_ms)?);
+    charge_invoice(
+        &call.store,
+        scope,
+        &invoice,
+        call.stamp,
+        call.now_ms,
+        &mut change.writes,
+    )?;
     change.writes.push(call.store.replace(scope, &customer)?);
     let (kind, after) = match (paid, payment) {
         (true, _) => ("invoice.paid", billing::invoiced(&new, &invoice_id)),
@@ -196,6 +205,14 @@ pub(crate) async fn pay_invoice(call: &Call, mut p: Params) -> Result<Outcome, F
     let scope = &call.scope;
     let mut change = Change::default();
     change.writes.push(call.store.replace(scope, &paid)?);
+    charge_invoice(
+        &call.store,
+        scope,
+        &paid,
+        call.stamp,
+        call.now_ms,
+        &mut change.writes,
+    )?;
     change
         .events
         .push((scope.clone(), Draft::new("invoice.paid", paid.clone())));
@@ -317,6 +334,14 @@ pub(crate) async fn renew(
     change
         .writes
         .push(call.store.insert(scope, "invoice", &invoice, call.now_ms)?);
+    charge_invoice(
+        &call.store,
+        scope,
+        &invoice,
+        stamp,
+        call.now_ms,
+        &mut change.writes,
+    )?;
     change.writes.push(call.store.replace(scope, &customer)?);
     if let Some(cleared) = expired {
         change.events.push((

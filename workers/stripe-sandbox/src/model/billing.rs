@@ -806,23 +806,14 @@ pub(crate) fn proration_invoice(base: Value, lines: Vec<Value>, paid: bool, at: 
     out
 }
 
-/// An open invoice paid at `at`.
+/// An open invoice paid at `at` by another attempt (`POST /v1/invoices/{id}/pay`).
 pub(crate) fn paid_now(invoice: &Value, at: i64) -> Value {
-    let mut out = invoice.clone();
-    let due = int(invoice, "amount_due").unwrap_or(0);
-    set(&mut out, "status", json!("paid"));
-    set(&mut out, "amount_paid", json!(due));
-    set(&mut out, "amount_remaining", json!(0));
+    let mut out = pay_invoice(invoice, at);
     set(
         &mut out,
         "attempt_count",
         json!(int(invoice, "attempt_count").unwrap_or(0) + 1),
     );
-    set(&mut out, "auto_advance", json!(false));
-    set(&mut out, "next_payment_attempt", Value::Null);
-    let mut transitions = object(invoice, "status_transitions");
-    transitions.insert("paid_at".into(), json!(at));
-    set(&mut out, "status_transitions", Value::Object(transitions));
     out
 }
 
@@ -906,15 +897,13 @@ pub(crate) fn expire_pending(subscription: &Value, at: i64) -> Option<Value> {
 /// # Errors
 /// Unknown or malformed parameters.
 pub(crate) fn invoice_filters(p: &mut Params) -> Result<Vec<Filter>, StripeError> {
-    let mut out = Vec::new();
-    for (param, path) in [
-        ("customer", "$.customer"),
-        ("subscription", "$.subscription"),
-    ] {
-        if let Some(value) = p.string(param)?.filter(|s| !s.is_empty()) {
-            out.push(Filter::Eq(path, json!(value)));
-        }
-    }
+    let mut out = super::id_filters(
+        p,
+        &[
+            ("customer", "$.customer"),
+            ("subscription", "$.subscription"),
+        ],
+    )?;
     if let Some(status) = p.one_of(
         "status",
         &["draft", "open", "paid", "uncollectible", "void"],

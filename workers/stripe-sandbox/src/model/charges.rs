@@ -5,8 +5,95 @@
 
 use super::error::StripeError;
 use super::params::{MetadataPatch, Params};
-use super::{Stamp, int, set, text};
-use serde_json::{Value, json};
+use super::{Filter, Stamp, int, set, text};
+use serde_json::{Map, Value, json};
+
+/// What a succeeded payment intent is made of.
+#[derive(Debug)]
+pub(crate) struct NewIntent<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) client_secret: &'a str,
+    pub(crate) amount: i64,
+    pub(crate) currency: &'a Value,
+    pub(crate) customer: &'a str,
+    pub(crate) description: Option<&'a str>,
+    pub(crate) metadata: Map<String, Value>,
+}
+
+/// A payment intent that has succeeded for its whole amount (its charge is added by
+/// [`charged`]).
+pub(crate) fn payment_intent(new: &NewIntent<'_>, stamp: Stamp) -> Value {
+    json!({
+        "id": new.id,
+        "object": "payment_intent",
+        "amount": new.amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": new.amount,
+        "application": null,
+        "application_fee_amount": null,
+        "automatic_payment_methods": null,
+        "canceled_at": null,
+        "cancellation_reason": null,
+        "capture_method": "automatic",
+        "client_secret": new.client_secret,
+        "confirmation_method": "automatic",
+        "created": stamp.now,
+        "currency": new.currency,
+        "customer": new.customer,
+        "description": new.description,
+        "last_payment_error": null,
+        "latest_charge": null,
+        "livemode": stamp.livemode,
+        "metadata": new.metadata,
+        "next_action": null,
+        "on_behalf_of": null,
+        "payment_method": null,
+        "payment_method_configuration_details": null,
+        "payment_method_options": {},
+        "payment_method_types": ["card"],
+        "processing": null,
+        "receipt_email": null,
+        "review": null,
+        "setup_future_usage": null,
+        "shipping": null,
+        "source": null,
+        "statement_descriptor": null,
+        "statement_descriptor_suffix": null,
+        "status": "succeeded",
+        "transfer_data": null,
+        "transfer_group": null,
+    })
+}
+
+/// The succeeded payment intent through which the card on file paid `invoice`, or `None`
+/// when the invoice took no money (unpaid, a trial's, or a zero total). Described as Stripe
+/// describes a subscription's payments: its creation, or an update (a renewal, a change).
+pub(crate) fn invoice_intent(
+    id: &str,
+    client_secret: &str,
+    invoice: &Value,
+    stamp: Stamp,
+) -> Option<Value> {
+    let amount = int(invoice, "amount_paid").filter(|a| *a > 0)?;
+    let description = if text(invoice, "billing_reason") == Some("subscription_create") {
+        "Subscription creation"
+    } else {
+        "Subscription update"
+    };
+    Some(payment_intent(
+        &NewIntent {
+            id,
+            client_secret,
+            amount,
+            currency: &invoice["currency"],
+            customer: text(invoice, "customer").unwrap_or_default(),
+            description: Some(description),
+            metadata: Map::new(),
+        },
+        stamp,
+    ))
+}
 
 /// The succeeded card charge that pays `intent` in full.
 pub(crate) fn charge(id: &str, intent: &Value, email: Option<&str>, stamp: Stamp) -> Value {
@@ -28,7 +115,7 @@ pub(crate) fn charge(id: &str, intent: &Value, email: Option<&str>, stamp: Stamp
         "created": stamp.now,
         "currency": intent["currency"],
         "customer": intent["customer"],
-        "description": null,
+        "description": intent["description"],
         "disputed": false,
         "failure_balance_transaction": null,
         "failure_code": null,
@@ -67,6 +154,20 @@ pub(crate) fn charged(intent: &Value, charge: &Value) -> Value {
     let mut out = intent.clone();
     set(&mut out, "latest_charge", charge["id"].clone());
     out
+}
+
+/// The filters of `GET /v1/charges`.
+///
+/// # Errors
+/// Unknown or malformed parameters.
+pub(crate) fn filters(p: &mut Params) -> Result<Vec<Filter>, StripeError> {
+    super::id_filters(
+        p,
+        &[
+            ("customer", "$.customer"),
+            ("payment_intent", "$.payment_intent"),
+        ],
+    )
 }
 
 /// What `POST /v1/refunds` names: the charge (or the payment intent whose latest charge it
@@ -264,7 +365,6 @@ pub(crate) fn close_dispute(dispute: &Value, status: &str) -> Result<Value, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
 
     const STAMP: Stamp = Stamp {
         now: 1_700_000_000,
@@ -274,6 +374,65 @@ mod tests {
     fn paid_charge() -> Value {
         let intent = json!({"id": "pi_1", "amount": 1500, "currency": "usd", "customer": "cus_1", "metadata": {}});
         charge("ch_1", &intent, Some("a@example.test"), STAMP)
+    }
+
+    #[test]
+    fn a_paid_invoice_is_charged_its_amount_paid_and_described_by_its_reason() {
+        let cases = [
+            (
+                "subscription_create",
+                900,
+                Some((900, "Subscription creation")),
+            ),
+            (
+                "subscription_cycle",
+                900,
+                Some((900, "Subscription update")),
+            ),
+            (
+                "subscription_update",
+                450,
+                Some((450, "Subscription update")),
+            ),
+            ("subscription_create", 0, None),
+        ];
+        for (reason, paid, expected) in cases {
+            let invoice = json!({"id": "in_1", "amount_paid": paid, "currency": "usd",
+                "customer": "cus_1", "billing_reason": reason});
+
+            let intent = invoice_intent("pi_1", "pi_1_secret_x", &invoice, STAMP);
+
+            let got = intent.as_ref().map(|i| {
+                assert_eq!(
+                    (i["status"].clone(), i["customer"].clone()),
+                    (json!("succeeded"), json!("cus_1"))
+                );
+                (
+                    int(i, "amount").unwrap_or(0),
+                    text(i, "description").unwrap_or_default().to_owned(),
+                )
+            });
+            let want = expected.map(|(a, d)| (a, d.to_owned()));
+            assert_eq!(got, want, "{reason} paying {paid}");
+        }
+    }
+
+    #[test]
+    fn an_invoice_charge_carries_the_intents_description() {
+        let invoice = json!({"amount_paid": 900, "currency": "usd", "customer": "cus_1",
+            "billing_reason": "subscription_create"});
+        let intent = invoice_intent("pi_1", "s", &invoice, STAMP).unwrap_or_default();
+
+        let charge = charge("ch_1", &intent, None, STAMP);
+
+        assert_eq!(
+            (
+                charge["amount"].clone(),
+                charge["description"].clone(),
+                charge["payment_intent"].clone()
+            ),
+            (json!(900), json!("Subscription creation"), json!("pi_1"))
+        );
     }
 
     fn params(pairs: &[(&str, &str)]) -> Params {

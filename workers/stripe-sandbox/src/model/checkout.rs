@@ -547,48 +547,18 @@ pub(crate) fn payment_intent(
     customer: &str,
     stamp: Stamp,
 ) -> Value {
-    let amount = int(session, "amount_total").unwrap_or(0);
-    json!({
-        "id": id,
-        "object": "payment_intent",
-        "amount": amount,
-        "amount_capturable": 0,
-        "amount_details": {"tip": {}},
-        "amount_received": amount,
-        "application": null,
-        "application_fee_amount": null,
-        "automatic_payment_methods": null,
-        "canceled_at": null,
-        "cancellation_reason": null,
-        "capture_method": "automatic",
-        "client_secret": client_secret,
-        "confirmation_method": "automatic",
-        "created": stamp.now,
-        "currency": session["currency"],
-        "customer": customer,
-        "description": null,
-        "last_payment_error": null,
-        "latest_charge": null,
-        "livemode": stamp.livemode,
-        "metadata": payment_intent_metadata(session),
-        "next_action": null,
-        "on_behalf_of": null,
-        "payment_method": null,
-        "payment_method_configuration_details": null,
-        "payment_method_options": {},
-        "payment_method_types": ["card"],
-        "processing": null,
-        "receipt_email": null,
-        "review": null,
-        "setup_future_usage": null,
-        "shipping": null,
-        "source": null,
-        "statement_descriptor": null,
-        "statement_descriptor_suffix": null,
-        "status": "succeeded",
-        "transfer_data": null,
-        "transfer_group": null,
-    })
+    super::charges::payment_intent(
+        &super::charges::NewIntent {
+            id,
+            client_secret,
+            amount: int(session, "amount_total").unwrap_or(0),
+            currency: &session["currency"],
+            customer,
+            description: None,
+            metadata: payment_intent_metadata(session),
+        },
+        stamp,
+    )
 }
 
 /// Where a paid session sends the buyer: `success_url` with the session id in place of
@@ -603,16 +573,14 @@ pub(crate) fn success_redirect(session: &Value) -> Option<String> {
 /// # Errors
 /// Unknown or malformed parameters.
 pub(crate) fn filters(p: &mut Params) -> Result<Vec<Filter>, StripeError> {
-    let mut out = Vec::new();
-    for (param, path) in [
-        ("customer", "$.customer"),
-        ("subscription", "$.subscription"),
-        ("payment_intent", "$.payment_intent"),
-    ] {
-        if let Some(value) = p.string(param)?.filter(|s| !s.is_empty()) {
-            out.push(Filter::Eq(path, json!(value)));
-        }
-    }
+    let mut out = super::id_filters(
+        p,
+        &[
+            ("customer", "$.customer"),
+            ("subscription", "$.subscription"),
+            ("payment_intent", "$.payment_intent"),
+        ],
+    )?;
     if let Some(status) = p.one_of("status", &["open", "complete", "expired"])? {
         out.push(Filter::Eq("$.status", json!(status)));
     }

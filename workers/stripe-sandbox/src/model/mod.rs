@@ -43,6 +43,24 @@ pub(crate) enum Filter {
     Prefix(&'static str, String),
 }
 
+/// An equality filter for each `(param, path)` whose parameter is given and not empty: the
+/// id filters (`customer=`, `subscription=`, ...) that Stripe's list routes share.
+///
+/// # Errors
+/// A parameter that is not a string.
+pub(crate) fn id_filters(
+    p: &mut params::Params,
+    fields: &[(&str, &'static str)],
+) -> Result<Vec<Filter>, error::StripeError> {
+    let mut out = Vec::new();
+    for (param, path) in fields {
+        if let Some(value) = p.string(param)?.filter(|s| !s.is_empty()) {
+            out.push(Filter::Eq(path, json!(value)));
+        }
+    }
+    Ok(out)
+}
+
 /// Stripe's list object.
 pub(crate) fn list(url: &str, data: Vec<Value>, has_more: bool) -> Value {
     json!({ "object": "list", "data": Value::Array(data), "has_more": has_more, "url": url })
