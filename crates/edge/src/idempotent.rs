@@ -27,6 +27,14 @@ pub enum Begun {
     Replay(Response),
 }
 
+impl Claim {
+    /// The claimed key, as the caller sent it (already checked well-formed).
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 const SEALED: &str = "sealed:";
 
 /// Claims the request's `Idempotency-Key` in `scope` (a platform or project id).

@@ -7,9 +7,10 @@ use tollgate::checkout::PlanCheckoutInput;
 use tollgate::ids::new_id;
 use tollgate::stripe::calls::{self, Operation, SessionSpec};
 use tollgate_edge::db;
+use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
 use tollgate_edge::stripe::StripeClient;
-use tollgate_edge::{ApiError, Ctx, Environment, body, json};
+use tollgate_edge::{ApiError, Ctx, Environment, body, json_text};
 use worker::Response;
 
 /// The mode the operator bills developers in: `BILLING_MODE`, else test in development and
@@ -92,7 +93,9 @@ async fn plan_price(
 }
 
 /// `POST /v1/billing/checkout` `{ successUrl, cancelUrl }` → `{ url, sessionId }`: subscribe
-/// to the developer plan. Return URLs must be on the console's origins.
+/// to the developer plan. Return URLs must be on the console's origins. Idempotent like
+/// every other write: the key is Tollgate's (scoped to the platform), never passed through
+/// to Stripe as it came.
 pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let mode = billing_mode(&ctx);
@@ -101,11 +104,28 @@ pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
         .map(|o| o.trim().to_ascii_lowercase())
         .filter(|o| !o.is_empty())
         .collect();
-    let (success_url, cancel_url) =
-        body::json::<PlanCheckoutInput>(&mut ctx.req, body::DEFAULT_LIMIT)
-            .await?
-            .validate(&origins, mode)
-            .map_err(ApiError::Validation)?;
+    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let (success_url, cancel_url) = body::parse::<PlanCheckoutInput>(&bytes)?
+        .validate(&origins, mode)
+        .map_err(ApiError::Validation)?;
+    let urls = (success_url.as_str(), cancel_url.as_str());
+    idempotent::run(
+        &ctx,
+        &session.db,
+        &session.platform.id,
+        &bytes,
+        async |claim| open_plan_checkout(&ctx, &session, mode, urls, claim).await,
+    )
+    .await
+}
+
+async fn open_plan_checkout(
+    ctx: &Ctx,
+    session: &Session,
+    mode: Mode,
+    (success_url, cancel_url): (&str, &str),
+    claim: Option<&Claim>,
+) -> Result<Response, ApiError> {
     if matches!(
         session.platform.billing_status.as_str(),
         "active" | "trialing" | "past_due"
@@ -113,7 +133,7 @@ pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::AlreadySubscribed);
     }
     let client = StripeClient::from_env(&ctx.env, mode)?;
-    let price = plan_price(&ctx, &session, &client, mode).await?;
+    let price = plan_price(ctx, session, &client, mode).await?;
     let platform_id = session.platform.id.as_str();
     let customer = match &session.platform.billing_customer_id {
         Some(id) => id.clone(),
@@ -141,8 +161,8 @@ pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
     };
     let spec = SessionSpec {
         lines: vec![(&price, 1)],
-        success_url: &success_url,
-        cancel_url: &cancel_url,
+        success_url,
+        cancel_url,
         customer: Some(&customer),
         customer_email: None,
         client_reference_id: Some(platform_id),
@@ -150,9 +170,9 @@ pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
         trial_days: None,
         expires_at: ctx.now_ms / 1000 + 24 * 3600 - 60,
     };
-    let key = ctx
-        .header("Idempotency-Key")?
-        .unwrap_or_else(|| new_id("op"));
+    // A retry of a key whose first attempt failed reaches Stripe with the same key, so Stripe
+    // answers the session it may already have opened; without a key, a fresh one.
+    let key = claim.map_or_else(|| new_id("op"), |c| c.key().to_owned());
     let opened = client
         .send(&calls::create_subscription_session(
             None,
@@ -160,8 +180,12 @@ pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
             &spec,
         ))
         .await?;
-    json(
-        200,
+    let body = serde_json::to_string(
         &json!({ "url": opened.url, "sessionId": opened.id, "mode": mode.as_str() }),
-    )
+    )?;
+    if let Some(claim) = claim {
+        let recorded = idempotent::record(ctx, &session.db, claim, 200, &body, false).await?;
+        db::batch(&session.db, vec![recorded]).await?;
+    }
+    json_text(200, body)
 }
