@@ -398,7 +398,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     const deploys = second.calls.filter((c) => c.args[0] === "deploy");
     assert.deepEqual(
       deploys.map((c) => [c.worker, c.services]),
-      [["api", []], ["webhooks", []], ["api", ["tollgate-webhooks-production"]], ["platform", []], ["catalog", []]],
+      [["api", []], ["webhooks", []], ["api", ["tollgate-webhooks-production"]], ["platform", ["tollgate-api-production"]], ["catalog", []]],
     );
     assert.ok(!existsSync(join(root, "workers/api/wrangler.first-deploy.toml")), "the first-deploy config is removed");
   });

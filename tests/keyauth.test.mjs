@@ -222,3 +222,63 @@ describe("a revoke racing a lookup in flight", () => {
     assert.equal(row.status, "revoked");
   });
 });
+
+describe("a key the api isolate has cached, then changed", () => {
+  let stack;
+  before(async () => {
+    stack = await testStack();
+  });
+  after(() => stack?.stop());
+
+  test("a rotated key's grace ends on time, not when the key cache expires", async () => {
+    // Arrange: the old key is served once, so the api isolate holds its record (active, no end).
+    const dev = await signIn(stack, "keyauth_grace");
+    const { project, secretKey: old } = await createProject(dev);
+    const ip = freshAddress();
+    const warm = await whoami(stack, old, ip);
+    assert.deepEqual([warm.status, warm.body.data?.keyExpiresAt], [200, null]);
+
+    // Act
+    const rotated = await dev.call("POST", `/v1/projects/${project.id}/keys/rotate`, { body: { gracePeriodSeconds: 3 } });
+    const at = Date.now();
+    const right = await whoami(stack, old, ip);
+    await sleep(Math.max(0, at + 2_000 - Date.now()));
+    const during = await whoami(stack, old, ip);
+    await sleep(Math.max(0, at + 4_000 - Date.now()));
+    const after = await whoami(stack, old, ip);
+
+    // Assert
+    assert.equal(rotated.status, 201, rotated.text);
+    const end = rotated.body.data.previous.expiresAt;
+    assert.deepEqual([right.status, right.body.data?.keyExpiresAt], [200, end], "the next use already knows the grace end");
+    assert.equal(during.status, 200, "still in its grace at 2 s");
+    assert.deepEqual([after.status, after.body.code], [401, "invalid_api_key"], "refused at 4 s, long before the 30 s cache would end");
+    assert.equal((await whoami(stack, rotated.body.data.secretKey, ip)).status, 200);
+  });
+
+  test("a revoked key the isolate has cached is refused at its very next use", async () => {
+    const dev = await signIn(stack, "keyauth_cached_revoke");
+    const { project, secretKey, key } = await createProject(dev);
+    const ip = freshAddress();
+    assert.equal((await whoami(stack, secretKey, ip)).status, 200);
+
+    const revoked = await dev.call("POST", `/v1/projects/${project.id}/keys/${key.id}/revoke`);
+    const next = await whoami(stack, secretKey, ip);
+
+    assert.equal(revoked.status, 200, revoked.text);
+    assert.deepEqual([next.status, next.body.code], [401, "invalid_api_key"]);
+  });
+
+  test("the api worker's cache notice route answers 404 to anything unsigned or stale, like an unknown route", async () => {
+    const body = JSON.stringify({ cacheKeys: ["auth:pk:pk_test_x"], at: Date.now() });
+    const cases = [
+      ["no tag", {}],
+      ["a made-up tag", { "X-Tollgate-Internal": "0".repeat(64) }],
+      ["a tag for another body", { "X-Tollgate-Internal": createHmac("sha256", "x").update(body).digest("hex") }],
+    ];
+    for (const [name, headers] of cases) {
+      const res = await stack.call("api", "POST", "/internal/keys/forget", { headers: { "Content-Type": "application/json", ...headers }, body });
+      assert.deepEqual([res.status, res.body.code], [404, "not_found"], name);
+    }
+  });
+});

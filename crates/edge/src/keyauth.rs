@@ -2,7 +2,9 @@
 //! then KV, then D1.
 //!
 //! Staleness bound: revoking a key, rotating it or deleting its project deletes the KV entry
-//! at once. Lookups in other isolates may still hit their own cache for up to
+//! at once and tells the api worker, whose answering isolate drops its own entry (see
+//! [`forget`]), so a rotated key's grace ends on time there: the record carries the end and
+//! every use checks it. Lookups in other isolates may still hit their own cache for up to
 //! [`ISOLATE_TTL_MS`] (30 s), and KV itself may serve a deleted entry for up to 60 s in other
 //! locations. A revoked key therefore stops working in this isolate at once and everywhere
 //! within 90 s. A lookup in flight while the revoke commits cannot stretch that bound: every
@@ -406,10 +408,14 @@ fn from_row(row: KeyAuthRow, lane: Lane) -> Result<ProjectAuth, ApiError> {
     })
 }
 
-/// Drops cached lookups for these secret-key hashes and this publishable key, here and in KV.
+/// Drops cached lookups for these secret-key hashes and this publishable key, here, in KV,
+/// and in the api worker's isolate that answers the notice (over the `API` service binding,
+/// where this worker has one), so that isolate reads the changed record — a rotated key's
+/// grace end, a revocation — on its next use instead of after [`ISOLATE_TTL_MS`].
 ///
 /// # Errors
-/// KV failures.
+/// KV failures. A notice the api worker does not take is logged, not an error: the change
+/// has committed, and that isolate's entry still ends within the isolate bound.
 pub async fn forget(
     env: &Env,
     secret_hashes: &[String],
@@ -424,12 +430,92 @@ pub async fn forget(
     for key in &keys {
         kv.delete(key).await?;
     }
+    forget_here(env, &keys);
+    if let Err(err) = notify_api(env, &keys).await {
+        worker::console_warn!(
+            "{}",
+            serde_json::json!({ "level": "warn", "event": "key_cache_notice", "cause": err.for_log() })
+        );
+    }
+    Ok(())
+}
+
+/// Drops these cache entries from this isolate only.
+fn forget_here(env: &Env, keys: &[String]) {
     with_cache(env, |cache| {
-        for key in &keys {
+        for key in keys {
             cache.forget(key);
         }
     });
-    Ok(())
+}
+
+/// What a key change tells the api worker: the cache entries to drop, and when it was sent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ForgetNotice {
+    cache_keys: Vec<String>,
+    at: i64,
+}
+
+/// The path of the api worker's internal route that takes a [`ForgetNotice`].
+pub const FORGET_NOTICE_PATH: &str = "/internal/keys/forget";
+
+async fn notify_api(env: &Env, keys: &[String]) -> Result<(), ApiError> {
+    let Ok(api) = env.service("API") else {
+        return Ok(());
+    };
+    let notice = serde_json::to_string(&ForgetNotice {
+        cache_keys: keys.to_vec(),
+        at: crate::now_ms(),
+    })?;
+    let pepper = crate::secrets::pepper(env)?;
+    let headers = worker::Headers::new();
+    headers.set(
+        tollgate::internal::HEADER,
+        &tollgate::internal::sign(&pepper, notice.as_bytes()),
+    )?;
+    headers.set("Content-Type", "application/json")?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(notice.into()));
+    // The host is never resolved: a service binding goes straight to the worker.
+    let answer = api
+        .fetch(
+            format!("https://api.internal{FORGET_NOTICE_PATH}"),
+            Some(init),
+        )
+        .await?;
+    match answer.status_code() {
+        204 => Ok(()),
+        status => Err(ApiError::internal(format!(
+            "the api worker answered {status}"
+        ))),
+    }
+}
+
+/// `POST /internal/keys/forget` on the api worker: a sibling worker's [`ForgetNotice`],
+/// signed under `KEY_PEPPER` (`tollgate::internal`), drops those entries from this isolate.
+/// Anything unsigned, stale or malformed answers 404, like an unknown route.
+///
+/// # Errors
+/// [`ApiError::NotFound`] for anything but a valid notice.
+pub async fn take_forget_notice(ctx: &mut Ctx) -> Result<worker::Response, ApiError> {
+    let tag = ctx
+        .header(tollgate::internal::HEADER)?
+        .ok_or(ApiError::NotFound)?;
+    let bytes = crate::body::read(&mut ctx.req, 64 * 1024).await?;
+    let notice: ForgetNotice = serde_json::from_slice(&bytes).map_err(|_| ApiError::NotFound)?;
+    let pepper = crate::secrets::pepper(&ctx.env)?;
+    let auth_keys = notice
+        .cache_keys
+        .iter()
+        .all(|k| k.starts_with("auth:sk:") || k.starts_with("auth:pk:"));
+    if !auth_keys || !tollgate::internal::verify(&pepper, &bytes, &tag, notice.at, ctx.now_ms) {
+        return Err(ApiError::NotFound);
+    }
+    forget_here(&ctx.env, &notice.cache_keys);
+    Ok(worker::Response::empty()?.with_status(204))
 }
 
 /// Drops the cached lookups of every key of a platform, so a change of its billing state

@@ -58,6 +58,7 @@ enum Api {
     CancelSubscription,
     ResumeSubscription,
     ChangeSubscription,
+    ForgetKeys,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -124,6 +125,8 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Post, "/api/downloads", Api::IssueDownload),
     Route::new(Method::Get, "/api/downloads/{token}", Api::Download),
     Route::new(Method::Get, "/api/dashboard", Api::Dashboard),
+    // `tollgate_edge::keyauth::FORGET_NOTICE_PATH`, spelled out for the contract's checks.
+    Route::new(Method::Post, "/internal/keys/forget", Api::ForgetKeys),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -152,6 +155,11 @@ async fn project(ctx: Ctx) -> Result<Response, ApiError> {
             }),
         },
     )
+}
+
+/// `POST /internal/keys/forget`: the platform worker's signed notice that key records changed.
+async fn forget_keys(mut ctx: Ctx) -> Result<Response, ApiError> {
+    tollgate_edge::keyauth::take_forget_notice(&mut ctx).await
 }
 
 async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
@@ -186,6 +194,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CancelSubscription => subscription::write(ctx, subscription::Action::Cancel).await,
         Api::ResumeSubscription => subscription::write(ctx, subscription::Action::Resume).await,
         Api::ChangeSubscription => subscription::write(ctx, subscription::Action::Change).await,
+        Api::ForgetKeys => forget_keys(ctx).await,
     }
 }
 
