@@ -3,7 +3,7 @@
 #   start  build every worker, migrate the local D1, run the whole platform on 127.0.0.1
 #   test   lint, unit, build, integration: the whole gate (CI runs the four as separate steps)
 #   lint   fmt and clippy (host and wasm32)
-#   unit   the native unit tests
+#   unit   the native unit tests and the console's (vitest)
 #   integration  the integration tests (after build), deploy bundle dry-runs included
 #   build  build every worker (incremental) and print the wasm sizes
 #   bench  build, then measure hot paths against a no-op route on the same runtime
@@ -26,6 +26,9 @@ lint() {
 unit() {
   phase "unit tests (native)"
   cargo test --workspace --quiet
+  phase "console unit tests (vitest)"
+  node scripts/console.mjs --types-only
+  npx vitest run --root console
 }
 build() {
   phase "build"
