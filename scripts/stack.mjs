@@ -147,7 +147,24 @@ function workerOptions(worker, port, vars, { d1Outage = false } = {}) {
         }),
       ]),
     ),
+    ...(config.assets ? { assets: staticAssets(dir, config.assets) } : {}),
     unsafeDirectSockets: [{ host: "127.0.0.1", port }],
+  };
+}
+
+/**
+ * A worker's Workers Static Assets as Miniflare takes them: the worker runs first and reads
+ * the files through its binding (the platform serves the console this way). The folder is
+ * made if the console was not built yet, so the stack still starts (its pages answer 404).
+ */
+function staticAssets(dir, assets) {
+  const directory = resolve(dir, assets.directory);
+  mkdirSync(directory, { recursive: true });
+  return {
+    directory,
+    binding: assets.binding,
+    run_worker_first: assets.run_worker_first === true,
+    routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: assets.run_worker_first === true },
   };
 }
 
@@ -230,8 +247,12 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
     SANDBOX_WEBHOOK_URL: `http://127.0.0.1:${chosen.webhooks}/webhook/stripe`,
     // Public asset URLs and download links point at the api worker, whichever worker answers.
     PUBLIC_API_URL: `http://127.0.0.1:${chosen.api}`,
+    // The console (served by the platform) calls the webhooks worker here.
+    WEBHOOKS_URL: `http://127.0.0.1:${chosen.webhooks}`,
     ...vars,
   };
+  // The console is served from the platform's own origin, whatever else may call.
+  environment.CONSOLE_ORIGINS = [environment.CONSOLE_ORIGINS, issuer].filter(Boolean).join(",");
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({

@@ -23,6 +23,7 @@ pub mod jwt;
 pub mod keycache;
 pub mod keys;
 pub mod limits;
+pub mod oidc;
 pub mod operators;
 pub mod outbound;
 pub mod paging;

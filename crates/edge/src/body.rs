@@ -45,6 +45,22 @@ pub async fn read(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> 
     Ok(bytes)
 }
 
+/// Reads an `application/x-www-form-urlencoded` body (an HTML form's, an OAuth token
+/// request's) of at most `limit` bytes as its decoded pairs.
+///
+/// # Errors
+/// 415 for another content type; 413 when too large; 422 when it is not UTF-8.
+pub async fn form(req: &mut Request, limit: usize) -> Result<Vec<(String, String)>, ApiError> {
+    let content_type = req.headers().get("Content-Type")?.unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = capped(req, limit).await?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::field("body", "is not UTF-8"))?;
+    Ok(tollgate::form_pairs(text))
+}
+
 /// Reads the raw body, whatever its type, refusing it with 413 as soon as it is known to
 /// exceed `limit` bytes: at once when it declares a larger `Content-Length`, otherwise at
 /// the first chunk that takes it over, when the rest is cancelled unread. A body that never

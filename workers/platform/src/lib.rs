@@ -8,6 +8,7 @@ mod admin;
 mod assets;
 mod audit;
 mod billing;
+mod console;
 mod dashboard;
 mod dev;
 mod keys;
@@ -47,9 +48,15 @@ enum Api {
     AdminDriftRepair,
     Jwks,
     DevToken,
+    Discovery,
+    AuthorizePage,
+    SignIn,
+    OauthToken,
+    ConsoleConfig,
 }
 
 const ROUTES: &[Route<Api>] = &[
+    Route::new(Method::Get, "/console/config.json", Api::ConsoleConfig),
     Route::new(Method::Get, "/v1/platform", Api::Platform),
     Route::new(Method::Post, "/v1/billing/checkout", Api::PlanCheckout),
     Route::new(Method::Get, "/v1/projects", Api::ListProjects),
@@ -117,6 +124,14 @@ const ROUTES: &[Route<Api>] = &[
 const DEV_ROUTES: &[Route<Api>] = &[
     Route::new(Method::Get, "/.well-known/jwks.json", Api::Jwks),
     Route::new(Method::Post, "/dev/token", Api::DevToken),
+    Route::new(
+        Method::Get,
+        "/.well-known/openid-configuration",
+        Api::Discovery,
+    ),
+    Route::new(Method::Get, "/oauth/authorize", Api::AuthorizePage),
+    Route::new(Method::Post, "/oauth/authorize", Api::SignIn),
+    Route::new(Method::Post, "/oauth/token", Api::OauthToken),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -157,10 +172,18 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::AdminDriftRepair => admin::repair(ctx).await,
         Api::Jwks => dev::jwks(&ctx),
         Api::DevToken => dev::token(ctx).await,
+        Api::Discovery => dev::discovery(&ctx),
+        Api::AuthorizePage => dev::authorize_page(&ctx),
+        Api::SignIn => dev::sign_in(ctx).await,
+        Api::OauthToken => dev::exchange(ctx).await,
+        Api::ConsoleConfig => console::config(&ctx),
     }
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    if let Some(page) = console::static_file(&req, &env).await? {
+        return Ok(page);
+    }
     serve(req, env, &SPEC, handle).await
 }
