@@ -6,6 +6,7 @@
 #   unit   the native unit tests and the console's (vitest)
 #   integration  the integration tests (after build), deploy bundle dry-runs included
 #   build  build every worker (incremental) and print the wasm sizes
+#   screenshots  build, then photograph every console page of a seeded demo into docs/console/
 #   bench  build, then measure hot paths against a no-op route on the same runtime
 #   deploy build, migrate and deploy an environment (scripts/deploy.mjs: --env staging|production)
 set -euo pipefail
@@ -58,12 +59,16 @@ case "${1:-}" in
     bash scripts/build.sh
     exec node scripts/bench.mjs
     ;;
+  screenshots)
+    bash scripts/build.sh
+    exec node scripts/screenshots.mjs
+    ;;
   deploy)
     shift
     exec node scripts/deploy.mjs "$@"
     ;;
   *)
-    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|deploy" >&2
+    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|screenshots|deploy" >&2
     exit 2
     ;;
 esac

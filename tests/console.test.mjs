@@ -7,36 +7,61 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { launchBrowser } from "./support/browser.mjs";
 import { testStack } from "./support/stack.mjs";
-import { DEV_CONSOLE_ORIGINS, freePort } from "../scripts/stack.mjs";
-import { listen } from "./support/console-harness.mjs";
+import { createProject, signIn } from "./support/developer.mjs";
+import { connectStripe } from "./support/stripe.mjs";
+import { freePort } from "../scripts/stack.mjs";
 
 /** Sign-ins older than this need a fresh one: short, so the test can outwait it. */
 const FRESH_AUTH_SECONDS = 20;
 
 let stack;
 let chrome;
-let host;
 let consoleUrl;
+let receiver;
+
+/** A developer's webhook receiver on 127.0.0.1: answers 200 and keeps what it got. */
+async function startReceiver() {
+  const received = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      try {
+        received.push(JSON.parse(body));
+      } catch {
+        received.push({ raw: body });
+      }
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return { received, url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((done) => server.close(done)) };
+}
 
 before(async () => {
-  host = listen(await freePort());
-  await host.start();
-  stack = await testStack({ vars: { CONSOLE_ORIGINS: `${DEV_CONSOLE_ORIGINS},${host.url}`, CONSOLE_URL: `${host.url}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS) } });
-  host.setStack({ platform: stack.urls.platform, catalog: stack.urls.catalog, webhooks: stack.urls.webhooks, api: stack.urls.api });
-  consoleUrl = `${host.url}/console`;
+  // The platform's port is chosen first so the Connect callback can send the popup back to
+  // the console (CONSOLE_URL), as a deployment does.
+  const platform = await freePort();
+  stack = await testStack({
+    ports: { platform },
+    vars: { CONSOLE_URL: `http://127.0.0.1:${platform}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS), OPERATOR_SUBJECTS: "dev_ops" },
+  });
+  receiver = await startReceiver();
+  consoleUrl = `${stack.urls.platform}/console`;
   chrome = await launchBrowser();
-  await chrome.browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: host.url });
+  await chrome.browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.urls.platform });
 });
 
 after(async () => {
+  await receiver?.close();
   await chrome?.close();
   await stack?.stop();
-  await host?.close();
 });
 
 /** Fills the issuer's sign-in form on `page` (the console redirected or a popup opened there). */
@@ -88,6 +113,25 @@ async function axe(page, name) {
 }
 
 describe("the console", () => {
+  test("every console page is served with the security headers, and / leads to it", async () => {
+    for (const path of ["/console/", "/console/test/projects/prj_x/keys", "/console/callback"]) {
+      const res = await fetch(`${stack.urls.platform}${path}`);
+      const html = await res.text();
+      const csp = res.headers.get("content-security-policy") ?? "";
+      assert.equal(res.status, 200, path);
+      assert.match(html, /<div id="root">/);
+      assert.doesNotMatch(html, /<script(?![^>]*\ssrc=)[^>]*>/, "no inline script");
+      assert.doesNotMatch(html, /\sstyle=/, "no inline style");
+      for (const rule of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"]) assert.ok(csp.includes(rule), `${path}: ${rule} in ${csp}`);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+      assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+    }
+    const root = await fetch(`${stack.urls.platform}/`, { redirect: "manual" });
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get("location"), "/console/");
+  });
+
   test("sign-in goes through the issuer's form and leaves no token in web storage", async () => {
     const page = await signedInTab("dev_storage");
     assert.match(page.url(), /\/console\/test\/projects$/);
@@ -134,7 +178,17 @@ describe("the console", () => {
     await page.waitForSelector('tr[data-name="pro"]:has-text("$19.00")');
     await axe(page, "catalog");
 
-    // 4. The backend creates a customer and meters 7 calls; the dashboard shows them.
+    // 4. A webhook endpoint (a receiver in this test): the signing secret is shown once.
+    await page.click('nav[aria-label="Project"] >> text=Webhooks');
+    await page.fill('form[aria-label="New endpoint"] input[name="url"]', `${receiver.url}/hooks`);
+    await page.click('button:has-text("Add endpoint")');
+    await page.waitForSelector('[data-testid="revealed-secret"]');
+    assert.match(await page.textContent('[data-testid="revealed-secret"]'), /^whsec_/);
+    await page.check("text=I have stored it");
+    await page.click('button:has-text("Done: hide it")');
+    await axe(page, "webhooks");
+
+    // 5. The backend creates a customer and meters 7 calls; the dashboard shows them.
     const created = await stack.call("api", "POST", "/api/customers", { headers: backend, body: { email: "ann@example.test", externalId: "ann" } });
     assert.equal(created.status, 201);
     for (let i = 0; i < 7; i++) {
@@ -148,7 +202,12 @@ describe("the console", () => {
     await page.waitForSelector('[data-testid="chart-usage"] canvas');
     await axe(page, "dashboard");
 
-    // 5. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
+    // 6. The endpoint got customer.created, and the deliveries log says so.
+    await page.click('nav[aria-label="Project"] >> text=Webhooks');
+    await page.waitForSelector('table[aria-label="Deliveries"] tr:has-text("customer.created"):has-text("delivered")', { timeout: 20_000 });
+    assert.ok(receiver.received.some((r) => r.type === "customer.created"));
+
+    // 7. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
     await page.click('nav[aria-label="Project"] >> text=Keys');
     await page.waitForSelector('h2:has-text("Rotate the secret key")');
     await axe(page, "keys");
@@ -168,6 +227,106 @@ describe("the console", () => {
     });
   });
 });
+
+describe("refusals", () => {
+  test("another developer's project id in the URL shows not-found", async () => {
+    const bob = await signIn(stack, "dev_bob");
+    const { project } = await createProject(bob, { name: "Bob's secret project" });
+    await withTab(await signedInTab("dev_carol", `/test/projects/${project.id}/keys`), "foreign", async (page) => {
+      await page.waitForSelector("h1:has-text('Not found')");
+      assert.match(page.url(), new RegExp(`/console/test/projects/${project.id}/keys$`));
+      assert.equal(await page.locator("text=Bob's secret project").count(), 0);
+      await axe(page, "not found");
+    });
+  });
+
+  test("an edit made stale elsewhere shows the conflict, and Reload lets it through", async () => {
+    const dave = await signIn(stack, "dev_dave");
+    const { project } = await createProject(dave, { name: "Dave API" });
+    const auth = { Authorization: `Bearer ${dave.token}` };
+    const tier = await stack.call("catalog", "POST", `/v1/projects/${project.id}/tiers`, { headers: auth, body: { name: "free", displayName: "Free", price: 0, limit: 100 } });
+    assert.equal(tier.status, 201);
+    await withTab(await signedInTab("dev_dave", `/test/projects/${project.id}/catalog`), "stale", async (page) => {
+      await page.click('button[aria-label="Edit free"]');
+      const form = page.locator('form[aria-label="Edit free"]');
+      await form.locator('input[name="displayName"]').fill("Free forever");
+      const elsewhere = await stack.call("catalog", "PATCH", `/v1/projects/${project.id}/tiers/${tier.body.data.id}`, { headers: auth, body: { limit: 200, updatedAt: tier.body.data.updatedAt } });
+      assert.equal(elsewhere.status, 200);
+      await form.locator('button[type="submit"]').click();
+      await page.waitForSelector("text=This changed elsewhere since you loaded it. Reload");
+      assert.match(await page.textContent(".error-note"), /request id req_/);
+      await page.click('.error-note button:has-text("Reload")');
+      await page.waitForFunction(() => document.querySelector('form[aria-label="Edit free"] input[name="limit"]')?.value === "200");
+      const again = page.locator('form[aria-label="Edit free"]');
+      await again.locator('input[name="displayName"]').fill("Free forever");
+      await again.locator('button[type="submit"]').click();
+      await page.waitForSelector('tr[data-name="free"]:has-text("Free forever")');
+    });
+  });
+});
+
+describe("accessibility and layout", () => {
+  test("axe finds no serious or critical violation on any page, at 1280 and 390 px", async () => {
+    const ops = await signIn(stack, "dev_ops");
+    const saas = await createProject(ops, { name: "Ops SaaS" });
+    const store = await createProject(ops, { name: "Ops Store", type: "store" });
+    const auth = { Authorization: `Bearer ${ops.token}` };
+    await connectStripe(stack, ops, "test");
+    const product = await stack.call("catalog", "POST", `/v1/projects/${store.project.id}/products`, { headers: auth, body: { name: "ebook", displayName: "E-book", price: 900, inventory: 3 } });
+    assert.equal(product.status, 201, product.text);
+    await withTab(await signedInTab("dev_ops"), "axe", async (page) => {
+      const pages = [
+        ["/test/projects", "text=Ops SaaS"],
+        [`/test/projects/${saas.project.id}/dashboard`, '[data-testid="chart-usage"] canvas'],
+        [`/test/projects/${saas.project.id}/customers`, "#customers-title"],
+        [`/test/projects/${saas.project.id}/keys`, "#sk-title"],
+        [`/test/projects/${saas.project.id}/catalog`, "#catalog-title"],
+        [`/test/projects/${store.project.id}/catalog`, 'tr[data-name="ebook"]'],
+        [`/test/projects/${saas.project.id}/webhooks`, "#deliveries-title"],
+        [`/test/projects/${saas.project.id}/audit`, "#audit-title"],
+        [`/test/projects/${saas.project.id}/settings`, "#delete-title"],
+        ["/test/overview", '[data-testid="metric-usage"]'],
+        ["/live/projects", "h1:has-text('Projects')"],
+        ["/account", "#plan-title"],
+        ["/operators", "#drift-title"],
+      ];
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 900 });
+        for (const [path, ready] of pages) {
+          await navigate(page, path);
+          await page.waitForSelector(ready);
+          await page.waitForLoadState("networkidle");
+          await axe(page, `${path} at ${width}px`);
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          assert.ok(overflow <= 0, `${path} at ${width}px scrolls sideways by ${overflow}px`);
+        }
+      }
+    });
+  });
+
+  test("the keyboard alone reaches the project create form and the mode switch", async () => {
+    await withTab(await signedInTab("dev_keys"), "keyboard", async (page) => {
+      const reached = new Set();
+      for (let i = 0; i < 25; i++) {
+        await page.keyboard.press("Tab");
+        reached.add(await page.evaluate(() => document.activeElement?.getAttribute("name") ?? document.activeElement?.textContent?.trim()));
+      }
+      for (const name of ["Skip to content", "Test", "Live", "Projects", "name", "type", "Sign out"]) assert.ok(reached.has(name), `${name} reached by Tab (got ${[...reached].join(", ")})`);
+      await page.focus('input[name="name"]');
+      await page.keyboard.type("Typed API");
+      await page.keyboard.press("Enter");
+      await page.waitForSelector('[data-testid="revealed-secret"]');
+    });
+  });
+});
+
+/** Moves the single-page app to `path` without a reload (the sign-in lives in memory). */
+async function navigate(page, path) {
+  await page.evaluate((to) => {
+    window.history.pushState(null, "", to);
+    window.dispatchEvent(new PopStateEvent("popstate"));
+  }, `/console${path}`);
+}
 
 async function addTier(page, { name, displayName, price, limit, popular = false }) {
   await page.click('button:has-text("Add a tier")');

@@ -1,6 +1,6 @@
 //! Boot: a popup hands its answer to the opener and closes; otherwise load the config,
 //! finish a sign-in coming back from the issuer, and mount the app.
-import { StrictMode } from "react";
+import { StrictMode, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { RouterProvider } from "react-router";
@@ -25,7 +25,8 @@ function Message({ title, children }: { title: string; children?: React.ReactNod
   );
 }
 
-function SignIn({ config, error }: { config: ConsoleConfig; error: string | null }) {
+function SignIn({ config, error: initial }: { config: ConsoleConfig; error: string | null }) {
+  const [error, setError] = useState(initial);
   return (
     <main className="centered signin">
       <h1>Tollgate console</h1>
@@ -41,7 +42,7 @@ function SignIn({ config, error }: { config: ConsoleConfig; error: string | null
         onClick={() => {
           const here = window.location.pathname + window.location.search;
           const returnTo = here.startsWith(config.redirectPath) ? "/console/" : here;
-          void beginSignIn(config, returnTo);
+          beginSignIn(config, returnTo).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
         }}
       >
         Sign in

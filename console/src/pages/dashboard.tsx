@@ -11,7 +11,7 @@ import type { components } from "../api/schema";
 import { useCurrentProject } from "./project";
 import { useMode } from "../routes";
 import { Badge, Empty, QueryView } from "../ui/common";
-import { formatCount, formatDate, formatMoney } from "../lib/format";
+import { decimalsOf, formatCount, formatDate, formatMoney } from "../lib/format";
 
 type Dashboard = components["schemas"]["Dashboard"];
 
@@ -89,7 +89,7 @@ export function DashboardView({ d }: { d: Dashboard }) {
           <Chart title="Revenue per day" testId="chart-revenue" points={d.series.usage.map((p) => [p.date, 0])} />
         ) : (
           d.series.revenue.map((r) => (
-            <Chart key={r.currency} title={`Revenue per day (${r.currency.toUpperCase()})`} testId={`chart-revenue-${r.currency}`} points={r.points.map((p) => [p.date, p.amount / 100])} />
+            <Chart key={r.currency} title={`Revenue per day (${r.currency.toUpperCase()})`} testId={`chart-revenue-${r.currency}`} points={r.points.map((p) => [p.date, p.amount / 10 ** decimalsOf(r.currency)])} />
           ))
         )}
       </section>
