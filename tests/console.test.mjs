@@ -14,7 +14,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { launchBrowser } from "./support/browser.mjs";
 import { testStack } from "./support/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
-import { connectStripe } from "./support/stripe.mjs";
+import { consent, startConnect } from "./support/stripe.mjs";
 import { freePort } from "../scripts/stack.mjs";
 
 /** Sign-ins older than this need a fresh one: short, so the test can outwait it. */
@@ -271,7 +271,7 @@ describe("accessibility and layout", () => {
     const saas = await createProject(ops, { name: "Ops SaaS" });
     const store = await createProject(ops, { name: "Ops Store", type: "store" });
     const auth = { Authorization: `Bearer ${ops.token}` };
-    await connectStripe(stack, ops, "test");
+    await connectWithoutBrowser(ops);
     const product = await stack.call("catalog", "POST", `/v1/projects/${store.project.id}/products`, { headers: auth, body: { name: "ebook", displayName: "E-book", price: 900, inventory: 3 } });
     assert.equal(product.status, 201, product.text);
     await withTab(await signedInTab("dev_ops"), "axe", async (page) => {
@@ -319,6 +319,15 @@ describe("accessibility and layout", () => {
     });
   });
 });
+
+/** Connects a sandbox Stripe account (test mode) for `developer` as a browser would, outside the console. */
+async function connectWithoutBrowser(developer) {
+  const { consentUrl, cookie } = await startConnect(stack, developer, "test");
+  const back = await consent(consentUrl);
+  const done = await stack.call("catalog", "GET", back.slice(stack.urls.catalog.length), { headers: { Cookie: cookie }, redirect: "manual" });
+  assert.equal(done.status, 303);
+  assert.match(done.headers.get("location"), /\/console\/\?stripe=connected&mode=test/);
+}
 
 /** Moves the single-page app to `path` without a reload (the sign-in lives in memory). */
 async function navigate(page, path) {

@@ -61,7 +61,7 @@ export function AuditTable({ events }: { events: AuditEvent[] }) {
       {shown.length === 0 ? (
         <Empty>No events{action || actor ? " match the filters" : " yet"}.</Empty>
       ) : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0}>
           <table aria-label="Audit events">
             <thead>
               <tr>

@@ -67,7 +67,7 @@ function CatalogItems({ project }: { project: Project }) {
           items.length === 0 ? (
             <Empty>No {kind} yet. {project.type === "saas" ? "Start with a free tier (price 0): every end user begins there." : "Add your first product."}</Empty>
           ) : (
-            <div className="table-wrap">
+            <div className="table-wrap" tabIndex={0}>
               <table aria-label={kind}>
                 <thead>
                   <tr>

@@ -97,7 +97,7 @@ export function DashboardView({ d }: { d: Dashboard }) {
       {saas && d.tiers.length > 0 && (
         <section className="panel" aria-labelledby="tiers-dash">
           <h2 id="tiers-dash">Tiers</h2>
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <thead>
                 <tr>
@@ -129,7 +129,7 @@ export function DashboardView({ d }: { d: Dashboard }) {
         {d.usage.topEndUsers.length === 0 ? (
           <Empty>No metered calls this period.</Empty>
         ) : (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <thead>
                 <tr>
@@ -163,7 +163,7 @@ export function DashboardView({ d }: { d: Dashboard }) {
         {d.webhooks.recent.length === 0 ? (
           <Empty>No Stripe events yet.</Empty>
         ) : (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0}>
             <table>
               <thead>
                 <tr>

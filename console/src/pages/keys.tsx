@@ -74,7 +74,7 @@ export function KeysPage() {
             page.data.length === 0 ? (
               <Empty>No secret keys.</Empty>
             ) : (
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0}>
                 <table>
                   <thead>
                     <tr>

@@ -86,7 +86,7 @@ function Developers() {
             <Empty>No developers match.</Empty>
           ) : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0}>
                 <table aria-label="Developers">
                   <thead>
                     <tr>
@@ -216,7 +216,7 @@ function DriftReport({ d }: { d: Drift }) {
       {d.drifted.length === 0 ? (
         <Empty>No drift on this page.</Empty>
       ) : (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0}>
           <table aria-label="Drifted subscriptions">
             <thead>
               <tr>

@@ -278,7 +278,7 @@ function Deliveries({ endpoints }: { endpoints: Endpoint[] }) {
             <Empty>No deliveries yet.</Empty>
           ) : (
             <>
-              <div className="table-wrap">
+              <div className="table-wrap" tabIndex={0}>
                 <table aria-label="Deliveries">
                   <thead>
                     <tr>
