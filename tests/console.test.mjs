@@ -24,6 +24,8 @@ let stack;
 let chrome;
 let consoleUrl;
 let receiver;
+/** The SaaS journey's project, with a paid subscription: the operator journey audits it. */
+let saasProjectId;
 
 /** A developer's webhook receiver on 127.0.0.1: answers 200 and keeps what it got. */
 async function startReceiver() {
@@ -202,12 +204,29 @@ describe("the console", () => {
     await page.waitForSelector('[data-testid="chart-usage"] canvas');
     await axe(page, "dashboard");
 
-    // 6. The endpoint got customer.created, and the deliveries log says so.
+    // 6. Ann buys pro on the sandbox's hosted page: once Stripe's webhook is applied, MRR shows.
+    const checkout = await stack.call("api", "POST", "/api/create-checkout", {
+      headers: { ...backend, "X-User-Id": "ann" },
+      body: { tier: "pro", successUrl: `${receiver.url}/thanks`, cancelUrl: `${receiver.url}/pricing` },
+    });
+    assert.equal(checkout.status, 200, checkout.text);
+    const buyer = await chrome.browser.newPage();
+    await buyer.goto(checkout.body.url);
+    await Promise.all([buyer.waitForURL(`${receiver.url}/thanks**`), buyer.click("#pay")]);
+    await buyer.close();
+    const alice = await signIn(stack, "dev_alice");
+    await until(async () => (await alice.call("GET", `/v1/projects/${projectId}/dashboard`)).body.data.mrr.length > 0);
+    await page.click('nav[aria-label="Project"] >> text=Keys');
+    await page.click('nav[aria-label="Project"] >> text=Dashboard');
+    await page.waitForSelector('[data-testid="metric-mrr"]:has-text("$19.00")');
+    saasProjectId = projectId;
+
+    // 7. The endpoint got customer.created, and the deliveries log says so.
     await page.click('nav[aria-label="Project"] >> text=Webhooks');
     await page.waitForSelector('table[aria-label="Deliveries"] tr:has-text("customer.created"):has-text("delivered")', { timeout: 20_000 });
     assert.ok(receiver.received.some((r) => r.type === "customer.created"));
 
-    // 7. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
+    // 8. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
     await page.click('nav[aria-label="Project"] >> text=Keys');
     await page.waitForSelector('h2:has-text("Rotate the secret key")');
     await axe(page, "keys");
@@ -225,6 +244,33 @@ describe("the console", () => {
     assert.equal(fresh.status, 200);
     assert.equal(fresh.body.data?.id ?? fresh.body.id ?? projectId, projectId);
     });
+  });
+});
+
+describe("operators", () => {
+  test("the drift audit finds a planted drift; the dry run, then confirm, repairs it", async () => {
+    assert.ok(saasProjectId, "the SaaS journey ran first");
+    const row = await stack.d1().then((db) => db.prepare("SELECT stripe_subscription_id FROM subscriptions WHERE project_id = ?1").bind(saasProjectId).first());
+    // Canceled at Stripe without any event reaching Tollgate.
+    await (await stack.sandboxD1())
+      .prepare("UPDATE objects SET body = json_set(body, '$.status', 'canceled', '$.canceled_at', CAST(?2 AS INTEGER)) WHERE id = ?1")
+      .bind(row.stripe_subscription_id, Math.floor(Date.now() / 1000))
+      .run();
+    await withTab(await signedInTab("dev_ops", "/operators"), "operators", async (page) => {
+      await page.fill('input[placeholder="prj_…"]', saasProjectId);
+      await page.click('button:has-text("Audit against Stripe")');
+      await page.waitForSelector('table[aria-label="Drifted subscriptions"]');
+      assert.match(await page.textContent('table[aria-label="Drifted subscriptions"]'), /status_mismatch.*"active".*"canceled"/s);
+      await axe(page, "operators with drift");
+      await page.click('button:has-text("Dry run the repair")');
+      await page.waitForSelector('[aria-label="Planned repair"]');
+      await page.click('button:has-text("Confirm repair")');
+      await page.waitForSelector("text=Repaired 1 subscription.");
+      await page.click('button:has-text("Audit against Stripe")');
+      await page.waitForSelector("text=No drift on this page.");
+    });
+    const after = await stack.d1().then((db) => db.prepare("SELECT status FROM subscriptions WHERE project_id = ?1").bind(saasProjectId).first());
+    assert.equal(after.status, "canceled");
   });
 });
 
@@ -327,6 +373,15 @@ async function connectWithoutBrowser(developer) {
   const done = await stack.call("catalog", "GET", back.slice(stack.urls.catalog.length), { headers: { Cookie: cookie }, redirect: "manual" });
   assert.equal(done.status, 303);
   assert.match(done.headers.get("location"), /\/console\/\?stripe=connected&mode=test/);
+}
+
+/** Polls `check` (up to 15 s). */
+async function until(check) {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Moves the single-page app to `path` without a reload (the sign-in lives in memory). */

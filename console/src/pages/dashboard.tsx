@@ -21,6 +21,9 @@ export function DashboardPage() {
   const q = useQuery({
     queryKey: ["project", project.id, "dashboard"],
     queryFn: () => ok(api.platform.GET("/v1/projects/{id}/dashboard", { params: { path: { id: project.id } } })).then((r) => r.data),
+    // Money and usage move on their own (webhooks, metered calls): always read them afresh.
+    staleTime: 0,
+    refetchInterval: 30_000,
   });
   return <QueryView query={q} what="the dashboard">{(d) => <DashboardView d={d} />}</QueryView>;
 }
@@ -31,6 +34,8 @@ export function TotalsPage() {
   const q = useQuery({
     queryKey: ["totals", mode],
     queryFn: () => ok(api.platform.GET("/v1/dashboard", { params: { query: { mode } } })).then((r) => r.data),
+    staleTime: 0,
+    refetchInterval: 30_000,
   });
   return (
     <>
