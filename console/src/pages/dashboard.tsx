@@ -201,7 +201,7 @@ export function DashboardView({ d }: { d: Dashboard }) {
 }
 
 /** A 30-day line chart; the caption and the hidden table say what it shows without sight. */
-function Chart({ title, points, summary, testId }: { title: string; points: [string, number][]; summary?: string; testId: string }) {
+export function Chart({ title, points, summary, testId }: { title: string; points: [string, number][]; summary?: string; testId: string }) {
   const holder = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = holder.current;
