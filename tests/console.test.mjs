@@ -104,6 +104,29 @@ async function withTab(page, name, body) {
   }
 }
 
+/** Waits for `selector`, answering the fresh sign-in prompt first if the action asked for one. */
+async function afterMaybeFresh(page, sub, selector) {
+  const dialog = page.locator('[role="dialog"]:has-text("Confirm it is you")');
+  await Promise.race([page.waitForSelector(selector), dialog.waitFor()]);
+  if (await dialog.count()) await freshSignIn(page, sub);
+  await page.waitForSelector(selector);
+}
+
+/** Connects a sandbox Stripe account in `mode` from the console's Catalog page (a popup). */
+async function connectInConsole(page, sub, mode = "test") {
+  await page.click('nav[aria-label="Project"] >> text=Catalog');
+  await page.waitForSelector(`[data-testid="stripe-state-${mode}"]`);
+  const popupOpened = page.context().waitForEvent("page");
+  await page.click(`button:has-text("Connect Stripe (${mode})")`);
+  const popup = await popupOpened;
+  const dialog = page.locator('[role="dialog"]:has-text("Confirm it is you")');
+  await Promise.race([popup.waitForSelector('button:has-text("Connect")'), dialog.waitFor()]);
+  if (await dialog.count()) await freshSignIn(page, sub);
+  await popup.waitForSelector('button:has-text("Connect")');
+  await popup.click('button:has-text("Connect")');
+  await page.waitForSelector(`[data-testid="stripe-state-${mode}"]:has-text("connected")`, { timeout: 15_000 });
+}
+
 async function axe(page, name) {
   const result = await new AxeBuilder({ page }).analyze();
   const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
@@ -169,12 +192,7 @@ describe("the console", () => {
     assert.equal(who.status, 200);
 
     // 3. Connect the sandbox Stripe account from the Catalog page (a popup), then two tiers.
-    await page.click('nav[aria-label="Project"] >> text=Catalog');
-    await page.waitForSelector('[data-testid="stripe-state-test"]');
-    const [popup] = await Promise.all([page.context().waitForEvent("page"), page.click('button:has-text("Connect Stripe (test)")')]);
-    await popup.waitForSelector('button:has-text("Connect")');
-    await popup.click('button:has-text("Connect")');
-    await page.waitForSelector('[data-testid="stripe-state-test"]:has-text("connected")', { timeout: 15_000 });
+    await connectInConsole(page, "dev_alice");
     await addTier(page, { name: "free", displayName: "Free", price: "0", limit: "100" });
     await addTier(page, { name: "pro", displayName: "Pro", price: "19", limit: "10000", popular: true });
     await page.waitForSelector('tr[data-name="pro"]:has-text("$19.00")');
@@ -244,6 +262,113 @@ describe("the console", () => {
     assert.equal(fresh.status, 200);
     assert.equal(fresh.body.data?.id ?? fresh.body.id ?? projectId, projectId);
     });
+  });
+});
+
+describe("the Store journey", () => {
+  test("a product with inventory 3 and a downloadable file; a purchase shows units sold 1 and stock 2", async () => {
+    await withTab(await signedInTab("dev_sam"), "store", async (page) => {
+      await page.fill('input[name="name"]', "Sam's Shop");
+      await page.check('input[value="store"]');
+      await page.click('button:has-text("Create project")');
+      const secret = await page.textContent('[data-testid="revealed-secret"]');
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.waitForSelector('h2:has-text("Publishable key")');
+      const projectId = /projects\/(prj_[^/]+)\//.exec(page.url())[1];
+      await connectInConsole(page, "dev_sam");
+
+      await page.click('button:has-text("Add a product")');
+      const form = page.locator('form[aria-label="New product"]');
+      await form.locator('input[name="name"]').fill("ebook");
+      await form.locator('input[name="displayName"]').fill("The e-book");
+      await form.locator('input[name="price"]').fill("12");
+      await form.locator('input[name="inventory"]').fill("3");
+      await form.locator('input[name="download"]').setInputFiles({ name: "book.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4\n% the e-book\n") });
+      await form.locator("text=/File ast_|File asset_|File [a-z]+_/").waitFor();
+      await form.locator('button[type="submit"]').click();
+      await page.waitForSelector('tr[data-name="ebook"]:has-text("3 left")');
+
+      const backend = { Authorization: `Bearer ${secret}` };
+      const sam = await signIn(stack, "dev_sam");
+      const products = await stack.call("catalog", "GET", `/v1/projects/${projectId}/products`, { headers: { Authorization: `Bearer ${sam.token}` } });
+      const product = products.body.data[0];
+      assert.ok(product.assetId, "the uploaded file is the product's download");
+      await stack.call("api", "POST", "/api/customers", { headers: backend, body: { email: "buyer@example.test", externalId: "buyer" } });
+      const cart = await stack.call("api", "POST", "/api/cart/checkout", {
+        headers: { ...backend, "X-User-Id": "buyer" },
+        body: { items: [{ productId: product.id }], successUrl: `${receiver.url}/thanks`, cancelUrl: `${receiver.url}/shop` },
+      });
+      assert.equal(cart.status, 200, cart.text);
+      const buyer = await chrome.browser.newPage();
+      await buyer.goto(cart.body.url);
+      await Promise.all([buyer.waitForURL(`${receiver.url}/thanks**`), buyer.click("#pay")]);
+      await buyer.close();
+      await until(async () => (await sam.call("GET", `/v1/projects/${projectId}/dashboard`)).body.data.store.unitsSold === 1);
+
+      await page.click('nav[aria-label="Project"] >> text=Dashboard');
+      await page.waitForSelector('[data-testid="metric-units"]');
+      assert.match(await page.textContent('[data-testid="metric-units"]'), /Units sold\s*1/);
+      assert.match(await page.textContent('[data-testid="metric-stock"]'), /Stock\s*2/);
+      assert.match(await page.textContent('[data-testid="metric-revenue"]'), /\$12\.00/);
+      const download = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
+      assert.equal(download.status, 200, download.text);
+    });
+  });
+});
+
+describe("projects", () => {
+  test("promotion makes the live twin, and the mode switch moves between the two", async () => {
+    await withTab(await signedInTab("dev_lea"), "promote", async (page) => {
+      await page.fill('input[name="name"]', "Lea API");
+      await page.click('button:has-text("Create project")');
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.waitForSelector('h2:has-text("Publishable key")');
+      const testId = /projects\/(prj_[^/]+)\//.exec(page.url())[1];
+      await page.click('nav[aria-label="Project"] >> text=Catalog');
+      await addTier(page, { name: "free", displayName: "Free", price: "0", limit: "100" });
+      assert.match(await page.textContent('[aria-label="What promotion creates"]'), /1 tiers: Free/);
+      assert.equal(await page.locator('button[aria-label="Promote to live"]').isDisabled(), true);
+      await connectInConsole(page, "dev_lea", "live");
+      await page.click('button[aria-label="Promote to live"]');
+      await page.click('button:has-text("Promote now")');
+      await afterMaybeFresh(page, "dev_lea", '[data-testid="revealed-secret"]');
+      assert.match(await page.textContent('[data-testid="revealed-secret"]'), /^sk_live_/);
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.click("text=Open the live project");
+      await page.waitForSelector(".live-banner");
+      const liveId = /live\/projects\/(prj_[^/]+)\//.exec(page.url())[1];
+      assert.notEqual(liveId, testId);
+
+      await page.click('nav[aria-label="Project"] >> text=Keys');
+      await page.click('.mode-switch button:has-text("Test")');
+      await page.waitForURL(new RegExp(`/console/test/projects/${testId}/keys$`));
+      await page.click('.mode-switch button:has-text("Live")');
+      await page.waitForURL(new RegExp(`/console/live/projects/${liveId}/keys$`));
+      await page.click('nav[aria-label="Main"] >> text=Projects');
+      await page.waitForURL(/\/console\/live\/projects$/);
+      assert.equal(await page.locator('ul[aria-label="Projects"] .badge-live').count(), 1);
+      await axe(page, "live projects");
+    });
+  });
+
+  test("deleting a project takes its name typed; then it is gone and its key fails", async () => {
+    const erin = await signIn(stack, "dev_erin");
+    const { project, secretKey } = await createProject(erin, { name: "Erin's old API" });
+    await withTab(await signedInTab("dev_erin", `/test/projects/${project.id}/settings`), "delete", async (page) => {
+      const button = page.locator('button:has-text("Delete project")');
+      await page.fill('.confirm input', "Erin's old");
+      assert.equal(await button.isDisabled(), true);
+      await page.fill('.confirm input', "Erin's old API");
+      await button.click();
+      await afterMaybeFresh(page, "dev_erin", "h1:has-text('Projects')");
+      await page.waitForSelector("text=No test projects yet");
+      assert.match(page.url(), /\/console\/test\/projects$/);
+    });
+    const gone = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${secretKey}` } });
+    assert.equal(gone.status, 401);
   });
 });
 

@@ -377,10 +377,10 @@ function GoLive({ project }: { project: Project }) {
             <li>
               {items.length} {project.type === "saas" ? "tiers" : "products"}: {items.map((i) => i.displayName).join(", ") || "none"}.
             </li>
-            <li>Live Stripe: {live?.status === "connected" ? <>connected (<code>{live.accountId}</code>)</> : <strong>not connected: connect it first for paid items</strong>}.</li>
+            <li>Live Stripe: {live?.status === "connected" ? <>connected (<code>{live.accountId}</code>)</> : <strong>not connected: connect it first</strong>}.</li>
           </ul>
           {live?.status !== "connected" && <StripeConnection mode="live" />}
-          <ConfirmButton label="Promote to live" confirmLabel="Promote now" question="This creates the live project and its Stripe products." className="primary" busy={promote.isPending} onConfirm={() => promote.mutate()} />
+          <ConfirmButton label="Promote to live" confirmLabel="Promote now" question="This creates the live project and its Stripe products." className="primary" busy={promote.isPending || live?.status !== "connected"} onConfirm={() => promote.mutate()} />
           {promote.error && <ErrorNote error={promote.error} />}
         </>
       ) : null}
