@@ -15,6 +15,7 @@ export function SettingsPage() {
     <>
       <Rename />
       <RedirectOrigins />
+      <CheckoutLimits />
       <EndUserAuth />
       <DeleteProject />
     </>
@@ -52,6 +53,61 @@ function Rename() {
       </form>
       {save.error && <ErrorNote error={save.error} onReload={() => void queryClient.invalidateQueries({ queryKey: keys.project(project.id) })} />}
       {save.isSuccess && <p role="status">Renamed.</p>}
+    </section>
+  );
+}
+
+const LIMITS = [
+  ["unitsPerProduct", "Units of one product a buyer may hold", 1, 99],
+  ["unitsPerBuyer", "Units a buyer may hold across open carts", 1, 1980],
+  ["guestCarts", "Open guest carts in the project", 1, 100000],
+  ["guestCartsPerMinute", "Guest carts one address may open a minute", 1, 600],
+  ["streamsPerSession", "Status streams open per checkout session", 1, 20],
+  ["streamIdleSeconds", "Seconds a status stream waits without news", 1, 3600],
+] as const;
+
+type LimitName = (typeof LIMITS)[number][0];
+
+/** The rate limits a developer can set: what carts may hold and open (checkoutLimits). */
+function CheckoutLimits() {
+  const project = useCurrentProject();
+  const { api } = useApp();
+  const queryClient = useQueryClient();
+  const [values, setValues] = useState<Record<LimitName, string>>(() => Object.fromEntries(LIMITS.map(([k]) => [k, String(project.checkoutLimits[k])])) as Record<LimitName, string>);
+  const changed = LIMITS.filter(([k]) => values[k] !== String(project.checkoutLimits[k]));
+  const save = useMutation({
+    mutationFn: () =>
+      ok(
+        api.platform.PATCH("/v1/projects/{id}", {
+          params: { path: { id: project.id } },
+          body: { checkoutLimits: Object.fromEntries(changed.map(([k]) => [k, Number(values[k])])), updatedAt: project.updatedAt },
+        }),
+      ),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: keys.project(project.id) }),
+  });
+  return (
+    <section className="panel" aria-labelledby="limits-title">
+      <h2 id="limits-title">Checkout limits</h2>
+      <p className="muted">What one buyer, one guest address and one checkout may hold or open, checked before Stripe is called.</p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          save.mutate();
+        }}
+      >
+        <div className="grid">
+          {LIMITS.map(([k, label, min, max]) => (
+            <label key={k}>
+              {label}
+              <input type="number" name={k} min={min} max={max} value={values[k]} onChange={(e) => setValues((v) => ({ ...v, [k]: e.target.value }))} required />
+            </label>
+          ))}
+        </div>
+        <button type="submit" disabled={save.isPending || changed.length === 0}>
+          Save limits
+        </button>
+      </form>
+      {save.error && <ErrorNote error={save.error} onReload={() => void queryClient.invalidateQueries({ queryKey: keys.project(project.id) })} />}
     </section>
   );
 }
