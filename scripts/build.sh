@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds every worker with `worker-build --release`, skipping a worker whose output is newer
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
-# Usage: scripts/build.sh [worker…]   (default: all five)
+# Usage: scripts/build.sh [worker…]   (default: all six)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TOLLGATE_ROOT"
 
-WORKERS=(platform catalog api webhooks stripe-sandbox)
+WORKERS=(platform catalog api webhooks stripe-sandbox gateway)
 [ $# -gt 0 ] && WORKERS=("$@")
 
 stale() {

@@ -1,29 +1,30 @@
 // `npm start`: the whole platform on 127.0.0.1 — migrations applied to the local D1, all five
 // workers up and healthy, state kept in .wrangler/state across restarts.
 //
-// Environment: TOLLGATE_STATE (state folder), TOLLGATE_BASE_PORT (first of five ports,
-// default 8787).
+// Environment: TOLLGATE_STATE (state folder), TOLLGATE_BASE_PORT (the one origin's port, the
+// workers' after it; default 8787). Everything runs as one origin: the URLs the workers hand
+// out (issuer, links, Connect's callback) are the gateway's; each worker's own port still works.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { DEFAULT_PORTS, DEV_CONSOLE_ORIGINS, ROOT, WORKERS, startStack } from "./stack.mjs";
+import { DEFAULT_PORTS, DEV_CONSOLE_ORIGINS, GATEWAY, ROOT, WORKERS, startStack } from "./stack.mjs";
 
 const persistDir = process.env.TOLLGATE_STATE ?? join(ROOT, ".wrangler", "state");
-const base = Number(process.env.TOLLGATE_BASE_PORT ?? DEFAULT_PORTS.platform);
-const ports = Object.fromEntries(WORKERS.map((worker, i) => [worker, base + i]));
+const base = Number(process.env.TOLLGATE_BASE_PORT ?? DEFAULT_PORTS[GATEWAY]);
+const ports = Object.fromEntries([GATEWAY, ...WORKERS].map((worker, i) => [worker, base + i]));
 // The demo's Connect page stands in for the console: Connect must start in the browser that
 // finishes it (the catalog's cookie), so a link printed from here could not work on its own.
-const demoConsole = `http://127.0.0.1:${base + WORKERS.length}`;
+const demoConsole = `http://127.0.0.1:${base + WORKERS.length + 1}`;
 
 let stack;
 let consolePage;
 try {
-  stack = await startStack({ persistDir, ports, vars: { CONSOLE_ORIGINS: `${DEV_CONSOLE_ORIGINS},${demoConsole}` } });
+  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { CONSOLE_ORIGINS: `${DEV_CONSOLE_ORIGINS},${demoConsole}` } });
   consolePage = await serveDemoConsole();
 } catch (err) {
   console.error(`Could not start the stack: ${err.message}`);
-  console.error("Is another copy running, or a port in use? Set TOLLGATE_BASE_PORT to move all five.");
+  console.error("Is another copy running, or a port in use? Set TOLLGATE_BASE_PORT to move them all.");
   process.exit(1);
 }
 
@@ -37,8 +38,8 @@ async function demo() {
     if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
     return (await res.json()).data;
   };
-  const { token } = await post(`${stack.urls.platform}/dev/token`, { sub: "demo-developer", email: "demo@example.test" });
-  const created = await post(`${stack.urls.platform}/v1/projects`, { name: "Demo", type: "saas" }, { Authorization: `Bearer ${token}` });
+  const { token } = await post(`${stack.urls[GATEWAY]}/dev/token`, { sub: "demo-developer", email: "demo@example.test" });
+  const created = await post(`${stack.urls[GATEWAY]}/v1/projects`, { name: "Demo", type: "saas" }, { Authorization: `Bearer ${token}` });
   const seeded = { projectId: created.project.id, publishableKey: created.project.publishableKey, secretKey: created.secretKey };
   writeFileSync(file, JSON.stringify(seeded, null, 2), { mode: 0o600 });
   return seeded;
@@ -54,9 +55,9 @@ function serveDemoConsole() {
 <button id="connect">Connect a sandbox Stripe account (test mode)</button><p id="status"></p>
 <script>
 document.getElementById("connect").onclick = async () => {
-  const minted = await fetch(${JSON.stringify(`${stack.urls.platform}/dev/token`)}, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sub: "demo-developer", email: "demo@example.test" }) });
+  const minted = await fetch(${JSON.stringify(`${stack.urls[GATEWAY]}/dev/token`)}, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sub: "demo-developer", email: "demo@example.test" }) });
   const { data: { token } } = await minted.json();
-  const start = await fetch(${JSON.stringify(`${stack.urls.catalog}/authorize?mode=test`)}, { headers: { Authorization: "Bearer " + token, Accept: "application/json" }, credentials: "include" });
+  const start = await fetch(${JSON.stringify(`${stack.urls[GATEWAY]}/authorize?mode=test`)}, { headers: { Authorization: "Bearer " + token, Accept: "application/json" }, credentials: "include" });
   const body = await start.json();
   if (!start.ok) { document.getElementById("status").textContent = body.error; return; }
   location.href = body.data.url;
@@ -68,11 +69,13 @@ document.getElementById("connect").onclick = async () => {
   });
   return new Promise((done, fail) => {
     server.once("error", fail);
-    server.listen(base + WORKERS.length, "127.0.0.1", () => done(server));
+    server.listen(base + WORKERS.length + 1, "127.0.0.1", () => done(server));
   });
 }
 const width = Math.max(...WORKERS.map((w) => w.length));
-console.log(`\nTollgate is running (state: ${persistDir})\n`);
+const origin = stack.urls[GATEWAY];
+console.log(`\nTollgate is running at ${origin}  (one origin for every route; state: ${persistDir})\n`);
+console.log("Each worker also answers on its own port:");
 for (const worker of WORKERS) console.log(`  ${worker.padEnd(width)}  ${stack.urls[worker]}`);
 console.log(`
 Demo project ${seeded.projectId} (test mode):
@@ -80,23 +83,23 @@ Demo project ${seeded.projectId} (test mode):
   secret key       ${seeded.secretKey}
 
 Try:
-  curl ${stack.urls.api}/health
-  curl -H "Authorization: Bearer ${seeded.secretKey}" ${stack.urls.api}/api/project
+  curl ${origin}/health
+  curl -H "Authorization: Bearer ${seeded.secretKey}" ${origin}/api/project
 
 Sign in as a developer (development issuer) and list your projects:
   TOKEN=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"sub":"demo-developer"}' \\
-    ${stack.urls.platform}/dev/token | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
-  curl -H "Authorization: Bearer $TOKEN" ${stack.urls.platform}/v1/projects
+    ${origin}/dev/token | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
+  curl -H "Authorization: Bearer $TOKEN" ${origin}/v1/projects
 
 Sell through Stripe (the local sandbox plays Stripe):
   1. Open ${demoConsole} and press the button, then "Connect" on the sandbox's page.
   2. Create a free and a paid tier on the demo project:
      curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-       -d '{"name":"free","displayName":"Free","price":0,"limit":100}' ${stack.urls.catalog}/v1/projects/${seeded.projectId}/tiers
+       -d '{"name":"free","displayName":"Free","price":0,"limit":100}' ${origin}/v1/projects/${seeded.projectId}/tiers
      curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-       -d '{"name":"pro","displayName":"Pro","price":900,"limit":10000}' ${stack.urls.catalog}/v1/projects/${seeded.projectId}/tiers
+       -d '{"name":"pro","displayName":"Pro","price":900,"limit":10000}' ${origin}/v1/projects/${seeded.projectId}/tiers
   3. See them as a storefront does:
-     curl -H "X-Publishable-Key: ${seeded.publishableKey}" ${stack.urls.api}/api/tiers
+     curl -H "X-Publishable-Key: ${seeded.publishableKey}" ${origin}/api/tiers
 
 Press Ctrl+C to stop.
 `);
