@@ -15,7 +15,7 @@ import { arch, availableParallelism, cpus, release, tmpdir, totalmem, type } fro
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { connectStripe, stripeApi } from "../tests/support/stripe.mjs";
-import { ROOT, WORKERS, devSecrets, startStack } from "./stack.mjs";
+import { GATEWAY, ROOT, WORKERS, devSecrets, startStack } from "./stack.mjs";
 import { wasmBudget } from "./deploy.mjs";
 import { benchConsole } from "./bench-console.mjs";
 import { FIRST_LOAD_BUDGET_GZ } from "./console.mjs";
@@ -121,6 +121,10 @@ const routes = [
     path: "/api/tiers",
     headers: { "X-Publishable-Key": project.publishableKey },
   },
+  { worker: "platform", name: "no-op `GET /dev/noop`", method: "GET", path: "/dev/noop" },
+  // The one origin's cost: the same no-op reached through the gateway (its ratio is to the
+  // platform's own no-op above).
+  { worker: "platform", via: "gateway", name: "no-op `GET /dev/noop` through the gateway", method: "GET", path: "/dev/noop" },
   { worker: "webhooks", name: "no-op `GET /dev/noop`", method: "GET", path: "/dev/noop" },
   {
     worker: "webhooks",
@@ -138,7 +142,7 @@ const routes = [
 async function measure(route) {
   const request = { method: route.method, path: route.path, headers: route.headers ?? {} };
   if (route.setupRequest) Object.assign(request, { setupRequest: route.setupRequest, onResponse: route.onResponse });
-  const options = { url: stack.urls[route.worker], requests: [request], connections };
+  const options = { url: stack.urls[route.via ?? route.worker], requests: [request], connections };
   const warm = await autocannon({ ...options, duration: warmup }); // warms the isolate and its caches
   const result = await autocannon({ ...options, duration: seconds });
   const failed = warm.non2xx + warm.errors + warm.timeouts + result.non2xx + result.errors + result.timeouts;
@@ -185,7 +189,7 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 process.stderr.write("[bench] cold instantiate samples\n");
-const workers = WORKERS.map((worker) => {
+const workers = [...WORKERS, GATEWAY].map((worker) => {
   // GNU gzip, as scripts/build.sh and the budget count (zlib's level 9 differs by ~0.3%).
   const gzip = execFileSync("gzip", ["-9", "-c", join(ROOT, "workers", worker, "build", "index_bg.wasm")]).length;
   const lazy = median(Array.from({ length: coldSamples }, () => coldSample(worker, false)));
@@ -200,7 +204,7 @@ const ms = (v) => v.toFixed(1);
 // autocannon records whole milliseconds: 0 means under one.
 const latency = (v) => (v < 1 ? "< 1" : String(v));
 const yes = (met) => (met ? "yes" : "**no**");
-const noop = (worker) => results.find((r) => r.worker === worker && !r.target);
+const noop = (worker) => results.find((r) => r.worker === worker && !r.target && !r.via);
 const routeTable = [
   "| Worker | Route | req/s | p50 ms | p99 ms | Ratio to no-op | Target | Met |",
   "|---|---|---:|---:|---:|---:|---:|:-:|",

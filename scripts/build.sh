@@ -3,13 +3,13 @@
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
 # With no arguments it then builds the developer console (scripts/console.mjs: types from the
 # contract, tsc, vite, the first-load JS budget).
-# Usage: scripts/build.sh [worker…]   (default: all five and the console)
+# Usage: scripts/build.sh [worker…]   (default: all six and the console)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TOLLGATE_ROOT"
 
-WORKERS=(platform catalog api webhooks stripe-sandbox)
+WORKERS=(platform catalog api webhooks stripe-sandbox gateway)
 CONSOLE=1
 if [ $# -gt 0 ]; then
   WORKERS=("$@")

@@ -26,10 +26,11 @@ export const ENVIRONMENTS = ["staging", "production"];
 
 /**
  * The deployed workers in deploy order. api goes first: it defines and migrates the
- * CheckoutPush Durable Object class that webhooks binds by script name. The Stripe sandbox
- * is never deployed by this script.
+ * CheckoutPush Durable Object class that webhooks binds by script name. The gateway (the one
+ * public origin) goes last, once every worker it binds exists. The Stripe sandbox is never
+ * deployed by this script.
  */
-export const DEPLOYED_WORKERS = ["api", "webhooks", "platform", "catalog"];
+export const DEPLOYED_WORKERS = ["api", "webhooks", "platform", "catalog", "gateway"];
 
 /**
  * A first deploy, where no worker exists yet: api binds the webhooks worker (a service
@@ -43,6 +44,7 @@ export const FIRST_DEPLOY = [
   { worker: "api" },
   { worker: "platform" },
   { worker: "catalog" },
+  { worker: "gateway" },
 ];
 
 /** Cloudflare's limit this project holds every worker to: its gzipped upload. */
@@ -68,6 +70,7 @@ export const OPTIONAL_SECRETS = {
   catalog: ["STRIPE_SECRET_KEY_LIVE", "STRIPE_CLIENT_ID_LIVE"],
   api: ["STRIPE_SECRET_KEY_LIVE"],
   webhooks: ["STRIPE_SECRET_KEY_LIVE", "STRIPE_WEBHOOK_SECRET_LIVE", "STRIPE_WEBHOOK_SECRET_PREVIOUS", "STRIPE_WEBHOOK_SECRET_LIVE_PREVIOUS"],
+  gateway: [],
 };
 
 const atLeast32Bytes = (v) => (Buffer.byteLength(v) >= 32 ? null : "must be at least 32 bytes");

@@ -20,9 +20,13 @@ import { parse } from "smol-toml";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbox"];
+/** The one public origin in front of the four Tollgate workers (not the Stripe sandbox). */
+export const GATEWAY = "gateway";
+/** The workers the gateway fronts. */
+export const PUBLIC_WORKERS = ["platform", "catalog", "api", "webhooks"];
 
-/** Fixed ports for `npm start`; tests ask for free ones (port 0). */
-export const DEFAULT_PORTS = { platform: 8787, catalog: 8788, api: 8789, webhooks: 8790, "stripe-sandbox": 8791 };
+/** Fixed ports for `npm start`: the one origin first; tests ask for free ones (port 0). */
+export const DEFAULT_PORTS = { gateway: 8787, platform: 8788, catalog: 8789, api: 8790, webhooks: 8791, "stripe-sandbox": 8792 };
 
 /** The audience the development issuer's tokens carry and the platform expects. */
 export const DEV_AUDIENCE = "tollgate-console";
@@ -224,14 +228,17 @@ async function waitForHealth(urls, timeoutMs, healthy = (status) => status === 2
  * only) binds every worker's `DB` to a database that cannot be reached; health then only
  * waits for each worker to answer.
  */
-export async function startStack({ persistDir, ports = {}, vars = {}, workerVars = {}, migrate = true, quiet = false, d1Outage = false } = {}) {
+export async function startStack({ persistDir, ports = {}, vars = {}, workerVars = {}, migrate = true, quiet = false, d1Outage = false, oneOrigin = false } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
   if (migrate) await applyMigrations(persistDir);
   // Ports are fixed before start: the platform's URL is the development issuer, and the
   // issuer's JWKS URL must be known to the workers when they boot.
   const chosen = {};
-  for (const worker of WORKERS) chosen[worker] = ports[worker] || (await freePort());
-  const issuer = `http://127.0.0.1:${chosen.platform}`;
+  for (const worker of [...WORKERS, GATEWAY]) chosen[worker] = ports[worker] || (await freePort());
+  // With `oneOrigin`, every public URL the workers hand out (issuer, Connect callback, asset
+  // and download links, the console's calls) is the gateway's, as in a one-domain deployment.
+  const publicUrl = (worker) => `http://127.0.0.1:${oneOrigin ? chosen[GATEWAY] : chosen[worker]}`;
+  const issuer = publicUrl("platform");
   const environment = {
     ...devSecrets(persistDir),
     DEVELOPER_ISSUER: issuer,
@@ -243,16 +250,16 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
     STRIPE_API_BASE: `http://127.0.0.1:${chosen["stripe-sandbox"]}`,
     STRIPE_CONNECT_BASE: `http://127.0.0.1:${chosen["stripe-sandbox"]}`,
     // Where Stripe sends developers back after Connect consent.
-    CATALOG_URL: `http://127.0.0.1:${chosen.catalog}`,
-    SANDBOX_WEBHOOK_URL: `http://127.0.0.1:${chosen.webhooks}/webhook/stripe`,
+    CATALOG_URL: publicUrl("catalog"),
+    SANDBOX_WEBHOOK_URL: `${publicUrl("webhooks")}/webhook/stripe`,
     // Public asset URLs and download links point at the api worker, whichever worker answers.
-    PUBLIC_API_URL: `http://127.0.0.1:${chosen.api}`,
+    PUBLIC_API_URL: publicUrl("api"),
     // The console (served by the platform) calls the webhooks worker here.
-    WEBHOOKS_URL: `http://127.0.0.1:${chosen.webhooks}`,
+    WEBHOOKS_URL: publicUrl("webhooks"),
     ...vars,
   };
   // The console is served from the platform's own origin, whatever else may call.
-  environment.CONSOLE_ORIGINS = [environment.CONSOLE_ORIGINS, issuer].filter(Boolean).join(",");
+  environment.CONSOLE_ORIGINS = [environment.CONSOLE_ORIGINS, issuer, `http://127.0.0.1:${chosen[GATEWAY]}`].filter(Boolean).join(",");
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -266,13 +273,13 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
         logs.push(entry);
         if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
       },
-      workers: WORKERS.map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
+      workers: [...WORKERS, GATEWAY].map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
     }),
   );
   try {
     await mf.ready;
     const urls = {};
-    for (const worker of WORKERS) {
+    for (const worker of [...WORKERS, GATEWAY]) {
       const url = await mf.unsafeGetDirectURL(readConfig(worker).name);
       urls[worker] = url.origin;
     }

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod download;
 pub mod drift;
 pub mod end_user;
+pub mod gateway;
 pub mod holds;
 pub mod idempotency;
 pub mod ids;

@@ -173,7 +173,8 @@ describe("the console's delivery", () => {
     assert.deepEqual([index.status, deep.status, missing.status], [200, 200, 404]);
     assert.equal(deepHtml, indexHtml, "an app path is the single page");
     assert.doesNotMatch(indexHtml, /<script(?![^>]*\bsrc=)[^>]*>/, "no inline script");
-    for (const res of [index, deep, missing]) {
+    assert.equal(missing.headers.get("content-type"), "application/json", "a missing file is the API's 404");
+    for (const res of [index, deep]) {
       const csp = res.headers.get("content-security-policy");
       assert.match(csp, /script-src 'self';/);
       assert.match(csp, /frame-ancestors 'none'/);

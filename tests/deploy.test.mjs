@@ -29,11 +29,13 @@ import {
   placeholdersIn,
   readConfig,
 } from "../scripts/deploy.mjs";
-import { ROOT, WORKERS } from "../scripts/stack.mjs";
+import { GATEWAY, PUBLIC_WORKERS, ROOT, WORKERS } from "../scripts/stack.mjs";
 
 const SANDBOX = "stripe-sandbox";
 const envsOf = (worker) => (worker === SANDBOX ? ["staging"] : ENVIRONMENTS);
-const CONFIGS = ["root", ...WORKERS];
+const CONFIGS = ["root", ...WORKERS, GATEWAY];
+/** The deployed workers that hold storage bindings (all but the gateway, which only forwards). */
+const STORED = DEPLOYED_WORKERS.filter((w) => w !== GATEWAY);
 
 /** The binding names a config block declares, per kind. */
 function bindingsOf(block) {
@@ -154,18 +156,20 @@ describe("wrangler environments", () => {
   test("within an environment, the workers share one database, namespace, bucket and queue, and bind each other by their deployed names", () => {
     for (const env of ENVIRONMENTS) {
       const blocks = Object.fromEntries(["root", ...DEPLOYED_WORKERS].map((w) => [w, readConfig(w).env[env]]));
+      const fronted = Object.fromEntries(blocks.gateway.services.map((b) => [b.binding, b.service]));
+      assert.deepEqual(fronted, Object.fromEntries(PUBLIC_WORKERS.map((w) => [w.toUpperCase(), blocks[w].name])), `${env}: the gateway binds the four deployed workers`);
       const shared = (block) => ({
         d1: block.d1_databases.map(({ database_id, database_name }) => ({ database_id, database_name })),
         kv: block.kv_namespaces.map(({ id }) => id),
         r2: block.r2_buckets.map(({ bucket_name }) => bucket_name),
       });
-      for (const worker of DEPLOYED_WORKERS) assert.deepEqual(shared(blocks[worker]), shared(blocks.root), `${worker} ${env}`);
+      for (const worker of STORED) assert.deepEqual(shared(blocks[worker]), shared(blocks.root), `${worker} ${env}`);
       assert.equal(blocks.api.services[0].service, blocks.webhooks.name, `${env}: api binds the deployed webhooks worker`);
       assert.equal(blocks.webhooks.durable_objects.bindings[0].script_name, blocks.api.name, `${env}: webhooks binds api's Durable Object`);
       assert.equal(blocks.webhooks.queues.consumers[0].queue, blocks.api.queues.producers[0].queue, `${env}: api's queue is the one webhooks consumes`);
       assert.equal(blocks.webhooks.queues.producers[0].queue, blocks.api.queues.producers[0].queue, env);
     }
-    const names = (env) => ["root", ...DEPLOYED_WORKERS].map((w) => readConfig(w).env[env].d1_databases[0].database_name);
+    const names = (env) => ["root", ...STORED].map((w) => readConfig(w).env[env].d1_databases[0].database_name);
     assert.notDeepEqual(names("staging"), names("production"));
   });
 
@@ -174,13 +178,14 @@ describe("wrangler environments", () => {
       const { env: envs, ...local } = readConfig(worker);
       assert.deepEqual(placeholdersIn(local, ""), [], worker);
       for (const env of envsOf(worker)) {
+        if (!local.d1_databases) continue;
         assert.equal(envs[env].d1_databases[0].migrations_dir, local.d1_databases[0].migrations_dir, `${worker} ${env}`);
       }
     }
   });
 
   test("every secret an env block requires is one the deploy script checks, and production requires what staging does", () => {
-    for (const worker of DEPLOYED_WORKERS) {
+    for (const worker of STORED) {
       const { env } = readConfig(worker);
       for (const name of ENVIRONMENTS) {
         const required = env[name].secrets?.required ?? [];
@@ -202,7 +207,8 @@ describe("wrangler environments", () => {
   });
 
   test("the deploy script and the deploy workflow deploy exactly the workers that are not the sandbox", () => {
-    assert.deepEqual([...DEPLOYED_WORKERS].sort(), WORKERS.filter((w) => w !== SANDBOX).sort());
+    assert.deepEqual([...DEPLOYED_WORKERS].sort(), [...WORKERS.filter((w) => w !== SANDBOX), GATEWAY].sort());
+    assert.equal(DEPLOYED_WORKERS.at(-1), GATEWAY, "the gateway deploys after every worker it binds");
     assert.deepEqual([...new Set(FIRST_DEPLOY.map((s) => s.worker))].sort(), [...DEPLOYED_WORKERS].sort());
     assert.equal(DEPLOYED_WORKERS[0], "api", "api (which defines the Durable Object) deploys first");
 
@@ -366,17 +372,17 @@ describe("the deploy script against a stand-in wrangler", () => {
     return { code, error, calls, output: lines.join("") };
   }
 
-  test("migrates first, then deploys api, webhooks, platform and catalog, each with only its secrets, and checks their health", async () => {
+  test("migrates first, then deploys api, webhooks, platform, catalog and the gateway, each with only its secrets, and checks their health", async () => {
     const { code, error, calls, output } = await deploy(["--env", "staging"]);
 
     assert.equal(error, undefined, output);
     assert.equal(code, 0);
     assert.deepEqual(calls[0].args, ["d1", "migrations", "apply", "DB", "--remote", "--env", "staging", "-c", "wrangler.toml"]);
-    assert.deepEqual(calls.slice(1).map((c) => c.worker), ["api", "webhooks", "platform", "catalog"]);
+    assert.deepEqual(calls.slice(1).map((c) => c.worker), ["api", "webhooks", "platform", "catalog", "gateway"]);
     for (const call of calls.slice(1)) {
       assert.equal(call.args[call.args.indexOf("--env") + 1], "staging");
       assert.equal(call.name, `tollgate-${call.worker}-staging`);
-      const required = readConfig(call.worker, root).env.staging.secrets.required;
+      const required = readConfig(call.worker, root).env.staging.secrets?.required ?? [];
       assert.deepEqual(Object.keys(call.secrets).sort(), [...required].sort(), call.worker);
       for (const name of required) assert.equal(call.secrets[name], SECRETS[name]);
       assert.ok(!existsSync(call.args[call.args.indexOf("--secrets-file") + 1]), "the secrets file is gone");
@@ -398,7 +404,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     const deploys = second.calls.filter((c) => c.args[0] === "deploy");
     assert.deepEqual(
       deploys.map((c) => [c.worker, c.services]),
-      [["api", []], ["webhooks", []], ["api", ["tollgate-webhooks-production"]], ["platform", ["tollgate-api-production"]], ["catalog", []]],
+      [["api", []], ["webhooks", []], ["api", ["tollgate-webhooks-production"]], ["platform", ["tollgate-api-production"]], ["catalog", []], ["gateway", ["tollgate-platform-production", "tollgate-catalog-production", "tollgate-api-production", "tollgate-webhooks-production"]]],
     );
     assert.ok(!existsSync(join(root, "workers/api/wrangler.first-deploy.toml")), "the first-deploy config is removed");
   });
@@ -415,7 +421,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     try {
       const { error, calls } = await deploy(["--env", "staging"]);
 
-      assert.equal(calls.length, 5, "everything was deployed");
+      assert.equal(calls.length, 6, "everything was deployed");
       assert.match(String(error?.message), /deployed, but not healthy:\n\s+- platform: http:\/\/127\.0\.0\.1:\d+\/platform\/health answered 503/);
       assert.doesNotMatch(String(error?.message), /- (api|webhooks|catalog):/);
     } finally {

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ROOT } from "../scripts/stack.mjs";
-import { checkResponse } from "./support/contract.mjs";
+import { checkResponse, workerOf } from "./support/contract.mjs";
 import { signIn } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
 import { connectStripe } from "./support/stripe.mjs";
@@ -22,7 +22,6 @@ const steps = [...guide.matchAll(/<!-- run: expect (\d{3})(?:; keep ([^>]+?))? -
 
 // The guide's `curl` lines stay as a reader types them; the run adds the status line.
 const PRELUDE = `set -euo pipefail\ncurl() { command curl -sS -w '\\n%{http_code}' "$@"; }\n`;
-const WORKER_OF = { PLATFORM: "platform", CATALOG: "catalog", API: "api", WEBHOOKS: "webhooks" };
 
 let stack;
 before(async () => {
@@ -40,7 +39,8 @@ test("the guide has a runnable step for each part of an integration", () => {
 });
 
 test("every curl in the guide answers as the guide says", () => {
-  const env = { ...process.env, PLATFORM: stack.urls.platform, CATALOG: stack.urls.catalog, API: stack.urls.api, WEBHOOKS: stack.urls.webhooks };
+  // The guide calls one base URL: the gateway, which forwards each path to its worker.
+  const env = { ...process.env, TOLLGATE: stack.urls.gateway };
   for (const step of steps) {
     // Act
     const output = execFileSync("bash", ["-c", PRELUDE + step.script], { env, encoding: "utf8" });
@@ -49,12 +49,13 @@ test("every curl in the guide answers as the guide says", () => {
     const lines = output.trimEnd().split("\n");
     const status = Number(lines.pop());
     const text = lines.join("\n");
-    const [, host, path] = /"\$(\w+)([^"\s]*)"/.exec(step.script);
+    const [, path] = /"\$TOLLGATE([^"\s]*)"/.exec(step.script) ?? [];
+    assert.ok(path !== undefined, `every step calls "$TOLLGATE/…": ${step.script}`);
     const method = /-X (\w+)/.exec(step.script)?.[1] ?? "GET";
     const resolved = path.replace(/\$(\w+)/g, (_, name) => env[name]);
     assert.equal(status, step.status, `${method} ${path}: ${text}`);
     const body = JSON.parse(text);
-    checkResponse({ worker: WORKER_OF[host], method, path: resolved, status, headers: new Headers({ "x-request-id": "req_docs" }), body, text });
+    checkResponse({ worker: workerOf(method, resolved), method, path: resolved, status, headers: new Headers({ "x-request-id": "req_docs" }), body, text });
     for (const [name, pointer] of step.keep) {
       const value = pointer.split(".").reduce((at, key) => at?.[key], body);
       assert.ok(value, `${method} ${path} answers ${pointer}`);

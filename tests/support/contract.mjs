@@ -47,6 +47,17 @@ function findOperation(worker, method, path) {
   return operations.find((o) => o.method === wanted && o.regex.test(path) && o.op.tags.includes(worker));
 }
 
+/**
+ * The Tollgate worker that serves `method path` by the contract: the one public worker its
+ * operation is tagged with (what the one origin forwards it to). `undefined` when none is.
+ */
+export function workerOf(method, path) {
+  const wanted = method.toLowerCase() === "head" ? "get" : method.toLowerCase();
+  const found = operations.filter((o) => o.method === wanted && o.regex.test(path.split("?")[0]));
+  const tags = [...new Set(found.flatMap((o) => o.op.tags))].filter((t) => ["platform", "catalog", "api", "webhooks"].includes(t));
+  return tags.length === 1 ? tags[0] : undefined;
+}
+
 /** Throws with a readable message when a response breaks the contract. */
 export function checkResponse({ worker, method, path, status, headers, body, text }) {
   const where = `${worker} ${method.toUpperCase()} ${path} → ${status}`;

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startStack } from "../../scripts/stack.mjs";
+import { PUBLIC_WORKERS, startStack } from "../../scripts/stack.mjs";
 import { checkResponse } from "./contract.mjs";
 
 /** The pids of workerd processes this test process started and that still run. */
@@ -19,6 +19,14 @@ export function workerdChildren() {
 }
 
 /**
+ * Whether this run goes through the one origin: with `TOLLGATE_VIA_GATEWAY=1`, every test
+ * reaches the four Tollgate workers through the gateway (`stack.urls.platform` and the others
+ * are its URL, and so are the URLs the workers hand out), each answer still checked against
+ * the contract as the worker that served it.
+ */
+export const VIA_GATEWAY = process.env.TOLLGATE_VIA_GATEWAY === "1";
+
+/**
  * Starts a stack. `persistDir` reuses a state folder (for restart tests); otherwise a fresh
  * temporary one is made and removed by `stop()`. `ports` pins workers' ports (a restart keeps
  * its URLs); `d1Outage` makes D1 unreachable for every worker (see scripts/stack.mjs).
@@ -26,7 +34,10 @@ export function workerdChildren() {
 export async function testStack({ vars = {}, workerVars = {}, persistDir, ports, d1Outage = false } = {}) {
   const owned = !persistDir;
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "tollgate-test-"));
-  const stack = await startStack({ persistDir: dir, vars, workerVars, ports, d1Outage, quiet: true });
+  const started = await startStack({ persistDir: dir, vars, workerVars, ports, d1Outage, quiet: true, oneOrigin: VIA_GATEWAY });
+  const direct = started.urls;
+  const urls = VIA_GATEWAY ? { ...direct, ...Object.fromEntries(PUBLIC_WORKERS.map((w) => [w, direct.gateway])) } : direct;
+  const stack = { ...started, urls, direct };
 
   async function call(worker, method, path, { headers = {}, body, redirect = "follow" } = {}) {
     const init = { method, headers: { ...headers }, redirect };

@@ -4,6 +4,7 @@
 //! provider and the other workers are.
 
 use serde_json::json;
+use tollgate::RequestId;
 use tollgate::checkout::origin_of;
 use tollgate_edge::developer::DeveloperAuth;
 use tollgate_edge::{ApiError, Ctx, json};
@@ -53,9 +54,12 @@ pub(crate) async fn static_file(req: &Request, env: &Env) -> worker::Result<Opti
     if !reads || path == "/console/config.json" {
         return Ok(None);
     }
+    // Every answer carries a request id, as the API's do.
+    let id = RequestId::from_incoming(req.headers().get("X-Request-Id")?.as_deref());
     if path == "/" || path == "/console" {
         let response = Response::empty()?.with_status(302);
         response.headers().set("Location", BASE)?;
+        response.headers().set("X-Request-Id", id.as_str())?;
         return Ok(Some(response));
     }
     if !path.starts_with(BASE) {
@@ -73,7 +77,12 @@ pub(crate) async fn static_file(req: &Request, env: &Env) -> worker::Result<Opti
     if found.status_code() == 404 && page {
         found = assets.fetch(format!("{origin}/"), None).await?;
     }
+    if found.status_code() == 404 {
+        // No such file (or no console built): the API's own 404, in the error shape.
+        return Ok(None);
+    }
     let headers = found.headers().clone();
+    headers.set("X-Request-Id", id.as_str())?;
     headers.set("Content-Security-Policy", &content_security_policy(env))?;
     headers.set("X-Content-Type-Options", "nosniff")?;
     headers.set("Referrer-Policy", "no-referrer")?;
