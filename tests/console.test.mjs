@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { launchBrowser } from "./support/browser.mjs";
-import { testStack } from "./support/stack.mjs";
+import { VIA_GATEWAY, testStack } from "./support/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
 import { consent, startConnect } from "./support/stripe.mjs";
 import { freePort } from "../scripts/stack.mjs";
@@ -49,10 +49,11 @@ async function startReceiver() {
 before(async () => {
   // The platform's port is chosen first so the Connect callback can send the popup back to
   // the console (CONSOLE_URL), as a deployment does.
-  const platform = await freePort();
+  const ports = { platform: await freePort(), gateway: await freePort() };
+  const consoleOrigin = `http://127.0.0.1:${VIA_GATEWAY ? ports.gateway : ports.platform}`;
   stack = await testStack({
-    ports: { platform },
-    vars: { CONSOLE_URL: `http://127.0.0.1:${platform}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS), OPERATOR_SUBJECTS: "dev_ops" },
+    ports,
+    vars: { CONSOLE_URL: `${consoleOrigin}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS), OPERATOR_SUBJECTS: "dev_ops" },
   });
   receiver = await startReceiver();
   consoleUrl = `${stack.urls.platform}/console`;
