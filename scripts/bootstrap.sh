@@ -60,8 +60,9 @@ debian_install() {
 # Schemathesis (tests/fuzz.test.mjs) in its own virtualenv under .tools, pinned; a second run
 # only asks the venv's `st` for its version. Debian's python3 makes virtualenvs only with
 # python3-venv, which a slim image lacks.
+# Test-only, so `npm start` never waits for it (run.sh sets TOLLGATE_TEST_TOOLS for the tests).
 SCHEMATHESIS_HOME=$TOLLGATE_ROOT/.tools/schemathesis
-if ! "$SCHEMATHESIS_HOME/bin/st" --version 2>/dev/null | grep -qw "$SCHEMATHESIS_VERSION"; then
+if [ "${TOLLGATE_TEST_TOOLS:-}" = 1 ] && ! "$SCHEMATHESIS_HOME/bin/st" --version 2>/dev/null | grep -qw "$SCHEMATHESIS_VERSION"; then
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     step "installing Debian's python3 and python3-venv (for the schemathesis virtualenv)"
     debian_install python3 python3-venv || step "WARNING: could not install python3-venv (needs root or sudo)"
@@ -75,8 +76,9 @@ fi
 
 # Headless Chromium for the hosted-page checks (tests/hosted-pages.test.mjs), from Debian's
 # own package: the npm browser downloads fetch from hosts outside the package registries.
-# Without root or sudo this only warns: `npm start` does not need a browser.
-if [ ! -x /usr/bin/chromium ]; then
+# Only for the commands that drive a browser (run.sh sets TOLLGATE_BROWSER): `npm start`
+# does not need one. Without root or sudo this only warns.
+if [ "${TOLLGATE_BROWSER:-}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   step "installing Debian's chromium package (headless browser for the hosted-page tests)"
   debian_install chromium || step "WARNING: could not install chromium (needs root or sudo); the hosted-page tests will fail"
 fi

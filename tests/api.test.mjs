@@ -333,6 +333,41 @@ describe("end-user tokens", () => {
     assert.ok([401, 404].includes(revoked.status), "a deleted end user's token no longer works");
   });
 
+  test("a server in dream-api's backend mode names the end user by their token alone (sk + X-Clerk-Token, no X-User-Id)", async () => {
+    const app = await setup("api_backend_mode");
+    const cus = await customer(app, { externalId: "clerk-user-9" });
+    const token = (await app.server("POST", "/api/customer-token", { body: { userId: cus.id } })).body.data.token;
+    const headers = { "X-Clerk-Token": token, "X-Publishable-Key": app.project.publishableKey };
+
+    const counted = await app.server("POST", "/api/data", { headers });
+    const usage = await app.server("GET", "/api/usage", { headers });
+    const agreeing = await app.server("GET", "/api/usage", { headers: { ...headers, "X-User-Id": "clerk-user-9" } });
+
+    assert.deepEqual([counted.status, counted.body.usage.count], [200, 1]);
+    assert.deepEqual([usage.status, usage.body.userId, usage.body.count], [200, cus.id, 1]);
+    assert.deepEqual([agreeing.status, agreeing.body.userId], [200, cus.id], "X-User-Id by externalId agrees with the token");
+  });
+
+  test("with a secret key, an X-User-Id that disagrees with the end-user token, or a bad token, is refused and counts nothing", async () => {
+    const app = await setup("api_backend_mismatch");
+    const cus = await customer(app);
+    const other = await customer(app);
+    const token = (await app.server("POST", "/api/customer-token", { body: { userId: cus.id } })).body.data.token;
+    const cases = [
+      [{ "X-Clerk-Token": token, "X-User-Id": other.id }, 422, "validation_failed", "another end user"],
+      [{ "X-Clerk-Token": "eut_garbage.x" }, 401, "invalid_end_user_token", "a bad token"],
+      [{ "X-Clerk-Token": token, "X-User-Id": "nobody" }, 422, "validation_failed", "an unknown X-User-Id"],
+      [{}, 422, "validation_failed", "neither"],
+    ];
+
+    for (const [headers, status, code, what] of cases) {
+      const res = await app.server("POST", "/api/data", { headers });
+      assert.deepEqual([res.status, res.body.code], [status, code], what);
+    }
+    const counts = await Promise.all([cus, other].map(async (c) => (await track(app, c.id, { cost: 0 })).body.usage.count));
+    assert.deepEqual(counts, [0, 0], "nothing was counted");
+  });
+
   test("tokens live at most an hour", async () => {
     const app = await setup("api_token_life");
     const cus = await customer(app);

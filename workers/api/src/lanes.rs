@@ -84,34 +84,53 @@ impl EndUserRef {
 
 pub(crate) const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
 
-/// Secret lane: `X-User-Id` names the end user. Publishable lane: an end-user token does (in
-/// any of the headers dream-api's SDK uses) — one minted by POST /api/customer-token, or an
-/// RS256 JWT from the project's own identity provider, whose `sub` is the end user's
-/// externalId.
+/// Secret lane: `X-User-Id` names the end user, or the end user's token does (dream-api's
+/// backend mode sends `Authorization: Bearer sk_…` with the token in `X-Clerk-Token` and no
+/// `X-User-Id`); when both come they must name the same end user. Publishable lane: an
+/// end-user token does (in any of the headers dream-api's SDK uses) — one minted by
+/// POST /api/customer-token, or an RS256 JWT from the project's own identity provider, whose
+/// `sub` is the end user's externalId.
 pub(crate) async fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiError> {
-    if caller.auth.lane == Lane::Secret {
-        let reference = ctx
-            .header("X-User-Id")?
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty() && v.len() <= 255)
-            .ok_or_else(|| {
-                ApiError::field(
-                    "X-User-Id",
-                    "is required with a secret key: the end user's id or externalId",
-                )
-            })?;
-        return Ok(EndUserRef {
-            reference,
-            token_version: None,
-        });
-    }
     let token = TOKEN_HEADERS
         .iter()
-        .find_map(|name| ctx.header(name).ok().flatten())
-        .ok_or(ApiError::InvalidEndUserToken(
-            "This route needs an end-user token (`X-End-User-Token`) with the publishable key.",
-        ))?;
-    let token = token.trim();
+        .find_map(|name| ctx.header(name).ok().flatten());
+    if caller.auth.lane == Lane::Secret {
+        let named = ctx
+            .header("X-User-Id")?
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty() && v.len() <= 255);
+        return match (named, token) {
+            (Some(reference), None) => Ok(EndUserRef {
+                reference,
+                token_version: None,
+            }),
+            (None, None) => Err(ApiError::field(
+                "X-User-Id",
+                "is required with a secret key: the end user's id or externalId (or send their end-user token)",
+            )),
+            (named, Some(token)) => {
+                let from_token = token_end_user(ctx, caller, token.trim()).await?;
+                if let Some(named) = named
+                    && !same_end_user(caller, &named, &from_token.reference).await?
+                {
+                    return Err(ApiError::field(
+                        "X-User-Id",
+                        "names another end user than the end-user token",
+                    ));
+                }
+                Ok(from_token)
+            }
+        };
+    }
+    let token = token.ok_or(ApiError::InvalidEndUserToken(
+        "This route needs an end-user token (`X-End-User-Token`) with the publishable key.",
+    ))?;
+    token_end_user(ctx, caller, token.trim()).await
+}
+
+/// The end user an end-user token names: a Tollgate token (`eut_…`) or the project's own
+/// identity provider's JWT.
+async fn token_end_user(ctx: &Ctx, caller: &Caller, token: &str) -> Result<EndUserRef, ApiError> {
     if !token.starts_with("eut_") {
         return provider_token(ctx, caller, token).await;
     }
@@ -132,6 +151,18 @@ pub(crate) async fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, A
         reference: claims.end_user_id,
         token_version: Some(claims.version),
     })
+}
+
+/// Whether two references (an id or an externalId each) name the same end user of the
+/// project. Only a mismatch in text costs a lookup.
+async fn same_end_user(caller: &Caller, a: &str, b: &str) -> Result<bool, ApiError> {
+    if a == b {
+        return Ok(true);
+    }
+    let project = caller.auth.project_id.as_str();
+    let first = end_users::find(&caller.db, project, a).await?;
+    let second = end_users::find(&caller.db, project, b).await?;
+    Ok(matches!((first, second), (Some(x), Some(y)) if x.id == y.id))
 }
 
 /// The end user a call is about, live and with a current token.
