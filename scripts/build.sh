@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds every worker with `worker-build --release`, skipping a worker whose output is newer
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
-# With no arguments it then builds the developer console (scripts/console.mjs: types from the
-# contract, tsc, vite, the first-load JS budget).
+# Whenever it builds the platform (which serves them as its static assets) it then builds the
+# developer console (scripts/console.mjs: types from the contract, tsc, vite, the first-load
+# JS budget), so a deploy ships the console of its own commit.
 # Usage: scripts/build.sh [worker…]   (default: all six and the console)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -14,6 +15,7 @@ CONSOLE=1
 if [ $# -gt 0 ]; then
   WORKERS=("$@")
   CONSOLE=0
+  for w in "$@"; do [ "$w" = platform ] && CONSOLE=1; done
 fi
 
 stale() {
