@@ -131,6 +131,7 @@ macro_rules! standing {
         )
     };
 }
+pub(crate) use standing;
 
 /// `cur`: every end user counted in their current period, with their tier and count.
 macro_rules! current_usage {
