@@ -6,7 +6,7 @@
 //! audit trail names the signed-in developer.
 
 use serde_json::json;
-use tollgate::customers::{self, CustomerPage, CustomerQuery, EntitlementView};
+use tollgate::customers::{self, CustomerQuery};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::revoke::{self, Revocation};
@@ -30,7 +30,7 @@ pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     let query = CustomerQuery::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ApiError::Validation)?;
     let rows = db::customers::page(&session.db, &project.id, &query, ctx.now_ms).await?;
-    json(200, &CustomerPage::from_rows(rows, query.limit, ctx.now_ms))
+    json(200, &customers::page(rows, query.limit, ctx.now_ms))
 }
 
 /// `GET …/customers/{customerId}`: the row, the 30-day history, the subscription in full,
@@ -39,22 +39,31 @@ pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let project = session.project(&ctx).await?;
     let id = customer_id(&ctx)?;
-    let rows = db::customers::detail(&session.db, &project.id, id, ctx.now_ms)
+    let found = db::customers::detail(&session.db, &project.id, id, ctx.now_ms)
         .await?
         .ok_or(ApiError::NotFound)?;
-    json(200, &json!({ "data": customers::detail(rows, ctx.now_ms) }))
+    let customer = customers::detail(
+        found.customer,
+        &found.days,
+        found.orders,
+        found.entitlements,
+        ctx.now_ms,
+    );
+    json(200, &json!({ "data": customer }))
 }
 
-async fn existing(
-    ctx: &Ctx,
+/// The path's customer, a live one of the project, or 404.
+async fn existing<'a>(
+    ctx: &'a Ctx,
     session: &Session,
     project: &ProjectRow,
-) -> Result<db::end_users::EndUserRow, ApiError> {
+) -> Result<&'a str, ApiError> {
     let id = customer_id(ctx)?;
-    db::end_users::find(&session.db, &project.id, id)
-        .await?
-        .filter(|row| row.id == id)
-        .ok_or(ApiError::NotFound)
+    if db::customers::exists(&session.db, &project.id, id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// `POST …/customers/{customerId}/entitlements/{entitlementId}/revoke`: the secret key's
@@ -71,22 +80,20 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
             project_id: &project.id,
             mode: &project.mode,
             id,
-            end_user_id: Some(&customer.id),
+            end_user_id: Some(customer),
             actor: session.actor(),
         },
     )
     .await?;
-    let view = EntitlementView {
-        id: revoked.id,
-        source: revoked.kind,
-        product_id: revoked.product_id,
-        plan: None,
-        status: revoked.status,
-        revoked_by: Some("developer".to_owned()),
-        created_at: revoked.granted_at,
-        revoked_at: revoked.revoked_at,
-    };
-    json(200, &json!({ "data": view }))
+    // The detail's entitlement shape, so the console can put it in place of the old row.
+    json(
+        200,
+        &json!({ "data": {
+            "id": revoked.id, "source": revoked.kind, "productId": revoked.product_id, "plan": null,
+            "status": revoked.status, "revokedBy": "developer", "createdAt": revoked.granted_at,
+            "revokedAt": revoked.revoked_at,
+        } }),
+    )
 }
 
 /// `DELETE …/customers/{customerId}` (fresh sign-in): the secret key's delete — usage and
@@ -96,7 +103,7 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
     let project = session.project(&ctx).await?;
     let customer = existing(&ctx, &session, &project).await?;
     let now = ctx.now_ms;
-    let mut statements = db::end_users::delete(&session.db, &project.id, &customer.id, now)?;
+    let mut statements = db::end_users::delete(&session.db, &project.id, customer, now)?;
     statements.push(audit::event_when(
         &ctx,
         &session.db,
@@ -105,12 +112,12 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
             project_id: Some(&project.id),
             action: "customer.deleted",
             target_type: "customer",
-            target_id: &customer.id,
+            target_id: customer,
         },
-        &json!({ "externalId": customer.external_id }),
+        &json!({}),
         Some((
             "EXISTS (SELECT 1 FROM end_users WHERE id = ?13 AND deleted_at = ?14)",
-            [db::text(&customer.id), db::int(now)],
+            [db::text(customer), db::int(now)],
         )),
     )?);
     let changed = db::batch(&session.db, statements).await?;
@@ -119,8 +126,5 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
     if changed.first().is_none_or(|n| *n == 0) {
         return Err(ApiError::NotFound);
     }
-    json(
-        200,
-        &json!({ "data": { "id": customer.id, "deleted": true } }),
-    )
+    json(200, &json!({ "data": { "id": customer, "deleted": true } }))
 }

@@ -82,6 +82,7 @@ macro_rules! boolean {
         concat!("json(iif(", $e, ", 'true', 'false'))")
     };
 }
+pub(crate) use boolean;
 
 /// A time in ms as RFC 3339 with milliseconds (NULL stays NULL), as `/api/usage` writes it.
 macro_rules! rfc3339 {
