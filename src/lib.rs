@@ -11,6 +11,7 @@ pub mod connect;
 pub mod console;
 pub mod contract;
 pub mod customer_api;
+pub mod customers;
 pub mod dashboard;
 pub mod download;
 pub mod drift;

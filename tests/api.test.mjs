@@ -261,7 +261,7 @@ describe("metering", () => {
     assert.equal(Date.parse(res.body.usage.periodStart), start);
   });
 
-  test("a project without a tier for the end user answers 409 plan_not_configured", async () => {
+  test("a project without a tier for the end user answers 409 plan_not_configured, naming the route that creates one", async () => {
     const dev = await signIn(stack, "api_no_tiers");
     const { secretKey } = await createProject(dev);
     const server = (method, path, opts = {}) =>
@@ -272,6 +272,7 @@ describe("metering", () => {
 
     assert.equal(res.status, 409);
     assert.equal(res.body.code, "plan_not_configured");
+    assert.match(res.body.error, /POST \/v1\/projects\/\{id\}\/tiers with price 0/);
   });
 
   test("an unknown end user answers 404 and a missing X-User-Id 422", async () => {

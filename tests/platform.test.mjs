@@ -167,20 +167,33 @@ describe("the platform worker", () => {
       const { project, secretKey } = await createProject(dev);
       const flipped = secretKey.slice(0, 10) + (secretKey[10] === "a" ? "b" : "a") + secretKey.slice(11);
       const cases = [
-        [{ Authorization: "Bearer sk_test_short" }, "invalid_api_key"],
-        [{ Authorization: `Bearer ${flipped}` }, "invalid_api_key"],
-        [{ Authorization: `Bearer ${project.publishableKey}` }, "invalid_api_key"],
-        [{ "X-Publishable-Key": secretKey }, "invalid_api_key"],
-        [{ Authorization: `Bearer sk_live_${secretKey.slice(8)}` }, "invalid_api_key"],
-        [{}, "missing_credentials"],
+        [{ Authorization: "Bearer sk_test_short" }, "invalid_api_key", /invalid, revoked or expired/],
+        [{ Authorization: `Bearer ${flipped}` }, "invalid_api_key", /invalid, revoked or expired/],
+        [{ Authorization: `Bearer ${project.publishableKey}` }, "missing_credentials", /publishable key \(pk_…\) goes in `X-Publishable-Key`/],
+        [{ "X-Publishable-Key": secretKey }, "missing_credentials", /secret key \(sk_…\) goes in `Authorization: Bearer`/],
+        [{ Authorization: `Bearer ${dev.token}` }, "missing_credentials", /takes an API key .* a developer sign-in token \(JWT\) arrived/],
+        [{ Authorization: `Bearer sk_live_${secretKey.slice(8)}` }, "invalid_api_key", /invalid, revoked or expired/],
+        [{}, "missing_credentials", /Send `Authorization: Bearer sk_…`/],
       ];
-      for (const [headers, code] of cases) {
+      for (const [headers, code, message] of cases) {
         const res = await stack.call("api", "GET", "/api/project", { headers });
 
         assert.equal(res.status, 401, JSON.stringify(headers));
         assert.equal(res.body.code, code, JSON.stringify(headers));
+        assert.match(res.body.error, message, JSON.stringify(headers));
         assert.ok(!res.text.includes(secretKey), "errors never echo a key");
       }
+    });
+
+    test("an API key sent to a developer route is named as such, not as a malformed token", async () => {
+      const dev = await signIn(stack, "dev_keyasjwt");
+      const { secretKey } = await createProject(dev);
+
+      const res = await stack.call("platform", "GET", "/v1/projects", { headers: { Authorization: `Bearer ${secretKey}` } });
+
+      assert.deepEqual([res.status, res.body.code], [401, "missing_credentials"]);
+      assert.match(res.body.error, /takes the developer sign-in token .* an API key arrived/);
+      assert.ok(!res.text.includes(secretKey), "errors never echo a key");
     });
 
     test("a rename needs the updatedAt the caller read, and a stale one answers 409", async () => {

@@ -145,6 +145,12 @@ pub async fn authenticate(
             "Send the developer token as `Authorization: Bearer <JWT>`.",
         ));
     };
+    // An API key where the sign-in token belongs: say so, rather than "malformed".
+    if token.starts_with("sk_") || token.starts_with("pk_") {
+        return Err(ApiError::MissingCredentials(
+            "This route takes the developer sign-in token (a JWT) as `Authorization: Bearer`; an API key arrived. API keys are for the customer API (`/api/…`).",
+        ));
+    }
     let claims = verify(
         env,
         token,

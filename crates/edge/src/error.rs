@@ -373,7 +373,7 @@ impl ApiError {
                 "This request already succeeded and its secret key was shown; it cannot be shown again. Rotate the key if it was lost.".into()
             }
             Self::UsageLimitReached { .. } => "Tier limit reached: the usage allowance for this period is used up.".into(),
-            Self::PlanNotConfigured => "No tier applies to this end user. Give the project a default tier.".into(),
+            Self::PlanNotConfigured => "No tier applies to this end user. Give the project a free tier: POST /v1/projects/{id}/tiers with price 0.".into(),
             Self::InvalidEndUserToken(why) => (*why).into(),
             Self::UnknownEndUser => "No such end user in this project.".into(),
             Self::DuplicateExternalId => "An end user with this externalId already exists in this project.".into(),

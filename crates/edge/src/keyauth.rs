@@ -191,19 +191,28 @@ fn failure_budget(env: &Env) -> u32 {
 /// `X-Publishable-Key: pk_…` (public lane). The bearer wins when both are sent.
 ///
 /// # Errors
-/// 401 `missing_credentials` without either header; 401 `invalid_api_key` when the key is
-/// malformed or of the wrong kind for its header — decided without any storage I/O.
+/// 401 `missing_credentials` without either header, or with the wrong kind of credential
+/// (a developer JWT, a key of the other kind for its header), named in the message; 401
+/// `invalid_api_key` when the key is malformed — decided without any storage I/O.
 pub fn presented(ctx: &Ctx) -> Result<ApiKey, ApiError> {
     if let Some(header) = ctx.header("Authorization")? {
         let token = header
             .strip_prefix("Bearer ")
             .map(str::trim)
             .unwrap_or_default();
+        // The wrong kind of credential is named, so the caller knows what to send instead.
+        if is_jwt(token) {
+            return Err(ApiError::MissingCredentials(
+                "This route takes an API key (`Authorization: Bearer sk_…` from a server, `X-Publishable-Key: pk_…` from a browser); a developer sign-in token (JWT) arrived, which is for the console routes (`/v1/…`).",
+            ));
+        }
         let key = ApiKey::parse(token).map_err(|_| ApiError::InvalidApiKey)?;
         return if key.kind() == KeyKind::Secret {
             Ok(key)
         } else {
-            Err(ApiError::InvalidApiKey)
+            Err(ApiError::MissingCredentials(
+                "A publishable key (pk_…) goes in `X-Publishable-Key`; `Authorization: Bearer` takes the secret key (sk_…).",
+            ))
         };
     }
     if let Some(header) = ctx.header("X-Publishable-Key")? {
@@ -211,12 +220,19 @@ pub fn presented(ctx: &Ctx) -> Result<ApiKey, ApiError> {
         return if key.kind() == KeyKind::Publishable {
             Ok(key)
         } else {
-            Err(ApiError::InvalidApiKey)
+            Err(ApiError::MissingCredentials(
+                "A secret key (sk_…) goes in `Authorization: Bearer`, from a server only; `X-Publishable-Key` takes the publishable key (pk_…).",
+            ))
         };
     }
     Err(ApiError::MissingCredentials(
         "Send `Authorization: Bearer sk_…` from a server or `X-Publishable-Key: pk_…` from a browser.",
     ))
+}
+
+/// Whether `token` has a JWT's shape (three dot-separated parts, a JSON header).
+fn is_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.matches('.').count() == 2
 }
 
 /// Resolves a key to its project, or refuses it with 401 `invalid_api_key`.

@@ -21,6 +21,7 @@ pub mod log;
 pub mod outbound;
 pub mod panic;
 pub mod ratelimit;
+pub mod revoke;
 pub mod secrets;
 pub mod serve;
 pub mod session;

@@ -1,10 +1,11 @@
-//! The `catalog` worker: Stripe Connect onboarding, tiers and products synced to Stripe, and
-//! test-to-live promotion.
+//! The `catalog` worker: Stripe Connect onboarding, tiers and products synced to Stripe,
+//! test-to-live promotion, and the console's view of a project's customers.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
 mod connect;
+mod customers;
 mod items;
 mod promote;
 mod seller;
@@ -28,6 +29,10 @@ enum Api {
     Edit(Kind),
     Archive(Kind),
     Promote,
+    Customers,
+    Customer,
+    DeleteCustomer,
+    RevokeEntitlement,
 }
 
 const ROUTES: &[Route<Api>] = &[
@@ -90,6 +95,22 @@ const ROUTES: &[Route<Api>] = &[
         Api::Archive(Kind::Product),
     ),
     Route::new(Method::Post, "/v1/projects/{id}/promote", Api::Promote),
+    Route::new(Method::Get, "/v1/projects/{id}/customers", Api::Customers),
+    Route::new(
+        Method::Get,
+        "/v1/projects/{id}/customers/{customerId}",
+        Api::Customer,
+    ),
+    Route::new(
+        Method::Delete,
+        "/v1/projects/{id}/customers/{customerId}",
+        Api::DeleteCustomer,
+    ),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/customers/{customerId}/entitlements/{entitlementId}/revoke",
+        Api::RevokeEntitlement,
+    ),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -113,6 +134,10 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::Edit(kind) => items::edit(ctx, kind).await,
         Api::Archive(kind) => items::archive(ctx, kind).await,
         Api::Promote => promote::promote(ctx).await,
+        Api::Customers => customers::list(ctx).await,
+        Api::Customer => customers::get(ctx).await,
+        Api::DeleteCustomer => customers::delete(ctx).await,
+        Api::RevokeEntitlement => customers::revoke(ctx).await,
     }
 }
 

@@ -82,6 +82,7 @@ macro_rules! boolean {
         concat!("json(iif(", $e, ", 'true', 'false'))")
     };
 }
+pub(crate) use boolean;
 
 /// A time in ms as RFC 3339 with milliseconds (NULL stays NULL), as `/api/usage` writes it.
 macro_rules! rfc3339 {
@@ -131,6 +132,7 @@ macro_rules! standing {
         )
     };
 }
+pub(crate) use standing;
 
 /// `cur`: every end user counted in their current period, with their tier and count.
 macro_rules! current_usage {

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod connections;
+pub mod customers;
 pub mod dashboard;
 pub mod deliveries;
 pub mod end_users;

@@ -1,0 +1,130 @@
+//! A project's end users for the console (`/v1/projects/{id}/customers…`, developer lane):
+//! a keyset-paged, searchable list with each customer's plan, usage and subscription; one
+//! customer in full; revoking an order entitlement; deleting a customer. The secret key's
+//! lane (`/api/customers…`, `/api/entitlements…`) keeps serving the developer's backend; both
+//! lanes share their rules (`db::end_users::delete`, `tollgate_edge::revoke`), and here the
+//! audit trail names the signed-in developer.
+
+use serde_json::json;
+use tollgate::customers::{self, CustomerQuery};
+use tollgate_edge::audit::{self, Change};
+use tollgate_edge::db::{self, projects::ProjectRow};
+use tollgate_edge::revoke::{self, Revocation};
+use tollgate_edge::session::Session;
+use tollgate_edge::{ApiError, Ctx, json};
+use worker::Response;
+
+/// The path's `{customerId}`: a `cus_…` id (the console links by it, never by external id).
+fn customer_id(ctx: &Ctx) -> Result<&str, ApiError> {
+    ctx.params
+        .get("customerId")
+        .filter(|id| id.starts_with("cus_"))
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET …/customers?search=&limit=&cursor=`: newest first, one statement per page.
+pub(crate) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let pairs = ctx.query();
+    let query = CustomerQuery::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(ApiError::Validation)?;
+    let rows = db::customers::page(&session.db, &project.id, &query, ctx.now_ms).await?;
+    json(200, &customers::page(rows, query.limit, ctx.now_ms))
+}
+
+/// `GET …/customers/{customerId}`: the row, the 30-day history, the subscription in full,
+/// orders and entitlements — one batch.
+pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let id = customer_id(&ctx)?;
+    let found = db::customers::detail(&session.db, &project.id, id, ctx.now_ms)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let customer = customers::detail(
+        found.customer,
+        &found.days,
+        found.orders,
+        found.entitlements,
+        ctx.now_ms,
+    );
+    json(200, &json!({ "data": customer }))
+}
+
+/// The path's customer, a live one of the project, or 404.
+async fn existing<'a>(
+    ctx: &'a Ctx,
+    session: &Session,
+    project: &ProjectRow,
+) -> Result<&'a str, ApiError> {
+    let id = customer_id(ctx)?;
+    if db::customers::exists(&session.db, &project.id, id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// `POST …/customers/{customerId}/entitlements/{entitlementId}/revoke`: the secret key's
+/// revoke, for an entitlement of this customer, by the signed-in developer.
+pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let customer = existing(&ctx, &session, &project).await?;
+    let id = ctx.params.get("entitlementId").ok_or(ApiError::NotFound)?;
+    let revoked = revoke::revoke(
+        &ctx,
+        &session.db,
+        Revocation {
+            project_id: &project.id,
+            mode: &project.mode,
+            id,
+            end_user_id: Some(customer),
+            actor: session.actor(),
+        },
+    )
+    .await?;
+    // The detail's entitlement shape, so the console can put it in place of the old row.
+    json(
+        200,
+        &json!({ "data": {
+            "id": revoked.id, "source": revoked.kind, "productId": revoked.product_id, "plan": null,
+            "status": revoked.status, "revokedBy": "developer", "createdAt": revoked.granted_at,
+            "revokedAt": revoked.revoked_at,
+        } }),
+    )
+}
+
+/// `DELETE …/customers/{customerId}` (fresh sign-in): the secret key's delete — usage and
+/// tokens go, billing records stay — audited in the same batch.
+pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start_fresh(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let customer = existing(&ctx, &session, &project).await?;
+    let now = ctx.now_ms;
+    let mut statements = db::end_users::delete(&session.db, &project.id, customer, now)?;
+    statements.push(audit::event_when(
+        &ctx,
+        &session.db,
+        session.actor(),
+        Change {
+            project_id: Some(&project.id),
+            action: "customer.deleted",
+            target_type: "customer",
+            target_id: customer,
+        },
+        &json!({}),
+        Some((
+            "EXISTS (SELECT 1 FROM end_users WHERE id = ?13 AND deleted_at = ?14)",
+            [db::text(customer), db::int(now)],
+        )),
+    )?);
+    let changed = db::batch(&session.db, statements).await?;
+    // A racing delete won: this one deleted nothing and wrote no event. (Rows the delete's
+    // trigger removes may be counted with it, so any change means this delete happened.)
+    if changed.first().is_none_or(|n| *n == 0) {
+        return Err(ApiError::NotFound);
+    }
+    json(200, &json!({ "data": { "id": customer, "deleted": true } }))
+}
