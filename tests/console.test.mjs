@@ -223,6 +223,15 @@ describe("the console", () => {
     await page.waitForSelector('[data-testid="chart-usage"] canvas');
     await axe(page, "dashboard");
 
+    // The customer table shows Ann with 7 on her usage bar, on the free plan.
+    await page.click('nav[aria-label="Project"] >> text=Customers');
+    const ann = page.locator('tr[data-customer="ann"]');
+    await ann.waitFor();
+    assert.match(await ann.locator('[data-testid="usage-text"]').textContent(), /^7 \/ 100$/);
+    assert.equal(await ann.locator('progress').getAttribute("value"), "7");
+    assert.equal(await ann.locator('[data-testid="plan"]').textContent(), "free");
+    await axe(page, "customers");
+
     // 6. Ann buys pro on the sandbox's hosted page: once Stripe's webhook is applied, MRR shows.
     const checkout = await stack.call("api", "POST", "/api/create-checkout", {
       headers: { ...backend, "X-User-Id": "ann" },
@@ -238,6 +247,13 @@ describe("the console", () => {
     await page.click('nav[aria-label="Project"] >> text=Keys');
     await page.click('nav[aria-label="Project"] >> text=Dashboard');
     await page.waitForSelector('[data-testid="metric-mrr"]:has-text("$19.00")');
+    await page.click('nav[aria-label="Project"] >> text=Customers');
+    await page.waitForSelector('tr[data-customer="ann"] [data-testid="plan"]:has-text("pro")');
+    await page.click('tr[data-customer="ann"] a');
+    await page.waitForSelector('[data-testid="customer-subscription"]:has-text("active")');
+    assert.match(await page.textContent('[data-testid="customer-subscription"]'), /pro, \$19\.00 \/ month/);
+    await page.waitForSelector('[data-testid="customer-usage"] canvas');
+    await axe(page, "customer detail");
     saasProjectId = projectId;
 
     // 7. The endpoint got customer.created, and the deliveries log says so.
@@ -314,6 +330,22 @@ describe("the Store journey", () => {
       assert.match(await page.textContent('[data-testid="metric-revenue"]'), /\$12\.00/);
       const download = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
       assert.equal(download.status, 200, download.text);
+
+      // The order is in the buyer's detail; revoking its entitlement makes the download fail.
+      await page.click('nav[aria-label="Project"] >> text=Customers');
+      await page.click('tr[data-customer="buyer"] a');
+      await page.waitForSelector('table[aria-label="Orders"] tr:has-text("$12.00")');
+      assert.match(await page.textContent('table[aria-label="Orders"]'), /paid/);
+      const entitlement = page.locator('table[aria-label="Entitlements"] tr[data-entitlement^="ent_"]');
+      await entitlement.locator('button:has-text("Revoke")').click();
+      await entitlement.locator('button:has-text("Revoke access")').click();
+      await page.waitForSelector('table[aria-label="Entitlements"] tr[data-entitlement^="ent_"]:has-text("revoked")');
+      await axe(page, "customer with an order");
+      const refused = await fetch(download.body.data.url);
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).code, "entitlement_required");
+      const again = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
+      assert.equal(again.status, 403);
     });
   });
 });
@@ -370,6 +402,42 @@ describe("projects", () => {
     });
     const gone = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${secretKey}` } });
     assert.equal(gone.status, 401);
+  });
+});
+
+describe("customers", () => {
+  test("the table searches and pages; deleting a customer takes a fresh sign-in and their name", async () => {
+    const gil = await signIn(stack, "dev_gil");
+    const { project, secretKey } = await createProject(gil, { name: "Gil API" });
+    await stack.call("catalog", "POST", `/v1/projects/${project.id}/tiers`, { headers: { Authorization: `Bearer ${gil.token}` }, body: { name: "free", displayName: "Free", price: 0, limit: 10 } });
+    const backend = { Authorization: `Bearer ${secretKey}` };
+    for (let i = 1; i <= 23; i++) {
+      const res = await stack.call("api", "POST", "/api/customers", { headers: backend, body: { email: `user${String(i).padStart(2, "0")}@example.test`, externalId: `user${i}` } });
+      assert.equal(res.status, 201);
+    }
+    await withTab(await signedInTab("dev_gil", `/test/projects/${project.id}/customers`), "customers", async (page) => {
+      const rows = page.locator('table[aria-label="Customers"] tbody tr');
+      await rows.first().waitFor();
+      assert.equal(await rows.count(), 20);
+      await page.click('nav[aria-label="Pages"] button:has-text("Next")');
+      await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 3);
+      await page.click('nav[aria-label="Pages"] button:has-text("Previous")');
+      await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 20);
+
+      await page.fill('input[name="search"]', "user07@example.test");
+      await page.click('button:has-text("Search")');
+      await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 1);
+      await page.click('tr[data-customer="user7"] a');
+      await page.waitForSelector("#customer-title:has-text('user07@example.test')");
+      await page.fill(".danger-zone .confirm input", "user07@example.test");
+      await page.click('button:has-text("Delete customer")');
+      await afterMaybeFresh(page, "dev_gil", "#customers-title");
+      await page.fill('input[name="search"]', "user07@example.test");
+      await page.click('button:has-text("Search")');
+      await page.waitForSelector("text=No customer matches.");
+    });
+    const gone = await stack.call("api", "GET", "/api/customers/user7", { headers: backend });
+    assert.equal(gone.status, 404);
   });
 });
 
