@@ -260,6 +260,9 @@ describe("the console", () => {
     await page.click('nav[aria-label="Project"] >> text=Webhooks');
     await page.waitForSelector('table[aria-label="Deliveries"] tr:has-text("customer.created"):has-text("delivered")', { timeout: 20_000 });
     assert.ok(receiver.received.some((r) => r.type === "customer.created"));
+    const sent = receiver.received.filter((r) => r.type === "customer.created").length;
+    await page.click('table[aria-label="Deliveries"] tr:has-text("customer.created") button:has-text("Resend")');
+    await until(async () => receiver.received.filter((r) => r.type === "customer.created").length > sent);
 
     // 8. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
     await page.click('nav[aria-label="Project"] >> text=Keys');
@@ -278,6 +281,14 @@ describe("the console", () => {
     const fresh = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${rotated}` } });
     assert.equal(fresh.status, 200);
     assert.equal(fresh.body.data?.id ?? fresh.body.id ?? projectId, projectId);
+
+    // The rotated key's row can still be revoked outright.
+    await page.check("text=I have stored it");
+    await page.click('button:has-text("Done: hide it")');
+    const previous = page.locator("tr", { has: page.locator(".badge-rotated") }).first();
+    await previous.locator('button:has-text("Revoke")').click();
+    await previous.locator('button:has-text("Revoke now")').click();
+    await page.waitForSelector("tr .badge-revoked");
     });
   });
 });
