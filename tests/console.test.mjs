@@ -452,6 +452,26 @@ describe("customers", () => {
   });
 });
 
+describe("the developer's own plan", () => {
+  test("Account subscribes through Tollgate's checkout, and the status follows the payment", async () => {
+    await withTab(await signedInTab("dev_payer", "/account"), "plan", async (page) => {
+      await page.waitForSelector("section[aria-labelledby='plan-title'] .badge-none");
+      await page.click('button:has-text("Subscribe to the developer plan")');
+      await page.waitForSelector("#pay");
+      await Promise.all([page.waitForURL(/\/console\/account\?billing=success/), page.click("#pay")]);
+      // A full page load: the in-memory sign-in is gone, so sign in again and land back here.
+      await page.click('button:has-text("Sign in")');
+      await fillIssuerForm(page, "dev_payer");
+      await page.waitForSelector("text=Thanks: your plan is active");
+      const payer = await signIn(stack, "dev_payer");
+      await until(async () => (await payer.call("GET", "/v1/platform")).body.data.billingStatus === "active");
+      await page.click('nav[aria-label="Main"] >> text=Projects');
+      await page.click('nav[aria-label="Main"] >> text=Account');
+      await page.waitForSelector("section[aria-labelledby='plan-title'] .badge-active");
+    });
+  });
+});
+
 describe("operators", () => {
   test("the drift audit finds a planted drift; the dry run, then confirm, repairs it", async () => {
     assert.ok(saasProjectId, "the SaaS journey ran first");
