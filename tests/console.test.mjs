@@ -289,6 +289,20 @@ describe("the console", () => {
     await previous.locator('button:has-text("Revoke")').click();
     await previous.locator('button:has-text("Revoke now")').click();
     await page.waitForSelector("tr .badge-revoked");
+
+    // The audit trail lists the rotation with its request id; the overview sums the mode.
+    await page.click('nav[aria-label="Project"] >> text=Audit trail');
+    await page.waitForSelector('table[aria-label="Audit events"]');
+    await page.selectOption('select:near(:text("Action"))', "key.rotated");
+    const rows = page.locator('table[aria-label="Audit events"] tbody tr');
+    assert.equal(await rows.count(), 1);
+    assert.match(await rows.first().textContent(), /key\.rotated.*dev_alice.*req_/s);
+    await axe(page, "audit");
+    await page.click('nav[aria-label="Main"] >> text=Overview');
+    await page.waitForSelector('[data-testid="metric-usage"]');
+    // (Ann's usage counts from zero again in her paid period, so the MRR is what shows her.)
+    await page.waitForSelector('[data-testid="metric-mrr"]:has-text("$19.00")');
+    assert.match(await page.textContent("main"), /Alice API/);
     });
   });
 });
@@ -449,6 +463,30 @@ describe("customers", () => {
     });
     const gone = await stack.call("api", "GET", "/api/customers/user7", { headers: backend });
     assert.equal(gone.status, 404);
+  });
+});
+
+describe("settings", () => {
+  test("redirect origins save behind a fresh sign-in, and a rename keeps the stale guard", async () => {
+    const hal = await signIn(stack, "dev_hal");
+    const { project } = await createProject(hal, { name: "Hal API" });
+    await withTab(await signedInTab("dev_hal", `/test/projects/${project.id}/settings`), "settings", async (page) => {
+      await page.fill('textarea:near(:text("One origin per line"))', "https://app.example.com\nhttps://shop.example.com");
+      await page.click('button:has-text("Save origins")');
+      await until(async () => (await hal.call("GET", `/v1/projects/${project.id}/redirect-origins`)).body.data.origins.length === 2);
+      await afterMaybeFresh(page, "dev_hal", 'button:has-text("Save origins"):disabled');
+
+      const current = (await hal.call("GET", `/v1/projects/${project.id}`)).body.data;
+      const elsewhere = await hal.call("PATCH", `/v1/projects/${project.id}`, { body: { name: "Hal API (renamed elsewhere)", updatedAt: current.updatedAt } });
+      assert.equal(elsewhere.status, 200);
+      await page.fill('input:near(:text("Project name"))', "Hal's API");
+      await page.click('button:has-text("Rename")');
+      await page.waitForSelector("text=This changed elsewhere since you loaded it. Reload");
+      await page.click('.error-note button:has-text("Reload")');
+      await page.waitForSelector("h1:has-text('Hal API (renamed elsewhere)')");
+    });
+    const origins = await hal.call("GET", `/v1/projects/${project.id}/redirect-origins`);
+    assert.deepEqual(origins.body.data.origins, ["https://app.example.com", "https://shop.example.com"]);
   });
 });
 
