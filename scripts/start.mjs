@@ -20,7 +20,8 @@ const demoConsole = `http://127.0.0.1:${base + WORKERS.length + 1}`;
 let stack;
 let consolePage;
 try {
-  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { CONSOLE_ORIGINS: `${DEV_CONSOLE_ORIGINS},${demoConsole}` } });
+  // REQUEST_LOG: one line per request on the console (method, path, status, ms, request id).
+  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { REQUEST_LOG: "1", CONSOLE_ORIGINS: `${DEV_CONSOLE_ORIGINS},${demoConsole}` } });
   consolePage = await serveDemoConsole();
 } catch (err) {
   console.error(`Could not start the stack: ${err.message}`);
