@@ -18,7 +18,8 @@ const consoleUrl = `http://127.0.0.1:${ports[GATEWAY]}/console/`;
 
 let stack;
 try {
-  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { CONSOLE_URL: consoleUrl } });
+  // REQUEST_LOG: one line per request on the console (method, path, status, ms, request id).
+  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { REQUEST_LOG: "1", CONSOLE_URL: consoleUrl } });
 } catch (err) {
   console.error(`Could not start the stack: ${err.message}`);
   console.error("Is another copy running, or a port in use? Set TOLLGATE_BASE_PORT to move them all.");

@@ -213,3 +213,35 @@ describe("a production-configured stack", () => {
     }
   });
 });
+
+describe("a local run's request log (npm start sets REQUEST_LOG=1)", () => {
+  let stack;
+  before(async () => {
+    stack = await testStack({ vars: { REQUEST_LOG: "1" } });
+  });
+  after(() => stack?.stop());
+
+  test("prints one line per request: method, path, status, time, request id and worker, and never a token in the path", async () => {
+    const token = "t".repeat(60);
+
+    await stack.call("api", "GET", "/api/project", { headers: { "X-Request-Id": "req_logline1" } });
+    await stack.call("api", "GET", `/api/downloads/${token}`, { headers: { "X-Request-Id": "req_logline2" } });
+    await stack.call("platform", "GET", "/v1/projects", { headers: { "X-Request-Id": "req_logline3" } });
+
+    const line = async (id) => (await stack.waitForLog(id))?.message ?? "";
+    assert.match(await line("req_logline1"), /^GET \/api\/project 401 \d+ms req_logline1 \(api\)$/);
+    assert.match(await line("req_logline2"), /^GET \/api\/downloads\/… \d{3} \d+ms req_logline2 \(api\)$/);
+    assert.ok(stack.logs.every((entry) => !entry.message.includes(token)), "the token never reaches the log");
+    assert.match(await line("req_logline3"), /^GET \/v1\/projects 401 \d+ms req_logline3 \(platform\)$/);
+  });
+
+  test("stays silent where REQUEST_LOG is not set (the tests and the bench)", async () => {
+    const quiet = await testStack();
+    try {
+      await quiet.call("api", "GET", "/api/project", { headers: { "X-Request-Id": "req_silent1" } });
+      assert.equal(await quiet.waitForLog("req_silent1"), undefined);
+    } finally {
+      await quiet.stop();
+    }
+  });
+});

@@ -165,6 +165,10 @@ where
     let origin = allowed_origin(spec.cors, &env, req.headers().get("Origin")?.as_deref());
     let preflight =
         method == Some(Method::Options) && req.headers().has("Access-Control-Request-Method")?;
+    // `npm start` asks for one line per request (never the tests or the bench, which set no
+    // REQUEST_LOG): method, path, status, time and request id.
+    let access = (development && env.var("REQUEST_LOG").is_ok_and(|v| v.to_string() == "1"))
+        .then(|| (req.inner().method(), loggable_path(&req.path()), now_ms()));
     let outcome = if preflight {
         match origin {
             Some(_) => Response::empty()
@@ -187,6 +191,15 @@ where
             .headers()
             .set(KEY_LOOKUPS_HEADER, &crate::keyauth::round_trips())?;
     }
+    if let Some((verb, path, started)) = access {
+        worker::console_log!(
+            "{verb} {path} {} {}ms {} ({})",
+            response.status_code(),
+            now_ms() - started,
+            request_id.as_str(),
+            spec.name
+        );
+    }
     finish(
         response,
         &request_id,
@@ -195,6 +208,15 @@ where
         preflight,
         spec.cors == Cors::ConsoleWithCookies,
     )
+}
+
+/// A path as a log line may show it: segments long enough to be a token (a download link's,
+/// say) are replaced, so no credential reaches the log.
+fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| if segment.len() > 32 { "…" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The `Access-Control-Allow-Origin` value for this request's origin, if it may call.
