@@ -47,8 +47,8 @@ export function parseConfig(raw: unknown): ConsoleConfig {
 }
 
 /**
- * Which worker serves a route. Today each worker has its own origin; when they share one
- * (issue 17) only this function changes.
+ * Which base URL a worker's routes go to. config.json names one per worker: the same origin
+ * when a gateway serves them all, or each worker's own; nothing else in the console decides.
  */
 export function baseUrl(config: ConsoleConfig, worker: Worker): string {
   return config.urls[worker];

@@ -137,7 +137,7 @@ function RedirectOrigins() {
       <p className="muted">Checkout and billing-portal pages may send buyers back only to these origins (bare https origins; test mode also accepts loopback).</p>
       <QueryView query={q} what="redirect origins">
         {(res) => {
-          const current = (res as unknown as { data: { origins: string[] } }).data.origins;
+          const current = res.data.origins;
           return (
             <form
               onSubmit={(e) => {

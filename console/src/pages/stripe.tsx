@@ -68,8 +68,7 @@ export function StripeConnection({ mode }: { mode: "test" | "live" }) {
       popupRef.current = popup;
       try {
         const res = await fresh(() => ok(api.catalog.GET("/authorize", { params: { query: { mode } }, headers: { Accept: "application/json" }, credentials: "include" })));
-        const answer = res as unknown as { data: { url: string } };
-        popup.location.href = answer.data.url;
+        popup.location.href = res.data.url;
         setWaiting(true);
       } catch (err) {
         popup.close();
