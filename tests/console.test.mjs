@@ -371,6 +371,12 @@ describe("the Store journey", () => {
       assert.equal((await refused.json()).code, "entitlement_required");
       const again = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
       assert.equal(again.status, 403);
+
+      // Archiving takes the product off sale.
+      await page.click('nav[aria-label="Project"] >> text=Catalog');
+      await page.click('button[aria-label="Archive ebook"]');
+      await page.click('tr[data-name="ebook"] button:has-text("Archive"):not([aria-label])');
+      await page.waitForSelector('tr[data-name="ebook"] .badge-archived');
     });
   });
 });
@@ -463,6 +469,48 @@ describe("customers", () => {
     });
     const gone = await stack.call("api", "GET", "/api/customers/user7", { headers: backend });
     assert.equal(gone.status, 404);
+  });
+});
+
+describe("webhook endpoints", () => {
+  test("edit the events, disable, rotate the secret (shown once) and delete", async () => {
+    const ivy = await signIn(stack, "dev_ivy");
+    const { project } = await createProject(ivy, { name: "Ivy API" });
+    await withTab(await signedInTab("dev_ivy", `/test/projects/${project.id}/webhooks`), "webhooks", async (page) => {
+      await page.fill('form[aria-label="New endpoint"] input[name="url"]', `${receiver.url}/ivy`);
+      await page.uncheck('form[aria-label="New endpoint"] >> text=All events');
+      await page.check('form[aria-label="New endpoint"] label:has-text("customer.created") input');
+      await page.click('button:has-text("Add endpoint")');
+      await afterMaybeFresh(page, "dev_ivy", '[data-testid="revealed-secret"]');
+      const first = await page.textContent('[data-testid="revealed-secret"]');
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      const row = page.locator(".endpoint", { hasText: `${receiver.url}/ivy` });
+      await row.waitFor();
+      assert.match(await row.textContent(), /events: customer\.created/);
+
+      await row.locator('button:has-text("Edit")').click();
+      await row.locator('label:has-text("order.completed") input').check();
+      await row.locator('button:has-text("Save")').click();
+      await afterMaybeFresh(page, "dev_ivy", `.endpoint:has-text("customer.created, order.completed")`);
+      await page.locator(".endpoint").locator('button:has-text("Disable")').click();
+      await page.waitForSelector(".endpoint .badge-disabled");
+
+      await page.locator(".endpoint").locator('button:has-text("Rotate secret")').click();
+      await afterMaybeFresh(page, "dev_ivy", '[data-testid="revealed-secret"]');
+      const second = await page.textContent('[data-testid="revealed-secret"]');
+      assert.match(second, /^whsec_/);
+      assert.notEqual(second, first);
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.waitForSelector(".endpoint:has-text('previous secret signs until')");
+
+      await page.locator(".endpoint").locator('button:has-text("Delete")').click();
+      await page.locator(".endpoint").locator('button:has-text("Delete endpoint")').click();
+      await afterMaybeFresh(page, "dev_ivy", "text=No endpoints yet");
+    });
+    const left = await stack.call("webhooks", "GET", `/v1/projects/${project.id}/webhook-endpoints`, { headers: { Authorization: `Bearer ${ivy.token}` } });
+    assert.deepEqual(left.body.data, []);
   });
 });
 
