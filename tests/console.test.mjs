@@ -532,6 +532,15 @@ describe("settings", () => {
       await page.waitForSelector("text=This changed elsewhere since you loaded it. Reload");
       await page.click('.error-note button:has-text("Reload")');
       await page.waitForSelector("h1:has-text('Hal API (renamed elsewhere)')");
+
+      // The end-user identity provider: trusted, then no longer.
+      await page.fill('input:near(:text("Issuer"))', "https://idp.example.com");
+      await page.fill('input:near(:text("JWKS URL"))', "https://idp.example.com/.well-known/jwks.json");
+      await page.fill('input:near(:text("Audience"))', "hal-app");
+      await page.click('button:has-text("Trust this provider")');
+      await afterMaybeFresh(page, "dev_hal", "text=End-user JWTs from https://idp.example.com are trusted.");
+      await page.click('button:has-text("Stop trusting it")');
+      await afterMaybeFresh(page, "dev_hal", "text=None: end users use tokens your backend mints");
     });
     const origins = await hal.call("GET", `/v1/projects/${project.id}/redirect-origins`);
     assert.deepEqual(origins.body.data.origins, ["https://app.example.com", "https://shop.example.com"]);
