@@ -2,8 +2,9 @@
 # Builds every worker with `worker-build --release`, skipping a worker whose output is newer
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
 # With no arguments it then builds the developer console (scripts/console.mjs: types from the
-# contract, tsc, vite, the first-load JS budget).
-# Usage: scripts/build.sh [worker…]   (default: all six and the console)
+# contract, tsc, vite, the first-load JS budget) and the SDK (scripts/sdk.mjs: tsc to sdk/dist,
+# the clients' min+gz sizes).
+# Usage: scripts/build.sh [worker…]   (default: all six, the console and the SDK)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -44,4 +45,6 @@ done
 if [ "$CONSOLE" = 1 ]; then
   printf '[build] console\n' >&2
   node scripts/console.mjs
+  printf '[build] sdk\n' >&2
+  node scripts/sdk.mjs
 fi
