@@ -47,6 +47,7 @@ export class TollgateBrowser {
   private pending: Promise<string> | undefined;
   private readonly margin: number;
 
+  /** A client for one project's publishable key; throws `TypeError` for anything but a `pk_…` key. */
   constructor(private readonly options: TollgateBrowserOptions) {
     if (!options.publishableKey?.startsWith("pk_")) throw new TypeError("publishableKey must be a publishable key (pk_…)");
     this.margin = options.refreshMarginMs ?? 60_000;

@@ -57,6 +57,7 @@ export class Tollgate {
   /** @internal */
   readonly transport: Transport;
 
+  /** A client for one project's secret key; throws `TypeError` for anything but an `sk_…` key. */
   constructor(options: TollgateOptions) {
     if (!options.secretKey?.startsWith("sk_")) throw new TypeError("secretKey must be a secret key (sk_…)");
     const auth = { Authorization: `Bearer ${options.secretKey}` };

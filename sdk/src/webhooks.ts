@@ -90,6 +90,7 @@ export class Webhook {
   private readonly keys: Promise<CryptoKey[]>;
   private readonly tolerance: number;
 
+  /** Takes one or more `whsec_…` secrets; throws `TypeError` when one is not base64. */
   constructor(secrets: string | readonly string[], options: WebhookOptions = {}) {
     const list = typeof secrets === "string" ? [secrets] : [...secrets];
     if (list.length === 0) throw new TypeError("at least one signing secret is required");
