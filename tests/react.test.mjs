@@ -135,11 +135,12 @@ describe("the saas components", () => {
     assert.equal(await free.getAttribute("aria-current"), "true");
     assert.equal(await free.locator(".tg-tier__current").textContent(), "Current plan");
     assert.equal(await free.getByRole("button").count(), 0);
+    assert.equal(await page.locator("#exports-locked").count(), 1, "a feature the free tier lacks stays behind its paywall");
 
     await page.click("#metered");
     await page.locator("#last", { hasText: "allowed 2" }).waitFor();
     await page.click("#metered");
-    await page.getByRole("region", { name: "Upgrade required" }).waitFor();
+    await page.locator("#feature").getByRole("region", { name: "Upgrade required" }).waitFor();
     assert.equal(await meterNow(page), "3");
     assert.equal(await page.locator("#metered").count(), 0, "the paywall hides the feature at the limit");
 
@@ -153,6 +154,7 @@ describe("the saas components", () => {
     await page.locator("#metered").click();
     await page.locator("#last", { hasText: "allowed 1" }).waitFor();
     assert.equal(await pricing.locator('[data-tier="pro"]').getAttribute("aria-current"), "true");
+    await page.locator("#exports-open").waitFor();
     assert.deepEqual(failures, []);
     await page.close();
   });

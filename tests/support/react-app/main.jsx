@@ -45,9 +45,16 @@ async function main() {
         ) : (
           <>
             <UsageMeter />
-            <Paywall limit={1}>
-              <Metered />
-            </Paywall>
+            <div id="feature">
+              <Paywall limit={1}>
+                <Metered />
+              </Paywall>
+            </div>
+            <div id="exports">
+              <Paywall feature="Exports" limit={0} fallback={<p id="exports-locked">Exports are on Pro.</p>}>
+                <p id="exports-open">Exports</p>
+              </Paywall>
+            </div>
             <div id="pricing">
               <PricingTable />
             </div>
