@@ -1,7 +1,8 @@
 // `npm run bench`: the hot paths measured against a no-op route of the same worker, on the same
 // runtime (one Miniflare, direct sockets on 127.0.0.1), under the same load, in one run; plus
-// each worker's gzipped wasm and its cold instantiate in V8. Ratios are what to compare across
-// machines; absolute figures depend on the box. Writes docs/benchmarks.md when the run is valid.
+// each worker's gzipped wasm and its cold instantiate in V8; the console's first-load JS and
+// its dashboard's first paint in Chromium. Ratios are what to compare across machines;
+// absolute figures depend on the box. Writes docs/benchmarks.md when the run is valid.
 //
 // Environment: BENCH_SECONDS (measured seconds per route, default 10), BENCH_WARMUP_SECONDS
 // (default 2), BENCH_CONNECTIONS (default 16), BENCH_COLD_SAMPLES (fresh processes per worker
@@ -16,6 +17,8 @@ import autocannon from "autocannon";
 import { connectStripe, stripeApi } from "../tests/support/stripe.mjs";
 import { GATEWAY, ROOT, WORKERS, devSecrets, startStack } from "./stack.mjs";
 import { wasmBudget } from "./deploy.mjs";
+import { benchConsole } from "./bench-console.mjs";
+import { FIRST_LOAD_BUDGET_GZ } from "./console.mjs";
 
 const began = performance.now();
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -160,6 +163,8 @@ const rows = await db.prepare("SELECT id, outcome FROM stripe_events WHERE id LI
 const appliedIds = new Set(rows.results.filter((r) => r.outcome === "applied").map((r) => r.id));
 const applied = [...acknowledged].filter((id) => appliedIds.has(id)).length;
 const notApplied = rows.results.filter((r) => r.outcome !== "applied").map((r) => `${r.id} ${r.outcome}`);
+process.stderr.write("[bench] console first paint\n");
+const consoleRun = await benchConsole({ platformUrl: stack.urls.platform, projectId: project.id, sub: "bench", samples: coldSamples });
 await stack.stop();
 rmSync(dir, { recursive: true, force: true });
 
@@ -219,7 +224,13 @@ const workerTable = [
   ),
 ];
 
-console.log(`\n${routeTable.join("\n")}\n\n${workerTable.join("\n")}\n`);
+const consoleTable = [
+  "| Console | Value | Budget |",
+  "|---|---:|---:|",
+  `| first-load JS, gzip -9 bytes | ${consoleRun.firstLoad.toLocaleString("en-US")} | ${FIRST_LOAD_BUDGET_GZ.toLocaleString("en-US")} |`,
+  `| dashboard first meaningful paint after sign-in, median of ${consoleRun.samples} (ms) | ${ms(consoleRun.medianMs)} | — |`,
+];
+console.log(`\n${routeTable.join("\n")}\n\n${workerTable.join("\n")}\n\n${consoleTable.join("\n")}\n`);
 console.log(`webhook events answered 2xx and found applied: ${applied} of ${webhook.ok}; total ${totalSeconds.toFixed(0)} s`);
 
 if (problems.length > 0) {
@@ -292,6 +303,16 @@ ${workerTable.join("\n")}
   moves into the first requests; *eager* compiles every function up front with the baseline
   compiler, nothing deferred (\`--no-wasm-lazy-compilation\`). It is Node's V8, not workerd's, and it leaves out
   what workerd adds around any isolate (the JavaScript shell is a few lines).
+
+## Developer console
+
+${consoleTable.join("\n")}
+
+- **First-load JS**: the entry chunk and its static imports as \`scripts/console.mjs\` measures
+  them after the Vite build (zlib level 9); the build fails above the budget.
+- **First meaningful paint**: headless Chromium, a cold cache each sample; from the start of the
+  navigation back from the sign-in form until the dashboard's metric cards and usage chart are
+  drawn (config, code exchange, the project, the dashboard and the chart chunk) — scripts/bench-console.mjs.
 
 ## Machine
 

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Builds every worker with `worker-build --release`, skipping a worker whose output is newer
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
-# Usage: scripts/build.sh [worker…]   (default: all six)
+# With no arguments it then builds the developer console (scripts/console.mjs: types from the
+# contract, tsc, vite, the first-load JS budget) and the SDK (scripts/sdk.mjs: tsc to sdk/dist,
+# the clients' min+gz sizes).
+# Usage: scripts/build.sh [worker…]   (default: all six, the console and the SDK)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TOLLGATE_ROOT"
 
 WORKERS=(platform catalog api webhooks stripe-sandbox gateway)
-[ $# -gt 0 ] && WORKERS=("$@")
+CONSOLE=1
+if [ $# -gt 0 ]; then
+  WORKERS=("$@")
+  CONSOLE=0
+fi
 
 stale() {
   local out=workers/$1/build/index_bg.wasm
@@ -34,3 +41,10 @@ for w in "${WORKERS[@]}"; do
   wasm=workers/$w/build/index_bg.wasm
   printf '%-16s %12d %12d\n' "$w" "$(wc -c <"$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >&2
 done
+
+if [ "$CONSOLE" = 1 ]; then
+  printf '[build] console\n' >&2
+  node scripts/console.mjs
+  printf '[build] sdk\n' >&2
+  node scripts/sdk.mjs
+fi

@@ -3,9 +3,10 @@
 #   start  build every worker, migrate the local D1, run the whole platform on 127.0.0.1
 #   test   lint, unit, build, integration: the whole gate (CI runs the four as separate steps)
 #   lint   fmt and clippy (host and wasm32)
-#   unit   the native unit tests
+#   unit   the native unit tests, the console's (vitest) and the SDK's (node:test)
 #   integration  the integration tests (after build), deploy bundle dry-runs included
 #   build  build every worker (incremental) and print the wasm sizes
+#   screenshots  build, then photograph every console page of a seeded demo into docs/console/
 #   bench  build, then measure hot paths against a no-op route on the same runtime
 #   deploy build, migrate and deploy an environment (scripts/deploy.mjs: --env staging|production)
 set -euo pipefail
@@ -28,6 +29,12 @@ lint() {
 unit() {
   phase "unit tests (native)"
   cargo test --workspace --quiet
+  phase "console unit tests (vitest)"
+  node scripts/console.mjs --types-only
+  npx vitest run --root console
+  phase "sdk unit tests (node:test)"
+  node scripts/sdk.mjs --no-size
+  node --test --test-reporter=spec 'sdk/test/*.test.mjs'
 }
 build() {
   phase "build"
@@ -57,12 +64,16 @@ case "${1:-}" in
     bash scripts/build.sh
     exec node scripts/bench.mjs
     ;;
+  screenshots)
+    bash scripts/build.sh
+    exec node scripts/screenshots.mjs
+    ;;
   deploy)
     shift
     exec node scripts/deploy.mjs "$@"
     ;;
   *)
-    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|deploy" >&2
+    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|screenshots|deploy" >&2
     exit 2
     ;;
 esac

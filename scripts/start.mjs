@@ -6,23 +6,20 @@
 // out (issuer, links, Connect's callback) are the gateway's; each worker's own port still works.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { join } from "node:path";
-import { DEFAULT_PORTS, DEV_CONSOLE_ORIGINS, GATEWAY, ROOT, WORKERS, startStack } from "./stack.mjs";
+import { DEFAULT_PORTS, GATEWAY, ROOT, WORKERS, startStack } from "./stack.mjs";
 
 const persistDir = process.env.TOLLGATE_STATE ?? join(ROOT, ".wrangler", "state");
 const base = Number(process.env.TOLLGATE_BASE_PORT ?? DEFAULT_PORTS[GATEWAY]);
 const ports = Object.fromEntries([GATEWAY, ...WORKERS].map((worker, i) => [worker, base + i]));
-// The demo's Connect page stands in for the console: Connect must start in the browser that
-// finishes it (the catalog's cookie), so a link printed from here could not work on its own.
-const demoConsole = `http://127.0.0.1:${base + WORKERS.length + 1}`;
+// The platform serves the developer console on the one origin; Stripe Connect's callback
+// sends the browser back to it.
+const consoleUrl = `http://127.0.0.1:${ports[GATEWAY]}/console/`;
 
 let stack;
-let consolePage;
 try {
   // REQUEST_LOG: one line per request on the console (method, path, status, ms, request id).
-  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { REQUEST_LOG: "1", CONSOLE_ORIGINS: `${DEV_CONSOLE_ORIGINS},${demoConsole}` } });
-  consolePage = await serveDemoConsole();
+  stack = await startStack({ persistDir, ports, oneOrigin: true, vars: { REQUEST_LOG: "1", CONSOLE_URL: consoleUrl } });
 } catch (err) {
   console.error(`Could not start the stack: ${err.message}`);
   console.error("Is another copy running, or a port in use? Set TOLLGATE_BASE_PORT to move them all.");
@@ -48,33 +45,9 @@ async function demo() {
 
 const seeded = await demo();
 
-// The demo developer's Connect page, as a console does it: sign in (development issuer), ask
-// the catalog for the consent URL with the browser's credentials (so it keeps the catalog's
-// cookie), then go there; "Connect" on the sandbox's page links a sandbox Stripe account.
-function serveDemoConsole() {
-  const page = `<!doctype html><meta charset="utf-8"><title>Tollgate demo: connect Stripe</title>
-<button id="connect">Connect a sandbox Stripe account (test mode)</button><p id="status"></p>
-<script>
-document.getElementById("connect").onclick = async () => {
-  const minted = await fetch(${JSON.stringify(`${stack.urls[GATEWAY]}/dev/token`)}, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sub: "demo-developer", email: "demo@example.test" }) });
-  const { data: { token } } = await minted.json();
-  const start = await fetch(${JSON.stringify(`${stack.urls[GATEWAY]}/authorize?mode=test`)}, { headers: { Authorization: "Bearer " + token, Accept: "application/json" }, credentials: "include" });
-  const body = await start.json();
-  if (!start.ok) { document.getElementById("status").textContent = body.error; return; }
-  location.href = body.data.url;
-};
-</script>`;
-  const server = createServer((req, res) => {
-    res.writeHead(req.url === "/" ? 200 : 404, { "Content-Type": "text/html; charset=utf-8" });
-    res.end(req.url === "/" ? page : "not found");
-  });
-  return new Promise((done, fail) => {
-    server.once("error", fail);
-    server.listen(base + WORKERS.length + 1, "127.0.0.1", () => done(server));
-  });
-}
 const width = Math.max(...WORKERS.map((w) => w.length));
 const origin = stack.urls[GATEWAY];
+console.log(`\nDeveloper console: ${consoleUrl}  (sign in with any developer id, e.g. demo-developer)`);
 console.log(`\nTollgate is running at ${origin}  (one origin for every route; state: ${persistDir})\n`);
 console.log("Each worker also answers on its own port:");
 for (const worker of WORKERS) console.log(`  ${worker.padEnd(width)}  ${stack.urls[worker]}`);
@@ -93,8 +66,9 @@ Sign in as a developer (development issuer) and list your projects:
   curl -H "Authorization: Bearer $TOKEN" ${origin}/v1/projects
 
 Sell through Stripe (the local sandbox plays Stripe):
-  1. Open ${demoConsole} and press the button, then "Connect" on the sandbox's page.
-  2. Create a free and a paid tier on the demo project:
+  1. Open the console, sign in as demo-developer, open the Demo project's Catalog page and
+     press "Connect Stripe (test)", then "Connect" on the sandbox's page.
+  2. Add a free and a paid tier there, or with curl:
      curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{"name":"free","displayName":"Free","price":0,"limit":100}' ${origin}/v1/projects/${seeded.projectId}/tiers
      curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
@@ -110,7 +84,6 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, async () => {
     if (stopping) return;
     stopping = true;
-    consolePage?.close();
     await stack.stop();
     process.exit(0);
   });

@@ -1,0 +1,530 @@
+// The developer console in headless Chromium against the real local stack: the SaaS journey
+// (sign in through the issuer's form, create a project, copy the secret from its reveal and
+// use it as a backend, connect the sandbox Stripe account, add tiers, meter and see the
+// usage, rotate the key through the fresh-sign-in prompt), the refusals (another developer's
+// project, a stale edit), the security headers, storage kept free of tokens, and axe-core on
+// every page.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import AxeBuilder from "@axe-core/playwright";
+import { launchBrowser } from "./support/browser.mjs";
+import { testStack } from "./support/stack.mjs";
+import { createProject, signIn } from "./support/developer.mjs";
+import { consent, startConnect } from "./support/stripe.mjs";
+import { freePort } from "../scripts/stack.mjs";
+
+/** Sign-ins older than this need a fresh one: short, so the test can outwait it. */
+const FRESH_AUTH_SECONDS = 20;
+
+let stack;
+let chrome;
+let consoleUrl;
+let receiver;
+/** The SaaS journey's project, with a paid subscription: the operator journey audits it. */
+let saasProjectId;
+
+/** A developer's webhook receiver on 127.0.0.1: answers 200 and keeps what it got. */
+async function startReceiver() {
+  const received = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      try {
+        received.push(JSON.parse(body));
+      } catch {
+        received.push({ raw: body });
+      }
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return { received, url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((done) => server.close(done)) };
+}
+
+before(async () => {
+  // The platform's port is chosen first so the Connect callback can send the popup back to
+  // the console (CONSOLE_URL), as a deployment does.
+  const platform = await freePort();
+  stack = await testStack({
+    ports: { platform },
+    vars: { CONSOLE_URL: `http://127.0.0.1:${platform}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS), OPERATOR_SUBJECTS: "dev_ops" },
+  });
+  receiver = await startReceiver();
+  consoleUrl = `${stack.urls.platform}/console`;
+  chrome = await launchBrowser();
+  await chrome.browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.urls.platform });
+});
+
+after(async () => {
+  await receiver?.close();
+  await chrome?.close();
+  await stack?.stop();
+});
+
+/** Fills the issuer's sign-in form on `page` (the console redirected or a popup opened there). */
+async function fillIssuerForm(page, sub) {
+  await page.waitForSelector('input[name="sub"]');
+  await page.fill('input[name="sub"]', sub);
+  await page.fill('input[name="email"]', `${sub}@example.test`);
+  await page.click('button:has-text("Sign in")');
+}
+
+/** Opens `path` in a new tab and signs in through the form; answers the tab, back on `path`. */
+async function signedInTab(sub, path = "/") {
+  const page = await chrome.browser.newPage();
+  await page.goto(`${consoleUrl}${path}`);
+  await page.click('button:has-text("Sign in")');
+  await fillIssuerForm(page, sub);
+  await page.waitForSelector("header.top");
+  return page;
+}
+
+/** Answers the fresh sign-in prompt: the popup's form, as `sub`. */
+async function freshSignIn(page, sub) {
+  await page.waitForSelector('[role="dialog"]:has-text("Confirm it is you")');
+  const [popup] = await Promise.all([page.context().waitForEvent("page"), page.click('button:has-text("Sign in again")')]);
+  await fillIssuerForm(popup, sub);
+  await page.waitForSelector('[role="dialog"]', { state: "detached" });
+}
+
+/** Runs `body` with the tab; on failure keeps a screenshot for the report (console-failure-*.png in the temp dir). */
+async function withTab(page, name, body) {
+  try {
+    await body(page);
+  } catch (err) {
+    await page.screenshot({ path: join(tmpdir(), `console-failure-${name}.png`), fullPage: true }).catch(() => {});
+    throw err;
+  } finally {
+    await page.close();
+  }
+}
+
+/** Waits for `selector`, answering the fresh sign-in prompt first if the action asked for one. */
+async function afterMaybeFresh(page, sub, selector) {
+  const dialog = page.locator('[role="dialog"]:has-text("Confirm it is you")');
+  await Promise.race([page.waitForSelector(selector), dialog.waitFor()]);
+  if (await dialog.count()) await freshSignIn(page, sub);
+  await page.waitForSelector(selector);
+}
+
+/** Connects a sandbox Stripe account in `mode` from the console's Catalog page (a popup). */
+async function connectInConsole(page, sub, mode = "test") {
+  await page.click('nav[aria-label="Project"] >> text=Catalog');
+  await page.waitForSelector(`[data-testid="stripe-state-${mode}"]`);
+  const popupOpened = page.context().waitForEvent("page");
+  await page.click(`button:has-text("Connect Stripe (${mode})")`);
+  const popup = await popupOpened;
+  const dialog = page.locator('[role="dialog"]:has-text("Confirm it is you")');
+  await Promise.race([popup.waitForSelector('button:has-text("Connect")'), dialog.waitFor()]);
+  if (await dialog.count()) await freshSignIn(page, sub);
+  await popup.waitForSelector('button:has-text("Connect")');
+  await popup.click('button:has-text("Connect")');
+  await page.waitForSelector(`[data-testid="stripe-state-${mode}"]:has-text("connected")`, { timeout: 15_000 });
+}
+
+async function axe(page, name) {
+  const result = await new AxeBuilder({ page }).analyze();
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`),
+    [],
+    `axe on ${name}`,
+  );
+}
+
+describe("the console", () => {
+  test("every console page is served with the security headers, and / leads to it", async () => {
+    for (const path of ["/console/", "/console/test/projects/prj_x/keys", "/console/callback"]) {
+      const res = await fetch(`${stack.urls.platform}${path}`);
+      const html = await res.text();
+      const csp = res.headers.get("content-security-policy") ?? "";
+      assert.equal(res.status, 200, path);
+      assert.match(html, /<div id="root">/);
+      assert.doesNotMatch(html, /<script(?![^>]*\ssrc=)[^>]*>/, "no inline script");
+      assert.doesNotMatch(html, /\sstyle=/, "no inline style");
+      for (const rule of ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"]) assert.ok(csp.includes(rule), `${path}: ${rule} in ${csp}`);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+      assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+    }
+    const root = await fetch(`${stack.urls.platform}/`, { redirect: "manual" });
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get("location"), "/console/");
+  });
+
+  test("sign-in goes through the issuer's form and leaves no token in web storage", async () => {
+    const page = await signedInTab("dev_storage");
+    assert.match(page.url(), /\/console\/test\/projects$/);
+    const stored = await page.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } }));
+    assert.equal(stored, JSON.stringify({ local: {}, session: {} }));
+    await page.close();
+  });
+
+  test("the SaaS journey: project, secret from the reveal, Stripe, tiers, metering, fresh-sign-in rotation", async () => {
+    await withTab(await signedInTab("dev_alice"), "saas", async (page) => {
+    const signedInAt = Date.now();
+    await axe(page, "projects (empty)");
+
+    // 1. Create a SaaS project; the reveal shows the secret once, copied from its button.
+    await page.fill('input[name="name"]', "Alice API");
+    await page.check('input[value="saas"]');
+    await page.click('button:has-text("Create project")');
+    await page.waitForSelector('[data-testid="revealed-secret"]');
+    await axe(page, "secret reveal");
+    await page.click('button[aria-label="Copy the secret"]');
+    const secret = await page.evaluate(() => navigator.clipboard.readText());
+    assert.match(secret, /^sk_test_/);
+    assert.equal(await page.textContent('[data-testid="revealed-secret"]'), secret);
+    await page.check('text=I have stored it');
+    await page.click('button:has-text("Done: hide it")');
+    await page.waitForSelector('h2:has-text("Publishable key")');
+    assert.equal(await page.locator('[data-testid="revealed-secret"]').count(), 0);
+    const projectId = /projects\/(prj_[^/]+)\//.exec(page.url())[1];
+
+    // 2. The copied secret works from the backend.
+    const backend = { Authorization: `Bearer ${secret}` };
+    const who = await stack.call("api", "GET", "/api/project", { headers: backend });
+    assert.equal(who.status, 200);
+
+    // 3. Connect the sandbox Stripe account from the Catalog page (a popup), then two tiers.
+    await connectInConsole(page, "dev_alice");
+    await addTier(page, { name: "free", displayName: "Free", price: "0", limit: "100" });
+    await addTier(page, { name: "pro", displayName: "Pro", price: "19", limit: "10000", popular: true });
+    await page.waitForSelector('tr[data-name="pro"]:has-text("$19.00")');
+    await axe(page, "catalog");
+
+    // 4. A webhook endpoint (a receiver in this test): the signing secret is shown once.
+    await page.click('nav[aria-label="Project"] >> text=Webhooks');
+    await page.fill('form[aria-label="New endpoint"] input[name="url"]', `${receiver.url}/hooks`);
+    await page.click('button:has-text("Add endpoint")');
+    await page.waitForSelector('[data-testid="revealed-secret"]');
+    assert.match(await page.textContent('[data-testid="revealed-secret"]'), /^whsec_/);
+    await page.check("text=I have stored it");
+    await page.click('button:has-text("Done: hide it")');
+    await axe(page, "webhooks");
+
+    // 5. The backend creates a customer and meters 7 calls; the dashboard shows them.
+    const created = await stack.call("api", "POST", "/api/customers", { headers: backend, body: { email: "ann@example.test", externalId: "ann" } });
+    assert.equal(created.status, 201);
+    for (let i = 0; i < 7; i++) {
+      const metered = await stack.call("api", "POST", "/api/data", { headers: { ...backend, "X-User-Id": "ann" } });
+      assert.equal(metered.status, 200);
+    }
+    await page.click('nav[aria-label="Project"] >> text=Dashboard');
+    await page.waitForSelector('[data-testid="metric-usage"]');
+    assert.match(await page.textContent('[data-testid="metric-usage"]'), /Usage this period\s*7/);
+    assert.match(await page.textContent('[data-testid="chart-usage-today"]'), /Today: 7/);
+    await page.waitForSelector('[data-testid="chart-usage"] canvas');
+    await axe(page, "dashboard");
+
+    // 6. Ann buys pro on the sandbox's hosted page: once Stripe's webhook is applied, MRR shows.
+    const checkout = await stack.call("api", "POST", "/api/create-checkout", {
+      headers: { ...backend, "X-User-Id": "ann" },
+      body: { tier: "pro", successUrl: `${receiver.url}/thanks`, cancelUrl: `${receiver.url}/pricing` },
+    });
+    assert.equal(checkout.status, 200, checkout.text);
+    const buyer = await chrome.browser.newPage();
+    await buyer.goto(checkout.body.url);
+    await Promise.all([buyer.waitForURL(`${receiver.url}/thanks**`), buyer.click("#pay")]);
+    await buyer.close();
+    const alice = await signIn(stack, "dev_alice");
+    await until(async () => (await alice.call("GET", `/v1/projects/${projectId}/dashboard`)).body.data.mrr.length > 0);
+    await page.click('nav[aria-label="Project"] >> text=Keys');
+    await page.click('nav[aria-label="Project"] >> text=Dashboard');
+    await page.waitForSelector('[data-testid="metric-mrr"]:has-text("$19.00")');
+    saasProjectId = projectId;
+
+    // 7. The endpoint got customer.created, and the deliveries log says so.
+    await page.click('nav[aria-label="Project"] >> text=Webhooks');
+    await page.waitForSelector('table[aria-label="Deliveries"] tr:has-text("customer.created"):has-text("delivered")', { timeout: 20_000 });
+    assert.ok(receiver.received.some((r) => r.type === "customer.created"));
+
+    // 8. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
+    await page.click('nav[aria-label="Project"] >> text=Keys');
+    await page.waitForSelector('h2:has-text("Rotate the secret key")');
+    await axe(page, "keys");
+    const wait = signedInAt + (FRESH_AUTH_SECONDS + 2) * 1000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await page.selectOption('select:near(:text("Grace period"))', "0");
+    await page.click('button:has-text("Rotate key")');
+    await freshSignIn(page, "dev_alice");
+    await page.waitForSelector('[data-testid="revealed-secret"]');
+    const rotated = await page.textContent('[data-testid="revealed-secret"]');
+    assert.notEqual(rotated, secret);
+    const old = await stack.call("api", "GET", "/api/project", { headers: backend });
+    assert.equal(old.status, 401);
+    const fresh = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${rotated}` } });
+    assert.equal(fresh.status, 200);
+    assert.equal(fresh.body.data?.id ?? fresh.body.id ?? projectId, projectId);
+    });
+  });
+});
+
+describe("the Store journey", () => {
+  test("a product with inventory 3 and a downloadable file; a purchase shows units sold 1 and stock 2", async () => {
+    await withTab(await signedInTab("dev_sam"), "store", async (page) => {
+      await page.fill('input[name="name"]', "Sam's Shop");
+      await page.check('input[value="store"]');
+      await page.click('button:has-text("Create project")');
+      const secret = await page.textContent('[data-testid="revealed-secret"]');
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.waitForSelector('h2:has-text("Publishable key")');
+      const projectId = /projects\/(prj_[^/]+)\//.exec(page.url())[1];
+      await connectInConsole(page, "dev_sam");
+
+      await page.click('button:has-text("Add a product")');
+      const form = page.locator('form[aria-label="New product"]');
+      await form.locator('input[name="name"]').fill("ebook");
+      await form.locator('input[name="displayName"]').fill("The e-book");
+      await form.locator('input[name="price"]').fill("12");
+      await form.locator('input[name="inventory"]').fill("3");
+      await form.locator('input[name="download"]').setInputFiles({ name: "book.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4\n% the e-book\n") });
+      await form.locator("text=/File ast_|File asset_|File [a-z]+_/").waitFor();
+      await form.locator('button[type="submit"]').click();
+      await page.waitForSelector('tr[data-name="ebook"]:has-text("3 left")');
+
+      const backend = { Authorization: `Bearer ${secret}` };
+      const sam = await signIn(stack, "dev_sam");
+      const products = await stack.call("catalog", "GET", `/v1/projects/${projectId}/products`, { headers: { Authorization: `Bearer ${sam.token}` } });
+      const product = products.body.data[0];
+      assert.ok(product.assetId, "the uploaded file is the product's download");
+      await stack.call("api", "POST", "/api/customers", { headers: backend, body: { email: "buyer@example.test", externalId: "buyer" } });
+      const cart = await stack.call("api", "POST", "/api/cart/checkout", {
+        headers: { ...backend, "X-User-Id": "buyer" },
+        body: { items: [{ productId: product.id }], successUrl: `${receiver.url}/thanks`, cancelUrl: `${receiver.url}/shop` },
+      });
+      assert.equal(cart.status, 200, cart.text);
+      const buyer = await chrome.browser.newPage();
+      await buyer.goto(cart.body.url);
+      await Promise.all([buyer.waitForURL(`${receiver.url}/thanks**`), buyer.click("#pay")]);
+      await buyer.close();
+      await until(async () => (await sam.call("GET", `/v1/projects/${projectId}/dashboard`)).body.data.store.unitsSold === 1);
+
+      await page.click('nav[aria-label="Project"] >> text=Dashboard');
+      await page.waitForSelector('[data-testid="metric-units"]');
+      assert.match(await page.textContent('[data-testid="metric-units"]'), /Units sold\s*1/);
+      assert.match(await page.textContent('[data-testid="metric-stock"]'), /Stock\s*2/);
+      assert.match(await page.textContent('[data-testid="metric-revenue"]'), /\$12\.00/);
+      const download = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
+      assert.equal(download.status, 200, download.text);
+    });
+  });
+});
+
+describe("projects", () => {
+  test("promotion makes the live twin, and the mode switch moves between the two", async () => {
+    await withTab(await signedInTab("dev_lea"), "promote", async (page) => {
+      await page.fill('input[name="name"]', "Lea API");
+      await page.click('button:has-text("Create project")');
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.waitForSelector('h2:has-text("Publishable key")');
+      const testId = /projects\/(prj_[^/]+)\//.exec(page.url())[1];
+      await page.click('nav[aria-label="Project"] >> text=Catalog');
+      await addTier(page, { name: "free", displayName: "Free", price: "0", limit: "100" });
+      assert.match(await page.textContent('[aria-label="What promotion creates"]'), /1 tiers: Free/);
+      assert.equal(await page.locator('button[aria-label="Promote to live"]').isDisabled(), true);
+      await connectInConsole(page, "dev_lea", "live");
+      await page.click('button[aria-label="Promote to live"]');
+      await page.click('button:has-text("Promote now")');
+      await afterMaybeFresh(page, "dev_lea", '[data-testid="revealed-secret"]');
+      assert.match(await page.textContent('[data-testid="revealed-secret"]'), /^sk_live_/);
+      await page.check("text=I have stored it");
+      await page.click('button:has-text("Done: hide it")');
+      await page.click("text=Open the live project");
+      await page.waitForSelector(".live-banner");
+      const liveId = /live\/projects\/(prj_[^/]+)\//.exec(page.url())[1];
+      assert.notEqual(liveId, testId);
+
+      await page.click('nav[aria-label="Project"] >> text=Keys');
+      await page.click('.mode-switch button:has-text("Test")');
+      await page.waitForURL(new RegExp(`/console/test/projects/${testId}/keys$`));
+      await page.click('.mode-switch button:has-text("Live")');
+      await page.waitForURL(new RegExp(`/console/live/projects/${liveId}/keys$`));
+      await page.click('nav[aria-label="Main"] >> text=Projects');
+      await page.waitForURL(/\/console\/live\/projects$/);
+      assert.equal(await page.locator('ul[aria-label="Projects"] .badge-live').count(), 1);
+      await axe(page, "live projects");
+    });
+  });
+
+  test("deleting a project takes its name typed; then it is gone and its key fails", async () => {
+    const erin = await signIn(stack, "dev_erin");
+    const { project, secretKey } = await createProject(erin, { name: "Erin's old API" });
+    await withTab(await signedInTab("dev_erin", `/test/projects/${project.id}/settings`), "delete", async (page) => {
+      const button = page.locator('button:has-text("Delete project")');
+      await page.fill('.confirm input', "Erin's old");
+      assert.equal(await button.isDisabled(), true);
+      await page.fill('.confirm input', "Erin's old API");
+      await button.click();
+      await afterMaybeFresh(page, "dev_erin", "h1:has-text('Projects')");
+      await page.waitForSelector("text=No test projects yet");
+      assert.match(page.url(), /\/console\/test\/projects$/);
+    });
+    const gone = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${secretKey}` } });
+    assert.equal(gone.status, 401);
+  });
+});
+
+describe("operators", () => {
+  test("the drift audit finds a planted drift; the dry run, then confirm, repairs it", async () => {
+    assert.ok(saasProjectId, "the SaaS journey ran first");
+    const row = await stack.d1().then((db) => db.prepare("SELECT stripe_subscription_id FROM subscriptions WHERE project_id = ?1").bind(saasProjectId).first());
+    // Canceled at Stripe without any event reaching Tollgate.
+    await (await stack.sandboxD1())
+      .prepare("UPDATE objects SET body = json_set(body, '$.status', 'canceled', '$.canceled_at', CAST(?2 AS INTEGER)) WHERE id = ?1")
+      .bind(row.stripe_subscription_id, Math.floor(Date.now() / 1000))
+      .run();
+    await withTab(await signedInTab("dev_ops", "/operators"), "operators", async (page) => {
+      await page.fill('input[placeholder="prj_…"]', saasProjectId);
+      await page.click('button:has-text("Audit against Stripe")');
+      await page.waitForSelector('table[aria-label="Drifted subscriptions"]');
+      assert.match(await page.textContent('table[aria-label="Drifted subscriptions"]'), /status_mismatch.*"active".*"canceled"/s);
+      await axe(page, "operators with drift");
+      await page.click('button:has-text("Dry run the repair")');
+      await page.waitForSelector('[aria-label="Planned repair"]');
+      await page.click('button:has-text("Confirm repair")');
+      await page.waitForSelector("text=Repaired 1 subscription.");
+      await page.click('button:has-text("Audit against Stripe")');
+      await page.waitForSelector("text=No drift on this page.");
+    });
+    const after = await stack.d1().then((db) => db.prepare("SELECT status FROM subscriptions WHERE project_id = ?1").bind(saasProjectId).first());
+    assert.equal(after.status, "canceled");
+  });
+});
+
+describe("refusals", () => {
+  test("another developer's project id in the URL shows not-found", async () => {
+    const bob = await signIn(stack, "dev_bob");
+    const { project } = await createProject(bob, { name: "Bob's secret project" });
+    await withTab(await signedInTab("dev_carol", `/test/projects/${project.id}/keys`), "foreign", async (page) => {
+      await page.waitForSelector("h1:has-text('Not found')");
+      assert.match(page.url(), new RegExp(`/console/test/projects/${project.id}/keys$`));
+      assert.equal(await page.locator("text=Bob's secret project").count(), 0);
+      await axe(page, "not found");
+    });
+  });
+
+  test("an edit made stale elsewhere shows the conflict, and Reload lets it through", async () => {
+    const dave = await signIn(stack, "dev_dave");
+    const { project } = await createProject(dave, { name: "Dave API" });
+    const auth = { Authorization: `Bearer ${dave.token}` };
+    const tier = await stack.call("catalog", "POST", `/v1/projects/${project.id}/tiers`, { headers: auth, body: { name: "free", displayName: "Free", price: 0, limit: 100 } });
+    assert.equal(tier.status, 201);
+    await withTab(await signedInTab("dev_dave", `/test/projects/${project.id}/catalog`), "stale", async (page) => {
+      await page.click('button[aria-label="Edit free"]');
+      const form = page.locator('form[aria-label="Edit free"]');
+      await form.locator('input[name="displayName"]').fill("Free forever");
+      const elsewhere = await stack.call("catalog", "PATCH", `/v1/projects/${project.id}/tiers/${tier.body.data.id}`, { headers: auth, body: { limit: 200, updatedAt: tier.body.data.updatedAt } });
+      assert.equal(elsewhere.status, 200);
+      await form.locator('button[type="submit"]').click();
+      await page.waitForSelector("text=This changed elsewhere since you loaded it. Reload");
+      assert.match(await page.textContent(".error-note"), /request id req_/);
+      await page.click('.error-note button:has-text("Reload")');
+      await page.waitForFunction(() => document.querySelector('form[aria-label="Edit free"] input[name="limit"]')?.value === "200");
+      const again = page.locator('form[aria-label="Edit free"]');
+      await again.locator('input[name="displayName"]').fill("Free forever");
+      await again.locator('button[type="submit"]').click();
+      await page.waitForSelector('tr[data-name="free"]:has-text("Free forever")');
+    });
+  });
+});
+
+describe("accessibility and layout", () => {
+  test("axe finds no serious or critical violation on any page, at 1280 and 390 px", async () => {
+    const ops = await signIn(stack, "dev_ops");
+    const saas = await createProject(ops, { name: "Ops SaaS" });
+    const store = await createProject(ops, { name: "Ops Store", type: "store" });
+    const auth = { Authorization: `Bearer ${ops.token}` };
+    await connectWithoutBrowser(ops);
+    const product = await stack.call("catalog", "POST", `/v1/projects/${store.project.id}/products`, { headers: auth, body: { name: "ebook", displayName: "E-book", price: 900, inventory: 3 } });
+    assert.equal(product.status, 201, product.text);
+    await withTab(await signedInTab("dev_ops"), "axe", async (page) => {
+      const pages = [
+        ["/test/projects", "text=Ops SaaS"],
+        [`/test/projects/${saas.project.id}/dashboard`, '[data-testid="chart-usage"] canvas'],
+        [`/test/projects/${saas.project.id}/customers`, "#customers-title"],
+        [`/test/projects/${saas.project.id}/keys`, "#sk-title"],
+        [`/test/projects/${saas.project.id}/catalog`, "#catalog-title"],
+        [`/test/projects/${store.project.id}/catalog`, 'tr[data-name="ebook"]'],
+        [`/test/projects/${saas.project.id}/webhooks`, "#deliveries-title"],
+        [`/test/projects/${saas.project.id}/audit`, "#audit-title"],
+        [`/test/projects/${saas.project.id}/settings`, "#delete-title"],
+        ["/test/overview", '[data-testid="metric-usage"]'],
+        ["/live/projects", "h1:has-text('Projects')"],
+        ["/account", "#plan-title"],
+        ["/operators", "#drift-title"],
+      ];
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 900 });
+        for (const [path, ready] of pages) {
+          await navigate(page, path);
+          await page.waitForSelector(ready);
+          await page.waitForLoadState("networkidle");
+          await axe(page, `${path} at ${width}px`);
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          assert.ok(overflow <= 0, `${path} at ${width}px scrolls sideways by ${overflow}px`);
+        }
+      }
+    });
+  });
+
+  test("the keyboard alone reaches the project create form and the mode switch", async () => {
+    await withTab(await signedInTab("dev_keys"), "keyboard", async (page) => {
+      const reached = new Set();
+      for (let i = 0; i < 25; i++) {
+        await page.keyboard.press("Tab");
+        reached.add(await page.evaluate(() => document.activeElement?.getAttribute("name") ?? document.activeElement?.textContent?.trim()));
+      }
+      for (const name of ["Skip to content", "Test", "Live", "Projects", "name", "type", "Sign out"]) assert.ok(reached.has(name), `${name} reached by Tab (got ${[...reached].join(", ")})`);
+      await page.focus('input[name="name"]');
+      await page.keyboard.type("Typed API");
+      await page.keyboard.press("Enter");
+      await page.waitForSelector('[data-testid="revealed-secret"]');
+    });
+  });
+});
+
+/** Connects a sandbox Stripe account (test mode) for `developer` as a browser would, outside the console. */
+async function connectWithoutBrowser(developer) {
+  const { consentUrl, cookie } = await startConnect(stack, developer, "test");
+  const back = await consent(consentUrl);
+  const done = await stack.call("catalog", "GET", back.slice(stack.urls.catalog.length), { headers: { Cookie: cookie }, redirect: "manual" });
+  assert.equal(done.status, 303);
+  assert.match(done.headers.get("location"), /\/console\/\?stripe=connected&mode=test/);
+}
+
+/** Polls `check` (up to 15 s). */
+async function until(check) {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Moves the single-page app to `path` without a reload (the sign-in lives in memory). */
+async function navigate(page, path) {
+  await page.evaluate((to) => {
+    window.history.pushState(null, "", to);
+    window.dispatchEvent(new PopStateEvent("popstate"));
+  }, `/console${path}`);
+}
+
+async function addTier(page, { name, displayName, price, limit, popular = false }) {
+  await page.click('button:has-text("Add a tier")');
+  const form = page.locator('form[aria-label="New tier"]');
+  await form.locator('input[name="name"]').fill(name);
+  await form.locator('input[name="displayName"]').fill(displayName);
+  await form.locator('input[name="price"]').fill(price);
+  await form.locator('input[name="limit"]').fill(limit);
+  if (popular) await form.locator('input[name="popular"]').check();
+  await form.locator('button[type="submit"]').click();
+  await page.waitForSelector(`tr[data-name="${name}"]`);
+}
