@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds every worker with `worker-build --release`, skipping a worker whose output is newer
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
-# With no arguments it then builds the developer console (scripts/console.mjs: types from the
-# contract, tsc, vite, the first-load JS budget) and the SDK (scripts/sdk.mjs: tsc to sdk/dist,
-# the clients' min+gz sizes).
+# Whenever it builds the platform (which serves them as its static assets) it then builds the
+# developer console (scripts/console.mjs: types from the contract, tsc, vite, the first-load
+# JS budget), so a deploy ships the console of its own commit, and the SDK (scripts/sdk.mjs:
+# tsc to sdk/dist, the clients' min+gz sizes).
 # Usage: scripts/build.sh [worker…]   (default: all six, the console and the SDK)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
@@ -15,6 +16,7 @@ CONSOLE=1
 if [ $# -gt 0 ]; then
   WORKERS=("$@")
   CONSOLE=0
+  for w in "$@"; do [ "$w" = platform ] && CONSOLE=1; done
 fi
 
 stale() {

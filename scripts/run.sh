@@ -11,7 +11,7 @@
 #   deploy build, migrate and deploy an environment (scripts/deploy.mjs: --env staging|production)
 set -euo pipefail
 # Test-only tools (schemathesis) and the browser are installed only for the commands that use them.
-case "${1:-}" in test | integration) export TOLLGATE_TEST_TOOLS=1 TOLLGATE_BROWSER=1 ;; bench) export TOLLGATE_BROWSER=1 ;; esac
+case "${1:-}" in test | integration) export TOLLGATE_TEST_TOOLS=1 TOLLGATE_BROWSER=1 ;; bench | screenshots) export TOLLGATE_BROWSER=1 ;; esac
 # shellcheck source=scripts/bootstrap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$TOLLGATE_ROOT"

@@ -39,7 +39,8 @@ try {
   const shots = [
     ["projects", "/test/projects", "text=Demo SaaS"],
     ["dashboard", `/test/projects/${ids.saas}/dashboard`, '[data-testid="chart-usage"] canvas'],
-    ["customers", `/test/projects/${ids.saas}/customers`, "#customers-title"],
+    ["customers", `/test/projects/${ids.saas}/customers`, 'tr[data-customer="ada"]'],
+    ["customer", `/test/projects/${ids.saas}/customers/${ids.ada}`, '[data-testid="customer-usage"] canvas'],
     ["keys", `/test/projects/${ids.saas}/keys`, "#sk-title"],
     ["catalog-tiers", `/test/projects/${ids.saas}/catalog`, 'tr[data-name="pro"]'],
     ["catalog-products", `/test/projects/${ids.store}/catalog`, 'tr[data-name="ebook"]'],
@@ -82,10 +83,11 @@ async function seed() {
   await must("catalog", "POST", `/v1/projects/${store.data.project.id}/products`, { name: "ebook", displayName: "The e-book", price: 1200, inventory: 30 });
   await must("catalog", "POST", `/v1/projects/${store.data.project.id}/products`, { name: "poster", displayName: "Poster", price: 2500, inventory: 3 });
   const sk = { Authorization: `Bearer ${saas.data.secretKey}` };
+  const customers = {};
   for (const [email, externalId, calls] of [["ada@example.test", "ada", 12], ["grace@example.test", "grace", 7], ["linus@example.test", "linus", 3]]) {
-    await must("api", "POST", "/api/customers", { email, externalId }, sk);
+    customers[externalId] = (await must("api", "POST", "/api/customers", { email, externalId }, sk)).data.id;
     for (let i = 0; i < calls; i++) await must("api", "POST", "/api/data", undefined, { ...sk, "X-User-Id": externalId });
   }
   await must("webhooks", "POST", `/v1/projects/${sid}/webhook-endpoints`, { url: "https://example.com/hooks/tollgate", events: ["*"], description: "Production backend" });
-  return { saas: sid, store: store.data.project.id };
+  return { saas: sid, store: store.data.project.id, ada: customers.ada };
 }

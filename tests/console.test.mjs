@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import AxeBuilder from "@axe-core/playwright";
 import { launchBrowser } from "./support/browser.mjs";
-import { testStack } from "./support/stack.mjs";
+import { VIA_GATEWAY, testStack } from "./support/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
 import { consent, startConnect } from "./support/stripe.mjs";
 import { freePort } from "../scripts/stack.mjs";
@@ -49,10 +49,11 @@ async function startReceiver() {
 before(async () => {
   // The platform's port is chosen first so the Connect callback can send the popup back to
   // the console (CONSOLE_URL), as a deployment does.
-  const platform = await freePort();
+  const ports = { platform: await freePort(), gateway: await freePort() };
+  const consoleOrigin = `http://127.0.0.1:${VIA_GATEWAY ? ports.gateway : ports.platform}`;
   stack = await testStack({
-    ports: { platform },
-    vars: { CONSOLE_URL: `http://127.0.0.1:${platform}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS), OPERATOR_SUBJECTS: "dev_ops" },
+    ports,
+    vars: { CONSOLE_URL: `${consoleOrigin}/console/`, FRESH_AUTH_SECONDS: String(FRESH_AUTH_SECONDS), OPERATOR_SUBJECTS: "dev_ops" },
   });
   receiver = await startReceiver();
   consoleUrl = `${stack.urls.platform}/console`;
@@ -222,6 +223,15 @@ describe("the console", () => {
     await page.waitForSelector('[data-testid="chart-usage"] canvas');
     await axe(page, "dashboard");
 
+    // The customer table shows Ann with 7 on her usage bar, on the free plan.
+    await page.click('nav[aria-label="Project"] >> text=Customers');
+    const ann = page.locator('tr[data-customer="ann"]');
+    await ann.waitFor();
+    assert.match(await ann.locator('[data-testid="usage-text"]').textContent(), /^7 \/ 100$/);
+    assert.equal(await ann.locator('progress').getAttribute("value"), "7");
+    assert.equal(await ann.locator('[data-testid="plan"]').textContent(), "free");
+    await axe(page, "customers");
+
     // 6. Ann buys pro on the sandbox's hosted page: once Stripe's webhook is applied, MRR shows.
     const checkout = await stack.call("api", "POST", "/api/create-checkout", {
       headers: { ...backend, "X-User-Id": "ann" },
@@ -237,12 +247,22 @@ describe("the console", () => {
     await page.click('nav[aria-label="Project"] >> text=Keys');
     await page.click('nav[aria-label="Project"] >> text=Dashboard');
     await page.waitForSelector('[data-testid="metric-mrr"]:has-text("$19.00")');
+    await page.click('nav[aria-label="Project"] >> text=Customers');
+    await page.waitForSelector('tr[data-customer="ann"] [data-testid="plan"]:has-text("pro")');
+    await page.click('tr[data-customer="ann"] a');
+    await page.waitForSelector('[data-testid="customer-subscription"]:has-text("active")');
+    assert.match(await page.textContent('[data-testid="customer-subscription"]'), /pro, \$19\.00 \/ month/);
+    await page.waitForSelector('[data-testid="customer-usage"] canvas');
+    await axe(page, "customer detail");
     saasProjectId = projectId;
 
     // 7. The endpoint got customer.created, and the deliveries log says so.
     await page.click('nav[aria-label="Project"] >> text=Webhooks');
     await page.waitForSelector('table[aria-label="Deliveries"] tr:has-text("customer.created"):has-text("delivered")', { timeout: 20_000 });
     assert.ok(receiver.received.some((r) => r.type === "customer.created"));
+    const sent = receiver.received.filter((r) => r.type === "customer.created").length;
+    await page.click('table[aria-label="Deliveries"] tr:has-text("customer.created") button:has-text("Resend")');
+    await until(async () => receiver.received.filter((r) => r.type === "customer.created").length > sent);
 
     // 8. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
     await page.click('nav[aria-label="Project"] >> text=Keys');
@@ -261,6 +281,28 @@ describe("the console", () => {
     const fresh = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${rotated}` } });
     assert.equal(fresh.status, 200);
     assert.equal(fresh.body.data?.id ?? fresh.body.id ?? projectId, projectId);
+
+    // The rotated key's row can still be revoked outright.
+    await page.check("text=I have stored it");
+    await page.click('button:has-text("Done: hide it")');
+    const previous = page.locator("tr", { has: page.locator(".badge-rotated") }).first();
+    await previous.locator('button:has-text("Revoke")').click();
+    await previous.locator('button:has-text("Revoke now")').click();
+    await page.waitForSelector("tr .badge-revoked");
+
+    // The audit trail lists the rotation with its request id; the overview sums the mode.
+    await page.click('nav[aria-label="Project"] >> text=Audit trail');
+    await page.waitForSelector('table[aria-label="Audit events"]');
+    await page.selectOption('select:near(:text("Action"))', "key.rotated");
+    const rows = page.locator('table[aria-label="Audit events"] tbody tr');
+    assert.equal(await rows.count(), 1);
+    assert.match(await rows.first().textContent(), /key\.rotated.*dev_alice.*req_/s);
+    await axe(page, "audit");
+    await page.click('nav[aria-label="Main"] >> text=Overview');
+    await page.waitForSelector('[data-testid="metric-usage"]');
+    // (Ann's usage counts from zero again in her paid period, so the MRR is what shows her.)
+    await page.waitForSelector('[data-testid="metric-mrr"]:has-text("$19.00")');
+    assert.match(await page.textContent("main"), /Alice API/);
     });
   });
 });
@@ -313,6 +355,22 @@ describe("the Store journey", () => {
       assert.match(await page.textContent('[data-testid="metric-revenue"]'), /\$12\.00/);
       const download = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
       assert.equal(download.status, 200, download.text);
+
+      // The order is in the buyer's detail; revoking its entitlement makes the download fail.
+      await page.click('nav[aria-label="Project"] >> text=Customers');
+      await page.click('tr[data-customer="buyer"] a');
+      await page.waitForSelector('table[aria-label="Orders"] tr:has-text("$12.00")');
+      assert.match(await page.textContent('table[aria-label="Orders"]'), /paid/);
+      const entitlement = page.locator('table[aria-label="Entitlements"] tr[data-entitlement^="ent_"]');
+      await entitlement.locator('button:has-text("Revoke")').click();
+      await entitlement.locator('button:has-text("Revoke access")').click();
+      await page.waitForSelector('table[aria-label="Entitlements"] tr[data-entitlement^="ent_"]:has-text("revoked")');
+      await axe(page, "customer with an order");
+      const refused = await fetch(download.body.data.url);
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).code, "entitlement_required");
+      const again = await stack.call("api", "POST", "/api/downloads", { headers: { ...backend, "X-User-Id": "buyer" }, body: { productId: product.id } });
+      assert.equal(again.status, 403);
     });
   });
 });
@@ -369,6 +427,86 @@ describe("projects", () => {
     });
     const gone = await stack.call("api", "GET", "/api/project", { headers: { Authorization: `Bearer ${secretKey}` } });
     assert.equal(gone.status, 401);
+  });
+});
+
+describe("customers", () => {
+  test("the table searches and pages; deleting a customer takes a fresh sign-in and their name", async () => {
+    const gil = await signIn(stack, "dev_gil");
+    const { project, secretKey } = await createProject(gil, { name: "Gil API" });
+    await stack.call("catalog", "POST", `/v1/projects/${project.id}/tiers`, { headers: { Authorization: `Bearer ${gil.token}` }, body: { name: "free", displayName: "Free", price: 0, limit: 10 } });
+    const backend = { Authorization: `Bearer ${secretKey}` };
+    for (let i = 1; i <= 23; i++) {
+      const res = await stack.call("api", "POST", "/api/customers", { headers: backend, body: { email: `user${String(i).padStart(2, "0")}@example.test`, externalId: `user${i}` } });
+      assert.equal(res.status, 201);
+    }
+    await withTab(await signedInTab("dev_gil", `/test/projects/${project.id}/customers`), "customers", async (page) => {
+      const rows = page.locator('table[aria-label="Customers"] tbody tr');
+      await rows.first().waitFor();
+      assert.equal(await rows.count(), 20);
+      await page.click('nav[aria-label="Pages"] button:has-text("Next")');
+      await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 3);
+      await page.click('nav[aria-label="Pages"] button:has-text("Previous")');
+      await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 20);
+
+      await page.fill('input[name="search"]', "user07@example.test");
+      await page.click('button:has-text("Search")');
+      await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 1);
+      await page.click('tr[data-customer="user7"] a');
+      await page.waitForSelector("#customer-title:has-text('user07@example.test')");
+      await page.fill(".danger-zone .confirm input", "user07@example.test");
+      await page.click('button:has-text("Delete customer")');
+      await afterMaybeFresh(page, "dev_gil", "#customers-title");
+      await page.fill('input[name="search"]', "user07@example.test");
+      await page.click('button:has-text("Search")');
+      await page.waitForSelector("text=No customer matches.");
+    });
+    const gone = await stack.call("api", "GET", "/api/customers/user7", { headers: backend });
+    assert.equal(gone.status, 404);
+  });
+});
+
+describe("settings", () => {
+  test("redirect origins save behind a fresh sign-in, and a rename keeps the stale guard", async () => {
+    const hal = await signIn(stack, "dev_hal");
+    const { project } = await createProject(hal, { name: "Hal API" });
+    await withTab(await signedInTab("dev_hal", `/test/projects/${project.id}/settings`), "settings", async (page) => {
+      await page.fill('textarea:near(:text("One origin per line"))', "https://app.example.com\nhttps://shop.example.com");
+      await page.click('button:has-text("Save origins")');
+      await until(async () => (await hal.call("GET", `/v1/projects/${project.id}/redirect-origins`)).body.data.origins.length === 2);
+      await afterMaybeFresh(page, "dev_hal", 'button:has-text("Save origins"):disabled');
+
+      const current = (await hal.call("GET", `/v1/projects/${project.id}`)).body.data;
+      const elsewhere = await hal.call("PATCH", `/v1/projects/${project.id}`, { body: { name: "Hal API (renamed elsewhere)", updatedAt: current.updatedAt } });
+      assert.equal(elsewhere.status, 200);
+      await page.fill('input:near(:text("Project name"))', "Hal's API");
+      await page.click('button:has-text("Rename")');
+      await page.waitForSelector("text=This changed elsewhere since you loaded it. Reload");
+      await page.click('.error-note button:has-text("Reload")');
+      await page.waitForSelector("h1:has-text('Hal API (renamed elsewhere)')");
+    });
+    const origins = await hal.call("GET", `/v1/projects/${project.id}/redirect-origins`);
+    assert.deepEqual(origins.body.data.origins, ["https://app.example.com", "https://shop.example.com"]);
+  });
+});
+
+describe("the developer's own plan", () => {
+  test("Account subscribes through Tollgate's checkout, and the status follows the payment", async () => {
+    await withTab(await signedInTab("dev_payer", "/account"), "plan", async (page) => {
+      await page.waitForSelector("section[aria-labelledby='plan-title'] .badge-none");
+      await page.click('button:has-text("Subscribe to the developer plan")');
+      await page.waitForSelector("#pay");
+      await Promise.all([page.waitForURL(/\/console\/account\?billing=success/), page.click("#pay")]);
+      // A full page load: the in-memory sign-in is gone, so sign in again and land back here.
+      await page.click('button:has-text("Sign in")');
+      await fillIssuerForm(page, "dev_payer");
+      await page.waitForSelector("text=Thanks: your plan is active");
+      const payer = await signIn(stack, "dev_payer");
+      await until(async () => (await payer.call("GET", "/v1/platform")).body.data.billingStatus === "active");
+      await page.click('nav[aria-label="Main"] >> text=Projects');
+      await page.click('nav[aria-label="Main"] >> text=Account');
+      await page.waitForSelector("section[aria-labelledby='plan-title'] .badge-active");
+    });
   });
 });
 

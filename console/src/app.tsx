@@ -67,7 +67,15 @@ export function AppProvider({ config, api, children }: { config: ConsoleConfig; 
       {children}
       {prompt && (
         <div className="modal-backdrop">
-          <div className="modal" role="dialog" aria-modal="true" aria-labelledby="reauth-title">
+          <div
+            className="modal"
+            role="dialog"
+            aria-modal="true"
+            aria-labelledby="reauth-title"
+            onKeyDown={(e) => {
+              if (e.key === "Escape") close((p) => p.reject(new Error("The action was cancelled: it needs a fresh sign-in.")));
+            }}
+          >
             <h2 id="reauth-title">Confirm it is you</h2>
             <p>This action needs a sign-in from the last few minutes. Sign in again in the window that opens; the action then runs once more.</p>
             {error && (

@@ -12,7 +12,7 @@ import { AuditPage } from "./pages/audit";
 import { SettingsPage } from "./pages/settings";
 import { AccountPage } from "./pages/account";
 import { OperatorsPage } from "./pages/operators";
-import { CustomersPage } from "./pages/customers";
+import { CustomerDetailPage, CustomersPage } from "./pages/customers";
 import { Loading } from "./ui/common";
 
 const DashboardPage = lazy(() => import("./pages/dashboard").then((m) => ({ default: m.DashboardPage })));
@@ -62,6 +62,7 @@ export function createRouter() {
               { index: true, element: <Navigate to="dashboard" replace /> },
               { path: "dashboard", element: <Deferred><DashboardPage /></Deferred> },
               { path: "customers", element: <CustomersPage /> },
+              { path: "customers/:customerId", element: <CustomerDetailPage /> },
               { path: "keys", element: <KeysPage /> },
               { path: "catalog", element: <CatalogPage /> },
               { path: "webhooks", element: <WebhooksPage /> },

@@ -13,7 +13,8 @@ import type { components } from "../api/schema";
 
 export function AccountPage() {
   const { api } = useApp();
-  const platform = useQuery({ queryKey: keys.platform, queryFn: () => ok(api.platform.GET("/v1/platform")).then((r) => r.data) });
+  // The plan's status moves with Stripe's webhook: always read it afresh.
+  const platform = useQuery({ queryKey: keys.platform, queryFn: () => ok(api.platform.GET("/v1/platform")).then((r) => r.data), staleTime: 0 });
   const returned = new URLSearchParams(window.location.search).get("billing");
   const checkout = useMutation({
     mutationFn: async () => {

@@ -20,7 +20,7 @@ export function ProjectsPage() {
         {(page) => {
           const mine = page.data.filter((p) => p.mode === mode);
           if (mine.length === 0)
-            return <Empty>{mode === "test" ? "No test projects yet: create one below." : "No live projects yet. A test project goes live from its Catalog page (Go live)."}</Empty>;
+            return <Empty>{mode === "test" ? "No test projects yet: create one below." : "No live projects yet. A test project goes live from its Catalog page (Go live), or create one below."}</Empty>;
           return (
             <ul className="cards" aria-label="Projects">
               {mine.map((p) => (
@@ -41,12 +41,12 @@ export function ProjectsPage() {
           );
         }}
       </QueryView>
-      {mode === "test" && <CreateProject />}
+      <CreateProject mode={mode} />
     </>
   );
 }
 
-function CreateProject() {
+function CreateProject({ mode }: { mode: "test" | "live" }) {
   const { api } = useApp();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
@@ -58,7 +58,7 @@ function CreateProject() {
       ok(
         api.platform.POST("/v1/projects", {
           params: { header: { "Idempotency-Key": idempotencyKey() } },
-          body: { name: name.trim(), type, mode: "test" },
+          body: { name: name.trim(), type, mode },
         }),
       ),
     onSuccess: (res) => {
@@ -77,14 +77,15 @@ function CreateProject() {
         onDone={() => {
           const id = revealed.id;
           setRevealed(null);
-          navigate(`/test/projects/${id}/keys`);
+          navigate(`/${mode}/projects/${id}/keys`);
         }}
       />
     );
 
   return (
     <section aria-labelledby="create-title" className="panel">
-      <h2 id="create-title">Create a project</h2>
+      <h2 id="create-title">Create a {mode} project</h2>
+      {mode === "live" && <p className="muted">Live keys work while your Tollgate plan is active (Account).</p>}
       <form
         onSubmit={(e) => {
           e.preventDefault();

@@ -127,6 +127,8 @@ function RedirectOrigins() {
     onSuccess: () => {
       setText(null);
       void queryClient.invalidateQueries({ queryKey: key });
+      // The project row moved with it (its updatedAt), which a rename sends back.
+      void queryClient.invalidateQueries({ queryKey: keys.project(project.id) });
     },
   });
   return (
