@@ -839,6 +839,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/projects/{id}/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The project's end users, newest first, with plan, usage this period and subscription (keyset pages)
+         * @description One page per request, read in one statement. Pages by keyset, never by offset: pass the
+         *     answer's `nextCursor` as `cursor` for the next page (`null` on the last page). A cursor
+         *     this list did not answer, a `limit` outside 1–100 or a `search` longer than 100
+         *     characters answers 422 `validation_failed` on that parameter.
+         *
+         *     `search` is a case-insensitive prefix of the email, the external id or the `cus_…` id.
+         *     `plan` and `limit` are the tier that applies now, by the metered call's rule (an active
+         *     or trialing subscription's tier, else the assigned one, else the project's default);
+         *     `limit: null` is unlimited. `usage` is the counter a metered call counts into now.
+         *     `subscription` is the one deciding the plan, else the newest (any status), else null.
+         *     Another developer's project answers 404.
+         */
+        get: operations["listConsoleCustomers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projects/{id}/customers/{customerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One end user in full — usage this period and per day, subscription, orders, entitlements
+         * @description The list's row, plus `usageHistory` (units per UTC day over the last 30 days, today
+         *     last, days without calls 0; kept since migration 0017), the subscription in full (or
+         *     null), the newest 50 orders and the newest 100 entitlements (order entitlements
+         *     whatever their status, and subscriptions). A deleted customer, or another project's,
+         *     answers 404.
+         */
+        get: operations["getConsoleCustomer"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an end user (fresh sign-in; audited as customer.deleted)
+         * @description The rules of `DELETE /api/customers/{id}`: the customer's usage (counters and daily
+         *     history) and end-user tokens go, orders, entitlements and subscriptions stay. A write
+         *     that cannot be undone, so it needs a recent sign-in (403 `reauthentication_required`),
+         *     like deleting a project. The audit event names the developer and is written in the
+         *     same batch. An unknown, already deleted or another project's customer answers 404.
+         */
+        delete: operations["deleteConsoleCustomer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projects/{id}/customers/{customerId}/entitlements/{entitlementId}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+                /** @description `ent_…` */
+                entitlementId: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke one of the customer's order entitlements (audited as entitlement.revoked)
+         * @description The same revoke as `POST /api/entitlements/{id}/revoke`, in the same batch: download
+         *     links already issued stop at once, the audit event names the developer, and the
+         *     project's `entitlement.changed` webhook is queued. No fresh sign-in needed (access can
+         *     be granted again by a new order). Already revoked: 409 `already_revoked`; a
+         *     subscription (`subr_…`): 409 `not_revocable`. An entitlement of another customer or
+         *     project answers 404.
+         */
+        post: operations["revokeConsoleEntitlement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/projects/{id}/events": {
         parameters: {
             query?: never;
@@ -1425,10 +1524,40 @@ export interface paths {
          *     guest cart's `X-Checkout-Secret` (else 403 `forbidden`). A session keeps at most the
          *     project's `checkoutLimits.streamsPerSession` streams open (429 `stream_limit_reached`), and
          *     a stream ends after `streamIdleSeconds` without news (reconnect to keep listening).
+         *
+         *     A browser's `EventSource` cannot send headers: it opens the `url` that
+         *     `POST /api/checkout/{sessionId}/stream-token` answers, which carries the publishable key
+         *     and a stream token for this one session (`?publishableKey=pk_…&streamToken=cst_…`,
+         *     good for 120 s to open; never a secret key, which is refused in a URL).
          */
         get: operations["checkoutEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/checkout/{sessionId}/stream-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A token and URL a browser's EventSource opens the session's event stream with
+         * @description For the session's owner only (the secret key, the session's end user's token, or a guest
+         *     cart's `X-Checkout-Secret`; else 403 `forbidden`): a stream token for this one session,
+         *     good for 120 s to open the stream, and the relative `url` of
+         *     `GET /api/checkout/{sessionId}/events` carrying it with the project's publishable key —
+         *     `new EventSource(baseUrl + url)`. The token opens nothing else. Another project's
+         *     session answers 404.
+         */
+        post: operations["checkoutStreamToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2821,6 +2950,101 @@ export interface components {
             /** @description Subscriptions: end of the paid period (ms) */
             currentPeriodEnd: number | null;
         };
+        /** @description An end user as the console's customer table shows it. */
+        ConsoleCustomer: {
+            id: string;
+            email: string | null;
+            externalId: string | null;
+            firstName: string | null;
+            lastName: string | null;
+            createdAt: number;
+            /** @description The tier that applies now; null when the project has none for them */
+            plan: string | null;
+            /** @description That tier's allowance per period; null = unlimited (or no tier) */
+            limit: number | null;
+            usage: components["schemas"]["ConsoleUsage"];
+            subscription: null | components["schemas"]["ConsoleSubscriptionSummary"];
+        };
+        /** @description The counter a metered call counts into now, and its period (ms). */
+        ConsoleUsage: {
+            count: number;
+            periodStart: number;
+            /** @description Exclusive */
+            periodEnd: number;
+        };
+        ConsoleSubscriptionSummary: {
+            /** @enum {string} */
+            status: "incomplete" | "incomplete_expired" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "paused";
+            tier: string;
+            currentPeriodEnd: number | null;
+            cancelAtPeriodEnd: boolean;
+        };
+        ConsoleSubscription: {
+            id: string;
+            /** @enum {string} */
+            status: "incomplete" | "incomplete_expired" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "paused";
+            tier: string;
+            currentPeriodStart: number | null;
+            currentPeriodEnd: number | null;
+            cancelAtPeriodEnd: boolean;
+            canceledAt: number | null;
+            /** @description Minor units per interval */
+            amount: number;
+            currency: string;
+            /** @enum {string} */
+            interval: "month" | "year";
+        };
+        ConsoleCustomerPage: {
+            data: components["schemas"]["ConsoleCustomer"][];
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+            limit: number;
+        };
+        ConsoleOrder: {
+            id: string;
+            status: components["schemas"]["OrderStatus"];
+            amountTotal: number;
+            amountRefunded: number;
+            currency: string;
+            createdAt: number;
+            paidAt: number | null;
+            productIds: string[];
+        };
+        /** @description What the customer may use or download, from a paid order (`ent_…`, revocable while active) or a subscription (`subr_…`, following its status). */
+        ConsoleEntitlement: {
+            id: string;
+            /** @enum {string} */
+            source: "order" | "subscription";
+            productId: string | null;
+            /** @description Subscriptions: the tier's name */
+            plan: string | null;
+            /** @description `active` or `revoked` for orders; the subscription's status otherwise */
+            status: string;
+            /** @enum {string|null} */
+            revokedBy: "developer" | "refund" | "dispute" | null;
+            createdAt: number;
+            revokedAt: number | null;
+        };
+        ConsoleCustomerDetail: {
+            id: string;
+            email: string | null;
+            externalId: string | null;
+            firstName: string | null;
+            lastName: string | null;
+            createdAt: number;
+            plan: string | null;
+            limit: number | null;
+            usage: components["schemas"]["ConsoleUsage"];
+            subscription: null | components["schemas"]["ConsoleSubscription"];
+            /** @description 30 entries, one per UTC day, today last. */
+            usageHistory: {
+                /** Format: date */
+                date: string;
+                count: number;
+            }[];
+            orders: components["schemas"]["ConsoleOrder"][];
+            entitlements: components["schemas"]["ConsoleEntitlement"][];
+        };
     };
     responses: {
         /** @description Counted (or, with cost 0, checked). */
@@ -2981,6 +3205,8 @@ export interface components {
         PageSize: number;
         IdempotencyKey: string;
         ItemId: string;
+        /** @description The `cus_…` id (an external id answers 404 here). */
+        CustomerId: string;
         EndpointId: string;
         DeliveryId: string;
         AssetId: string;
@@ -6442,6 +6668,249 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    listConsoleCustomers: {
+        parameters: {
+            query?: {
+                search?: string;
+                limit?: number;
+                /** @description The previous page's `nextCursor` (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of customers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "cus_6avw7QFhOtAsaBDqLdlEsU",
+                     *           "email": "ann@example.com",
+                     *           "externalId": "user_42",
+                     *           "firstName": "Ann",
+                     *           "lastName": "Lee",
+                     *           "createdAt": 1763740800000,
+                     *           "plan": "pro",
+                     *           "limit": 1000,
+                     *           "usage": {
+                     *             "count": 7,
+                     *             "periodStart": 1764547200000,
+                     *             "periodEnd": 1767225600000
+                     *           },
+                     *           "subscription": {
+                     *             "status": "active",
+                     *             "tier": "pro",
+                     *             "currentPeriodEnd": 1766592000000,
+                     *             "cancelAtPeriodEnd": false
+                     *           }
+                     *         }
+                     *       ],
+                     *       "nextCursor": "MTc2Mzc0MDgwMDAwMDpjdXNfNmF2dzdRRmhPdEFzYUJEcUxkbEVzVQ",
+                     *       "limit": 20
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ConsoleCustomerPage"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getConsoleCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The customer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "id": "cus_6avw7QFhOtAsaBDqLdlEsU",
+                     *         "email": "ann@example.com",
+                     *         "externalId": "user_42",
+                     *         "firstName": "Ann",
+                     *         "lastName": "Lee",
+                     *         "createdAt": 1763740800000,
+                     *         "plan": "pro",
+                     *         "limit": 1000,
+                     *         "usage": {
+                     *           "count": 7,
+                     *           "periodStart": 1764547200000,
+                     *           "periodEnd": 1767225600000
+                     *         },
+                     *         "subscription": {
+                     *           "id": "subr_sZa0AinT0dlFknA6478KTG",
+                     *           "status": "active",
+                     *           "tier": "pro",
+                     *           "currentPeriodStart": 1763913600000,
+                     *           "currentPeriodEnd": 1766592000000,
+                     *           "cancelAtPeriodEnd": false,
+                     *           "canceledAt": null,
+                     *           "amount": 900,
+                     *           "currency": "usd",
+                     *           "interval": "month"
+                     *         },
+                     *         "usageHistory": [
+                     *           {
+                     *             "date": "2025-12-05",
+                     *             "count": 0
+                     *           },
+                     *           {
+                     *             "date": "2025-12-06",
+                     *             "count": 7
+                     *           }
+                     *         ],
+                     *         "orders": [
+                     *           {
+                     *             "id": "ord_8aNz22gWEx9P7sbzJ5H9nL",
+                     *             "status": "paid",
+                     *             "amountTotal": 1500,
+                     *             "amountRefunded": 0,
+                     *             "currency": "usd",
+                     *             "createdAt": 1763740800000,
+                     *             "paidAt": 1763740805000,
+                     *             "productIds": [
+                     *               "prd_cOlF3tmFeT67xHsZwFwkS7"
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "entitlements": [
+                     *           {
+                     *             "id": "ent_GjWrvLISc7rrym3u4xrqTb",
+                     *             "source": "order",
+                     *             "productId": "prd_cOlF3tmFeT67xHsZwFwkS7",
+                     *             "plan": null,
+                     *             "status": "active",
+                     *             "revokedBy": null,
+                     *             "createdAt": 1763740805000,
+                     *             "revokedAt": null
+                     *           },
+                     *           {
+                     *             "id": "subr_sZa0AinT0dlFknA6478KTG",
+                     *             "source": "subscription",
+                     *             "productId": null,
+                     *             "plan": "pro",
+                     *             "status": "active",
+                     *             "revokedBy": null,
+                     *             "createdAt": 1763913600000,
+                     *             "revokedAt": null
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["ConsoleCustomerDetail"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteConsoleCustomer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "id": "cus_6avw7QFhOtAsaBDqLdlEsU",
+                     *         "deleted": true
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            id: string;
+                            /** @constant */
+                            deleted: true;
+                        };
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    revokeConsoleEntitlement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+                /** @description `ent_…` */
+                entitlementId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked entitlement. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "id": "ent_GjWrvLISc7rrym3u4xrqTb",
+                     *         "source": "order",
+                     *         "productId": "prd_cOlF3tmFeT67xHsZwFwkS7",
+                     *         "plan": null,
+                     *         "status": "revoked",
+                     *         "revokedBy": "developer",
+                     *         "createdAt": 1763740805000,
+                     *         "revokedAt": 1763827200000
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["ConsoleEntitlement"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     listProjectEvents: {
         parameters: {
             query?: {
@@ -7968,7 +8437,12 @@ export interface operations {
     };
     checkoutEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description With `streamToken`, for an `EventSource` (which cannot send headers). */
+                publishableKey?: string;
+                /** @description From `POST /api/checkout/{sessionId}/stream-token`. */
+                streamToken?: string;
+            };
             header?: {
                 /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
@@ -7992,6 +8466,49 @@ export interface operations {
                         /** @constant */
                         event: "status";
                         data: string;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    checkoutStreamToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                "X-End-User-Token"?: components["parameters"]["EndUserToken"];
+                /** @description With the publishable key, a guest cart's `sessionSecret` (from POST /api/cart/checkout) — the guest's proof of owning the session. A malformed one answers 403 `forbidden` on every lane. */
+                "X-Checkout-Secret"?: components["parameters"]["CheckoutSecret"];
+            };
+            path: {
+                sessionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token and the stream's URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "streamToken": "cst_1763740920.k7Qm2x9fVh3sLw8pZr4tYc1nBd6eGj0aUo5iXq2yWkE",
+                     *         "expiresAt": 1763740920000,
+                     *         "url": "/api/checkout/cs_test_a1B2c3/events?publishableKey=pk_test_4eC39HqLyjWDarjtT1zdp7dc0Rm2Xa&streamToken=cst_1763740920.k7Qm2x9fVh3sLw8pZr4tYc1nBd6eGj0aUo5iXq2yWkE"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            streamToken: string;
+                            expiresAt: number;
+                            url: string;
+                        };
                     };
                 };
             };
