@@ -3,8 +3,9 @@
 # than all of its inputs, then prints each worker's wasm size (raw and gzip -9).
 # Whenever it builds the platform (which serves them as its static assets) it then builds the
 # developer console (scripts/console.mjs: types from the contract, tsc, vite, the first-load
-# JS budget), so a deploy ships the console of its own commit.
-# Usage: scripts/build.sh [worker…]   (default: all six and the console)
+# JS budget), so a deploy ships the console of its own commit, and the SDK (scripts/sdk.mjs:
+# tsc to sdk/dist, the clients' min+gz sizes).
+# Usage: scripts/build.sh [worker…]   (default: all six, the console and the SDK)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -46,4 +47,6 @@ done
 if [ "$CONSOLE" = 1 ]; then
   printf '[build] console\n' >&2
   node scripts/console.mjs
+  printf '[build] sdk\n' >&2
+  node scripts/sdk.mjs
 fi

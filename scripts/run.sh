@@ -3,7 +3,7 @@
 #   start  build every worker, migrate the local D1, run the whole platform on 127.0.0.1
 #   test   lint, unit, build, integration: the whole gate (CI runs the four as separate steps)
 #   lint   fmt and clippy (host and wasm32)
-#   unit   the native unit tests and the console's (vitest)
+#   unit   the native unit tests, the console's (vitest) and the SDK's (node:test)
 #   integration  the integration tests (after build), deploy bundle dry-runs included
 #   build  build every worker (incremental) and print the wasm sizes
 #   screenshots  build, then photograph every console page of a seeded demo into docs/console/
@@ -32,6 +32,9 @@ unit() {
   phase "console unit tests (vitest)"
   node scripts/console.mjs --types-only
   npx vitest run --root console
+  phase "sdk unit tests (node:test)"
+  node scripts/sdk.mjs --no-size
+  node --test --test-reporter=spec 'sdk/test/*.test.mjs'
 }
 build() {
   phase "build"

@@ -57,6 +57,25 @@ describe("a development stack", () => {
     }
   });
 
+  test("a path another worker serves answers 404 naming that worker", async () => {
+    const cases = [
+      ["platform", "GET", "/api/tiers", "api"],
+      ["platform", "GET", "/v1/projects/prj_x/tiers", "catalog"],
+      ["platform", "GET", "/v1/projects/prj_x/webhook-endpoints", "webhooks"],
+      ["api", "GET", "/v1/projects", "platform"],
+      ["catalog", "POST", "/webhook/stripe", "webhooks"],
+      ["webhooks", "GET", "/api/usage", "api"],
+    ];
+    for (const [worker, method, path, serves] of cases) {
+      const res = await stack.call(worker, method, path);
+
+      assert.deepEqual([res.status, res.body.code], [404, "not_found"], `${worker} ${path}`);
+      assert.match(res.body.error, new RegExp(`the ${serves} worker serves this path`), `${worker} ${path}`);
+    }
+    const unknown = await stack.call("catalog", "GET", "/nope");
+    assert.equal(unknown.body.error, "No such resource or route.", "an unknown path is claimed for no one");
+  });
+
   test("a served path asked with another method answers 405 with the allowed methods", async () => {
     for (const worker of WORKERS) {
       for (const method of ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"]) {

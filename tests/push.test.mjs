@@ -5,6 +5,7 @@
 // stream ends after the project's idle timeout.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { launchBrowser, startApp } from "./support/browser.mjs";
 import { checkResponse } from "./support/contract.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
@@ -158,5 +159,73 @@ describe("live checkout status", () => {
 
     assert.equal(res.status, 404);
     assert.equal(res.body.code, "not_found");
+  });
+});
+
+describe("a browser's EventSource", () => {
+  const tokenFor = async (sessionId, project = shop) => {
+    const res = await server(project)("POST", `/api/checkout/${sessionId}/stream-token`);
+    assert.equal(res.status, 200, res.text);
+    return res.body.data;
+  };
+
+  test("opens the stream with the URL a stream token gives, and hears the payment", async () => {
+    const sessionId = await openCart();
+    const { url, streamToken, expiresAt } = await tokenFor(sessionId);
+    const app = await startApp();
+    const { browser, close } = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(app.url);
+      await page.evaluate((source) => {
+        window.heard = [];
+        const events = new EventSource(source);
+        events.addEventListener("status", (e) => {
+          window.heard.push(JSON.parse(e.data).status);
+          if (window.heard.includes("complete")) events.close();
+        });
+      }, `${stack.urls.api}${url}`);
+      await page.waitForFunction(() => window.heard.includes("open"));
+
+      await pay(sessionId);
+
+      await page.waitForFunction(() => window.heard.includes("complete"));
+      assert.deepEqual(await page.evaluate(() => window.heard), ["open", "complete"]);
+    } finally {
+      await close();
+      await app.close();
+    }
+    assert.match(streamToken, /^cst_/);
+    assert.ok(expiresAt > Date.now() && expiresAt <= Date.now() + 121_000);
+    assert.ok(!url.includes(shop.secretKey), "the URL carries no secret key");
+  });
+
+  test("a stream token opens only its own session, only with the publishable key, only in time", async () => {
+    const sessionId = await openCart();
+    const other = await openCart();
+    const { streamToken } = await tokenFor(sessionId);
+    const pk = shop.project.publishableKey;
+    const at = (query, headers = {}) => stack.call("api", "GET", `/api/checkout/${sessionId}/events?${new URLSearchParams(query)}`, { headers });
+    const cases = [
+      [() => stack.call("api", "GET", `/api/checkout/${other}/events?${new URLSearchParams({ publishableKey: pk, streamToken })}`), 403, "forbidden", "another session"],
+      [() => at({ publishableKey: pk, streamToken }, { "X-Tollgate-Dev-Now": String(Date.now() + 200_000) }), 403, "forbidden", "after it expired"],
+      [() => at({ streamToken }), 401, "missing_credentials", "without the publishable key"],
+      [() => at({ publishableKey: shop.secretKey, streamToken }), 401, "missing_credentials", "with a secret key in the URL"],
+      [() => at({ publishableKey: rival.project.publishableKey, streamToken }), 404, "not_found", "another project's key"],
+      [() => at({ publishableKey: pk, streamToken: "cst_9999999999.AAAA" }), 403, "forbidden", "a made-up token"],
+    ];
+    for (const [send, status, code, what] of cases) {
+      const res = await send();
+      assert.deepEqual([res.status, res.body?.code], [status, code], what);
+      assert.ok(!res.text.includes(shop.secretKey), `${what}: no key echoed`);
+    }
+  });
+
+  test("only the session's owner gets a stream token", async () => {
+    const sessionId = await openCart();
+
+    const res = await stack.call("api", "POST", `/api/checkout/${sessionId}/stream-token`, { headers: { "X-Publishable-Key": shop.project.publishableKey } });
+
+    assert.deepEqual([res.status, res.body.code], [403, "forbidden"]);
   });
 });

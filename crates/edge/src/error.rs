@@ -19,6 +19,8 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 pub enum ApiError {
     /// No route or resource answers to this path (also another tenant's resource).
     NotFound,
+    /// No route here, but another of Tollgate's workers serves the path (named).
+    ServedElsewhere(&'static str),
     /// The path is served, but only with these methods.
     MethodNotAllowed {
         /// The methods served on the path.
@@ -212,7 +214,7 @@ impl ApiError {
             | Self::GuestCartsFull
             | Self::StreamLimitReached => 429,
             Self::HoldLimitReached => 409,
-            Self::NotFound => 404,
+            Self::NotFound | Self::ServedElsewhere(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::StaleUpdate
             | Self::DriftChanged
@@ -271,7 +273,7 @@ impl ApiError {
     #[must_use]
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound => ErrorCode::NotFound,
+            Self::NotFound | Self::ServedElsewhere(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::InvalidJson(_) => ErrorCode::InvalidJson,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
@@ -355,6 +357,9 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::NotFound => "No such resource or route.".into(),
+            Self::ServedElsewhere(worker) => format!(
+                "No such route on this worker: the {worker} worker serves this path. Call it there, or through the one base URL, which routes every path."
+            ),
             Self::MethodNotAllowed { .. } => "This method is not allowed on this route.".into(),
             Self::InvalidJson(detail) => format!("The request body is not valid: {detail}"),
             Self::UnsupportedMediaType => "Send the body as application/json.".into(),

@@ -304,8 +304,24 @@ where
             handle(route, ctx).await
         }
         Match::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
-        Match::NotFound => Err(ApiError::NotFound),
+        Match::NotFound => Err(served_elsewhere(spec.name, &path)
+            .map_or(ApiError::NotFound, ApiError::ServedElsewhere)),
     }
+}
+
+/// The worker that serves `path` when it is another of Tollgate's (by the gateway's prefixes):
+/// a caller who sent it to the wrong host learns where it goes. Unknown paths, which the
+/// gateway hands the platform by default, are not claimed for it.
+fn served_elsewhere(own: &str, path: &str) -> Option<&'static str> {
+    use tollgate::gateway::{Upstream, upstream};
+    let name = match upstream(path)? {
+        Upstream::Platform if !path.starts_with("/v1/") => return None,
+        Upstream::Platform => "platform",
+        Upstream::Catalog => "catalog",
+        Upstream::Api => "api",
+        Upstream::Webhooks => "webhooks",
+    };
+    (name != own).then_some(name)
 }
 
 async fn health<R>(env: &Env, spec: &WorkerSpec<R>) -> Result<Response, ApiError> {

@@ -32,7 +32,31 @@ impl Caller {
 /// Any valid key: a secret key, or a publishable key (public and end-user routes), within
 /// its rate limit — per secret key, or per publishable key and client address.
 pub(crate) async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {
-    let key = keyauth::presented(ctx)?;
+    admit(ctx, keyauth::presented(ctx)?).await
+}
+
+/// The publishable key a URL carries (`?publishableKey=pk_…`), for the one route a browser
+/// opens without headers (the checkout event stream, with its stream token).
+pub(crate) async fn publishable_in_query(ctx: &Ctx) -> Result<Caller, ApiError> {
+    let raw = ctx
+        .query()
+        .into_iter()
+        .find(|(k, _)| k == "publishableKey")
+        .map(|(_, v)| v)
+        .ok_or(ApiError::MissingCredentials(
+            "A stream token comes with the publishable key: `?publishableKey=pk_…&streamToken=cst_…`.",
+        ))?;
+    let key = tollgate::ApiKey::parse(raw.trim()).map_err(|_| ApiError::InvalidApiKey)?;
+    if key.kind() != tollgate::KeyKind::Publishable {
+        // A secret key in a URL would be logged by every proxy on the way: never take one.
+        return Err(ApiError::MissingCredentials(
+            "Only the publishable key may travel in a URL; a secret key never does.",
+        ));
+    }
+    admit(ctx, key).await
+}
+
+async fn admit(ctx: &Ctx, key: tollgate::ApiKey) -> Result<Caller, ApiError> {
     let pepper = secrets::pepper(&ctx.env)?;
     let auth = keyauth::authenticate(ctx, &key, &pepper).await?;
     let bucket = match (&auth.lane, &auth.key_id) {

@@ -32,6 +32,7 @@ enum Api {
     CartCheckout,
     CheckoutStatus,
     CheckoutEvents,
+    CheckoutStreamToken,
     Reconcile,
     CustomerPortal,
     Project,
@@ -83,6 +84,11 @@ const ROUTES: &[Route<Api>] = &[
         Method::Get,
         "/api/checkout/{sessionId}/events",
         Api::CheckoutEvents,
+    ),
+    Route::new(
+        Method::Post,
+        "/api/checkout/{sessionId}/stream-token",
+        Api::CheckoutStreamToken,
     ),
     Route::new(
         Method::Post,
@@ -178,6 +184,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::CheckoutStatus => checkout::status(ctx).await,
         Api::Reconcile => checkout::reconcile(ctx).await,
         Api::CheckoutEvents => push::events(ctx).await,
+        Api::CheckoutStreamToken => push::stream_token(ctx).await,
         Api::CustomerPortal => checkout::portal(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,

@@ -2,6 +2,8 @@
 //! open by the session's `CheckoutPush` Durable Object until the webhooks worker reports the
 //! session complete or expired — for the session's owner only, at most the project's
 //! `streamsPerSession` streams at once, each ending after `streamIdleSeconds` without news.
+//! A browser's `EventSource` opens it with `?publishableKey=&streamToken=` from
+//! `POST /api/checkout/{sessionId}/stream-token`, since it cannot send headers.
 
 use crate::checkout::{NOT_OWNER, owns};
 use crate::lanes;
@@ -10,8 +12,9 @@ use futures_util::{StreamExt, stream};
 use serde_json::json;
 use std::cell::RefCell;
 use std::time::Duration;
+use tollgate::{Detail, stream_token};
 use tollgate_edge::db::checkout as store;
-use tollgate_edge::{ApiError, Ctx};
+use tollgate_edge::{ApiError, Ctx, json};
 use worker::{
     Delay, DurableObject, Env, Headers, Method, Request, Response, ResponseBody, State,
     durable_object,
@@ -36,12 +39,32 @@ fn event_stream(body: ResponseBody) -> worker::Result<Response> {
 /// `GET /api/checkout/{sessionId}/events`: a final session answers its status at once; an
 /// open one is held by its push object until the webhook for it has been applied.
 pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
-    let caller = lanes::any_key(&ctx).await?;
+    // A browser's `EventSource` sends no headers: its URL carries the publishable key and a
+    // stream token for this one session instead.
+    let stream_token = ctx
+        .query()
+        .into_iter()
+        .find(|(k, _)| k == "streamToken")
+        .map(|(_, v)| v);
+    let caller = match stream_token {
+        Some(_) => lanes::publishable_in_query(&ctx).await?,
+        None => lanes::any_key(&ctx).await?,
+    };
     let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
     let row = store::session(&caller.db, &caller.auth.project_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !owns(&ctx, &caller, &row).await? {
+    let listens = match &stream_token {
+        Some(token) => stream_token::opens(
+            &caller.pepper,
+            token,
+            &caller.auth.project_id,
+            &row.id,
+            ctx.now_ms / 1000,
+        ),
+        None => owns(&ctx, &caller, &row).await?,
+    };
+    if !listens {
         return Err(NOT_OWNER);
     }
     if row.status != "open" {
@@ -73,6 +96,32 @@ pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
         )));
     }
     Ok(event_stream(held.body().clone())?)
+}
+
+/// `POST /api/checkout/{sessionId}/stream-token`: for the session's owner (its end user, the
+/// guest holding the cart's secret, or the server), a token and the URL a browser's
+/// `EventSource` opens the stream with, for [`stream_token::LIFETIME_SECONDS`].
+pub(crate) async fn stream_token(ctx: Ctx) -> Result<Response, ApiError> {
+    let caller = lanes::any_key(&ctx).await?;
+    let id = ctx.params.get("sessionId").ok_or(ApiError::NotFound)?;
+    let row = store::session(&caller.db, &caller.auth.project_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !owns(&ctx, &caller, &row).await? {
+        return Err(NOT_OWNER);
+    }
+    let expires_s = ctx.now_ms / 1000 + stream_token::LIFETIME_SECONDS;
+    let token = stream_token::sign(&caller.pepper, &caller.auth.project_id, &row.id, expires_s);
+    let url = format!(
+        "/api/checkout/{}/events?publishableKey={}&streamToken={token}",
+        row.id, caller.auth.publishable_key
+    );
+    json(
+        200,
+        &Detail {
+            data: json!({ "streamToken": token, "expiresAt": expires_s * 1000, "url": url }),
+        },
+    )
 }
 
 /// The open event streams of one checkout session (named by its id), in memory: a client

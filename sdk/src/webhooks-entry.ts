@@ -1,0 +1,3 @@
+//! `@tollgate/sdk/webhooks`: the delivery verifier alone.
+
+export * from "./webhooks.js";
