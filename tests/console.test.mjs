@@ -640,11 +640,16 @@ describe("accessibility and layout", () => {
     await connectWithoutBrowser(ops);
     const product = await stack.call("catalog", "POST", `/v1/projects/${store.project.id}/products`, { headers: auth, body: { name: "ebook", displayName: "E-book", price: 900, inventory: 3 } });
     assert.equal(product.status, 201, product.text);
+    const sk = { Authorization: `Bearer ${saas.secretKey}` };
+    await stack.call("catalog", "POST", `/v1/projects/${saas.project.id}/tiers`, { headers: auth, body: { name: "free", displayName: "Free", price: 0, limit: 50 } });
+    const customer = await stack.call("api", "POST", "/api/customers", { headers: sk, body: { email: "axe@example.test", externalId: "axe-user" } });
+    await stack.call("api", "POST", "/api/data", { headers: { ...sk, "X-User-Id": "axe-user" } });
     await withTab(await signedInTab("dev_ops"), "axe", async (page) => {
       const pages = [
         ["/test/projects", "text=Ops SaaS"],
         [`/test/projects/${saas.project.id}/dashboard`, '[data-testid="chart-usage"] canvas'],
-        [`/test/projects/${saas.project.id}/customers`, "#customers-title"],
+        [`/test/projects/${saas.project.id}/customers`, 'tr[data-customer="axe-user"]'],
+        [`/test/projects/${saas.project.id}/customers/${customer.body.data.id}`, '[data-testid="customer-usage"] canvas'],
         [`/test/projects/${saas.project.id}/keys`, "#sk-title"],
         [`/test/projects/${saas.project.id}/catalog`, "#catalog-title"],
         [`/test/projects/${store.project.id}/catalog`, 'tr[data-name="ebook"]'],
