@@ -205,6 +205,7 @@ describe("customers", () => {
     const got = await api("GET", `/api/customers/${customer.id}`);
     assert.equal(got.status, 200, got.text);
     assert.equal(got.body.customer.email, "ada@example.test");
+    assert.equal((await backend(store)("GET", `/api/customers/${customer.id}`)).status, 404, "another project's customer");
 
     const updated = await api("PATCH", `/api/customers/${customer.id}`, { plan: "free" });
     assert.equal(updated.status, 200, updated.text);
