@@ -1308,9 +1308,9 @@ export interface paths {
         put?: never;
         /**
          * Count a call against the end user's allowance (dream-api's name)
-         * @description The end user is named by `X-User-Id` (their `cus_…` id or your externalId) with the
-         *     secret key, or by an end-user token with the publishable key. The plan is resolved on
-         *     the server: an active or trialing subscription's tier, else the end user's assigned
+         * @description The end user is named by `X-User-Id` (their `cus_…` id or your externalId) or an
+         *     end-user token with the secret key, or by an end-user token with the publishable key.
+         *     The plan is resolved on the server: an active or trialing subscription's tier, else the end user's assigned
          *     tier, else the project's default tier. The increment and the limit check are one
          *     atomic statement, so concurrent calls at the boundary allow exactly the limit. At the
          *     limit: 429 `usage_limit_reached` with the usage object and `Retry-After` (seconds until
@@ -3193,9 +3193,9 @@ export interface components {
         };
     };
     parameters: {
-        /** @description With the secret key, the end user (`cus_…` or your externalId). */
+        /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
         UserId: string;
-        /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+        /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
         EndUserToken: string;
         /** @description With the publishable key, a guest cart's `sessionSecret` (from POST /api/cart/checkout) — the guest's proof of owning the session. A malformed one answers 403 `forbidden` on every lane. */
         CheckoutSecret: string;
@@ -7923,9 +7923,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -7951,9 +7951,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -7979,9 +7979,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
             };
             path?: never;
@@ -8254,9 +8254,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -8307,9 +8307,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -8380,7 +8380,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 /** @description With the publishable key, a guest cart's `sessionSecret` (from POST /api/cart/checkout) — the guest's proof of owning the session. A malformed one answers 403 `forbidden` on every lane. */
                 "X-Checkout-Secret"?: components["parameters"]["CheckoutSecret"];
@@ -8444,7 +8444,7 @@ export interface operations {
                 streamToken?: string;
             };
             header?: {
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 /** @description With the publishable key, a guest cart's `sessionSecret` (from POST /api/cart/checkout) — the guest's proof of owning the session. A malformed one answers 403 `forbidden` on every lane. */
                 "X-Checkout-Secret"?: components["parameters"]["CheckoutSecret"];
@@ -8476,7 +8476,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 /** @description With the publishable key, a guest cart's `sessionSecret` (from POST /api/cart/checkout) — the guest's proof of owning the session. A malformed one answers 403 `forbidden` on every lane. */
                 "X-Checkout-Secret"?: components["parameters"]["CheckoutSecret"];
@@ -8519,7 +8519,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 /** @description With the publishable key, a guest cart's `sessionSecret` (from POST /api/cart/checkout) — the guest's proof of owning the session. A malformed one answers 403 `forbidden` on every lane. */
                 "X-Checkout-Secret"?: components["parameters"]["CheckoutSecret"];
@@ -8580,9 +8580,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
             };
             path?: never;
@@ -8624,9 +8624,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
             };
             path?: never;
@@ -8666,9 +8666,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -8721,9 +8721,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -8769,9 +8769,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -9709,9 +9709,9 @@ export interface operations {
                 pageSize?: components["parameters"]["PageSize"];
             };
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
             };
             path?: never;
@@ -9802,9 +9802,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description With the secret key, the end user (`cus_…` or your externalId). */
+                /** @description With the secret key, the end user (`cus_…` or your externalId). An end-user token sent with the secret key may name them instead (dream-api's backend mode); when both come they must name the same end user, else 422. A cart checkout reads only this header. */
                 "X-User-Id"?: components["parameters"]["UserId"];
-                /** @description With the publishable key, a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
+                /** @description With the publishable key (or with the secret key in place of X-User-Id), a token from POST /api/customer-token, or an RS256 JWT from the project's own identity provider (see PUT /v1/projects/{id}/end-user-auth). Also accepted as X-Clerk-Token or X-User-Token, as dream-api's SDK sends. */
                 "X-End-User-Token"?: components["parameters"]["EndUserToken"];
             };
             path?: never;
