@@ -231,6 +231,9 @@ pub struct CartCheckoutInput {
     pub cancel_url: Option<String>,
     /// The buyer's email, for a guest.
     pub email: Option<String>,
+    /// The buyer's name, which dream-api's SDK sends; accepted so those clients keep
+    /// working, and not used (Stripe's page asks for it).
+    pub name: Option<String>,
 }
 
 /// How a cart names a product.

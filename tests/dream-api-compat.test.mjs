@@ -307,6 +307,17 @@ describe("checkout", () => {
     assert.match(res.body.url, /^https?:\/\//);
   });
 
+  test("a backend-mode cart (sk + X-Clerk-Token, `name` from customerName) answers `url` and is the token's end user's order", async () => {
+    const user = await endUser(store);
+
+    const res = await backend(store, user.token)("POST", "/api/cart/checkout", { items: [{ productId: ebook.id }], name: "Ada Lovelace", successUrl: OK, cancelUrl: NO });
+
+    assert.equal(res.status, 200, res.text);
+    assert.match(res.body.url, /^https?:\/\//);
+    const order = await (await stack.d1()).prepare("SELECT end_user_id FROM orders WHERE id = ?1").bind(res.body.orderId).first();
+    assert.equal(order?.end_user_id, user.id);
+  });
+
   test("the billing portal answers `url` for an end user with a Stripe customer, given a returnUrl", async () => {
     const user = await endUser();
     const api = frontend(saas, user.token);

@@ -336,8 +336,8 @@ function config(run) {
   }
   // Fails on purpose: the route exists so tests can prove a failure stays an opaque 500.
   section(["devFail"], ["[operations.checks]", "not_a_server_error.enabled = false"]);
-  // Without its HMAC header the internal route answers 404 like an unknown route, on purpose.
-  section(["internalReconcile"], ["[operations.checks]", "missing_required_header.expected-statuses = [404]"]);
+  // Without their HMAC header the internal routes answer 404 like an unknown route, on purpose.
+  section(["internalReconcile", "internalForgetKeys"], ["[operations.checks]", "missing_required_header.expected-statuses = [404]"]);
   return lines.join("\n");
 }
 

@@ -255,12 +255,12 @@ fn resolve<'a>(
 /// payment session. A guest needs only the publishable key.
 pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
-    let named = match caller.auth.lane {
-        Lane::Secret => ctx.header("X-User-Id")?.is_some(),
-        Lane::Publishable => lanes::TOKEN_HEADERS
-            .iter()
-            .any(|h| ctx.header(h).ok().flatten().is_some()),
-    };
+    // The buyer is named by an end-user token on either lane, or by X-User-Id from a server
+    // (the rule of `lanes::end_user`); anyone else is a guest.
+    let token = lanes::TOKEN_HEADERS
+        .iter()
+        .any(|h| ctx.header(h).ok().flatten().is_some());
+    let named = token || (caller.auth.lane == Lane::Secret && ctx.header("X-User-Id")?.is_some());
     let buyer = if named {
         Some(buyer(&ctx, &caller).await?)
     } else {
