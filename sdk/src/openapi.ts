@@ -8343,6 +8343,8 @@ export interface operations {
                     cancelUrl: string;
                     /** @description A guest's email for the receipt */
                     email?: string | null;
+                    /** @description Accepted for dream-api's SDK (its `customerName`) and not used */
+                    name?: string | null;
                 };
             };
         };
