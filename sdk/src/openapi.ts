@@ -852,7 +852,7 @@ export interface paths {
          * The project's end users, newest first, with plan, usage this period and subscription (keyset pages)
          * @description One page per request, read in one statement. Pages by keyset, never by offset: pass the
          *     answer's `nextCursor` as `cursor` for the next page (`null` on the last page). A cursor
-         *     this list did not answer, a `limit` outside 1–100 or a `search` longer than 100
+         *     this list did not answer, a `limit` outside 1–100 or a `search` longer than 49 bytes (D1 caps a LIKE pattern at 50)
          *     characters answers 422 `validation_failed` on that parameter.
          *
          *     `search` is a case-insensitive prefix of the email, the external id or the `cus_…` id.

@@ -62,7 +62,7 @@ export function CustomersPage() {
       >
         <label>
           Search by email or external id
-          <input type="search" name="search" value={typed} onChange={(e) => setTyped(e.target.value)} maxLength={100} />
+          <input type="search" name="search" value={typed} onChange={(e) => setTyped(e.target.value)} maxLength={49} />
         </label>
         <button type="submit">Search</button>
       </form>
