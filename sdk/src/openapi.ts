@@ -853,7 +853,7 @@ export interface paths {
          * @description One page per request, read in one statement. Pages by keyset, never by offset: pass the
          *     answer's `nextCursor` as `cursor` for the next page (`null` on the last page). A cursor
          *     this list did not answer, a `limit` outside 1–100 or a `search` longer than 49 bytes (D1 caps a LIKE pattern at 50)
-         *     characters answers 422 `validation_failed` on that parameter.
+         *     answers 422 `validation_failed` on that parameter.
          *
          *     `search` is a case-insensitive prefix of the email, the external id or the `cus_…` id.
          *     `plan` and `limit` are the tier that applies now, by the metered call's rule (an active
