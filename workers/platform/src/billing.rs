@@ -99,11 +99,7 @@ async fn plan_price(
 pub(crate) async fn checkout(mut ctx: Ctx) -> Result<Response, ApiError> {
     let session = Session::start(&ctx).await?;
     let mode = billing_mode(&ctx);
-    let origins: Vec<String> = var_or(&ctx, "CONSOLE_ORIGINS", "")
-        .split(',')
-        .map(|o| o.trim().to_ascii_lowercase())
-        .filter(|o| !o.is_empty())
-        .collect();
+    let origins = crate::dev::console_origins(&ctx);
     let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
     let (success_url, cancel_url) = body::parse::<PlanCheckoutInput>(&bytes)?
         .validate(&origins, mode)

@@ -22,9 +22,9 @@ pub(crate) async fn token(mut ctx: Ctx) -> Result<Response, ApiError> {
     json(200, &json!({ "data": { "token": token } }))
 }
 
-/// The origins the console may be served from (`CONSOLE_ORIGINS`): where a sign-in may send
-/// the browser back.
-fn console_origins(ctx: &Ctx) -> Vec<String> {
+/// The origins the console may be served from (`CONSOLE_ORIGINS`, lower-cased): where a
+/// sign-in may send the browser back, and where the developer plan's checkout may return.
+pub(crate) fn console_origins(ctx: &Ctx) -> Vec<String> {
     ctx.env
         .var("CONSOLE_ORIGINS")
         .map(|v| v.to_string())
