@@ -105,6 +105,17 @@ async function withTab(page, name, body) {
   }
 }
 
+/** Asserts `locator` settles on `n` matches: a list re-renders after its query answers, so a count taken at once can see the old page. */
+async function settlesOn(locator, n, timeout = 5_000) {
+  const until = Date.now() + timeout;
+  let seen = await locator.count();
+  while (seen !== n && Date.now() < until) {
+    await new Promise((done) => setTimeout(done, 50));
+    seen = await locator.count();
+  }
+  assert.equal(seen, n);
+}
+
 /** Waits for `selector`, answering the fresh sign-in prompt first if the action asked for one. */
 async function afterMaybeFresh(page, sub, selector) {
   const dialog = page.locator('[role="dialog"]:has-text("Confirm it is you")');
@@ -295,7 +306,7 @@ describe("the console", () => {
     await page.waitForSelector('table[aria-label="Audit events"]');
     await page.selectOption('select:near(:text("Action"))', "key.rotated");
     const rows = page.locator('table[aria-label="Audit events"] tbody tr');
-    assert.equal(await rows.count(), 1);
+    await settlesOn(rows, 1);
     assert.match(await rows.first().textContent(), /key\.rotated.*dev_alice.*req_/s);
     await axe(page, "audit");
     await page.click('nav[aria-label="Main"] >> text=Overview');
@@ -413,7 +424,7 @@ describe("projects", () => {
       await page.waitForURL(new RegExp(`/console/live/projects/${liveId}/keys$`));
       await page.click('nav[aria-label="Main"] >> text=Projects');
       await page.waitForURL(/\/console\/live\/projects$/);
-      assert.equal(await page.locator('ul[aria-label="Projects"] .badge-live').count(), 1);
+      await settlesOn(page.locator('ul[aria-label="Projects"] .badge-live'), 1);
       await axe(page, "live projects");
     });
   });
@@ -448,8 +459,7 @@ describe("customers", () => {
     }
     await withTab(await signedInTab("dev_gil", `/test/projects/${project.id}/customers`), "customers", async (page) => {
       const rows = page.locator('table[aria-label="Customers"] tbody tr');
-      await rows.first().waitFor();
-      assert.equal(await rows.count(), 20);
+      await settlesOn(rows, 20);
       await page.click('nav[aria-label="Pages"] button:has-text("Next")');
       await page.waitForFunction(() => document.querySelectorAll('table[aria-label="Customers"] tbody tr').length === 3);
       await page.click('nav[aria-label="Pages"] button:has-text("Previous")');
