@@ -239,6 +239,8 @@ pub struct KeyView {
     pub rotated_at: Option<i64>,
     /// Revocation time (ms).
     pub revoked_at: Option<i64>,
+    /// When it last authenticated a request, to within a few minutes (ms); `None` if never.
+    pub last_used_at: Option<i64>,
 }
 
 /// The answer to a project creation: the only time its secret key is shown.

@@ -33,6 +33,9 @@ pub enum EventType {
     OrderRefunded,
     /// A Store order was paid but cannot be fulfilled: its hold lapsed and the stock is gone.
     OrderNeedsAttention,
+    /// Sent to one endpoint on the developer's request, to check it receives and verifies
+    /// deliveries. Nothing subscribes to it, so it is not in [`EventType::ALL`].
+    Test,
 }
 
 impl EventType {
@@ -58,13 +61,41 @@ impl EventType {
             Self::EntitlementChanged => "entitlement.changed",
             Self::OrderRefunded => "order.refunded",
             Self::OrderNeedsAttention => "order.needs_attention",
+            Self::Test => "webhook.test",
         }
     }
 
-    /// Parses the wire spelling.
+    /// Parses the wire spelling of a type an endpoint can subscribe to.
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    /// Parses any type a delivery can carry: the subscribable ones and the test event.
+    #[must_use]
+    pub fn parse_delivered(text: &str) -> Option<Self> {
+        Self::parse(text).or((text == Self::Test.as_str()).then_some(Self::Test))
+    }
+}
+
+/// The `data` of a `webhook.test` event: which endpoint asked, and what it proves.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestEvent<'a> {
+    /// The endpoint the test was sent to.
+    pub endpoint_id: &'a str,
+    /// A sentence for whoever reads the receiver's log.
+    pub message: &'static str,
+}
+
+impl<'a> TestEvent<'a> {
+    /// The test event for `endpoint_id`.
+    #[must_use]
+    pub const fn new(endpoint_id: &'a str) -> Self {
+        Self {
+            endpoint_id,
+            message: "A test event from Tollgate: if its signature verifies, this endpoint receives deliveries.",
+        }
     }
 }
 
@@ -786,7 +817,7 @@ impl DeliveryFilter {
                     "status",
                     "must be pending, delivered or failed",
                 ),
-                "eventType" if EventType::parse(value).is_some() => {
+                "eventType" if EventType::parse_delivered(value).is_some() => {
                     filter.event_type = Some(value.to_owned());
                 }
                 "eventType" => field_error(&mut errors, "eventType", "is not an event type"),
@@ -1168,5 +1199,18 @@ mod tests {
         let bad = DeliveryFilter::from_query([("status", "lost"), ("eventType", "x")].into_iter())
             .unwrap_err();
         assert_eq!(bad.len(), 2);
+    }
+
+    #[test]
+    fn the_test_event_can_be_filtered_on_but_not_subscribed_to() {
+        assert_eq!(EventType::parse("webhook.test"), None);
+        assert!(!EventType::ALL.contains(&EventType::Test));
+        assert_eq!(
+            EventType::parse_delivered("webhook.test"),
+            Some(EventType::Test)
+        );
+        let filter =
+            DeliveryFilter::from_query([("eventType", "webhook.test")].into_iter()).unwrap();
+        assert_eq!(filter.event_type.as_deref(), Some("webhook.test"));
     }
 }

@@ -298,6 +298,27 @@ describe("checkout", () => {
       assert.equal(outside.status, 422);
     });
 
+    test("the plan's billing portal opens on Tollgate's own account once a checkout made the developer a customer", async () => {
+      const developer = await signIn(stack, "dev_plan_portal");
+      const returnUrl = "http://127.0.0.1:5173/console/account";
+
+      const before = await developer.call("POST", "/v1/billing/portal", { body: { returnUrl } });
+      await developer.call("POST", "/v1/billing/checkout", { body: { successUrl: returnUrl, cancelUrl: returnUrl } });
+      const portal = await developer.call("POST", "/v1/billing/portal", { body: { returnUrl } });
+      const outside = await developer.call("POST", "/v1/billing/portal", { body: { returnUrl: "https://evil.test/" } });
+      const unknown = await developer.call("POST", "/v1/billing/portal", { body: { returnUrl, customer: "cus_someone" } });
+
+      assert.deepEqual([before.status, before.body.code], [404, "no_billing_account"]);
+      assert.match(before.body.error, /POST \/v1\/billing\/checkout/);
+      assert.equal(portal.status, 200, portal.text);
+      const page = await fetch(portal.body.url);
+      assert.equal(page.status, 200, "the portal session lives on the platform's own account");
+      assert.equal(outside.status, 422);
+      assert.ok(outside.body.fieldErrors.returnUrl);
+      assert.equal(unknown.status, 400, "an unknown field is refused, not ignored");
+      assert.equal((await stack.call("platform", "POST", "/v1/billing/portal", { body: { returnUrl } })).status, 401);
+    });
+
     test("paying for the plan turns the developer's billing on, which live keys need", async () => {
       const developer = await signIn(stack, "dev_plan_paid");
       const live = await createProject(developer, { name: "Live app", type: "saas", mode: "live" });

@@ -278,6 +278,8 @@ describe("the console", () => {
     // 8. Rotate once the sign-in is stale: the fresh sign-in prompt, then the old key fails.
     await page.click('nav[aria-label="Project"] >> text=Keys');
     await page.waitForSelector('h2:has-text("Rotate the secret key")');
+    const inUse = page.locator("tr", { has: page.locator(".badge-active") }).first();
+    assert.doesNotMatch(await inUse.locator('td[title="Kept to within five minutes"]').textContent(), /never/, "the backend's calls show as its last use");
     await axe(page, "keys");
     const wait = signedInAt + (FRESH_AUTH_SECONDS + 2) * 1000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -483,7 +485,7 @@ describe("customers", () => {
 });
 
 describe("webhook endpoints", () => {
-  test("edit the events, disable, rotate the secret (shown once) and delete", async () => {
+  test("send a test event and see it delivered; edit the events, disable, rotate the secret (shown once) and delete", async () => {
     const ivy = await signIn(stack, "dev_ivy");
     const { project } = await createProject(ivy, { name: "Ivy API" });
     await withTab(await signedInTab("dev_ivy", `/test/projects/${project.id}/webhooks`), "webhooks", async (page) => {
@@ -498,6 +500,12 @@ describe("webhook endpoints", () => {
       const row = page.locator(".endpoint", { hasText: `${receiver.url}/ivy` });
       await row.waitFor();
       assert.match(await row.textContent(), /events: customer\.created/);
+
+      await row.locator('button:has-text("Send test event")').click();
+      const queued = await row.locator('[role="status"]:has-text("Test event")').textContent();
+      const eventId = /evt_\S+/.exec(queued)[0];
+      await page.waitForSelector(`table[aria-label="Deliveries"] tr:has-text("${eventId}") .badge-delivered`, { timeout: 15_000 });
+      assert.ok(receiver.received.some((body) => body.id === eventId && body.type === "webhook.test"));
 
       await row.locator('button:has-text("Edit")').click();
       await row.locator('label:has-text("order.completed") input').check();
@@ -558,7 +566,7 @@ describe("settings", () => {
 });
 
 describe("the developer's own plan", () => {
-  test("Account subscribes through Tollgate's checkout, and the status follows the payment", async () => {
+  test("Account subscribes through Tollgate's checkout, the status follows the payment, and the billing portal manages it", async () => {
     await withTab(await signedInTab("dev_payer", "/account"), "plan", async (page) => {
       await page.waitForSelector("section[aria-labelledby='plan-title'] .badge-none");
       await page.click('button:has-text("Subscribe to the developer plan")');
@@ -573,6 +581,12 @@ describe("the developer's own plan", () => {
       await page.click('nav[aria-label="Main"] >> text=Projects');
       await page.click('nav[aria-label="Main"] >> text=Account');
       await page.waitForSelector("section[aria-labelledby='plan-title'] .badge-active");
+      assert.equal(await page.locator('button:has-text("Subscribe to the developer plan")').count(), 0);
+
+      // The billing portal is Stripe's page on Tollgate's own account, listing the plan.
+      await Promise.all([page.waitForURL(/\/portal\//), page.click('button:has-text("Manage billing")')]);
+      assert.match(await page.textContent("body"), /29\.00/);
+      assert.equal(await page.locator('button:has-text("Cancel at period end")').count(), 1);
     });
   });
 });

@@ -269,6 +269,29 @@ describe("a key the api isolate has cached, then changed", () => {
     assert.deepEqual([next.status, next.body.code], [401, "invalid_api_key"]);
   });
 
+  test("a secret key's last use shows on the keys list, kept to within five minutes and never moved back", async () => {
+    // Arrange
+    const dev = await signIn(stack, "keyauth_last_used");
+    const { project, secretKey, key } = await createProject(dev);
+    const lastUsed = async () => {
+      const res = await dev.call("GET", `/v1/projects/${project.id}/keys`);
+      assert.equal(res.status, 200, res.text);
+      return res.body.data.find((k) => k.id === key.id).lastUsedAt;
+    };
+    const ip = freshAddress();
+    const start = Date.now() + 3_600_000;
+    const seen = [await lastUsed()];
+
+    // Act: uses at dev times start, +1 min, +6 min, then the real (earlier) time.
+    for (const at of [start, start + 60_000, start + 360_000, undefined]) {
+      assert.equal((await whoami(stack, secretKey, ip, at)).status, 200);
+      seen.push(await lastUsed());
+    }
+
+    // Assert
+    assert.deepEqual(seen, [null, start, start, start + 360_000, start + 360_000]);
+  });
+
   test("the api worker's cache notice route answers 404 to anything unsigned or stale, like an unknown route", async () => {
     const body = JSON.stringify({ cacheKeys: ["auth:pk:pk_test_x"], at: Date.now() });
     const cases = [

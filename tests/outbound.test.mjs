@@ -230,6 +230,7 @@ describe("endpoints", () => {
       ["GET", `${owner.base}/webhook-deliveries`],
       ["GET", `${owner.base}/webhook-deliveries/${delivery.id}`],
       ["POST", `${owner.base}/webhook-deliveries/${delivery.id}/resend`],
+      ["POST", `${owner.base}/webhook-endpoints/${hook.id}/test`],
     ]) {
       const res = await as(method, path, body);
       assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
@@ -418,6 +419,48 @@ describe("delivery", () => {
     const audit = await app.dev.call("GET", `${app.base}/audit`);
     assert.ok(audit.body.data.some((e) => e.action === "webhook_delivery.resent" && e.targetId === delivery.id));
     assert.equal((await app.hooks("POST", `${app.base}/webhook-deliveries/whd_nope/resend`)).status, 404);
+  });
+
+  test("a test event reaches only the endpoint it was sent to, signed, whatever that endpoint subscribes to; audited", async () => {
+    const app = await developer("ob_ping");
+    const hook = await endpoint(app, "/ping", ["order.completed"]);
+    const other = await endpoint(app, "/ping-other", ["*"]);
+
+    const sent = await app.hooks("POST", `${app.base}/webhook-endpoints/${hook.id}/test`);
+    assert.equal(sent.status, 202, sent.text);
+    assert.equal(sent.body.data.eventType, "webhook.test");
+    assert.equal(sent.body.data.endpointId, hook.id);
+    const [request] = await received("/ping");
+    assert.ok(verified(request, hook.secret));
+    const body = JSON.parse(request.body);
+    assert.equal(body.type, "webhook.test");
+    assert.equal(body.id, sent.body.data.eventId);
+    assert.equal(body.data.endpointId, hook.id);
+    const delivered = await eventually(async () => {
+      const res = await app.hooks("GET", `${app.base}/webhook-deliveries?eventType=webhook.test`);
+      return res.body.data[0]?.status === "delivered" && res.body;
+    });
+    assert.equal(delivered.total, 1);
+
+    const again = await app.hooks("POST", `${app.base}/webhook-endpoints/${hook.id}/test`);
+    assert.equal(again.status, 202);
+    assert.notEqual(again.body.data.eventId, sent.body.data.eventId, "each test is a new event");
+    await received("/ping", 2);
+    await sleep(500);
+    assert.equal(receiver.at("/ping-other").length, 0);
+    assert.equal((await deliveryRows(other.id)).length, 0);
+    const audit = await app.dev.call("GET", `${app.base}/audit`);
+    assert.equal(audit.body.data.filter((e) => e.action === "webhook_endpoint.tested" && e.targetId === hook.id).length, 2);
+
+    const subscribe = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: `${receiver.url}/ping-sub`, events: ["webhook.test"] } });
+    assert.equal(subscribe.status, 422, "nothing subscribes to the test event");
+    assert.equal((await app.hooks("POST", `${app.base}/webhook-endpoints/whe_nope/test`)).status, 404);
+    const off = await app.hooks("PATCH", `${app.base}/webhook-endpoints/${other.id}`, { body: { status: "disabled", updatedAt: other.updatedAt } });
+    assert.equal(off.status, 200);
+    const refused = await app.hooks("POST", `${app.base}/webhook-endpoints/${other.id}/test`);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.code, "endpoint_disabled");
+    assert.equal((await deliveryRows(other.id)).length, 0, "a refused test writes nothing");
   });
 
   test("a disabled endpoint receives nothing, and its deliveries cannot be resent until enabled", async () => {

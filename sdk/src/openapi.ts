@@ -185,6 +185,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/billing/portal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe's billing portal for the developer's own plan (payment method, invoices, cancel)
+         * @description On Tollgate's own Stripe account, for the customer the developer's first plan checkout
+         *     made. `returnUrl` must be on the console's origins (`CONSOLE_ORIGINS`; loopback in test
+         *     mode). 404 `no_billing_account` before any plan checkout. Opening it changes nothing.
+         */
+        post: operations["planPortal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/projects": {
         parameters: {
             query?: never;
@@ -1029,6 +1051,32 @@ export interface paths {
          * @description A disabled endpoint receives nothing, and its pending deliveries stop (they are marked failed). An empty description clears it.
          */
         patch: operations["editWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/projects/{id}/webhook-endpoints/{endpointId}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a `webhook.test` event to this endpoint (audited)
+         * @description One new event of type `webhook.test`, signed and retried like every delivery, sent to
+         *     this endpoint only, whatever it subscribes to; nothing else receives it. Each call is a
+         *     new event id. Follow it in the deliveries list. 409 `endpoint_disabled` while the
+         *     endpoint is disabled; another project's endpoint answers 404.
+         */
+        post: operations["sendWebhookTestEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/projects/{id}/webhook-endpoints/{endpointId}/rotate-secret": {
@@ -2467,13 +2515,15 @@ export interface components {
             createdAt: number;
             rotatedAt: number | null;
             revokedAt: number | null;
+            /** @description When the key last authenticated a request, kept to within five minutes; null if never */
+            lastUsedAt: number | null;
         };
         AuditEvent: {
             id: string;
             projectId: string | null;
             actor: string;
             /** @enum {string} */
-            action: "project.created" | "project.renamed" | "project.deleted" | "project.end_user_auth_changed" | "project.redirect_origins_changed" | "project.promoted" | "key.rotated" | "key.revoked" | "stripe.connected" | "stripe.disconnected" | "stripe.deauthorized" | "tier.created" | "tier.updated" | "tier.archived" | "product.created" | "product.updated" | "product.archived" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_delivery.resent" | "asset.uploaded" | "asset.deleted" | "entitlement.revoked" | "drift.repaired" | "subscription.cancel_requested" | "subscription.resume_requested" | "subscription.change_requested";
+            action: "project.created" | "project.renamed" | "project.deleted" | "project.end_user_auth_changed" | "project.redirect_origins_changed" | "project.promoted" | "key.rotated" | "key.revoked" | "stripe.connected" | "stripe.disconnected" | "stripe.deauthorized" | "tier.created" | "tier.updated" | "tier.archived" | "product.created" | "product.updated" | "product.archived" | "webhook_endpoint.created" | "webhook_endpoint.updated" | "webhook_endpoint.deleted" | "webhook_endpoint.secret_rotated" | "webhook_endpoint.tested" | "webhook_delivery.resent" | "asset.uploaded" | "asset.deleted" | "entitlement.revoked" | "drift.repaired" | "subscription.cancel_requested" | "subscription.resume_requested" | "subscription.change_requested";
             /** @enum {string} */
             targetType: "project" | "api_key" | "stripe_connection" | "tier" | "product" | "webhook_endpoint" | "webhook_delivery" | "asset" | "entitlement" | "subscription";
             targetId: string;
@@ -2712,6 +2762,8 @@ export interface components {
         };
         /** @enum {string} */
         WebhookEventType: "customer.created" | "subscription.updated" | "usage.threshold_reached" | "order.completed" | "entitlement.changed" | "order.refunded" | "order.needs_attention";
+        /** @description What a delivery can carry, the subscribable types and `webhook.test` (sent on request to one endpoint; nothing subscribes to it). */
+        WebhookDeliveredType: components["schemas"]["WebhookEventType"] | "webhook.test";
         /** @description An event type, or `*` for every type. */
         WebhookEventTypeOrAll: components["schemas"]["WebhookEventType"] | "*";
         WebhookEndpoint: components["schemas"]["WebhookEndpointFields"];
@@ -2744,7 +2796,7 @@ export interface components {
             projectId: string;
             endpointId: string;
             eventId: string;
-            eventType: components["schemas"]["WebhookEventType"];
+            eventType: components["schemas"]["WebhookDeliveredType"];
             /** @enum {string} */
             status: "pending" | "delivered" | "failed";
             attempts: number;
@@ -2769,7 +2821,7 @@ export interface components {
          */
         WebhookEvent: {
             id: string;
-            type: components["schemas"]["WebhookEventType"];
+            type: components["schemas"]["WebhookDeliveredType"];
             /** @description Unix ms */
             createdAt: number;
             projectId: string;
@@ -2777,7 +2829,12 @@ export interface components {
             mode: "test" | "live";
             /** @description The object; its schema follows from `type` */
             data: Record<string, never>;
-        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+        /** @description A test event's object (`webhook.test`). */
+        WebhookTestData: {
+            endpointId: string;
+            message: string;
+        };
         /** @description A subscription as a Stripe event left it (`subscription.updated`). */
         WebhookSubscriptionData: {
             stripeSubscriptionId: string;
@@ -3597,6 +3654,45 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    planPortal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "returnUrl": "https://console.example.com/console/test/account"
+                 *     }
+                 */
+                "application/json": {
+                    returnUrl: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Send the developer to `url`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "url": "https://billing.stripe.com/p/session/bps_1QxY2bLkdIwHu7ix"
+                     *     }
+                     */
+                    "application/json": {
+                        url: string;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     listProjects: {
         parameters: {
             query?: {
@@ -3725,7 +3821,8 @@ export interface operations {
                      *           "expiresAt": null,
                      *           "createdAt": 1763740800000,
                      *           "rotatedAt": 1763740800000,
-                     *           "revokedAt": null
+                     *           "revokedAt": null,
+                     *           "lastUsedAt": null
                      *         }
                      *       }
                      *     }
@@ -4071,7 +4168,8 @@ export interface operations {
                      *           "expiresAt": null,
                      *           "createdAt": 1763740800000,
                      *           "rotatedAt": 1763740800000,
-                     *           "revokedAt": null
+                     *           "revokedAt": null,
+                     *           "lastUsedAt": 1763740800000
                      *         }
                      *       ],
                      *       "total": 1,
@@ -4131,7 +4229,8 @@ export interface operations {
                      *           "expiresAt": null,
                      *           "createdAt": 1763740800000,
                      *           "rotatedAt": 1763740800000,
-                     *           "revokedAt": null
+                     *           "revokedAt": null,
+                     *           "lastUsedAt": 1763740800000
                      *         },
                      *         "previous": {
                      *           "id": "key_pzIHggoUCqF1fcU01axCRP",
@@ -4142,7 +4241,8 @@ export interface operations {
                      *           "expiresAt": null,
                      *           "createdAt": 1763740800000,
                      *           "rotatedAt": 1763740800000,
-                     *           "revokedAt": null
+                     *           "revokedAt": null,
+                     *           "lastUsedAt": 1763740800000
                      *         }
                      *       }
                      *     }
@@ -4188,7 +4288,8 @@ export interface operations {
                      *         "expiresAt": null,
                      *         "createdAt": 1763740800000,
                      *         "rotatedAt": 1763740800000,
-                     *         "revokedAt": null
+                     *         "revokedAt": null,
+                     *         "lastUsedAt": 1763740800000
                      *       }
                      *     }
                      */
@@ -6647,7 +6748,8 @@ export interface operations {
                      *           "expiresAt": null,
                      *           "createdAt": 1763740800000,
                      *           "rotatedAt": 1763740800000,
-                     *           "revokedAt": null
+                     *           "revokedAt": null,
+                     *           "lastUsedAt": 1763740800000
                      *         },
                      *         "tiers": 1,
                      *         "products": 1
@@ -7264,6 +7366,64 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    sendWebhookTestEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued; the delivery as it now stands. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "id": "whd_Q1v2cFo0h4S6mJd8ZtC3Kb",
+                     *         "projectId": "prj_KlBgMES0s0rimc0LWHoVlu",
+                     *         "endpointId": "whe_pN7MuLmAFFJORxz4FWG6BY",
+                     *         "eventId": "evt_W7pQe2Lr9dKx3TnB5yVh1M",
+                     *         "eventType": "webhook.test",
+                     *         "status": "pending",
+                     *         "attempts": 0,
+                     *         "nextAttemptAt": 1763740800000,
+                     *         "lastAttemptAt": null,
+                     *         "lastStatusCode": null,
+                     *         "lastError": null,
+                     *         "deadlineAt": 1763827200000,
+                     *         "deliveredAt": null,
+                     *         "createdAt": 1763740800000,
+                     *         "updatedAt": 1763740800000,
+                     *         "payload": {
+                     *           "id": "evt_W7pQe2Lr9dKx3TnB5yVh1M",
+                     *           "type": "webhook.test",
+                     *           "createdAt": 1763740800000,
+                     *           "projectId": "prj_KlBgMES0s0rimc0LWHoVlu",
+                     *           "mode": "test",
+                     *           "data": {
+                     *             "endpointId": "whe_pN7MuLmAFFJORxz4FWG6BY",
+                     *             "message": "A test event from Tollgate: if its signature verifies, this endpoint receives deliveries."
+                     *           }
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["WebhookDelivery"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
     rotateWebhookSecret: {
         parameters: {
             query?: never;
@@ -7329,7 +7489,7 @@ export interface operations {
                 pageSize?: components["parameters"]["PageSize"];
                 endpointId?: string;
                 status?: "pending" | "delivered" | "failed";
-                eventType?: components["schemas"]["WebhookEventType"];
+                eventType?: components["schemas"]["WebhookDeliveredType"];
             };
             header?: never;
             path: {

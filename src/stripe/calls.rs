@@ -542,10 +542,11 @@ pub fn expire_checkout_session(
     )
 }
 
-/// A billing portal session for a customer of a connected account.
+/// A billing portal session for a customer of a connected account (`Some`), or of the
+/// operator's own account (`None`: the developer's Tollgate plan).
 #[must_use]
 pub fn create_portal_session(
-    account: &str,
+    account: Option<&str>,
     operation: &Operation,
     customer: &str,
     return_url: &str,
@@ -553,12 +554,7 @@ pub fn create_portal_session(
     let form = Form::new()
         .field("customer", customer)
         .field("return_url", return_url);
-    Call::post(
-        "/v1/billing_portal/sessions",
-        form,
-        Some(account),
-        operation,
-    )
+    Call::post("/v1/billing_portal/sessions", form, account, operation)
 }
 
 #[cfg(test)]

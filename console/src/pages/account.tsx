@@ -1,5 +1,5 @@
-//! The developer's account: their own Tollgate plan (status, checkout), the Stripe
-//! connections of both modes, and the platform-wide audit trail.
+//! The developer's account: their own Tollgate plan (status, checkout, billing portal), the
+//! Stripe connections of both modes, and the platform-wide audit trail.
 import { useState } from "react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useApp } from "../app";
@@ -28,6 +28,12 @@ export function AccountPage() {
       window.location.assign(res.url);
     },
   });
+  const portal = useMutation({
+    mutationFn: async () => {
+      const res = await ok(api.platform.POST("/v1/billing/portal", { body: { returnUrl: `${window.location.origin}/console/account` } }));
+      window.location.assign(res.url);
+    },
+  });
   return (
     <>
       <h1>Account</h1>
@@ -41,17 +47,23 @@ export function AccountPage() {
                 Plan status <Badge kind={p.billingStatus}>{p.billingStatus}</Badge> · platform <code>{p.id}</code> · since {formatDate(p.createdAt)}
               </p>
               <p className="muted">Live keys work while the plan is active or trialing; test keys always work.</p>
-              {p.billingStatus === "active" || p.billingStatus === "trialing" ? (
-                <p>Manage payment details and invoices from the receipt emails Stripe sends.</p>
-              ) : (
-                <button type="button" className="primary" disabled={checkout.isPending} onClick={() => checkout.mutate()}>
-                  {checkout.isPending ? "Opening checkout…" : "Subscribe to the developer plan"}
-                </button>
-              )}
+              <div className="actions">
+                {p.billingStatus !== "active" && p.billingStatus !== "trialing" && p.billingStatus !== "past_due" && (
+                  <button type="button" className="primary" disabled={checkout.isPending} onClick={() => checkout.mutate()}>
+                    {checkout.isPending ? "Opening checkout…" : "Subscribe to the developer plan"}
+                  </button>
+                )}
+                {p.billingStatus !== "none" && (
+                  <button type="button" disabled={portal.isPending} onClick={() => portal.mutate()}>
+                    {portal.isPending ? "Opening the billing portal…" : "Manage billing: payment method, invoices, cancel"}
+                  </button>
+                )}
+              </div>
             </>
           )}
         </QueryView>
         {checkout.error && <ErrorNote error={checkout.error} />}
+        {portal.error && <ErrorNote error={portal.error} />}
       </section>
       <StripeConnection mode="test" />
       <StripeConnection mode="live" />

@@ -81,6 +81,7 @@ export function KeysPage() {
                       <th scope="col">Key</th>
                       <th scope="col">Status</th>
                       <th scope="col">Created</th>
+                      <th scope="col">Last used</th>
                       <th scope="col">Works until</th>
                       <th scope="col">
                         <span className="sr-only">Actions</span>
@@ -97,6 +98,7 @@ export function KeysPage() {
                           <Badge kind={k.status}>{k.status}</Badge>
                         </td>
                         <td>{formatDate(k.createdAt)}</td>
+                        <td title="Kept to within five minutes">{k.lastUsedAt ? formatDate(k.lastUsedAt) : "never"}</td>
                         <td>{k.status === "revoked" ? `revoked ${formatDate(k.revokedAt)}` : k.expiresAt ? formatDate(k.expiresAt) : "no expiry"}</td>
                         <td>
                           {k.status !== "revoked" && (

@@ -1,5 +1,6 @@
 //! Webhooks: endpoints (create with the signing secret shown once, an event picker, edit,
-//! enable/disable, rotate the secret, delete) and the deliveries log with resend.
+//! enable/disable, rotate the secret, delete, send a test event) and the deliveries log with
+//! resend.
 import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useApp } from "../app";
@@ -13,8 +14,11 @@ import { formatDate } from "../lib/format";
 type Endpoint = components["schemas"]["WebhookEndpoint"];
 type EventType = components["schemas"]["WebhookEventType"];
 type EventOrAll = components["schemas"]["WebhookEventTypeOrAll"];
+type DeliveredType = components["schemas"]["WebhookDeliveredType"];
 
 const EVENT_TYPES: EventType[] = ["customer.created", "subscription.updated", "usage.threshold_reached", "order.completed", "order.needs_attention", "entitlement.changed", "order.refunded"];
+/** What the deliveries log can be narrowed to: the subscribable types and the test event. */
+const DELIVERED_TYPES: DeliveredType[] = [...EVENT_TYPES, "webhook.test"];
 
 export function WebhooksPage() {
   const project = useCurrentProject();
@@ -155,6 +159,10 @@ function EndpointRow({ endpoint, onSecret }: { endpoint: Endpoint; onSecret: (s:
       void refresh();
     },
   });
+  const sendTest = useMutation({
+    mutationFn: () => ok(api.webhooks.POST("/v1/projects/{id}/webhook-endpoints/{endpointId}/test", { params: { path } })),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: keys.projectScoped(project.id, "webhook-deliveries") }),
+  });
   return (
     <li className="endpoint">
       <div className="endpoint-head">
@@ -206,10 +214,20 @@ function EndpointRow({ endpoint, onSecret }: { endpoint: Endpoint; onSecret: (s:
           <button type="button" disabled={rotate.isPending} onClick={() => rotate.mutate()}>
             Rotate secret
           </button>
+          {endpoint.status === "enabled" && (
+            <button type="button" aria-label={`Send a test event to ${endpoint.url}`} disabled={sendTest.isPending} onClick={() => sendTest.mutate()}>
+              {sendTest.isPending ? "Sending…" : "Send test event"}
+            </button>
+          )}
           <ConfirmButton label={`Delete ${endpoint.url}`} text="Delete" confirmLabel="Delete endpoint" question="It receives nothing more." busy={remove.isPending} onConfirm={() => remove.mutate()} />
         </div>
       )}
-      {[edit.error, remove.error, rotate.error].map((err, i) => err && <ErrorNote key={i} error={err} onReload={() => void refresh()} />)}
+      {sendTest.isSuccess && (
+        <p className="muted small" role="status">
+          Test event {sendTest.data.data.eventId} queued: follow it in the deliveries below.
+        </p>
+      )}
+      {[edit.error, remove.error, rotate.error, sendTest.error].map((err, i) => err && <ErrorNote key={i} error={err} onReload={() => void refresh()} />)}
     </li>
   );
 }
@@ -220,7 +238,7 @@ function Deliveries({ endpoints }: { endpoints: Endpoint[] }) {
   const queryClient = useQueryClient();
   const [status, setStatus] = useState<"" | "pending" | "delivered" | "failed">("");
   const [endpointId, setEndpointId] = useState("");
-  const [eventType, setEventType] = useState<"" | EventType>("");
+  const [eventType, setEventType] = useState<"" | DeliveredType>("");
   const [page, setPage] = useState(1);
   const q = useQuery({
     queryKey: [...keys.projectScoped(project.id, "webhook-deliveries"), status, endpointId, eventType, page],
@@ -264,7 +282,7 @@ function Deliveries({ endpoints }: { endpoints: Endpoint[] }) {
           Event
           <select value={eventType} onChange={(e) => (setPage(1), setEventType(e.target.value as typeof eventType))}>
             <option value="">any</option>
-            {EVENT_TYPES.map((t) => (
+            {DELIVERED_TYPES.map((t) => (
               <option key={t} value={t}>
                 {t}
               </option>

@@ -121,6 +121,9 @@ pub enum ApiError {
     SoldOut(Vec<String>),
     /// The end user has no Stripe customer yet.
     NoBillingAccount,
+    /// The developer has never started a Tollgate plan, so Tollgate's account has no
+    /// customer for them.
+    NoPlanBillingAccount,
     /// An upload without `Content-Length`.
     LengthRequired,
     /// The upload is empty or shorter or longer than it declared.
@@ -245,7 +248,10 @@ impl ApiError {
             | Self::ConnectDeclined
             | Self::PriceMismatch => 400,
             Self::AlreadySubscribed | Self::SoldOut(_) => 409,
-            Self::NoBillingAccount | Self::NoDownload | Self::NoSubscription => 404,
+            Self::NoBillingAccount
+            | Self::NoPlanBillingAccount
+            | Self::NoDownload
+            | Self::NoSubscription => 404,
             Self::LengthRequired => 411,
             Self::InvalidUpload(_) => 400,
             Self::UnsupportedFileType(_) => 415,
@@ -320,7 +326,7 @@ impl ApiError {
             Self::PriceMismatch => ErrorCode::PriceMismatch,
             Self::AlreadySubscribed => ErrorCode::AlreadySubscribed,
             Self::SoldOut(_) => ErrorCode::SoldOut,
-            Self::NoBillingAccount => ErrorCode::NoBillingAccount,
+            Self::NoBillingAccount | Self::NoPlanBillingAccount => ErrorCode::NoBillingAccount,
             Self::LengthRequired => ErrorCode::LengthRequired,
             Self::InvalidUpload(_) => ErrorCode::InvalidUpload,
             Self::UnsupportedFileType(_) => ErrorCode::UnsupportedFileType,
@@ -413,6 +419,9 @@ impl ApiError {
             Self::AlreadySubscribed => "There is already an active subscription to this plan or tier.".into(),
             Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),
             Self::NoBillingAccount => "This end user has never paid, so there is no billing account to manage.".into(),
+            Self::NoPlanBillingAccount => {
+                "You have no Tollgate plan yet, so there is no billing account to manage: start one with POST /v1/billing/checkout.".into()
+            }
             Self::LengthRequired => "Send the file with a Content-Length header.".into(),
             Self::InvalidUpload(why)
             | Self::UnsupportedFileType(why)

@@ -21,11 +21,15 @@
 //! The cached record also carries the developer's billing standing (live keys fail closed
 //! with 403 `live_mode_inactive` unless their Tollgate subscription is active, trialing or
 //! past due) and the key's rate limit; both follow the same staleness bound.
+//!
+//! A secret key's use is recorded (`last_used_at`, for the keys page) at most once per key,
+//! isolate and five minutes, so a cached key costs no write on almost every request.
 
 use crate::db::{self, keys::KeyAuthRow};
-use crate::{ApiError, Ctx, Environment, storage};
+use crate::{ApiError, Ctx, Environment, log, storage};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::time::Duration;
 use tollgate::keycache::{Cached, FailureBudget, KeyCache, write_back_holds};
 use tollgate::{ApiKey, KeyKind, Mode, Pepper, ProjectType};
@@ -131,6 +135,43 @@ thread_local! {
         RefCell::new(FailureBudget::new(FAILURE_WINDOW_MS, MAX_BUDGET_CLIENTS));
     /// Key-lookup round trips so far: KV reads and D1 queries.
     static ROUND_TRIPS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    /// When this isolate last recorded each secret key's use (ms), by key id.
+    static NOTED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// Secret keys whose last use this isolate remembers; past it the memory starts over (the
+/// cost is one more guarded write per key).
+const MAX_NOTED_KEYS: usize = 10_000;
+
+/// Records a secret key's use (`last_used_at`) when this isolate has not in the last
+/// [`db::keys::LAST_USED_RESOLUTION_MS`]. Never fails the request: the time is a hint for
+/// the keys page, and a lost write only leaves it a few minutes older.
+async fn note_use(ctx: &Ctx, key_id: &str) {
+    let now = ctx.now_ms;
+    let due = NOTED.with(|noted| {
+        let mut noted = noted.borrow_mut();
+        if noted
+            .get(key_id)
+            .is_some_and(|at| now - at < db::keys::LAST_USED_RESOLUTION_MS)
+        {
+            return false;
+        }
+        if noted.len() >= MAX_NOTED_KEYS {
+            noted.clear();
+        }
+        noted.insert(key_id.to_owned(), now);
+        true
+    });
+    if !due {
+        return;
+    }
+    let written = match db::database(&ctx.env) {
+        Ok(database) => db::keys::used(&database, key_id, now).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = written {
+        log::warn(&ctx.request_id, "key_last_used_failed", &error.for_log());
+    }
 }
 
 fn with_cache<T>(env: &Env, f: impl FnOnce(&mut KeyCache<ProjectAuth>) -> T) -> T {
@@ -291,6 +332,9 @@ pub async fn authenticate(
         Some(auth) if auth.mode == key.mode() && auth.expires_at.is_none_or(|end| now < end) => {
             if auth.mode == Mode::Live && !auth.live_allowed {
                 return Err(ApiError::LiveModeInactive);
+            }
+            if let Some(key_id) = &auth.key_id {
+                note_use(ctx, key_id).await;
             }
             Ok(auth)
         }

@@ -55,6 +55,7 @@ pub fn key(row: KeyRow) -> KeyView {
         created_at: row.created_at,
         rotated_at: row.rotated_at,
         revoked_at: row.revoked_at,
+        last_used_at: row.last_used_at,
     }
 }
 

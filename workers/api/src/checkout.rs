@@ -623,7 +623,7 @@ pub(crate) async fn portal(mut ctx: Ctx) -> Result<Response, ApiError> {
     let (client, account) = seller(&ctx, &caller).await?;
     let session = client
         .send(&calls::create_portal_session(
-            &account,
+            Some(&account),
             &operation(&ctx, &caller, "portal", &buyer.id)?,
             customer,
             &return_url,

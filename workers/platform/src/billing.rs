@@ -1,9 +1,10 @@
 //! The developer's own Tollgate plan: a Stripe Checkout on the operator's account (no
-//! connected account), whose webhooks set the platform's billing state that gates live keys.
+//! connected account), whose webhooks set the platform's billing state that gates live keys,
+//! and the billing portal where the developer manages it afterwards.
 
 use serde_json::json;
 use tollgate::Mode;
-use tollgate::checkout::PlanCheckoutInput;
+use tollgate::checkout::{PlanCheckoutInput, PortalInput};
 use tollgate::ids::new_id;
 use tollgate::stripe::calls::{self, Operation, SessionSpec};
 use tollgate_edge::db;
@@ -184,4 +185,33 @@ async fn open_plan_checkout(
         db::batch(&session.db, vec![recorded]).await?;
     }
     json_text(200, body)
+}
+
+/// `POST /v1/billing/portal` `{ returnUrl }` → `{ url }`: Stripe's billing portal for the
+/// developer's own plan (payment method, invoices, cancel), on the operator's account. The
+/// return URL must be on the console's origins; 404 `no_billing_account` before any plan
+/// checkout made the developer a customer. Opening it changes nothing, so it is not audited.
+pub(crate) async fn portal(mut ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let mode = billing_mode(&ctx);
+    let origins = crate::dev::console_origins(&ctx);
+    let return_url = body::json::<PortalInput>(&mut ctx.req, body::DEFAULT_LIMIT)
+        .await?
+        .validate(&origins, mode)
+        .map_err(ApiError::Validation)?;
+    let customer = session
+        .platform
+        .billing_customer_id
+        .as_deref()
+        .ok_or(ApiError::NoPlanBillingAccount)?;
+    let client = StripeClient::from_env(&ctx.env, mode)?;
+    let opened = client
+        .send(&calls::create_portal_session(
+            None,
+            &Operation::new(["plan-portal", &session.platform.id, &new_id("op")]),
+            customer,
+            &return_url,
+        ))
+        .await?;
+    json_text(200, serde_json::to_string(&json!({ "url": opened.url }))?)
 }

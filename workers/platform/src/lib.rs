@@ -23,6 +23,7 @@ use worker::{Context, Env, Request, Response, event};
 enum Api {
     Platform,
     PlanCheckout,
+    PlanPortal,
     ListProjects,
     CreateProject,
     GetProject,
@@ -59,6 +60,7 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Get, "/console/config.json", Api::ConsoleConfig),
     Route::new(Method::Get, "/v1/platform", Api::Platform),
     Route::new(Method::Post, "/v1/billing/checkout", Api::PlanCheckout),
+    Route::new(Method::Post, "/v1/billing/portal", Api::PlanPortal),
     Route::new(Method::Get, "/v1/projects", Api::ListProjects),
     Route::new(Method::Post, "/v1/projects", Api::CreateProject),
     Route::new(Method::Get, "/v1/projects/{id}", Api::GetProject),
@@ -147,6 +149,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
     match route {
         Api::Platform => projects::platform(ctx).await,
         Api::PlanCheckout => billing::checkout(ctx).await,
+        Api::PlanPortal => billing::portal(ctx).await,
         Api::ListProjects => projects::list(ctx).await,
         Api::CreateProject => projects::create(ctx).await,
         Api::GetProject => projects::get(ctx).await,

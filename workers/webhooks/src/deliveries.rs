@@ -1,14 +1,15 @@
 //! A project's outbound webhook deliveries (developer lane): the list (filterable by
-//! endpoint, status and event type), one delivery with its payload, and a resend that puts
-//! it back on the queue now under the same event id.
+//! endpoint, status and event type), one delivery with its payload, a resend that puts it
+//! back on the queue now under the same event id, and a test event sent to one endpoint.
 
-use crate::endpoints::mode_of;
+use crate::endpoints::{endpoint, mode_of};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tollgate::Detail;
-use tollgate::outbound::{DELIVERY_WINDOW_MS, DeliveryFilter};
+use tollgate::ids::new_id;
+use tollgate::outbound::{DELIVERY_WINDOW_MS, DeliveryFilter, Envelope, EventType, TestEvent};
 use tollgate_edge::audit::{self, Change};
-use tollgate_edge::db::deliveries::{self as store, DeliveryRow};
+use tollgate_edge::db::deliveries::{self as store, DeliveryRow, Outgoing};
 use tollgate_edge::db::webhook_endpoints;
 use tollgate_edge::session::Session;
 use tollgate_edge::{ApiError, Ctx, json, list, outbound};
@@ -124,4 +125,69 @@ pub(crate) async fn resend(ctx: Ctx) -> Result<Response, ApiError> {
     }
     let fresh = delivery(&ctx, &session, &project.id).await?;
     json(202, &Detail { data: view(&fresh) })
+}
+
+/// `POST /v1/projects/{id}/webhook-endpoints/{endpointId}/test`: one `webhook.test` event,
+/// signed and retried like any other, to this endpoint only (whatever it subscribes to), so a
+/// developer sees their receiver verify a real delivery. Each call is a new event. Audited;
+/// refused while the endpoint is disabled.
+pub(crate) async fn send_test(ctx: Ctx) -> Result<Response, ApiError> {
+    let session = Session::start(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let mode = mode_of(&project)?;
+    let target = endpoint(&ctx, &session, &project.id).await?;
+    if target.status != "enabled" {
+        return Err(ApiError::EndpointDisabled);
+    }
+    let now = ctx.now_ms;
+    let event_id = new_id("evt");
+    let data = TestEvent::new(&target.id);
+    let event = Envelope::new(
+        &event_id,
+        EventType::Test,
+        now,
+        &project.id,
+        mode.as_str(),
+        &data,
+    );
+    let payload = event.to_json();
+    let outgoing = Outgoing {
+        project_id: &project.id,
+        event_id: &event_id,
+        event_type: event.kind,
+        payload: &payload,
+        now,
+        deadline: now + DELIVERY_WINDOW_MS,
+    };
+    let results = session
+        .db
+        .batch(vec![
+            store::to_endpoint(&session.db, &outgoing, &target.id)?,
+            audit::event(
+                &ctx,
+                &session.db,
+                session.actor(),
+                Change {
+                    project_id: Some(&project.id),
+                    action: "webhook_endpoint.tested",
+                    target_type: "webhook_endpoint",
+                    target_id: &target.id,
+                },
+                &json!({ "eventId": event_id }),
+            )?,
+        ])
+        .await?;
+    let queued = match results.first() {
+        Some(result) => outbound::written(result)?,
+        None => Vec::new(),
+    };
+    // Disabled between the check and the batch: nothing was written to send.
+    let Some(written) = queued.first() else {
+        return Err(ApiError::EndpointDisabled);
+    };
+    outbound::enqueue(&ctx.env, &ctx.request_id, &queued).await;
+    let row = store::get(&session.db, &project.id, &written.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    json(202, &Detail { data: view(&row) })
 }

@@ -34,6 +34,7 @@ enum Hooks {
     EditEndpoint,
     DeleteEndpoint,
     RotateSecret,
+    SendTest,
     Deliveries,
     Delivery,
     Resend,
@@ -81,6 +82,11 @@ const ROUTES: &[Route<Hooks>] = &[
         Hooks::RotateSecret,
     ),
     Route::new(
+        Method::Post,
+        "/v1/projects/{id}/webhook-endpoints/{endpointId}/test",
+        Hooks::SendTest,
+    ),
+    Route::new(
         Method::Get,
         "/v1/projects/{id}/webhook-deliveries",
         Hooks::Deliveries,
@@ -126,6 +132,7 @@ async fn handle(route: Hooks, ctx: Ctx) -> Result<Response, ApiError> {
         Hooks::EditEndpoint => endpoints::edit(ctx).await,
         Hooks::DeleteEndpoint => endpoints::delete(ctx).await,
         Hooks::RotateSecret => endpoints::rotate(ctx).await,
+        Hooks::SendTest => deliveries::send_test(ctx).await,
         Hooks::Deliveries => deliveries::list(ctx).await,
         Hooks::Delivery => deliveries::get(ctx).await,
         Hooks::Resend => deliveries::resend(ctx).await,

@@ -70,6 +70,37 @@ pub fn fan_out(
     stmt(db, &sql, &params)
 }
 
+/// The statement that writes one pending delivery of `event` to one endpoint, whatever it
+/// subscribes to, only while that endpoint is enabled; returns the delivery's id (none when
+/// the endpoint was disabled or deleted meanwhile).
+///
+/// # Errors
+/// Binding failures.
+pub fn to_endpoint(
+    db: &D1Database,
+    event: &Outgoing<'_>,
+    endpoint_id: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, event_type, payload, status, attempts, \
+           next_attempt_at, deadline_at, created_at, updated_at) \
+         SELECT ?1, ?2, id, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?7, ?7 FROM webhook_endpoints \
+         WHERE id = ?3 AND project_id = ?2 AND status = 'enabled' AND deleted_at IS NULL \
+         RETURNING id, attempts",
+        &[
+            text(&tollgate::ids::new_id("whd")),
+            text(event.project_id),
+            text(endpoint_id),
+            text(event.event_id),
+            text(event.event_type),
+            text(event.payload),
+            int(event.now),
+            int(event.deadline),
+        ],
+    )
+}
+
 /// A delivery as the developer sees it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct DeliveryRow {

@@ -31,7 +31,14 @@ pub struct KeyRow {
     pub rotated_at: Option<i64>,
     /// When it was revoked (ms).
     pub revoked_at: Option<i64>,
+    /// When it last authenticated a request, to [`LAST_USED_RESOLUTION_MS`] (ms).
+    #[serde(default)]
+    pub last_used_at: Option<i64>,
 }
+
+/// How fresh a key's `last_used_at` is kept: each isolate records a key's use at most once
+/// per this long, so the hot path writes almost never.
+pub const LAST_USED_RESOLUTION_MS: i64 = 5 * 60 * 1000;
 
 impl KeyRow {
     /// The record of a newly issued, active secret key: its keyed hash and display parts.
@@ -54,11 +61,28 @@ impl KeyRow {
             created_at: now,
             rotated_at: None,
             revoked_at: None,
+            last_used_at: None,
         }
     }
 }
 
-const COLUMNS: &str = "id, project_id, hash, prefix, last4, status, expires_at, replaced_by, created_at, rotated_at, revoked_at";
+const COLUMNS: &str = "id, project_id, hash, prefix, last4, status, expires_at, replaced_by, created_at, rotated_at, revoked_at, last_used_at";
+
+/// Records that key `id` authenticated a request at `now`, unless a use within the
+/// resolution is already recorded (another isolate's, say); it never moves the time back.
+///
+/// # Errors
+/// Storage failures.
+pub async fn used(db: &D1Database, id: &str, now: i64) -> Result<(), ApiError> {
+    stmt(
+        db,
+        "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
+        &[text(id), int(now), int(LAST_USED_RESOLUTION_MS)],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}
 
 /// The insert for a new active key.
 ///
