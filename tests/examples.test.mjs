@@ -68,9 +68,11 @@ async function startExample(name) {
 }
 
 before(async () => {
-  // The one origin hands out asset and download links on itself, as under `npm start`.
+  // As under `npm start`: asset and download links on the one origin, and Connect's callback
+  // sending the developer on to the console.
   const gateway = await freePort();
-  stack = await testStack({ ports: { gateway }, vars: { PUBLIC_API_URL: `http://127.0.0.1:${gateway}` } });
+  const origin = `http://127.0.0.1:${gateway}`;
+  stack = await testStack({ ports: { gateway }, vars: { PUBLIC_API_URL: origin, CONSOLE_URL: `${origin}/console/` } });
   baseUrl = stack.urls.gateway;
   state = mkdtempSync(join(tmpdir(), "tollgate-examples-"));
   apps.saas = await startExample("saas");
