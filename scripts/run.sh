@@ -3,12 +3,13 @@
 #   start  build every worker, migrate the local D1, run the whole platform on 127.0.0.1
 #   test   lint, unit, build, integration: the whole gate (CI runs the four as separate steps)
 #   lint   fmt and clippy (host and wasm32)
-#   unit   the native unit tests, the console's (vitest) and the SDK's (node:test)
+#   unit   the native unit tests, the console's (vitest), the SDK's (node:test), the example apps' type check
 #   integration  the integration tests (after build), deploy bundle dry-runs included
 #   build  build every worker (incremental) and print the wasm sizes
 #   screenshots  build, then photograph every console page of a seeded demo into docs/console/
 #   bench  build, then measure hot paths against a no-op route on the same runtime
 #   deploy build, migrate and deploy an environment (scripts/deploy.mjs: --env staging|production)
+#   example saas|store  run an example app against a running stack (scripts/examples.mjs)
 set -euo pipefail
 # Test-only tools (schemathesis) and the browser are installed only for the commands that use them.
 case "${1:-}" in test | integration) export TOLLGATE_TEST_TOOLS=1 TOLLGATE_BROWSER=1 ;; bench | screenshots) export TOLLGATE_BROWSER=1 ;; esac
@@ -35,6 +36,8 @@ unit() {
   phase "sdk unit tests (node:test)"
   node scripts/sdk.mjs --no-size
   node --test --test-reporter=spec 'sdk/test/*.test.mjs'
+  phase "example apps type check (tsc)"
+  node scripts/examples.mjs check
 }
 build() {
   phase "build"
@@ -72,8 +75,12 @@ case "${1:-}" in
     shift
     exec node scripts/deploy.mjs "$@"
     ;;
+  example)
+    shift
+    exec node scripts/examples.mjs "$@"
+    ;;
   *)
-    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|screenshots|deploy" >&2
+    echo "usage: scripts/run.sh start|test|lint|unit|build|integration|bench|screenshots|deploy|example" >&2
     exit 2
     ;;
 esac

@@ -10,7 +10,7 @@ pub enum Upstream {
     Platform,
     /// Tiers, products, promotion and Stripe Connect.
     Catalog,
-    /// The customer API (`/api/…`).
+    /// The customer API (`/api/…`) and public images (`/assets/public/…`).
     Api,
     /// Stripe's webhooks in, developers' webhooks out, and their events.
     Webhooks,
@@ -41,7 +41,8 @@ pub fn upstream(path: &str) -> Option<Upstream> {
     let first = segments.next().unwrap_or_default();
     Some(match first {
         "internal" => return None,
-        "api" => Upstream::Api,
+        // Public images (`/assets/public/…`) are the api worker's, beside its `/api/…` routes.
+        "api" | "assets" => Upstream::Api,
         "webhook" => Upstream::Webhooks,
         "authorize" | "callback" => Upstream::Catalog,
         "v1" => match (segments.next(), segments.next(), segments.next()) {
@@ -68,6 +69,7 @@ mod tests {
         let cases = [
             ("/api/data", Some(Upstream::Api)),
             ("/api/downloads/tok_1", Some(Upstream::Api)),
+            ("/assets/public/prj_1/img_1", Some(Upstream::Api)),
             ("/webhook/stripe", Some(Upstream::Webhooks)),
             ("/authorize", Some(Upstream::Catalog)),
             ("/callback", Some(Upstream::Catalog)),

@@ -1,7 +1,7 @@
 // The developer console in headless Chromium against the real local stack: the SaaS journey
 // (sign in through the issuer's form, create a project, copy the secret from its reveal and
-// use it as a backend, connect the sandbox Stripe account, add tiers, meter and see the
-// usage, rotate the key through the fresh-sign-in prompt), the refusals (another developer's
+// use it as a backend, copy the base URL, connect the sandbox Stripe account, add tiers,
+// meter and see the usage, rotate the key through the fresh-sign-in prompt), the refusals (another developer's
 // project, a stale edit), the security headers, storage kept free of tokens, and axe-core on
 // every page.
 
@@ -197,6 +197,11 @@ describe("the console", () => {
     await page.waitForSelector('h2:has-text("Publishable key")');
     assert.equal(await page.locator('[data-testid="revealed-secret"]').count(), 0);
     const projectId = /projects\/(prj_[^/]+)\//.exec(page.url())[1];
+
+    // The project's frame shows the base URL the SDK is given, and copies it.
+    assert.equal(await page.textContent('[data-testid="base-url"]'), stack.urls.api);
+    await page.click('button[aria-label="Copy the base URL"]');
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), stack.urls.api);
 
     // 2. The copied secret works from the backend.
     const backend = { Authorization: `Bearer ${secret}` };
