@@ -47,6 +47,8 @@ integration() {
   phase "integration tests (local workerd, real D1/KV/R2)"
   # One file at a time: each starts its own stack, and the box has two cores.
   node --test --test-concurrency=1 --test-reporter=spec 'tests/*.test.mjs'
+  phase "the api and platform suites again, through the one origin (the gateway)"
+  TOLLGATE_VIA_GATEWAY=1 node --test --test-concurrency=1 --test-reporter=spec tests/api.test.mjs tests/platform.test.mjs
 }
 
 case "${1:-}" in
