@@ -36,6 +36,7 @@ pub mod routing;
 pub mod stream_token;
 pub mod stripe;
 pub mod stripe_signature;
+pub mod subscription;
 pub mod usage;
 
 pub use contract::{

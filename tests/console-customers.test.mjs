@@ -34,6 +34,18 @@ const customer = (project, id, options) => consoleCall("GET", `/v1/projects/${pr
 const revoke = (project, id, entitlement, options) =>
   consoleCall("POST", `/v1/projects/${project.project.id}/customers/${id}/entitlements/${entitlement}/revoke`, options);
 const remove = (project, id, options) => consoleCall("DELETE", `/v1/projects/${project.project.id}/customers/${id}`, options);
+const subscriptionWrite = (project, id, action, body, options) =>
+  consoleCall("POST", `/v1/projects/${project.project.id}/customers/${id}/subscription/${action}`, { body, ...options });
+/** Polls `check` until it returns something truthy (or fails after `ms`). */
+async function eventually(check, ms = 10_000, what = "condition") {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 /** The developer's backend, with the project's secret key. */
 const server = (project, method, path, { headers = {}, ...rest } = {}) =>
   stack.call("api", method, path, { headers: { Authorization: `Bearer ${project.secretKey}`, ...headers }, ...rest });
@@ -94,6 +106,7 @@ before(async () => {
   for (const tier of [
     { name: "free", displayName: "Free", price: 0, limit: 100 },
     { name: "pro", displayName: "Pro", price: 900, limit: 1000 },
+    { name: "team", displayName: "Team", price: 2900, limit: 5000 },
   ]) {
     const res = await consoleCall("POST", `/v1/projects/${app.project.id}/tiers`, { body: tier });
     assert.equal(res.status, 201, res.text);
@@ -311,6 +324,57 @@ describe("deleting a customer", () => {
   });
 });
 
+describe("a customer's subscription", () => {
+  test("an upgrade by the developer needs a fresh sign-in, is paid by the customer first, then raises plan and limit; audited as the developer", async () => {
+    // Arrange
+    const user = await subscriber("pro");
+    const stale = await signIn(stack, dev.sub, { authAge: 3600 });
+
+    // Act
+    const refused = await subscriptionWrite(app, user.id, "change", { tier: "team" }, { as: stale });
+    const toFree = await subscriptionWrite(app, user.id, "change", { tier: "free" });
+    const unknown = await subscriptionWrite(app, user.id, "change", { tier: "nope" });
+    const same = await subscriptionWrite(app, user.id, "change", { tier: "pro" });
+    const changed = await subscriptionWrite(app, user.id, "change", { tier: "team" });
+
+    // Assert
+    assert.deepEqual([refused.status, refused.body.code], [403, "reauthentication_required"]);
+    assert.deepEqual([toFree.status, Object.keys(toFree.body.fieldErrors ?? {})], [422, ["tier"]]);
+    assert.deepEqual([unknown.status, Object.keys(unknown.body.fieldErrors ?? {})], [422, ["tier"]]);
+    assert.deepEqual([same.status, same.body.code], [409, "already_subscribed"]);
+    assert.equal(changed.status, 200, changed.text);
+    assert.deepEqual([changed.body.data.change.status, changed.body.data.change.tier], ["applied", "team"]);
+    const row = await eventually(async () => {
+      const found = rowIn(await customers(app, "?limit=100"), user.id);
+      return found?.plan === "team" && found;
+    }, 10_000, "the webhook raising the plan");
+    assert.equal(row.limit, 5000);
+    assert.deepEqual((await audits("subscription.change_requested", changed.body.data.subscriptionId)).map((a) => a.actor), [dev.sub]);
+  });
+
+  test("a cancel at the period's end keeps the plan and a resume keeps the subscription; without one it is 404", async () => {
+    const user = await subscriber("pro");
+    const never = await endUser(app);
+
+    const canceled = await subscriptionWrite(app, user.id, "cancel", {});
+    const again = await subscriptionWrite(app, user.id, "cancel", {});
+    const resumed = await subscriptionWrite(app, user.id, "resume");
+    const notEnding = await subscriptionWrite(app, user.id, "resume");
+    const none = await subscriptionWrite(app, never.id, "cancel", {});
+    const misplaced = await subscriptionWrite(app, user.id, "resume", { tier: "team" });
+
+    assert.equal(canceled.status, 200, canceled.text);
+    assert.equal(canceled.body.data.cancelAtPeriodEnd, true);
+    assert.deepEqual([again.status, again.body.data.cancelAtPeriodEnd], [200, true]);
+    assert.deepEqual([resumed.status, resumed.body.data.cancelAtPeriodEnd], [200, false]);
+    assert.deepEqual([notEnding.status, notEnding.body.code], [409, "subscription_not_canceling"]);
+    assert.deepEqual([none.status, none.body.code], [404, "no_subscription"]);
+    assert.deepEqual([misplaced.status, Object.keys(misplaced.body.fieldErrors ?? {})], [422, ["body"]]);
+    const row = rowIn(await customers(app, "?limit=100"), user.id);
+    assert.deepEqual([row.plan, row.subscription.status], ["pro", "active"]);
+  });
+});
+
 describe("tenancy", () => {
   test("another developer gets 404 for every route with the first developer's ids, and nothing changes", async () => {
     const bought = await buyer();
@@ -325,6 +389,8 @@ describe("tenancy", () => {
       await customer(theirs, bought.user.id, asOther),
       await revoke(theirs, bought.user.id, bought.entitlement, asOther),
       await remove(theirs, bought.user.id, asOther),
+      await subscriptionWrite(shop, bought.user.id, "cancel", {}, asOther),
+      await subscriptionWrite(theirs, bought.user.id, "change", { tier: "pro" }, asOther),
       // the first developer's own other project does not reach this customer either
       await customer(app, bought.user.id),
       await revoke(app, bought.user.id, bought.entitlement),

@@ -14,7 +14,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { launchBrowser } from "./support/browser.mjs";
 import { VIA_GATEWAY, testStack } from "./support/stack.mjs";
 import { createProject, signIn } from "./support/developer.mjs";
-import { consent, startConnect } from "./support/stripe.mjs";
+import { consent, startConnect, stripeApi } from "./support/stripe.mjs";
 import { freePort } from "../scripts/stack.mjs";
 
 /** Sign-ins older than this need a fresh one: short, so the test can outwait it. */
@@ -486,6 +486,53 @@ describe("customers", () => {
     });
     const gone = await stack.call("api", "GET", "/api/customers/user7", { headers: backend });
     assert.equal(gone.status, 404);
+  });
+});
+
+describe("a customer's subscription", () => {
+  test("the detail changes a subscriber's plan behind a fresh sign-in, and the plan follows Stripe's webhook", async () => {
+    // Arrange: a subscriber to pro, made the way the developer's backend would.
+    const kim = await signIn(stack, "dev_kim");
+    const { project, secretKey } = await createProject(kim, { name: "Kim API" });
+    await connectWithoutBrowser(kim);
+    const auth = { Authorization: `Bearer ${kim.token}` };
+    for (const tier of [
+      { name: "free", displayName: "Free", price: 0, limit: 10 },
+      { name: "pro", displayName: "Pro", price: 900, limit: 100 },
+      { name: "team", displayName: "Team", price: 2900, limit: 1000 },
+    ]) {
+      const res = await stack.call("catalog", "POST", `/v1/projects/${project.id}/tiers`, { headers: auth, body: tier });
+      assert.equal(res.status, 201, res.text);
+    }
+    const account = (await stack.call("catalog", "GET", "/v1/stripe/connections", { headers: auth })).body.data.find((c) => c.mode === "test").accountId;
+    const sk = { Authorization: `Bearer ${secretKey}` };
+    const made = await stack.call("api", "POST", "/api/customers", { headers: sk, body: { email: "sub@example.test", externalId: "sub-user" } });
+    const checkout = await stack.call("api", "POST", "/api/create-checkout", {
+      headers: { ...sk, "X-User-Id": "sub-user" },
+      body: { tier: "pro", successUrl: "http://127.0.0.1:5173/ok", cancelUrl: "http://127.0.0.1:5173/no" },
+    });
+    assert.equal(checkout.status, 200, checkout.text);
+    assert.equal((await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${checkout.body.sessionId}/complete`, { account })).status, 200);
+    const id = made.body.data.id;
+    await until(async () => (await stack.call("catalog", "GET", `/v1/projects/${project.id}/customers/${id}`, { headers: auth })).body.data?.plan === "pro");
+
+    // Act + assert
+    await withTab(await signedInTab("dev_kim", `/test/projects/${project.id}/customers/${id}`), "subscription", async (page) => {
+      await page.waitForSelector('[data-testid="customer-plan"]:has-text("pro")');
+      await page.selectOption('form[aria-label="Change the plan"] select', "team");
+      await page.click('button:has-text("Change plan")');
+      await afterMaybeFresh(page, "dev_kim", '[data-testid="subscription-answer"]');
+      assert.match(await page.textContent('[data-testid="subscription-answer"]'), /Moving to team/);
+      await until(async () => (await stack.call("catalog", "GET", `/v1/projects/${project.id}/customers/${id}`, { headers: auth })).body.data?.plan === "team");
+      await page.reload();
+      await page.click('button:has-text("Sign in")');
+      await fillIssuerForm(page, "dev_kim");
+      await page.waitForSelector('[data-testid="customer-plan"]:has-text("team")');
+      await page.click('button:has-text("Cancel at period end")');
+      await page.locator('button:has-text("Cancel at period end")').last().click();
+      await afterMaybeFresh(page, "dev_kim", '[data-testid="subscription-answer"]:has-text("Set to cancel")');
+      await axe(page, "subscription");
+    });
   });
 });
 

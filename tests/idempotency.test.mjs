@@ -73,7 +73,7 @@ async function subscribed(dev) {
   assert.equal(checkout.status, 200, checkout.text);
   const paid = await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${checkout.body.sessionId}/complete`, { account: dev.account });
   assert.equal(paid.status, 200, JSON.stringify(paid.body));
-  return { app, headers };
+  return { app, headers, user };
 }
 
 const asDeveloper = (dev) => ({ Authorization: `Bearer ${dev.token}` });
@@ -150,6 +150,20 @@ const CASES = {
     const canceling = await stack.call("api", "POST", "/api/subscription/cancel", { headers, body: {} });
     assert.equal(canceling.status, 200, canceling.text);
     return { worker: "api", path: "/api/subscription/resume", headers, status: 200, bodies: ["", "{}"] };
+  },
+  "POST /v1/projects/{id}/customers/{customerId}/subscription/cancel": async (dev) => {
+    const { app, user } = await subscribed(dev);
+    return { worker: "catalog", path: `/v1/projects/${app.project.id}/customers/${user}/subscription/cancel`, headers: asDeveloper(dev), status: 200, bodies: [{}, { immediately: true }] };
+  },
+  "POST /v1/projects/{id}/customers/{customerId}/subscription/resume": async (dev) => {
+    const { app, headers, user } = await subscribed(dev);
+    const canceling = await stack.call("api", "POST", "/api/subscription/cancel", { headers, body: {} });
+    assert.equal(canceling.status, 200, canceling.text);
+    return { worker: "catalog", path: `/v1/projects/${app.project.id}/customers/${user}/subscription/resume`, headers: asDeveloper(dev), status: 200, bodies: ["", "{}"] };
+  },
+  "POST /v1/projects/{id}/customers/{customerId}/subscription/change": async (dev) => {
+    const { app, user } = await subscribed(dev);
+    return { worker: "catalog", path: `/v1/projects/${app.project.id}/customers/${user}/subscription/change`, headers: asDeveloper(dev), status: 200, bodies: [{ tier: "team" }, { tier: "max" }] };
   },
   "POST /api/subscription/change": async (dev) => {
     const { headers } = await subscribed(dev);

@@ -929,6 +929,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/projects/{id}/customers/{customerId}/subscription/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a customer's subscription, at the period's end or now (fresh, idempotent)
+         * @description The developer's form of the end user's own route (the same rules, in one core plan), behind a fresh sign-in; audited as the developer; an `Idempotency-Key` shares the end user's key space. A customer of another project answers 404. At the period's end by default; `{"immediately": true}` ends it now. 404 `no_subscription`.
+         */
+        post: operations["cancelConsoleSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projects/{id}/customers/{customerId}/subscription/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Keep a customer's subscription set to cancel at its period's end (fresh, idempotent)
+         * @description The developer's form of the end user's own route (the same rules, in one core plan), behind a fresh sign-in; audited as the developer; an `Idempotency-Key` shares the end user's key space. A customer of another project answers 404. 409 `subscription_not_canceling` unless it is set to end. 404 `no_subscription`.
+         */
+        post: operations["resumeConsoleSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projects/{id}/customers/{customerId}/subscription/change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move a customer's subscription to another paid tier (fresh, idempotent)
+         * @description The developer's form of the end user's own route (the same rules, in one core plan), behind a fresh sign-in; audited as the developer; an `Idempotency-Key` shares the end user's key space. A customer of another project answers 404. An upgrade invoices the customer the prorated difference at once and raises the plan only once that invoice is paid (`change.status` `pending_payment` until then); a downgrade takes effect at the period's end (`at_period_end`). 422 for an unknown, archived or free tier; 409 `already_subscribed`, `change_pending`.
+         */
+        post: operations["changeConsoleSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/projects/{id}/customers/{customerId}/entitlements/{entitlementId}/revoke": {
         parameters: {
             query?: never;
@@ -6965,6 +7037,170 @@ export interface operations {
                             deleted: true;
                         };
                     };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    cancelConsoleSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "immediately": false
+                 *     }
+                 */
+                "application/json": {
+                    /** @default false */
+                    immediately?: boolean | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Stripe's state of the subscription after the call (applied here by its webhook). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "subscriptionId": "sub_Vd1I27gwhBj6cuh9mdejog",
+                     *         "tierId": "tier_7wB1MAF5lMSUDOvId9rDRA",
+                     *         "tier": "pro",
+                     *         "status": "active",
+                     *         "currentPeriodStart": 1764000000000,
+                     *         "currentPeriodEnd": 1766592000000,
+                     *         "cancelAtPeriodEnd": true,
+                     *         "amount": 900,
+                     *         "currency": "usd",
+                     *         "interval": "month"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SubscriptionAnswer"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    resumeConsoleSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /** @example {} */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Stripe's state of the subscription after the call (applied here by its webhook). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "subscriptionId": "sub_Vd1I27gwhBj6cuh9mdejog",
+                     *         "tierId": "tier_7wB1MAF5lMSUDOvId9rDRA",
+                     *         "tier": "pro",
+                     *         "status": "active",
+                     *         "currentPeriodStart": 1764000000000,
+                     *         "currentPeriodEnd": 1766592000000,
+                     *         "cancelAtPeriodEnd": false,
+                     *         "amount": 900,
+                     *         "currency": "usd",
+                     *         "interval": "month"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SubscriptionAnswer"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    changeConsoleSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["ProjectId"];
+                /** @description The `cus_…` id (an external id answers 404 here). */
+                customerId: components["parameters"]["CustomerId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "tier": "team"
+                 *     }
+                 */
+                "application/json": {
+                    tier: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Stripe's state of the subscription after the call (applied here by its webhook). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "subscriptionId": "sub_Vd1I27gwhBj6cuh9mdejog",
+                     *         "tierId": "tier_7wB1MAF5lMSUDOvId9rDRA",
+                     *         "tier": "pro",
+                     *         "status": "active",
+                     *         "currentPeriodStart": 1764000000000,
+                     *         "currentPeriodEnd": 1766592000000,
+                     *         "cancelAtPeriodEnd": false,
+                     *         "amount": 900,
+                     *         "currency": "usd",
+                     *         "interval": "month",
+                     *         "change": {
+                     *           "status": "pending_payment",
+                     *           "tierId": "tier_Qm2Xk7rTb4VdLq9Wc1Zs0A",
+                     *           "tier": "team",
+                     *           "effectiveAt": null,
+                     *           "expiresAt": 1764082800000
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SubscriptionAnswer"];
                 };
             };
             default: components["responses"]["Error"];

@@ -1,11 +1,12 @@
 //! Customers: the project's end users in a searchable, cursor-paged table (plan, usage
 //! against the limit, subscription), and one customer in full: usage this period and its
-//! 30-day history, subscription, orders, entitlements (revoke), delete (fresh sign-in).
+//! 30-day history, subscription (change the plan, cancel, resume: fresh sign-in), orders,
+//! entitlements (revoke), delete (fresh sign-in).
 import { lazy, Suspense, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useApp } from "../app";
-import { ok } from "../api/client";
+import { idempotencyKey, ok } from "../api/client";
 import { ApiError } from "../api/errors";
 import type { components } from "../api/schema";
 import { keys } from "../queries";
@@ -173,6 +174,9 @@ export function CustomerDetailPage() {
         ) : (
           <p className="muted">No subscription.</p>
         )}
+        {c.subscription && c.subscription.status !== "canceled" && c.subscription.status !== "incomplete_expired" && (
+          <SubscriptionActions customerId={c.id} current={c.subscription.tier} ending={c.subscription.cancelAtPeriodEnd} onDone={() => void queryClient.invalidateQueries({ queryKey: key })} />
+        )}
       </section>
       <Suspense fallback={<Loading what="the chart" />}>
         <Chart title="Usage per day" testId="customer-usage" points={c.usageHistory.map((d) => [d.date, d.count])} summary={`Today: ${today ? formatCount(today.count) : 0}`} />
@@ -265,5 +269,87 @@ export function CustomerDetailPage() {
         {remove.error && <ErrorNote error={remove.error} />}
       </section>
     </>
+  );
+}
+
+type SubscriptionAnswer = components["schemas"]["SubscriptionAnswer"]["data"];
+
+/** What a change answered, in words: nothing here is optimistic, the plan follows Stripe's webhook. */
+function changeNote(answer: SubscriptionAnswer): string {
+  const change = answer.change;
+  if (!change) return answer.cancelAtPeriodEnd ? "Set to cancel at the period's end." : "The subscription continues.";
+  if (change.status === "pending_payment") return `Moving to ${change.tier} once the customer pays the invoice; the current plan stays until then.`;
+  if (change.status === "at_period_end") return `Moving to ${change.tier} on ${formatDate(change.effectiveAt)}; the paid plan stays until then.`;
+  return `Moving to ${change.tier}: the plan follows as soon as Stripe confirms it.`;
+}
+
+/** Change the customer's paid tier, or cancel / resume, through Stripe with the end user's rules. */
+function SubscriptionActions({ customerId, current, ending, onDone }: { customerId: string; current: string; ending: boolean; onDone: () => void }) {
+  const project = useCurrentProject();
+  const { api, fresh } = useApp();
+  const [tier, setTier] = useState("");
+  const tiers = useQuery({
+    queryKey: keys.projectScoped(project.id, "tiers"),
+    queryFn: () => ok(api.catalog.GET("/v1/projects/{id}/tiers", { params: { path: { id: project.id }, query: { pageSize: 100 } } })).then((r) => r.data),
+  });
+  const paid = (tiers.data ?? []).filter((t) => !t.archivedAt && t.price > 0 && t.name !== current);
+  const path = { id: project.id, customerId };
+  const header = () => ({ "Idempotency-Key": idempotencyKey() });
+  const change = useMutation({
+    mutationFn: () =>
+      fresh(() => ok(api.catalog.POST("/v1/projects/{id}/customers/{customerId}/subscription/change", { params: { path, header: header() }, body: { tier } }))),
+    onSuccess: onDone,
+  });
+  const cancel = useMutation({
+    mutationFn: () => fresh(() => ok(api.catalog.POST("/v1/projects/{id}/customers/{customerId}/subscription/cancel", { params: { path, header: header() }, body: {} }))),
+    onSuccess: onDone,
+  });
+  const resume = useMutation({
+    mutationFn: () => fresh(() => ok(api.catalog.POST("/v1/projects/{id}/customers/{customerId}/subscription/resume", { params: { path, header: header() } }))),
+    onSuccess: onDone,
+  });
+  const answered = change.data?.data ?? cancel.data?.data ?? resume.data?.data;
+  return (
+    <div className="subscription-actions">
+      <form
+        className="inline-form"
+        aria-label="Change the plan"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (tier) change.mutate();
+        }}
+      >
+        <label>
+          Change the plan to
+          <select value={tier} onChange={(e) => setTier(e.target.value)}>
+            <option value="">choose a paid tier</option>
+            {paid.map((t) => (
+              <option key={t.id} value={t.name}>
+                {t.displayName} ({formatMoney(t.price, t.currency)})
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" disabled={!tier || change.isPending}>
+          {change.isPending ? "Changing…" : "Change plan"}
+        </button>
+      </form>
+      <p className="muted small">An upgrade invoices the customer the difference now and applies once paid; a downgrade starts at the period's end.</p>
+      <div className="actions">
+        {ending ? (
+          <button type="button" disabled={resume.isPending} onClick={() => resume.mutate()}>
+            Keep the subscription
+          </button>
+        ) : (
+          <ConfirmButton label="Cancel the subscription" text="Cancel at period end" confirmLabel="Cancel at period end" question="The plan stays until the period ends." busy={cancel.isPending} onConfirm={() => cancel.mutate()} />
+        )}
+      </div>
+      {answered && (
+        <p role="status" data-testid="subscription-answer">
+          {changeNote(answered)}
+        </p>
+      )}
+      {[change.error, cancel.error, resume.error].map((err, i) => err && <ErrorNote key={i} error={err} onReload={onDone} />)}
+    </div>
   );
 }

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod session;
 pub mod storage;
 pub mod stripe;
+pub mod subscription;
 pub mod views;
 
 pub use config::{Config, Environment};

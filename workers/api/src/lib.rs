@@ -198,9 +198,15 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::Download => downloads::fetch(ctx).await,
         Api::Dashboard => dashboard::get(ctx).await,
         Api::Subscription => subscription::get(ctx).await,
-        Api::CancelSubscription => subscription::write(ctx, subscription::Action::Cancel).await,
-        Api::ResumeSubscription => subscription::write(ctx, subscription::Action::Resume).await,
-        Api::ChangeSubscription => subscription::write(ctx, subscription::Action::Change).await,
+        Api::CancelSubscription => {
+            subscription::write(ctx, tollgate::subscription::Route::Cancel).await
+        }
+        Api::ResumeSubscription => {
+            subscription::write(ctx, tollgate::subscription::Route::Resume).await
+        }
+        Api::ChangeSubscription => {
+            subscription::write(ctx, tollgate::subscription::Route::Change).await
+        }
         Api::ForgetKeys => forget_keys(ctx).await,
     }
 }

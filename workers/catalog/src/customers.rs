@@ -1,17 +1,22 @@
 //! A project's end users for the console (`/v1/projects/{id}/customers…`, developer lane):
 //! a keyset-paged, searchable list with each customer's plan, usage and subscription; one
-//! customer in full; revoking an order entitlement; deleting a customer. The secret key's
+//! customer in full; revoking an order entitlement; changing, canceling or resuming their
+//! subscription (`tollgate_edge::subscription`, the end user's own rules); deleting a
+//! customer. The secret key's
 //! lane (`/api/customers…`, `/api/entitlements…`) keeps serving the developer's backend; both
 //! lanes share their rules (`db::end_users::delete`, `tollgate_edge::revoke`), and here the
 //! audit trail names the signed-in developer.
 
 use serde_json::json;
+use tollgate::Detail;
 use tollgate::customers::{self, CustomerQuery};
+use tollgate::subscription::{Route, WriteInput};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::revoke::{self, Revocation};
 use tollgate_edge::session::Session;
-use tollgate_edge::{ApiError, Ctx, json};
+use tollgate_edge::subscription::{self as flow, Owner};
+use tollgate_edge::{ApiError, Ctx, body, idempotent, json, json_text};
 use worker::Response;
 
 /// The path's `{customerId}`: a `cus_…` id (the console links by it, never by external id).
@@ -127,4 +132,54 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::NotFound);
     }
     json(200, &json!({ "data": { "id": customer, "deleted": true } }))
+}
+
+/// `POST …/customers/{customerId}/subscription/{cancel,resume,change}` (fresh sign-in,
+/// `Idempotency-Key` honoured): the developer acts on the customer's subscription through
+/// Stripe with the end user's own rules — an upgrade is invoiced to the customer and raises
+/// the plan only once paid; a downgrade waits for the period's end. The developer may end it
+/// immediately, as their server may. Idempotency keys share the end user's key space, so a
+/// key replays the same answer on either lane. Audited as the developer.
+pub(crate) async fn subscription(mut ctx: Ctx, route: Route) -> Result<Response, ApiError> {
+    let session = Session::start_fresh(&ctx).await?;
+    let project = session.project(&ctx).await?;
+    let customer = existing(&ctx, &session, &project).await?.to_owned();
+    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
+    let input = if bytes.iter().all(u8::is_ascii_whitespace) {
+        WriteInput::default()
+    } else {
+        body::parse::<WriteInput>(&bytes)?
+    };
+    let write = input.validate(route).map_err(ApiError::Validation)?;
+    let mode = tollgate::Mode::parse(&project.mode).ok_or_else(|| {
+        ApiError::internal(format!("project {} has mode {}", project.id, project.mode))
+    })?;
+    let target = flow::target(&session.db, &project.id, &write).await?;
+    let owner = Owner {
+        project_id: &project.id,
+        platform_id: &project.platform_id,
+        mode,
+        customer_id: &customer,
+    };
+    let scope = format!("{}:{}:{customer}", project.id, route.step());
+    idempotent::run(&ctx, &session.db, &scope, &bytes, async |claim| {
+        let (view, record) = flow::execute(
+            &ctx,
+            &session.db,
+            owner,
+            &write,
+            target.as_ref(),
+            session.actor(),
+        )
+        .await?;
+        let answer = serde_json::to_string(&Detail { data: view })?;
+        let mut statements = vec![record];
+        if let Some(claim) = claim {
+            statements
+                .push(idempotent::record(&ctx, &session.db, claim, 200, &answer, false).await?);
+        }
+        db::batch(&session.db, statements).await?;
+        json_text(200, answer)
+    })
+    .await
 }

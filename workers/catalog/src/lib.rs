@@ -15,6 +15,7 @@ use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, serve};
 use worker::{Context, Env, Request, Response, event};
 
 use items::Kind;
+use tollgate::subscription::Route as Plan;
 
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +33,7 @@ enum Api {
     Customers,
     Customer,
     DeleteCustomer,
+    CustomerSubscription(Plan),
     RevokeEntitlement,
 }
 
@@ -111,6 +113,21 @@ const ROUTES: &[Route<Api>] = &[
         "/v1/projects/{id}/customers/{customerId}/entitlements/{entitlementId}/revoke",
         Api::RevokeEntitlement,
     ),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/customers/{customerId}/subscription/cancel",
+        Api::CustomerSubscription(Plan::Cancel),
+    ),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/customers/{customerId}/subscription/resume",
+        Api::CustomerSubscription(Plan::Resume),
+    ),
+    Route::new(
+        Method::Post,
+        "/v1/projects/{id}/customers/{customerId}/subscription/change",
+        Api::CustomerSubscription(Plan::Change),
+    ),
 ];
 
 const SPEC: WorkerSpec<Api> = WorkerSpec {
@@ -137,6 +154,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::Customers => customers::list(ctx).await,
         Api::Customer => customers::get(ctx).await,
         Api::DeleteCustomer => customers::delete(ctx).await,
+        Api::CustomerSubscription(route) => customers::subscription(ctx, route).await,
         Api::RevokeEntitlement => customers::revoke(ctx).await,
     }
 }
