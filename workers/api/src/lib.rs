@@ -21,6 +21,7 @@ mod subscription;
 mod tokens;
 
 use serde_json::json;
+use tollgate::subscription::Route as Plan;
 use tollgate::{Detail, Method, Route};
 use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, json, serve};
 use worker::{Context, Env, Request, Response, event};
@@ -198,15 +199,9 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::Download => downloads::fetch(ctx).await,
         Api::Dashboard => dashboard::get(ctx).await,
         Api::Subscription => subscription::get(ctx).await,
-        Api::CancelSubscription => {
-            subscription::write(ctx, tollgate::subscription::Route::Cancel).await
-        }
-        Api::ResumeSubscription => {
-            subscription::write(ctx, tollgate::subscription::Route::Resume).await
-        }
-        Api::ChangeSubscription => {
-            subscription::write(ctx, tollgate::subscription::Route::Change).await
-        }
+        Api::CancelSubscription => subscription::write(ctx, Plan::Cancel).await,
+        Api::ResumeSubscription => subscription::write(ctx, Plan::Resume).await,
+        Api::ChangeSubscription => subscription::write(ctx, Plan::Change).await,
         Api::ForgetKeys => forget_keys(ctx).await,
     }
 }
