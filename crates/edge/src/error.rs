@@ -201,257 +201,115 @@ impl ApiError {
         }
     }
 
+    /// The one table: each error's HTTP status, stable code and safe message side by side, so
+    /// a new error is one line here.
+    fn entry(&self) -> (u16, ErrorCode, String) {
+        match self {
+            Self::NotFound => (404, ErrorCode::NotFound, "No such resource or route.".into()),
+            Self::ServedElsewhere(worker) => (404, ErrorCode::NotFound, format!(
+                "No such route on this worker: the {worker} worker serves this path. Call it there, or through the one base URL, which routes every path."
+            )),
+            Self::MethodNotAllowed { .. } => (405, ErrorCode::MethodNotAllowed, "This method is not allowed on this route.".into()),
+            Self::InvalidJson(detail) => (400, ErrorCode::InvalidJson, format!("The request body is not valid: {detail}")),
+            Self::UnsupportedMediaType => (415, ErrorCode::UnsupportedMediaType, "Send the body as application/json.".into()),
+            Self::PayloadTooLarge(limit) => (413, ErrorCode::PayloadTooLarge, format!("The request body is larger than {limit} bytes.")),
+            Self::Validation(_) => (422, ErrorCode::ValidationFailed, "Some fields are invalid; see fieldErrors.".into()),
+            Self::MissingCredentials(what) => (401, ErrorCode::MissingCredentials, (*what).into()),
+            Self::Forbidden(what) => (403, ErrorCode::Forbidden, (*what).into()),
+            Self::InvalidToken(reason) => (401, ErrorCode::InvalidToken, reason.message().into()),
+            Self::InvalidApiKey => (401, ErrorCode::InvalidApiKey, "The API key is invalid, revoked or expired.".into()),
+            Self::ReauthenticationRequired => (403, ErrorCode::ReauthenticationRequired, "This action needs a recent sign-in. Sign in again and retry.".into()),
+            Self::DriftChanged => (409, ErrorCode::DriftChanged, "The drift changed since the dry run: run it again and confirm the new plan.".into()),
+            Self::StaleUpdate => (409, ErrorCode::StaleUpdate, "The record changed since you read it. Reload it and retry with its new updatedAt.".into()),
+            Self::IdempotencyInFlight => (409, ErrorCode::IdempotencyInFlight, "A request with this Idempotency-Key is still in progress. Retry shortly.".into()),
+            Self::IdempotencyKeyReused => (422, ErrorCode::IdempotencyKeyReused, "This Idempotency-Key was already used with a different request.".into()),
+            Self::InvalidIdempotencyKey => (400, ErrorCode::InvalidIdempotencyKey, "The Idempotency-Key header must be 1–255 printable ASCII characters.".into()),
+            Self::SecretAlreadyShown => (409, ErrorCode::SecretAlreadyShown, {
+                "This request already succeeded and its secret key was shown; it cannot be shown again. Rotate the key if it was lost.".into()
+            }),
+            Self::UsageLimitReached { .. } => (429, ErrorCode::UsageLimitReached, "Tier limit reached: the usage allowance for this period is used up.".into()),
+            Self::PlanNotConfigured => (409, ErrorCode::PlanNotConfigured, "No tier applies to this end user. Give the project a free tier: POST /v1/projects/{id}/tiers with price 0.".into()),
+            Self::InvalidEndUserToken(why) => (401, ErrorCode::InvalidEndUserToken, (*why).into()),
+            Self::UnknownEndUser => (404, ErrorCode::UnknownEndUser, "No such end user in this project.".into()),
+            Self::DuplicateExternalId => (409, ErrorCode::DuplicateExternalId, "An end user with this externalId already exists in this project.".into()),
+            Self::LiveModeInactive => (403, ErrorCode::LiveModeInactive, {
+                "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
+            }),
+            Self::RateLimited => (429, ErrorCode::RateLimited, "Too many requests for this key or developer. Retry after the time in Retry-After.".into()),
+            Self::RateLimitedFor(_) => (429, ErrorCode::RateLimited, "Too many requests for this key or developer. Retry after the time in Retry-After.".into()),
+            Self::TooManyAuthFailures(_) => (429, ErrorCode::TooManyAuthFailures, "Too many unknown API keys from this address. Retry after the time in Retry-After.".into()),
+            Self::HoldLimitReached => (409, ErrorCode::HoldLimitReached, "You already hold as many units in open carts as this shop lets one buyer hold. Pay for a cart, or wait for one to lapse.".into()),
+            Self::GuestCartsFull => (429, ErrorCode::GuestCartsFull, "Too many guest carts are open in this shop right now. Retry later, or sign in.".into()),
+            Self::StreamLimitReached => (429, ErrorCode::StreamLimitReached, "This checkout has as many open event streams as it allows. Close one first.".into()),
+            Self::InvalidSignature(why) => (400, ErrorCode::InvalidSignature, why.message().into()),
+            Self::StorageUnavailable { .. } => (503, ErrorCode::StorageUnavailable, {
+                "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
+            }),
+            Self::Internal { .. } => (500, ErrorCode::InternalError, {
+                "Something went wrong on our side. Quote the request id if you contact support.".into()
+            }),
+            Self::JwksUnavailable(_) => (500, ErrorCode::InternalError, {
+                "Something went wrong on our side. Quote the request id if you contact support.".into()
+            }),
+            Self::Provider(failure) => provider_entry(&failure.kind),
+            Self::InvalidOAuthState => (400, ErrorCode::InvalidOauthState, "The Stripe connection link is invalid, expired or already used. Start the connection again.".into()),
+            Self::ConnectBrowserMismatch => (400, ErrorCode::ConnectBrowserMismatch, "Finish connecting Stripe in the browser that started it; this one did not.".into()),
+            Self::PriceMismatch => (400, ErrorCode::PriceMismatch, "The priceId is not this tier's price. Send the tier only; prices come from the server.".into()),
+            Self::AlreadySubscribed => (409, ErrorCode::AlreadySubscribed, "There is already an active subscription to this plan or tier.".into()),
+            Self::SoldOut(names) => (409, ErrorCode::SoldOut, format!("Sold out: {}.", names.join(", "))),
+            Self::NoBillingAccount => (404, ErrorCode::NoBillingAccount, "This end user has never paid, so there is no billing account to manage.".into()),
+            Self::NoPlanBillingAccount => (404, ErrorCode::NoBillingAccount, {
+                "You have no Tollgate plan yet, so there is no billing account to manage: start one with POST /v1/billing/checkout.".into()
+            }),
+            Self::LengthRequired => (411, ErrorCode::LengthRequired, "Send the file with a Content-Length header.".into()),
+            Self::InvalidUpload(why) => (400, ErrorCode::InvalidUpload, (*why).into()),
+            Self::UnsupportedFileType(why) => (415, ErrorCode::UnsupportedFileType, (*why).into()),
+            Self::EntitlementRequired(why) => (403, ErrorCode::EntitlementRequired, (*why).into()),
+            Self::AssetInUse => (409, ErrorCode::AssetInUse, "This asset is a product's or tier's download. Detach it (assetId: null) before deleting it.".into()),
+            Self::AlreadyRevoked => (409, ErrorCode::AlreadyRevoked, "This entitlement was already revoked.".into()),
+            Self::NotRevocable => (409, ErrorCode::NotRevocable, "A subscription's entitlement ends with the subscription: cancel the subscription instead.".into()),
+            Self::NoDownload => (404, ErrorCode::NoDownload, "This product or tier has no downloadable file.".into()),
+            Self::DownloadTokenInvalid => (401, ErrorCode::DownloadTokenInvalid, "The download link is invalid. Ask for a new one.".into()),
+            Self::DownloadTokenExpired => (410, ErrorCode::DownloadTokenExpired, "The download link has expired. Ask for a new one.".into()),
+            Self::RangeNotSatisfiable(size) => (416, ErrorCode::RangeNotSatisfiable, format!("The requested range starts past the end of the file ({size} bytes).")),
+            Self::NoSubscription => (404, ErrorCode::NoSubscription, "This end user has no live subscription.".into()),
+            Self::SubscriptionNotCanceling => (409, ErrorCode::SubscriptionNotCanceling, "Only a subscription set to cancel at its period's end, and not yet ended, can be resumed.".into()),
+            Self::ChangePending => (409, ErrorCode::ChangePending, "A plan change is still being applied; try again once it is.".into()),
+            Self::ConnectDeclined => (400, ErrorCode::ConnectDeclined, "The Stripe connection was declined on Stripe's consent screen.".into()),
+            Self::StripeAccountInUse => (409, ErrorCode::StripeAccountInUse, "This Stripe account is already connected to another Tollgate account in this mode.".into()),
+            Self::ConnectionRequired(Mode::Test) => (428, ErrorCode::StripeConnectionRequired, "Connect a Stripe account in test mode first.".into()),
+            Self::ConnectionRequired(Mode::Live) => (428, ErrorCode::LiveConnectionRequired, "Connect a live Stripe account first.".into()),
+            Self::WrongProjectType(ProjectType::Saas) => (409, ErrorCode::WrongProjectType, "Tiers belong to SaaS projects; this is a Store project.".into()),
+            Self::WrongProjectType(ProjectType::Store) => (409, ErrorCode::WrongProjectType, "Products belong to Store projects; this is a SaaS project.".into()),
+            Self::FreeTierExists => (409, ErrorCode::FreeTierExists, "This project already has its free tier; a project has exactly one.".into()),
+            Self::FreeTierLocked => (409, ErrorCode::FreeTierLocked, "The free tier cannot be archived or given a price, and a paid tier cannot become free.".into()),
+            Self::DuplicateName => (409, ErrorCode::DuplicateName, "A record with this name already exists in this project.".into()),
+            Self::Archived => (409, ErrorCode::Archived, "This record is archived and cannot change.".into()),
+            Self::AlreadyPromoted => (409, ErrorCode::AlreadyPromoted, "This project was already promoted to live.".into()),
+            Self::NotATestProject => (409, ErrorCode::NotATestProject, "Only a test project can be promoted to live.".into()),
+            Self::EndpointDisabled => (409, ErrorCode::EndpointDisabled, "This webhook endpoint is disabled: enable it first.".into()),
+            Self::EndpointLimitReached => (409, ErrorCode::EndpointLimitReached, "This project already has 16 webhook endpoints: delete one first.".into()),
+            // 422, not 429: waiting never lifts a cap, and clients retry a 429 on their own.
+            Self::LimitExceeded(exceeded) => (422, ErrorCode::LimitExceeded, exceeded.message()),
+        }
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> u16 {
-        match self {
-            Self::InvalidJson(_) | Self::InvalidIdempotencyKey | Self::InvalidSignature(_) => 400,
-            Self::MissingCredentials(_)
-            | Self::InvalidToken(_)
-            | Self::InvalidApiKey
-            | Self::InvalidEndUserToken(_) => 401,
-            Self::ReauthenticationRequired | Self::Forbidden(_) | Self::LiveModeInactive => 403,
-            Self::RateLimited
-            | Self::RateLimitedFor(_)
-            | Self::TooManyAuthFailures(_)
-            | Self::GuestCartsFull
-            | Self::StreamLimitReached => 429,
-            Self::HoldLimitReached => 409,
-            Self::NotFound | Self::ServedElsewhere(_) => 404,
-            Self::MethodNotAllowed { .. } => 405,
-            Self::StaleUpdate
-            | Self::DriftChanged
-            | Self::IdempotencyInFlight
-            | Self::SecretAlreadyShown
-            | Self::PlanNotConfigured
-            | Self::DuplicateExternalId => 409,
-            Self::UnknownEndUser => 404,
-            Self::UsageLimitReached { .. } => 429,
-            Self::PayloadTooLarge(_) => 413,
-            Self::UnsupportedMediaType => 415,
-            // 422, not 429: waiting never lifts a cap, and clients retry a 429 on their own.
-            Self::Validation(_) | Self::IdempotencyKeyReused | Self::LimitExceeded(_) => 422,
-            Self::Internal { .. } | Self::JwksUnavailable(_) => 500,
-            Self::StorageUnavailable { .. } => 503,
-            Self::Provider(failure) => match failure.kind {
-                ProviderErrorKind::CardDeclined { .. } => 402,
-                ProviderErrorKind::InvalidRequest
-                | ProviderErrorKind::Missing
-                | ProviderErrorKind::OAuthGrantInvalid => 400,
-                ProviderErrorKind::AccountUnavailable => 409,
-                ProviderErrorKind::Misconfigured
-                | ProviderErrorKind::Unavailable
-                | ProviderErrorKind::Unexpected => 502,
-            },
-            Self::InvalidOAuthState
-            | Self::ConnectBrowserMismatch
-            | Self::ConnectDeclined
-            | Self::PriceMismatch => 400,
-            Self::AlreadySubscribed | Self::SoldOut(_) => 409,
-            Self::NoBillingAccount
-            | Self::NoPlanBillingAccount
-            | Self::NoDownload
-            | Self::NoSubscription => 404,
-            Self::LengthRequired => 411,
-            Self::InvalidUpload(_) => 400,
-            Self::UnsupportedFileType(_) => 415,
-            Self::AssetInUse | Self::AlreadyRevoked | Self::NotRevocable => 409,
-            Self::EntitlementRequired(_) => 403,
-            Self::DownloadTokenInvalid => 401,
-            Self::DownloadTokenExpired => 410,
-            Self::RangeNotSatisfiable(_) => 416,
-            Self::SubscriptionNotCanceling | Self::ChangePending => 409,
-            Self::ConnectionRequired(_) => 428,
-            Self::StripeAccountInUse
-            | Self::WrongProjectType(_)
-            | Self::FreeTierExists
-            | Self::FreeTierLocked
-            | Self::DuplicateName
-            | Self::Archived
-            | Self::AlreadyPromoted
-            | Self::NotATestProject
-            | Self::EndpointDisabled
-            | Self::EndpointLimitReached => 409,
-        }
+        self.entry().0
     }
 
     /// The stable code.
     #[must_use]
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotFound | Self::ServedElsewhere(_) => ErrorCode::NotFound,
-            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            Self::InvalidJson(_) => ErrorCode::InvalidJson,
-            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
-            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
-            Self::Validation(_) => ErrorCode::ValidationFailed,
-            Self::MissingCredentials(_) => ErrorCode::MissingCredentials,
-            Self::InvalidToken(_) => ErrorCode::InvalidToken,
-            Self::InvalidApiKey => ErrorCode::InvalidApiKey,
-            Self::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
-            Self::Forbidden(_) => ErrorCode::Forbidden,
-            Self::StaleUpdate => ErrorCode::StaleUpdate,
-            Self::DriftChanged => ErrorCode::DriftChanged,
-            Self::IdempotencyInFlight => ErrorCode::IdempotencyInFlight,
-            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
-            Self::InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
-            Self::SecretAlreadyShown => ErrorCode::SecretAlreadyShown,
-            Self::UsageLimitReached { .. } => ErrorCode::UsageLimitReached,
-            Self::PlanNotConfigured => ErrorCode::PlanNotConfigured,
-            Self::InvalidEndUserToken(_) => ErrorCode::InvalidEndUserToken,
-            Self::UnknownEndUser => ErrorCode::UnknownEndUser,
-            Self::DuplicateExternalId => ErrorCode::DuplicateExternalId,
-            Self::LiveModeInactive => ErrorCode::LiveModeInactive,
-            Self::RateLimited | Self::RateLimitedFor(_) => ErrorCode::RateLimited,
-            Self::TooManyAuthFailures(_) => ErrorCode::TooManyAuthFailures,
-            Self::HoldLimitReached => ErrorCode::HoldLimitReached,
-            Self::GuestCartsFull => ErrorCode::GuestCartsFull,
-            Self::StreamLimitReached => ErrorCode::StreamLimitReached,
-            Self::InvalidSignature(_) => ErrorCode::InvalidSignature,
-            Self::Internal { .. } | Self::JwksUnavailable(_) => ErrorCode::InternalError,
-            Self::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
-            Self::Provider(failure) => match failure.kind {
-                ProviderErrorKind::CardDeclined { .. } => ErrorCode::PaymentFailed,
-                ProviderErrorKind::InvalidRequest | ProviderErrorKind::Missing => {
-                    ErrorCode::PaymentProviderRejected
-                }
-                ProviderErrorKind::OAuthGrantInvalid => ErrorCode::OauthCodeInvalid,
-                ProviderErrorKind::AccountUnavailable => ErrorCode::StripeAccountUnavailable,
-                ProviderErrorKind::Misconfigured => ErrorCode::PaymentProviderMisconfigured,
-                ProviderErrorKind::Unavailable => ErrorCode::PaymentProviderUnavailable,
-                ProviderErrorKind::Unexpected => ErrorCode::PaymentProviderError,
-            },
-            Self::InvalidOAuthState => ErrorCode::InvalidOauthState,
-            Self::ConnectBrowserMismatch => ErrorCode::ConnectBrowserMismatch,
-            Self::PriceMismatch => ErrorCode::PriceMismatch,
-            Self::AlreadySubscribed => ErrorCode::AlreadySubscribed,
-            Self::SoldOut(_) => ErrorCode::SoldOut,
-            Self::NoBillingAccount | Self::NoPlanBillingAccount => ErrorCode::NoBillingAccount,
-            Self::LengthRequired => ErrorCode::LengthRequired,
-            Self::InvalidUpload(_) => ErrorCode::InvalidUpload,
-            Self::UnsupportedFileType(_) => ErrorCode::UnsupportedFileType,
-            Self::AssetInUse => ErrorCode::AssetInUse,
-            Self::EntitlementRequired(_) => ErrorCode::EntitlementRequired,
-            Self::AlreadyRevoked => ErrorCode::AlreadyRevoked,
-            Self::NotRevocable => ErrorCode::NotRevocable,
-            Self::NoDownload => ErrorCode::NoDownload,
-            Self::DownloadTokenInvalid => ErrorCode::DownloadTokenInvalid,
-            Self::DownloadTokenExpired => ErrorCode::DownloadTokenExpired,
-            Self::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
-            Self::NoSubscription => ErrorCode::NoSubscription,
-            Self::SubscriptionNotCanceling => ErrorCode::SubscriptionNotCanceling,
-            Self::ChangePending => ErrorCode::ChangePending,
-            Self::ConnectDeclined => ErrorCode::ConnectDeclined,
-            Self::StripeAccountInUse => ErrorCode::StripeAccountInUse,
-            Self::ConnectionRequired(Mode::Test) => ErrorCode::StripeConnectionRequired,
-            Self::ConnectionRequired(Mode::Live) => ErrorCode::LiveConnectionRequired,
-            Self::WrongProjectType(_) => ErrorCode::WrongProjectType,
-            Self::FreeTierExists => ErrorCode::FreeTierExists,
-            Self::FreeTierLocked => ErrorCode::FreeTierLocked,
-            Self::DuplicateName => ErrorCode::DuplicateName,
-            Self::Archived => ErrorCode::Archived,
-            Self::AlreadyPromoted => ErrorCode::AlreadyPromoted,
-            Self::NotATestProject => ErrorCode::NotATestProject,
-            Self::EndpointDisabled => ErrorCode::EndpointDisabled,
-            Self::EndpointLimitReached => ErrorCode::EndpointLimitReached,
-            Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
-        }
+        self.entry().1
     }
 
     /// The message that is safe to show.
     #[must_use]
     pub fn message(&self) -> String {
-        match self {
-            Self::NotFound => "No such resource or route.".into(),
-            Self::ServedElsewhere(worker) => format!(
-                "No such route on this worker: the {worker} worker serves this path. Call it there, or through the one base URL, which routes every path."
-            ),
-            Self::MethodNotAllowed { .. } => "This method is not allowed on this route.".into(),
-            Self::InvalidJson(detail) => format!("The request body is not valid: {detail}"),
-            Self::UnsupportedMediaType => "Send the body as application/json.".into(),
-            Self::PayloadTooLarge(limit) => format!("The request body is larger than {limit} bytes."),
-            Self::Validation(_) => "Some fields are invalid; see fieldErrors.".into(),
-            Self::MissingCredentials(what) | Self::Forbidden(what) => (*what).into(),
-            Self::InvalidToken(reason) => reason.message().into(),
-            Self::InvalidApiKey => "The API key is invalid, revoked or expired.".into(),
-            Self::ReauthenticationRequired => "This action needs a recent sign-in. Sign in again and retry.".into(),
-            Self::DriftChanged => "The drift changed since the dry run: run it again and confirm the new plan.".into(),
-            Self::StaleUpdate => "The record changed since you read it. Reload it and retry with its new updatedAt.".into(),
-            Self::IdempotencyInFlight => "A request with this Idempotency-Key is still in progress. Retry shortly.".into(),
-            Self::IdempotencyKeyReused => "This Idempotency-Key was already used with a different request.".into(),
-            Self::InvalidIdempotencyKey => "The Idempotency-Key header must be 1–255 printable ASCII characters.".into(),
-            Self::SecretAlreadyShown => {
-                "This request already succeeded and its secret key was shown; it cannot be shown again. Rotate the key if it was lost.".into()
-            }
-            Self::UsageLimitReached { .. } => "Tier limit reached: the usage allowance for this period is used up.".into(),
-            Self::PlanNotConfigured => "No tier applies to this end user. Give the project a free tier: POST /v1/projects/{id}/tiers with price 0.".into(),
-            Self::InvalidEndUserToken(why) => (*why).into(),
-            Self::UnknownEndUser => "No such end user in this project.".into(),
-            Self::DuplicateExternalId => "An end user with this externalId already exists in this project.".into(),
-            Self::LiveModeInactive => {
-                "Live mode is paused for this project: the developer's Tollgate subscription is not active. Test keys keep working.".into()
-            }
-            Self::RateLimited | Self::RateLimitedFor(_) => "Too many requests for this key or developer. Retry after the time in Retry-After.".into(),
-            Self::TooManyAuthFailures(_) => "Too many unknown API keys from this address. Retry after the time in Retry-After.".into(),
-            Self::HoldLimitReached => "You already hold as many units in open carts as this shop lets one buyer hold. Pay for a cart, or wait for one to lapse.".into(),
-            Self::GuestCartsFull => "Too many guest carts are open in this shop right now. Retry later, or sign in.".into(),
-            Self::StreamLimitReached => "This checkout has as many open event streams as it allows. Close one first.".into(),
-            Self::InvalidSignature(why) => why.message().into(),
-            Self::StorageUnavailable { .. } => {
-                "Tollgate's storage did not answer. Retry shortly; a write sent with an Idempotency-Key is safe to retry.".into()
-            }
-            Self::Internal { .. } | Self::JwksUnavailable(_) => {
-                "Something went wrong on our side. Quote the request id if you contact support.".into()
-            }
-            Self::Provider(failure) => match &failure.kind {
-                ProviderErrorKind::CardDeclined { message } => message.clone(),
-                ProviderErrorKind::InvalidRequest => "The payment provider refused the request. Quote the request id if you contact support.".into(),
-                ProviderErrorKind::Missing => "The payment provider no longer has an object this request needs. Quote the request id if you contact support.".into(),
-                ProviderErrorKind::OAuthGrantInvalid => "The Stripe authorization code is invalid, used or expired. Start the connection again.".into(),
-                ProviderErrorKind::AccountUnavailable => "The connected Stripe account no longer grants Tollgate access. Reconnect it.".into(),
-                ProviderErrorKind::Misconfigured => "The payment provider refused Tollgate's credentials. This is on our side; quote the request id.".into(),
-                ProviderErrorKind::Unavailable => "The payment provider did not answer. Retry shortly with the same Idempotency-Key.".into(),
-                ProviderErrorKind::Unexpected => "The payment provider answered unexpectedly. Quote the request id if you contact support.".into(),
-            },
-            Self::InvalidOAuthState => "The Stripe connection link is invalid, expired or already used. Start the connection again.".into(),
-            Self::ConnectBrowserMismatch => "Finish connecting Stripe in the browser that started it; this one did not.".into(),
-            Self::PriceMismatch => "The priceId is not this tier's price. Send the tier only; prices come from the server.".into(),
-            Self::AlreadySubscribed => "There is already an active subscription to this plan or tier.".into(),
-            Self::SoldOut(names) => format!("Sold out: {}.", names.join(", ")),
-            Self::NoBillingAccount => "This end user has never paid, so there is no billing account to manage.".into(),
-            Self::NoPlanBillingAccount => {
-                "You have no Tollgate plan yet, so there is no billing account to manage: start one with POST /v1/billing/checkout.".into()
-            }
-            Self::LengthRequired => "Send the file with a Content-Length header.".into(),
-            Self::InvalidUpload(why)
-            | Self::UnsupportedFileType(why)
-            | Self::EntitlementRequired(why) => (*why).into(),
-            Self::AssetInUse => "This asset is a product's or tier's download. Detach it (assetId: null) before deleting it.".into(),
-            Self::AlreadyRevoked => "This entitlement was already revoked.".into(),
-            Self::NotRevocable => "A subscription's entitlement ends with the subscription: cancel the subscription instead.".into(),
-            Self::NoDownload => "This product or tier has no downloadable file.".into(),
-            Self::DownloadTokenInvalid => "The download link is invalid. Ask for a new one.".into(),
-            Self::DownloadTokenExpired => "The download link has expired. Ask for a new one.".into(),
-            Self::RangeNotSatisfiable(size) => format!("The requested range starts past the end of the file ({size} bytes)."),
-            Self::NoSubscription => "This end user has no live subscription.".into(),
-            Self::SubscriptionNotCanceling => "Only a subscription set to cancel at its period's end, and not yet ended, can be resumed.".into(),
-            Self::ChangePending => "A plan change is still being applied; try again once it is.".into(),
-            Self::ConnectDeclined => "The Stripe connection was declined on Stripe's consent screen.".into(),
-            Self::StripeAccountInUse => "This Stripe account is already connected to another Tollgate account in this mode.".into(),
-            Self::ConnectionRequired(Mode::Test) => "Connect a Stripe account in test mode first.".into(),
-            Self::ConnectionRequired(Mode::Live) => "Connect a live Stripe account first.".into(),
-            Self::WrongProjectType(ProjectType::Saas) => "Tiers belong to SaaS projects; this is a Store project.".into(),
-            Self::WrongProjectType(ProjectType::Store) => "Products belong to Store projects; this is a SaaS project.".into(),
-            Self::FreeTierExists => "This project already has its free tier; a project has exactly one.".into(),
-            Self::FreeTierLocked => "The free tier cannot be archived or given a price, and a paid tier cannot become free.".into(),
-            Self::DuplicateName => "A record with this name already exists in this project.".into(),
-            Self::Archived => "This record is archived and cannot change.".into(),
-            Self::AlreadyPromoted => "This project was already promoted to live.".into(),
-            Self::NotATestProject => "Only a test project can be promoted to live.".into(),
-            Self::EndpointDisabled => "This webhook endpoint is disabled: enable it first.".into(),
-            Self::EndpointLimitReached => "This project already has 16 webhook endpoints: delete one first.".into(),
-            Self::LimitExceeded(exceeded) => exceeded.message(),
-        }
+        self.entry().2
     }
 
     /// Headers this error adds beyond the common ones.
@@ -527,6 +385,20 @@ impl ApiError {
         let response = Response::from_json(&body)?.with_status(self.status());
         self.extra_headers(response.headers())?;
         Ok(response)
+    }
+}
+
+/// The payment provider's failures in the same table's shape.
+fn provider_entry(kind: &ProviderErrorKind) -> (u16, ErrorCode, String) {
+    match kind {
+        ProviderErrorKind::CardDeclined { message } => (402, ErrorCode::PaymentFailed, message.clone()),
+        ProviderErrorKind::InvalidRequest => (400, ErrorCode::PaymentProviderRejected, "The payment provider refused the request. Quote the request id if you contact support.".into()),
+        ProviderErrorKind::Missing => (400, ErrorCode::PaymentProviderRejected, "The payment provider no longer has an object this request needs. Quote the request id if you contact support.".into()),
+        ProviderErrorKind::OAuthGrantInvalid => (400, ErrorCode::OauthCodeInvalid, "The Stripe authorization code is invalid, used or expired. Start the connection again.".into()),
+        ProviderErrorKind::AccountUnavailable => (409, ErrorCode::StripeAccountUnavailable, "The connected Stripe account no longer grants Tollgate access. Reconnect it.".into()),
+        ProviderErrorKind::Misconfigured => (502, ErrorCode::PaymentProviderMisconfigured, "The payment provider refused Tollgate's credentials. This is on our side; quote the request id.".into()),
+        ProviderErrorKind::Unavailable => (502, ErrorCode::PaymentProviderUnavailable, "The payment provider did not answer. Retry shortly with the same Idempotency-Key.".into()),
+        ProviderErrorKind::Unexpected => (502, ErrorCode::PaymentProviderError, "The payment provider answered unexpectedly. Quote the request id if you contact support.".into()),
     }
 }
 
