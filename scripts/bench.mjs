@@ -32,7 +32,10 @@ const TARGETS = { data: 0.36, tiers: 0.6, webhook: 0.2 };
 const COLD_TARGET_MS = 50;
 
 const dir = mkdtempSync(join(tmpdir(), "tollgate-bench-"));
-const stack = await startStack({ persistDir: dir, quiet: true });
+// The reference row: the least a worker can do on this runtime, written in plain JavaScript.
+const JS_NOOP = "js-noop";
+const jsNoop = "export default { fetch() { return new Response('{\"ok\":true}', { headers: { 'Content-Type': 'application/json' } }); } };";
+const stack = await startStack({ persistDir: dir, quiet: true, extraWorkers: [{ name: JS_NOOP, script: jsNoop }] });
 
 /** A JSON call that must succeed: its `data` (or the whole body when there is none). */
 async function call(worker, method, path, { headers = {}, body } = {}) {
@@ -104,6 +107,7 @@ function signedEvent(request, context) {
 }
 
 const routes = [
+  { worker: JS_NOOP, name: "plain JavaScript no-op (the runtime's floor)", method: "GET", path: "/" },
   { worker: "api", name: "no-op `GET /dev/noop`", method: "GET", path: "/dev/noop" },
   {
     worker: "api",
@@ -230,7 +234,17 @@ const consoleTable = [
   `| first-load JS, gzip -9 bytes | ${consoleRun.firstLoad.toLocaleString("en-US")} | ${FIRST_LOAD_BUDGET_GZ.toLocaleString("en-US")} |`,
   `| dashboard first meaningful paint after sign-in, median of ${consoleRun.samples} (ms) | ${ms(consoleRun.medianMs)} | — |`,
 ];
-console.log(`\n${routeTable.join("\n")}\n\n${workerTable.join("\n")}\n\n${consoleTable.join("\n")}\n`);
+// The shared pipeline's cost: each Rust worker's no-op against the plain JavaScript one.
+const reference = noop(JS_NOOP);
+const pipelineTable = [
+  "| Worker | Rust no-op req/s | ÷ JavaScript no-op | p99 ms (Rust / JS) | Target |",
+  "|---|---:|---:|---:|---:|",
+  ...["api", "platform", "webhooks"].map((w) => {
+    const r = noop(w);
+    return `| ${w} | ${r.rps.toFixed(0)} | ${(r.rps / reference.rps).toFixed(3)} | ${latency(r.p99)} / ${latency(reference.p99)} | ≥ 0.8 |`;
+  }),
+];
+console.log(`\n${routeTable.join("\n")}\n\n${pipelineTable.join("\n")}\n\n${workerTable.join("\n")}\n\n${consoleTable.join("\n")}\n`);
 console.log(`webhook events answered 2xx and found applied: ${applied} of ${webhook.ok}; total ${totalSeconds.toFixed(0)} s`);
 
 if (problems.length > 0) {
@@ -288,6 +302,15 @@ request, warm-up included, invalidates the run and leaves this file untouched.
 
 Both write paths commit to local D1, SQLite files in the state folder (see Machine), so their
 figures follow that file system's commit latency as well as Tollgate's code; the reads do not.
+
+## The shared pipeline against a plain JavaScript no-op
+
+${pipelineTable.join("\n")}
+
+The reference is a JavaScript worker in the same Miniflare that answers a fixed JSON body and does
+nothing else: the runtime's floor. Each Rust worker's \`/dev/noop\` runs the whole shared pipeline
+(the shell, request conversion, request id, routing, CORS and headers), so the ratio is what that
+pipeline costs every route.
 
 ## Workers
 

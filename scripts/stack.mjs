@@ -228,7 +228,7 @@ async function waitForHealth(urls, timeoutMs, healthy = (status) => status === 2
  * only) binds every worker's `DB` to a database that cannot be reached; health then only
  * waits for each worker to answer.
  */
-export async function startStack({ persistDir, ports = {}, vars = {}, workerVars = {}, migrate = true, quiet = false, d1Outage = false, oneOrigin = false } = {}) {
+export async function startStack({ persistDir, ports = {}, vars = {}, workerVars = {}, migrate = true, quiet = false, d1Outage = false, oneOrigin = false, extraWorkers = [] } = {}) {
   if (!persistDir) throw new Error("startStack needs a persistDir");
   if (migrate) await applyMigrations(persistDir);
   // Ports are fixed before start: the platform's URL is the development issuer, and the
@@ -273,7 +273,17 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
         logs.push(entry);
         if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
       },
-      workers: [...WORKERS, GATEWAY].map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
+      workers: [
+        ...[...WORKERS, GATEWAY].map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
+        // Plain JavaScript workers beside ours (the bench's reference no-op), on the same runtime.
+        ...extraWorkers.map(({ name, script }) => ({
+          name,
+          modules: true,
+          script,
+          compatibilityDate: readConfig("api").compatibility_date,
+          unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+        })),
+      ],
     }),
   );
   try {
@@ -283,6 +293,8 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
       const url = await mf.unsafeGetDirectURL(readConfig(worker).name);
       urls[worker] = url.origin;
     }
+    const extraUrls = {};
+    for (const { name } of extraWorkers) extraUrls[name] = (await mf.unsafeGetDirectURL(name)).origin;
     await waitForHealth(urls, 30_000, d1Outage ? (status) => status > 0 : undefined);
     // The D1 bindings as the workers see them, for tests that arrange or inspect rows directly.
     const d1 = () => mf.getD1Database("DB", readConfig("api").name);
@@ -292,7 +304,7 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
     const scheduled = async (worker, cron = "*/5 * * * *") =>
       (await mf.getWorker(readConfig(worker).name)).scheduled({ cron, scheduledTime: new Date() });
     const kv = () => mf.getKVNamespace("CACHE", readConfig("api").name);
-    return { urls, logs, d1, sandboxD1, r2, kv, scheduled, stop: () => mf.dispose() };
+    return { urls: { ...urls, ...extraUrls }, logs, d1, sandboxD1, r2, kv, scheduled, stop: () => mf.dispose() };
   } catch (err) {
     await mf.dispose();
     throw err;
