@@ -2752,7 +2752,7 @@ export interface components {
             lastAttemptAt: number | null;
             /** @description The receiver's last answer; null when it gave none */
             lastStatusCode: number | null;
-            /** @description Why the last attempt failed, as a category: http_<status>, timeout, connection_refused, dns, tls, network, invalid_url, destination_not_allowed, endpoint_disabled or signing_failed (never the runtime's message) */
+            /** @description Why the last attempt failed, as a category: http_<status> (the receiver's answer), dns, connection_refused, timeout, tls, network, invalid_url, destination_not_allowed, endpoint_disabled or signing_failed (never the runtime's message; Cloudflare's own answers for a host it cannot reach, such as 530/1016 or 525, are shown as their category) */
             lastError: string | null;
             /** @description Retried until then, then failed */
             deadlineAt: number;
