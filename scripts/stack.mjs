@@ -17,6 +17,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { parse } from "smol-toml";
+import { edgeFetch } from "./edge.mjs";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbox"];
@@ -152,6 +153,9 @@ function workerOptions(worker, port, vars, { d1Outage = false } = {}) {
       ]),
     ),
     ...(config.assets ? { assets: staticAssets(dir, config.assets) } : {}),
+    // Deliveries to developers' hosts fail as in production: answered by the edge, never
+    // thrown by workerd (see edge.mjs).
+    ...(worker === "webhooks" ? { outboundService: edgeFetch } : {}),
     unsafeDirectSockets: [{ host: "127.0.0.1", port }],
   };
 }
@@ -217,6 +221,15 @@ async function waitForHealth(urls, timeoutMs, healthy = (status) => status === 2
 }
 
 /**
+ * A workerd internal error as one console line — its cause and the reference the worker's
+ * own log names — without the runtime's stack of binary addresses; anything else as it is.
+ */
+export function concise(message) {
+  const internal = /^e = (?:\S+:\d+: )?(?:failed: )?([^\n]*)\nstack:[^]*?wdErrId = (\w+)/.exec(message);
+  return internal ? `workerd: ${internal[1]} (reference = ${internal[2]})` : message;
+}
+
+/**
  * Starts the stack. `ports` maps worker → port (absent or 0 = a free port). `persistDir`
  * holds the D1/KV/R2 state (the same layout as `wrangler --persist-to`) and the development
  * secrets. `vars` override variables and secrets in every worker, and `workerVars` (worker →
@@ -271,7 +284,7 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
       cf: false,
       handleStructuredLogs(entry) {
         logs.push(entry);
-        if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${entry.message}\n`);
+        if (!quiet) (entry.level === "error" ? process.stderr : process.stdout).write(`${concise(entry.message)}\n`);
       },
       workers: [
         ...[...WORKERS, GATEWAY].map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),

@@ -12,7 +12,7 @@
 //! customer created while someone pages never shifts the rows they have not reached yet.
 
 use crate::console::FieldErrors;
-use crate::dashboard::{Window, fill};
+use crate::dashboard::{Window, fill_usage};
 use crate::usage::{MAX_EXACT, Period};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -250,8 +250,9 @@ pub fn page(rows: Value, limit: u32, now: i64) -> Value {
 }
 
 /// A customer in full: the row with its subscription in full, `usageHistory` zero-filled
-/// over the 30 days ending today from `days` (`[{ day, n }]`), its orders and entitlements
-/// as storage shaped them.
+/// over the 30 days ending today from `days` (`[{ day, n, current }]`: each day's units and
+/// the part counted into the customer's current period), its orders and entitlements as
+/// storage shaped them.
 #[must_use]
 pub fn detail(
     customer: Value,
@@ -264,7 +265,7 @@ pub fn detail(
     if let Some(object) = customer.as_object_mut() {
         object.insert(
             "usageHistory".to_owned(),
-            fill(Window::ending_at(now), days),
+            fill_usage(Window::ending_at(now), days),
         );
         object.insert("orders".to_owned(), orders);
         object.insert("entitlements".to_owned(), entitlements);
@@ -451,7 +452,7 @@ mod tests {
     #[test]
     fn the_detail_has_a_zero_filled_history_ending_today() {
         let today = crate::dashboard::day_of(NOW);
-        let days = json!([{ "day": today, "n": 7 }, { "day": today - 40, "n": 3 }]);
+        let days = json!([{ "day": today, "n": 7, "current": 4 }, { "day": today - 40, "n": 3 }]);
 
         let detail = detail(
             row("cus_a", 1),
@@ -464,6 +465,7 @@ mod tests {
         let history = detail["usageHistory"].as_array().unwrap();
         assert_eq!(history.len(), 30);
         assert_eq!(history[29]["count"], 7, "today is the last point");
+        assert_eq!(history[29]["currentPeriod"], 4);
         assert_eq!(
             history
                 .iter()

@@ -209,25 +209,52 @@ pub const fn monthly_share(yearly: i64) -> i64 {
 /// the window dropped.
 #[must_use]
 pub fn fill(window: Window, days: &Value) -> Value {
-    let mut counts = vec![0_u64; window.len()];
+    fill_counts(window, days, false)
+}
+
+/// Units per day (`[{ day, n, current }]`) over the window as `[{ date, count,
+/// currentPeriod }]`, zero-filled as [`fill`]: `count` every unit counted that day, in
+/// whichever period; `currentPeriod` the part counted into the period each end user is in
+/// now. A period that began today holds only today's units counted since it began, so the
+/// day a subscription starts (or renews) shows both figures apart; summed over the days,
+/// `currentPeriod` is what "this period" counts, for periods that began inside the window.
+#[must_use]
+pub fn fill_usage(window: Window, days: &Value) -> Value {
+    fill_counts(window, days, true)
+}
+
+fn fill_counts(window: Window, days: &Value, current: bool) -> Value {
+    let mut counts = vec![(0_u64, 0_u64); window.len()];
     for row in rows(days) {
         if let Some(slot) = window.slot(int(row, "day")) {
-            counts[slot] += uint(row, "n");
+            counts[slot].0 += uint(row, "n");
+            counts[slot].1 += uint(row, "current");
         }
     }
     window
         .dates()
         .zip(counts)
-        .map(|(date, count)| object(vec![("date", date.into()), ("count", count.into())]))
+        .map(|(date, (count, in_period))| {
+            let mut fields = vec![("date", date.into()), ("count", count.into())];
+            if current {
+                fields.push(("currentPeriod", in_period.into()));
+            }
+            object(fields)
+        })
         .collect()
 }
 
-/// Paid orders per day and currency (`[{ day, currency, n, amount }]`) over the window as
-/// `[{ currency, points: [{ date, amount, orders }] }]`: one zero-filled line per currency
-/// seen inside the window, sorted by currency.
+/// One day of one currency's line: store money, subscription money, paid orders.
+type DayMoney = (i64, i64, u64);
+
+/// Money per day and currency (`[{ day, currency, n, store, subscriptions }]`: paid orders'
+/// count and net amount, subscription invoices' net amount) over the window as
+/// `[{ currency, points: [{ date, amount, orders, storeAmount, subscriptionAmount }] }]`,
+/// `amount` the day's whole revenue (store and subscriptions): one zero-filled line per
+/// currency seen inside the window, sorted by currency.
 #[must_use]
 pub fn fill_money(window: Window, days: &Value) -> Value {
-    let mut lines: Vec<(&str, Vec<(i64, u64)>)> = Vec::new();
+    let mut lines: Vec<(&str, Vec<DayMoney>)> = Vec::new();
     for row in rows(days) {
         let Some(slot) = window.slot(int(row, "day")) else {
             continue;
@@ -236,12 +263,14 @@ pub fn fill_money(window: Window, days: &Value) -> Value {
         let at = match lines.binary_search_by(|(c, _)| (*c).cmp(currency)) {
             Ok(at) => at,
             Err(at) => {
-                lines.insert(at, (currency, vec![(0, 0); window.len()]));
+                lines.insert(at, (currency, vec![(0, 0, 0); window.len()]));
                 at
             }
         };
-        lines[at].1[slot].0 += int(row, "amount");
-        lines[at].1[slot].1 += uint(row, "n");
+        let point = &mut lines[at].1[slot];
+        point.0 += int(row, "store");
+        point.1 += int(row, "subscriptions");
+        point.2 += uint(row, "n");
     }
     lines
         .into_iter()
@@ -249,11 +278,13 @@ pub fn fill_money(window: Window, days: &Value) -> Value {
             let points: Value = window
                 .dates()
                 .zip(line)
-                .map(|(date, (amount, orders))| {
+                .map(|(date, (store, subscriptions, orders))| {
                     object(vec![
                         ("date", date.into()),
-                        ("amount", amount.into()),
+                        ("amount", (store + subscriptions).into()),
                         ("orders", orders.into()),
+                        ("storeAmount", store.into()),
+                        ("subscriptionAmount", subscriptions.into()),
                     ])
                 })
                 .collect();
@@ -289,13 +320,13 @@ pub struct Aggregates {
     pub tiers: Value,
     /// `{ total, byTier, topEndUsers }`: usage in each end user's current period.
     pub usage: Value,
-    /// Units per day, for [`fill`].
+    /// Units per day and the part in current periods, for [`fill_usage`].
     pub usage_days: Value,
     /// End users created per day, for [`fill`].
     pub customer_days: Value,
     /// Paid orders per currency, for [`per_currency`].
     pub revenue: Value,
-    /// Paid orders per day and currency, for [`fill_money`].
+    /// Paid orders and subscription invoices per day and currency, for [`fill_money`].
     pub revenue_days: Value,
     /// `{ products, unlimitedProducts, inventory, soldOut, lowStock, unitsSold, needsAttention,
     /// soldOutItems }`.
@@ -360,7 +391,7 @@ pub fn dashboard(mode: &str, mut agg: Aggregates, now: i64) -> Value {
             object(vec![
                 ("from", date(window.first).into()),
                 ("to", date(window.last).into()),
-                ("usage", fill(window, &agg.usage_days)),
+                ("usage", fill_usage(window, &agg.usage_days)),
                 ("newCustomers", fill(window, &agg.customer_days)),
                 ("revenue", fill_money(window, &agg.revenue_days)),
             ]),
@@ -625,13 +656,37 @@ mod tests {
     }
 
     #[test]
+    fn the_usage_series_shows_each_days_units_and_the_part_the_current_periods_hold() {
+        let today = day_of(NOW);
+        // 100 units on the free month, then an upgrade started a paid period: 3 more.
+        let days = json!([
+            { "day": today, "n": 103, "current": 3 },
+            { "day": today - 2, "n": 5, "current": 0 },
+        ]);
+
+        let series = fill_usage(Window::ending_at(NOW), &days);
+
+        let points = series.as_array().unwrap();
+        assert_eq!(
+            points[29],
+            json!({ "date": "2026-11-23", "count": 103, "currentPeriod": 3 })
+        );
+        assert_eq!(
+            points[0],
+            json!({ "date": "2026-10-25", "count": 0, "currentPeriod": 0 })
+        );
+        let in_periods: u64 = points.iter().map(|p| uint(p, "currentPeriod")).sum();
+        assert_eq!(in_periods, 3);
+    }
+
+    #[test]
     fn revenue_series_keep_one_zero_filled_line_per_currency() {
         let today = day_of(NOW);
         let days = json!([
-            { "day": today - 10, "currency": "usd", "n": 2, "amount": 3000 },
-            { "day": today, "currency": "usd", "n": 1, "amount": 1500 },
-            { "day": today, "currency": "eur", "n": 1, "amount": 700 },
-            { "day": today - 40, "currency": "gbp", "n": 1, "amount": 100 }, // outside: no line
+            { "day": today - 10, "currency": "usd", "n": 2, "store": 3000, "subscriptions": 0 },
+            { "day": today, "currency": "usd", "n": 1, "store": 1500, "subscriptions": 1900 },
+            { "day": today, "currency": "eur", "n": 1, "store": 700, "subscriptions": 0 },
+            { "day": today - 40, "currency": "gbp", "n": 1, "store": 100, "subscriptions": 0 }, // outside: no line
         ]);
 
         let series = fill_money(Window::ending_at(NOW), &days);
@@ -643,12 +698,16 @@ mod tests {
         assert_eq!(usd_line.len(), 30);
         assert_eq!(
             usd_line[19],
-            json!({ "date": "2026-11-13", "amount": 3000, "orders": 2 })
+            json!({ "date": "2026-11-13", "amount": 3000, "orders": 2, "storeAmount": 3000, "subscriptionAmount": 0 })
         );
-        assert_eq!(usd_line[29]["amount"], 1500);
+        assert_eq!(
+            usd_line[29],
+            json!({ "date": "2026-11-23", "amount": 3400, "orders": 1, "storeAmount": 1500, "subscriptionAmount": 1900 }),
+            "a day's amount is its store and subscription money together"
+        );
         assert_eq!(
             usd_line[0],
-            json!({ "date": "2026-10-25", "amount": 0, "orders": 0 })
+            json!({ "date": "2026-10-25", "amount": 0, "orders": 0, "storeAmount": 0, "subscriptionAmount": 0 })
         );
         assert_eq!(lines[0]["points"][29]["amount"], 700);
     }
@@ -689,10 +748,10 @@ mod tests {
                 "byTier": [{ "tierId": "tier_pro", "name": "pro", "endUsers": 2, "count": 42 }],
                 "topEndUsers": [{ "endUserId": "cus_1", "count": 30 }],
             }),
-            usage_days: json!([{ "day": today, "n": 42 }]),
+            usage_days: json!([{ "day": today, "n": 45, "current": 42 }]),
             customer_days: json!([{ "day": today - 1, "n": 2 }]),
             revenue: json!([{ "currency": "usd", "n": 2, "amount": 4500 }]),
-            revenue_days: json!([{ "day": today, "currency": "usd", "n": 2, "amount": 4500 }]),
+            revenue_days: json!([{ "day": today, "currency": "usd", "n": 2, "store": 4500, "subscriptions": 0 }]),
             stock: json!({
                 "products": 2, "unlimitedProducts": 0, "inventory": 7, "soldOut": 1, "lowStock": 0,
                 "unitsSold": 3, "soldOutItems": [{ "id": "prod_1" }],
@@ -731,7 +790,7 @@ mod tests {
         assert_eq!(body["series"]["from"], "2026-10-25");
         assert_eq!(
             body["series"]["usage"][29],
-            json!({ "date": "2026-11-23", "count": 42 })
+            json!({ "date": "2026-11-23", "count": 45, "currentPeriod": 42 })
         );
         assert_eq!(body["series"]["newCustomers"][28]["count"], 2);
         assert_eq!(body["series"]["revenue"][0]["points"][29]["amount"], 4500);

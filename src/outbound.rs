@@ -338,6 +338,25 @@ pub fn http_failure(status: u16) -> String {
     format!("http_{status}")
 }
 
+/// The category of an answer Cloudflare's edge gave in the receiver's place. A Worker's
+/// subrequest that cannot reach its host does not throw in production: the edge answers it
+/// with one of its own statuses — 530 carrying error 1016 for a name that does not resolve,
+/// 521 for a refused connection, 522 and 524 for timeouts, 525 and 526 for a failed TLS
+/// handshake or certificate, 520 and 523 for anything else on the way. Those say why the
+/// receiver gave no answer, so they are shown as that category (and no status code), never
+/// as `http_52x`; `body` is the start of the answer (error 1016 is named only there).
+#[must_use]
+pub fn edge_failure(status: u16, body: &[u8]) -> Option<&'static str> {
+    match status {
+        521 => Some("connection_refused"),
+        522 | 524 => Some("timeout"),
+        525 | 526 => Some("tls"),
+        520 | 523 => Some("network"),
+        530 if body.windows(4).take(1024).any(|w| w == b"1016") => Some("dns"),
+        _ => None,
+    }
+}
+
 /// The category a failed fetch is shown under in a delivery's `lastError`. The runtime's own
 /// message can name internal hosts, addresses or a TLS library's detail, so it goes only to
 /// the log: the developer sees `timeout`, `connection_refused`, `dns`, `tls` or `network`.
@@ -1061,6 +1080,25 @@ mod tests {
         }
         assert_eq!(http_failure(503), "http_503");
         assert_eq!(http_failure(302), "http_302");
+    }
+
+    #[test]
+    fn an_answer_the_edge_gave_in_the_receivers_place_is_shown_as_why() {
+        let cases: [(u16, &[u8], Option<&str>); 10] = [
+            (530, b"error code: 1016", Some("dns")),
+            (530, b"error code: 1003", None),
+            (521, b"error code: 521", Some("connection_refused")),
+            (522, b"", Some("timeout")),
+            (524, b"", Some("timeout")),
+            (525, b"", Some("tls")),
+            (526, b"", Some("tls")),
+            (523, b"", Some("network")),
+            (500, b"error code: 1016", None),
+            (503, b"", None),
+        ];
+        for (status, body, category) in cases {
+            assert_eq!(edge_failure(status, body), category, "{status}");
+        }
     }
 
     #[test]

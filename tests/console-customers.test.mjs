@@ -143,7 +143,7 @@ describe("reading customers", () => {
     assert.equal(detail.status, 200, detail.text);
     const history = detail.body.data.usageHistory;
     assert.equal(history.length, 30);
-    assert.deepEqual(history.at(-1), { date: today(), count: 7 });
+    assert.deepEqual(history.at(-1), { date: today(), count: 7, currentPeriod: 7 });
     assert.equal(history.reduce((n, d) => n + d.count, 0), 7);
     assert.deepEqual([detail.body.data.usage.count, detail.body.data.orders, detail.body.data.entitlements], [7, [], []]);
   });

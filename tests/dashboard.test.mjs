@@ -50,13 +50,13 @@ async function customer(project, email, externalId) {
 }
 
 /** Buys `tierName` for the end user through the api worker and the sandbox's payment. */
-async function subscribe(project, endUser, tierName) {
+async function subscribe(project, endUser, tierName, onAccount = account) {
   const started = await server(project)("POST", "/api/create-checkout", {
     headers: { "X-User-Id": endUser.id },
     body: { tier: tierName, successUrl: OK, cancelUrl: NO },
   });
   assert.equal(started.status, 200, started.text);
-  const done = await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${started.body.sessionId}/complete`, { account });
+  const done = await stripeApi(stack, "POST", `/_sandbox/checkout/sessions/${started.body.sessionId}/complete`, { account: onAccount });
   assert.equal(done.status, 200, JSON.stringify(done.body));
   const row = await (await db()).prepare("SELECT stripe_subscription_id FROM subscriptions WHERE end_user_id = ?1").bind(endUser.id).first();
   assert.ok(row, "the webhook stored the subscription");
@@ -192,7 +192,12 @@ describe("one project's numbers (the issue's scenario)", () => {
     assert.equal(pointOn(data.series.usage, Date.now()).count, 14);
     assert.equal(data.series.usage.reduce((sum, p) => sum + p.count, 0), 14);
     assert.equal(pointOn(data.series.newCustomers, Date.now()).count, 3);
-    assert.deepEqual(data.series.revenue, [], "subscriptions are not store revenue");
+    assert.deepEqual(
+      pointOn(data.series.revenue.find((line) => line.currency === "usd").points, Date.now()),
+      { date: utcDate(Date.now()), amount: 900 + 1900 + 12000, orders: 0, storeAmount: 0, subscriptionAmount: 900 + 1900 + 12000 },
+      "the three first invoices, paid today; no store order",
+    );
+    assert.deepEqual(data.store.revenue, [], "store revenue is store money only");
   });
 
   test("recent Stripe events show their outcome and times, never a payload", async () => {
@@ -240,8 +245,8 @@ describe("a store's numbers", () => {
     const [eur, usd] = series.revenue;
     assert.equal(eur.currency, "eur");
     assert.equal(usd.currency, "usd");
-    assert.deepEqual(pointOn(usd.points, Date.now()), { date: utcDate(Date.now()), amount: 4300, orders: 2 });
-    assert.deepEqual(pointOn(usd.points, users.tenDaysAgo), { date: utcDate(users.tenDaysAgo), amount: 2500, orders: 1 });
+    assert.deepEqual(pointOn(usd.points, Date.now()), { date: utcDate(Date.now()), amount: 4300, orders: 2, storeAmount: 4300, subscriptionAmount: 0 });
+    assert.deepEqual(pointOn(usd.points, users.tenDaysAgo), { date: utcDate(users.tenDaysAgo), amount: 2500, orders: 1, storeAmount: 2500, subscriptionAmount: 0 });
     assert.equal(pointOn(eur.points, users.threeDaysAgo).amount, 1000);
     assert.equal(usd.points.reduce((sum, p) => sum + p.amount, 0), 6800);
     assert.equal(eur.points.filter((p) => p.amount > 0).length, 1);
@@ -439,5 +444,110 @@ describe("the developer's dashboards", () => {
     }
     const anonymous = await stack.call("platform", "GET", "/v1/dashboard");
     assert.equal(anonymous.status, 401);
+  });
+});
+
+describe("an upgrade and a subscription's money, every figure agreeing (issue 21)", () => {
+  // Another developer, so the totals the tests above add up stay as they are.
+  let owner;
+  let ownAccount;
+  let upgrades; // free → a $19 tier → a $49 one
+  let paid; // one $19 subscription, then refunds
+  let eve; // the upgrading end user
+  const as = (endUser) => ({ headers: { "X-User-Id": endUser.id } });
+  const today = () => utcDate(Date.now());
+
+  /** Every figure that describes one end user's usage, as each route answers it. */
+  async function figures(project, endUser) {
+    const usage = (await server(project)("GET", "/api/usage", as(endUser))).body;
+    const detail = (await stack.call("catalog", "GET", `/v1/projects/${project.project.id}/customers/${endUser.id}`, { headers: { Authorization: `Bearer ${owner.token}` } })).body.data;
+    const row = (await stack.call("catalog", "GET", `/v1/projects/${project.project.id}/customers`, { headers: { Authorization: `Bearer ${owner.token}` } })).body.data.find((c) => c.id === endUser.id);
+    const board = (await owner.call("GET", `/v1/projects/${project.project.id}/dashboard`)).body.data;
+    const dream = (await server(project)("GET", "/api/dashboard")).body;
+    return { usage, detail, row, board, dream };
+  }
+
+  before(async () => {
+    owner = await signIn(stack, "dash_upgrades");
+    ({ connection: { accountId: ownAccount } } = await connectStripe(stack, owner, "test"));
+    const tierOf = async (project, body) => {
+      const res = await stack.call("catalog", "POST", `/v1/projects/${project.project.id}/tiers`, { headers: { Authorization: `Bearer ${owner.token}` }, body });
+      assert.equal(res.status, 201, res.text);
+    };
+    upgrades = await createProject(owner, { name: "Upgrades", type: "saas" });
+    paid = await createProject(owner, { name: "Paid", type: "saas" });
+    for (const project of [upgrades, paid]) {
+      await tierOf(project, { name: "free", displayName: "Free", price: 0, limit: 200 });
+      await tierOf(project, { name: "team", displayName: "Team", price: 1900, limit: 5000 });
+      await tierOf(project, { name: "scale", displayName: "Scale", price: 4900, limit: 20000 });
+    }
+  });
+
+  test("100 free units, then a $19 tier bought: Stripe's new period starts at 0, and the usage, the customer, the dashboard's total and today's currentPeriod all say 3 while today's count says 103", async () => {
+    eve = await customer(upgrades, "eve@example.test", "eve");
+    const free = await server(upgrades)("POST", "/api/data", { ...as(eve), body: { cost: 100 } });
+    assert.equal(free.status, 200, free.text);
+    const freeMonth = free.body.usage.periodStart;
+
+    await subscribe(upgrades, eve, "team", ownAccount);
+    for (let i = 0; i < 3; i++) assert.equal((await server(upgrades)("POST", "/api/data", as(eve))).status, 200);
+
+    const { usage, detail, row, board, dream } = await figures(upgrades, eve);
+    const sub = await (await db()).prepare("SELECT current_period_start AS start FROM subscriptions WHERE end_user_id = ?1").bind(eve.id).first();
+    assert.deepEqual([usage.plan, usage.count, usage.limit], ["team", 3, 5000]);
+    assert.equal(Date.parse(usage.periodStart), sub.start, "the period is Stripe's");
+    assert.notEqual(usage.periodStart, freeMonth, "not the free tier's calendar month");
+    assert.deepEqual([detail.usage.count, detail.usage.periodStart, row.usage.count], [3, sub.start, 3]);
+    assert.deepEqual(detail.usageHistory.at(-1), { date: today(), count: 103, currentPeriod: 3 });
+    assert.equal(board.usage.total, 3);
+    assert.deepEqual(board.usage.byTier.map((t) => [t.name, t.count]), [["team", 3]]);
+    assert.deepEqual(pointOn(board.series.usage, Date.now()), { date: today(), count: 103, currentPeriod: 3 });
+    assert.equal(board.series.usage.reduce((sum, p) => sum + p.currentPeriod, 0), board.usage.total, "the days add up to this period");
+    assert.equal(dream.metrics.usageThisPeriod, 3);
+    assert.equal(dream.customers.find((c) => c.userId === eve.id).usageCount, 3);
+  });
+
+  test("a tier change within the period keeps counting: 3 more after the upgrade to $49 make 6 in the same period, under the new limit", async () => {
+    const before = (await server(upgrades)("GET", "/api/usage", as(eve))).body;
+
+    const change = await server(upgrades)("POST", "/api/subscription/change", { ...as(eve), body: { tier: "scale" } });
+    assert.equal(change.status, 200, change.text);
+    assert.equal(change.body.data.change.status, "applied");
+    for (let i = 0; i < 3; i++) assert.equal((await server(upgrades)("POST", "/api/data", as(eve))).status, 200);
+
+    const { usage, detail, board } = await figures(upgrades, eve);
+    assert.deepEqual([usage.plan, usage.count, usage.limit], ["scale", 6, 20000]);
+    assert.deepEqual([usage.periodStart, usage.periodEnd], [before.periodStart, before.periodEnd], "Stripe kept the period");
+    assert.equal(detail.usage.count, 6);
+    assert.deepEqual(detail.usageHistory.at(-1), { date: today(), count: 106, currentPeriod: 6 });
+    assert.equal(board.usage.total, 6);
+    assert.deepEqual(pointOn(board.series.usage, Date.now()), { date: today(), count: 106, currentPeriod: 6 });
+  });
+
+  test("a paid $19/month subscription is 1900 in today's revenue point beside an MRR of 1900, and refunds net it", async () => {
+    const fay = await customer(paid, "fay@example.test", "fay");
+    await subscribe(paid, fay, "team", ownAccount);
+    const revenueToday = async () => {
+      const board = (await owner.call("GET", `/v1/projects/${paid.project.id}/dashboard`)).body.data;
+      return { board, point: pointOn(board.series.revenue.find((l) => l.currency === "usd")?.points ?? [], Date.now()) };
+    };
+
+    const { board, point } = await revenueToday();
+    assert.deepEqual(board.mrr, [{ currency: "usd", amount: 1900 }]);
+    assert.deepEqual(point, { date: today(), amount: 1900, orders: 0, storeAmount: 0, subscriptionAmount: 1900 });
+    assert.deepEqual(board.store.revenue, [], "subscription money is not store revenue");
+
+    const { stripe_customer_id: stripeCustomer } = await (await db()).prepare("SELECT stripe_customer_id FROM subscriptions WHERE end_user_id = ?1").bind(fay.id).first();
+    const charges = (await stripeApi(stack, "GET", `/v1/charges?customer=${stripeCustomer}`, { account: ownAccount })).body.data;
+    assert.deepEqual(charges.map((c) => c.amount), [1900]);
+    const part = await stripeApi(stack, "POST", "/v1/refunds", { account: ownAccount, form: { charge: charges[0].id, amount: "500" } });
+    assert.equal(part.status, 200, JSON.stringify(part.body));
+    assert.deepEqual((await revenueToday()).point, { date: today(), amount: 1400, orders: 0, storeAmount: 0, subscriptionAmount: 1400 });
+
+    const rest = await stripeApi(stack, "POST", "/v1/refunds", { account: ownAccount, form: { charge: charges[0].id } });
+    assert.equal(rest.status, 200, JSON.stringify(rest.body));
+    const after = await revenueToday();
+    assert.deepEqual([after.point.amount, after.point.subscriptionAmount], [0, 0]);
+    assert.deepEqual(after.board.mrr, [{ currency: "usd", amount: 1900 }], "a refund is money back, not a canceled subscription");
   });
 });

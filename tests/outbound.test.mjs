@@ -329,7 +329,7 @@ describe("delivery", () => {
     assert.equal(listed.body.total, 1);
   });
 
-  test("an unreachable endpoint's lastError is a category, never the runtime's message", async () => {
+  test("an unresolvable host, a refused port, a failed TLS handshake and a 500 each show their category, never the runtime's message or a stack trace", async () => {
     const app = await developer("ob_unreachable");
     const closed = await new Promise((done) => {
       const probe = createServer().listen(0, "127.0.0.1", () => {
@@ -337,19 +337,36 @@ describe("delivery", () => {
         probe.close(() => done(port));
       });
     });
-    const res = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: `http://127.0.0.1:${closed}/nobody`, events: ["customer.created"] } });
-    assert.equal(res.status, 201, res.text);
+    receiver.answer("/broken", 500);
+    const cases = [
+      // .invalid never resolves (RFC 6761).
+      { url: "https://nowhere.invalid/hook", lastError: "dns", lastStatusCode: null },
+      { url: `http://127.0.0.1:${closed}/nobody`, lastError: "connection_refused", lastStatusCode: null },
+      // The receiver speaks plain HTTP, so a TLS handshake with it fails.
+      { url: `${receiver.url.replace("http:", "https:")}/tls`, lastError: "tls", lastStatusCode: null },
+      { url: `${receiver.url}/broken`, lastError: "http_500", lastStatusCode: 500 },
+    ];
+    for (const c of cases) {
+      const res = await app.hooks("POST", `${app.base}/webhook-endpoints`, { body: { url: c.url, events: ["customer.created"] } });
+      assert.equal(res.status, 201, res.text);
+      c.endpointId = res.body.data.id;
+    }
+    const logsBefore = stack.logs.length;
+
     await newCustomer(app);
 
-    const [row] = await eventually(async () => {
-      const rows = await deliveryRows(res.body.data.id);
-      return rows[0]?.attempts >= 1 && rows[0].last_error && rows;
-    });
-    const listed = await app.hooks("GET", `${app.base}/webhook-deliveries?endpointId=${res.body.data.id}`);
-
-    assert.ok(["connection_refused", "network"].includes(row.last_error), row.last_error);
-    assert.equal(row.last_status_code, null);
-    assert.equal(listed.body.data[0].lastError, row.last_error);
+    for (const c of cases) {
+      const [row] = await eventually(async () => {
+        const rows = await deliveryRows(c.endpointId);
+        return rows[0]?.attempts >= 1 && rows[0].last_error && rows;
+      }, 15_000, `a failed attempt to ${c.url}`);
+      const listed = await app.hooks("GET", `${app.base}/webhook-deliveries?endpointId=${c.endpointId}`);
+      const shown = listed.body.data[0];
+      assert.deepEqual([shown.lastError, shown.lastStatusCode], [c.lastError, c.lastStatusCode], c.url);
+      assert.equal(row.last_error, c.lastError);
+    }
+    const printed = stack.logs.slice(logsBefore).map((entry) => entry.message);
+    assert.ok(!printed.some((m) => /\nstack:|workerd@|internal error/.test(m)), printed.join("\n"));
   });
 
   test("a sealed secret copied onto another endpoint's row no longer opens there", async () => {

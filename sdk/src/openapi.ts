@@ -2228,14 +2228,34 @@ export interface components {
             count: number;
         };
         /**
+         * @description One UTC day of metered usage: `count` every unit counted that day, in whichever period;
+         *     `currentPeriod` the part counted into the period the end user is in now (for a project,
+         *     each end user's own). They differ on the day a new period began — a subscription that
+         *     started (an upgrade from the free tier: its units before the upgrade stay in the free
+         *     month) or renewed — and on the days of periods that ended. Summed over the days,
+         *     `currentPeriod` is what "this period" counts (`usage.total`, GET /api/usage), for
+         *     periods that began inside the 30 days (kept since migration 0019).
+         */
+        UsageDay: {
+            /**
+             * Format: date
+             * @description UTC day
+             */
+            date: string;
+            count: number;
+            currentPeriod: number;
+        };
+        /**
          * @description One project, or every project of one mode. Counts are exact SQL aggregates; lists are
          *     capped where noted. Money is integer minor units, one entry per currency, never summed
          *     across currencies. MRR counts `active` subscriptions (canceling ones included: they
          *     pay until their period ends; trials and past-due ones do not): monthly prices in full,
          *     yearly prices summed per currency, divided by 12 and rounded half up to the minor unit.
-         *     "This period" is each end user's own current period (their subscription's, else the
-         *     calendar month, UTC). Series cover the 30 UTC days ending today, zero-filled, oldest
-         *     first.
+         *     "This period" is each end user's own current period (their subscription's, Stripe's
+         *     billing period, else the calendar month, UTC): a tier change keeps it, a new Stripe
+         *     period — a renewal, or a subscription bought from the free tier — starts at 0.
+         *     Series cover the 30 UTC days ending today, zero-filled, oldest first; each usage
+         *     point's `currentPeriod` is the part of its day that "this period" counts.
          */
         Dashboard: {
             /** @enum {string} */
@@ -2349,16 +2369,29 @@ export interface components {
                 from: string;
                 /** Format: date */
                 to: string;
-                usage: components["schemas"]["DayCount"][];
+                usage: components["schemas"]["UsageDay"][];
                 newCustomers: components["schemas"]["DayCount"][];
-                /** @description Paid orders per day of payment, one line per currency. */
+                /**
+                 * @description Money per day of payment, one line per currency: paid store orders and paid
+                 *     subscription invoices (a period, or an upgrade's proration), each net of its
+                 *     refunds, which count on the day the refunded payment was made. `amount` is the
+                 *     day's whole revenue; `storeAmount` and `subscriptionAmount` are its two parts
+                 *     (`store.revenue` is store money only). Subscription payments are recorded from
+                 *     migration 0018 on; a refund of an older payment nets nothing.
+                 */
                 revenue: {
                     currency: string;
                     points: {
                         /** Format: date */
                         date: string;
+                        /** @description storeAmount + subscriptionAmount */
                         amount: number;
+                        /** @description Paid store orders */
                         orders: number;
+                        /** @description Paid store orders, net of refunds */
+                        storeAmount: number;
+                        /** @description Paid subscription invoices, net of refunds */
+                        subscriptionAmount: number;
                     }[];
                 }[];
             };
@@ -2876,7 +2909,7 @@ export interface components {
             lastAttemptAt: number | null;
             /** @description The receiver's last answer; null when it gave none */
             lastStatusCode: number | null;
-            /** @description Why the last attempt failed, as a category: http_<status>, timeout, connection_refused, dns, tls, network, invalid_url, destination_not_allowed, endpoint_disabled or signing_failed (never the runtime's message) */
+            /** @description Why the last attempt failed, as a category: http_<status> (the receiver's answer), dns, connection_refused, timeout, tls, network, invalid_url, destination_not_allowed, endpoint_disabled or signing_failed (never the runtime's message; Cloudflare's own answers for a host it cannot reach, such as 530/1016 or 525, are shown as their category) */
             lastError: string | null;
             /** @description Retried until then, then failed */
             deadlineAt: number;
@@ -3166,11 +3199,7 @@ export interface components {
             usage: components["schemas"]["ConsoleUsage"];
             subscription: null | components["schemas"]["ConsoleSubscription"];
             /** @description 30 entries, one per UTC day, today last. */
-            usageHistory: {
-                /** Format: date */
-                date: string;
-                count: number;
-            }[];
+            usageHistory: components["schemas"]["UsageDay"][];
             orders: components["schemas"]["ConsoleOrder"][];
             entitlements: components["schemas"]["ConsoleEntitlement"][];
         };
@@ -4543,123 +4572,153 @@ export interface operations {
                      *           "usage": [
                      *             {
                      *               "date": "2025-10-26",
-                     *               "count": 30
+                     *               "count": 30,
+                     *               "currentPeriod": 30
                      *             },
                      *             {
                      *               "date": "2025-10-27",
-                     *               "count": 37
+                     *               "count": 37,
+                     *               "currentPeriod": 37
                      *             },
                      *             {
                      *               "date": "2025-10-28",
-                     *               "count": 44
+                     *               "count": 44,
+                     *               "currentPeriod": 44
                      *             },
                      *             {
                      *               "date": "2025-10-29",
-                     *               "count": 51
+                     *               "count": 51,
+                     *               "currentPeriod": 51
                      *             },
                      *             {
                      *               "date": "2025-10-30",
-                     *               "count": 35
+                     *               "count": 35,
+                     *               "currentPeriod": 35
                      *             },
                      *             {
                      *               "date": "2025-10-31",
-                     *               "count": 42
+                     *               "count": 42,
+                     *               "currentPeriod": 42
                      *             },
                      *             {
                      *               "date": "2025-11-01",
-                     *               "count": 49
+                     *               "count": 49,
+                     *               "currentPeriod": 49
                      *             },
                      *             {
                      *               "date": "2025-11-02",
-                     *               "count": 33
+                     *               "count": 33,
+                     *               "currentPeriod": 33
                      *             },
                      *             {
                      *               "date": "2025-11-03",
-                     *               "count": 40
+                     *               "count": 40,
+                     *               "currentPeriod": 40
                      *             },
                      *             {
                      *               "date": "2025-11-04",
-                     *               "count": 47
+                     *               "count": 47,
+                     *               "currentPeriod": 47
                      *             },
                      *             {
                      *               "date": "2025-11-05",
-                     *               "count": 31
+                     *               "count": 31,
+                     *               "currentPeriod": 31
                      *             },
                      *             {
                      *               "date": "2025-11-06",
-                     *               "count": 38
+                     *               "count": 38,
+                     *               "currentPeriod": 38
                      *             },
                      *             {
                      *               "date": "2025-11-07",
-                     *               "count": 45
+                     *               "count": 45,
+                     *               "currentPeriod": 45
                      *             },
                      *             {
                      *               "date": "2025-11-08",
-                     *               "count": 52
+                     *               "count": 52,
+                     *               "currentPeriod": 52
                      *             },
                      *             {
                      *               "date": "2025-11-09",
-                     *               "count": 36
+                     *               "count": 36,
+                     *               "currentPeriod": 36
                      *             },
                      *             {
                      *               "date": "2025-11-10",
-                     *               "count": 43
+                     *               "count": 43,
+                     *               "currentPeriod": 43
                      *             },
                      *             {
                      *               "date": "2025-11-11",
-                     *               "count": 50
+                     *               "count": 50,
+                     *               "currentPeriod": 50
                      *             },
                      *             {
                      *               "date": "2025-11-12",
-                     *               "count": 34
+                     *               "count": 34,
+                     *               "currentPeriod": 34
                      *             },
                      *             {
                      *               "date": "2025-11-13",
-                     *               "count": 41
+                     *               "count": 41,
+                     *               "currentPeriod": 41
                      *             },
                      *             {
                      *               "date": "2025-11-14",
-                     *               "count": 48
+                     *               "count": 48,
+                     *               "currentPeriod": 48
                      *             },
                      *             {
                      *               "date": "2025-11-15",
-                     *               "count": 32
+                     *               "count": 32,
+                     *               "currentPeriod": 32
                      *             },
                      *             {
                      *               "date": "2025-11-16",
-                     *               "count": 39
+                     *               "count": 39,
+                     *               "currentPeriod": 39
                      *             },
                      *             {
                      *               "date": "2025-11-17",
-                     *               "count": 46
+                     *               "count": 46,
+                     *               "currentPeriod": 46
                      *             },
                      *             {
                      *               "date": "2025-11-18",
-                     *               "count": 30
+                     *               "count": 30,
+                     *               "currentPeriod": 30
                      *             },
                      *             {
                      *               "date": "2025-11-19",
-                     *               "count": 37
+                     *               "count": 37,
+                     *               "currentPeriod": 37
                      *             },
                      *             {
                      *               "date": "2025-11-20",
-                     *               "count": 44
+                     *               "count": 44,
+                     *               "currentPeriod": 44
                      *             },
                      *             {
                      *               "date": "2025-11-21",
-                     *               "count": 51
+                     *               "count": 51,
+                     *               "currentPeriod": 51
                      *             },
                      *             {
                      *               "date": "2025-11-22",
-                     *               "count": 35
+                     *               "count": 35,
+                     *               "currentPeriod": 35
                      *             },
                      *             {
                      *               "date": "2025-11-23",
-                     *               "count": 42
+                     *               "count": 42,
+                     *               "currentPeriod": 42
                      *             },
                      *             {
                      *               "date": "2025-11-24",
-                     *               "count": 49
+                     *               "count": 49,
+                     *               "currentPeriod": 49
                      *             }
                      *           ],
                      *           "newCustomers": [
@@ -4791,152 +4850,212 @@ export interface operations {
                      *                 {
                      *                   "date": "2025-10-26",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-27",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-28",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-29",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-30",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-31",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-01",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-02",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-03",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-04",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-05",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-06",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-07",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-08",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-09",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-10",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-11",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-12",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-13",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-14",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-15",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-16",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-17",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-18",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-19",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-20",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-21",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-22",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-23",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-24",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 }
                      *               ]
                      *             }
@@ -5088,123 +5207,153 @@ export interface operations {
                      *           "usage": [
                      *             {
                      *               "date": "2025-10-26",
-                     *               "count": 30
+                     *               "count": 30,
+                     *               "currentPeriod": 30
                      *             },
                      *             {
                      *               "date": "2025-10-27",
-                     *               "count": 37
+                     *               "count": 37,
+                     *               "currentPeriod": 37
                      *             },
                      *             {
                      *               "date": "2025-10-28",
-                     *               "count": 44
+                     *               "count": 44,
+                     *               "currentPeriod": 44
                      *             },
                      *             {
                      *               "date": "2025-10-29",
-                     *               "count": 51
+                     *               "count": 51,
+                     *               "currentPeriod": 51
                      *             },
                      *             {
                      *               "date": "2025-10-30",
-                     *               "count": 35
+                     *               "count": 35,
+                     *               "currentPeriod": 35
                      *             },
                      *             {
                      *               "date": "2025-10-31",
-                     *               "count": 42
+                     *               "count": 42,
+                     *               "currentPeriod": 42
                      *             },
                      *             {
                      *               "date": "2025-11-01",
-                     *               "count": 49
+                     *               "count": 49,
+                     *               "currentPeriod": 49
                      *             },
                      *             {
                      *               "date": "2025-11-02",
-                     *               "count": 33
+                     *               "count": 33,
+                     *               "currentPeriod": 33
                      *             },
                      *             {
                      *               "date": "2025-11-03",
-                     *               "count": 40
+                     *               "count": 40,
+                     *               "currentPeriod": 40
                      *             },
                      *             {
                      *               "date": "2025-11-04",
-                     *               "count": 47
+                     *               "count": 47,
+                     *               "currentPeriod": 47
                      *             },
                      *             {
                      *               "date": "2025-11-05",
-                     *               "count": 31
+                     *               "count": 31,
+                     *               "currentPeriod": 31
                      *             },
                      *             {
                      *               "date": "2025-11-06",
-                     *               "count": 38
+                     *               "count": 38,
+                     *               "currentPeriod": 38
                      *             },
                      *             {
                      *               "date": "2025-11-07",
-                     *               "count": 45
+                     *               "count": 45,
+                     *               "currentPeriod": 45
                      *             },
                      *             {
                      *               "date": "2025-11-08",
-                     *               "count": 52
+                     *               "count": 52,
+                     *               "currentPeriod": 52
                      *             },
                      *             {
                      *               "date": "2025-11-09",
-                     *               "count": 36
+                     *               "count": 36,
+                     *               "currentPeriod": 36
                      *             },
                      *             {
                      *               "date": "2025-11-10",
-                     *               "count": 43
+                     *               "count": 43,
+                     *               "currentPeriod": 43
                      *             },
                      *             {
                      *               "date": "2025-11-11",
-                     *               "count": 50
+                     *               "count": 50,
+                     *               "currentPeriod": 50
                      *             },
                      *             {
                      *               "date": "2025-11-12",
-                     *               "count": 34
+                     *               "count": 34,
+                     *               "currentPeriod": 34
                      *             },
                      *             {
                      *               "date": "2025-11-13",
-                     *               "count": 41
+                     *               "count": 41,
+                     *               "currentPeriod": 41
                      *             },
                      *             {
                      *               "date": "2025-11-14",
-                     *               "count": 48
+                     *               "count": 48,
+                     *               "currentPeriod": 48
                      *             },
                      *             {
                      *               "date": "2025-11-15",
-                     *               "count": 32
+                     *               "count": 32,
+                     *               "currentPeriod": 32
                      *             },
                      *             {
                      *               "date": "2025-11-16",
-                     *               "count": 39
+                     *               "count": 39,
+                     *               "currentPeriod": 39
                      *             },
                      *             {
                      *               "date": "2025-11-17",
-                     *               "count": 46
+                     *               "count": 46,
+                     *               "currentPeriod": 46
                      *             },
                      *             {
                      *               "date": "2025-11-18",
-                     *               "count": 30
+                     *               "count": 30,
+                     *               "currentPeriod": 30
                      *             },
                      *             {
                      *               "date": "2025-11-19",
-                     *               "count": 37
+                     *               "count": 37,
+                     *               "currentPeriod": 37
                      *             },
                      *             {
                      *               "date": "2025-11-20",
-                     *               "count": 44
+                     *               "count": 44,
+                     *               "currentPeriod": 44
                      *             },
                      *             {
                      *               "date": "2025-11-21",
-                     *               "count": 51
+                     *               "count": 51,
+                     *               "currentPeriod": 51
                      *             },
                      *             {
                      *               "date": "2025-11-22",
-                     *               "count": 35
+                     *               "count": 35,
+                     *               "currentPeriod": 35
                      *             },
                      *             {
                      *               "date": "2025-11-23",
-                     *               "count": 42
+                     *               "count": 42,
+                     *               "currentPeriod": 42
                      *             },
                      *             {
                      *               "date": "2025-11-24",
-                     *               "count": 49
+                     *               "count": 49,
+                     *               "currentPeriod": 49
                      *             }
                      *           ],
                      *           "newCustomers": [
@@ -5336,152 +5485,212 @@ export interface operations {
                      *                 {
                      *                   "date": "2025-10-26",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-27",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-28",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-29",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-30",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-31",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-01",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-02",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-03",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-04",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-05",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-06",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-07",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-08",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-09",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-10",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-11",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-12",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-13",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-14",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-15",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-16",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-17",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-18",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-19",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-20",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-21",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-22",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-23",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-24",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 }
                      *               ]
                      *             }
@@ -6949,11 +7158,13 @@ export interface operations {
                      *         "usageHistory": [
                      *           {
                      *             "date": "2025-12-05",
-                     *             "count": 0
+                     *             "count": 0,
+                     *             "currentPeriod": 0
                      *           },
                      *           {
                      *             "date": "2025-12-06",
-                     *             "count": 7
+                     *             "count": 7,
+                     *             "currentPeriod": 7
                      *           }
                      *         ],
                      *         "orders": [
@@ -9454,123 +9665,153 @@ export interface operations {
                      *           "usage": [
                      *             {
                      *               "date": "2025-10-26",
-                     *               "count": 30
+                     *               "count": 30,
+                     *               "currentPeriod": 30
                      *             },
                      *             {
                      *               "date": "2025-10-27",
-                     *               "count": 37
+                     *               "count": 37,
+                     *               "currentPeriod": 37
                      *             },
                      *             {
                      *               "date": "2025-10-28",
-                     *               "count": 44
+                     *               "count": 44,
+                     *               "currentPeriod": 44
                      *             },
                      *             {
                      *               "date": "2025-10-29",
-                     *               "count": 51
+                     *               "count": 51,
+                     *               "currentPeriod": 51
                      *             },
                      *             {
                      *               "date": "2025-10-30",
-                     *               "count": 35
+                     *               "count": 35,
+                     *               "currentPeriod": 35
                      *             },
                      *             {
                      *               "date": "2025-10-31",
-                     *               "count": 42
+                     *               "count": 42,
+                     *               "currentPeriod": 42
                      *             },
                      *             {
                      *               "date": "2025-11-01",
-                     *               "count": 49
+                     *               "count": 49,
+                     *               "currentPeriod": 49
                      *             },
                      *             {
                      *               "date": "2025-11-02",
-                     *               "count": 33
+                     *               "count": 33,
+                     *               "currentPeriod": 33
                      *             },
                      *             {
                      *               "date": "2025-11-03",
-                     *               "count": 40
+                     *               "count": 40,
+                     *               "currentPeriod": 40
                      *             },
                      *             {
                      *               "date": "2025-11-04",
-                     *               "count": 47
+                     *               "count": 47,
+                     *               "currentPeriod": 47
                      *             },
                      *             {
                      *               "date": "2025-11-05",
-                     *               "count": 31
+                     *               "count": 31,
+                     *               "currentPeriod": 31
                      *             },
                      *             {
                      *               "date": "2025-11-06",
-                     *               "count": 38
+                     *               "count": 38,
+                     *               "currentPeriod": 38
                      *             },
                      *             {
                      *               "date": "2025-11-07",
-                     *               "count": 45
+                     *               "count": 45,
+                     *               "currentPeriod": 45
                      *             },
                      *             {
                      *               "date": "2025-11-08",
-                     *               "count": 52
+                     *               "count": 52,
+                     *               "currentPeriod": 52
                      *             },
                      *             {
                      *               "date": "2025-11-09",
-                     *               "count": 36
+                     *               "count": 36,
+                     *               "currentPeriod": 36
                      *             },
                      *             {
                      *               "date": "2025-11-10",
-                     *               "count": 43
+                     *               "count": 43,
+                     *               "currentPeriod": 43
                      *             },
                      *             {
                      *               "date": "2025-11-11",
-                     *               "count": 50
+                     *               "count": 50,
+                     *               "currentPeriod": 50
                      *             },
                      *             {
                      *               "date": "2025-11-12",
-                     *               "count": 34
+                     *               "count": 34,
+                     *               "currentPeriod": 34
                      *             },
                      *             {
                      *               "date": "2025-11-13",
-                     *               "count": 41
+                     *               "count": 41,
+                     *               "currentPeriod": 41
                      *             },
                      *             {
                      *               "date": "2025-11-14",
-                     *               "count": 48
+                     *               "count": 48,
+                     *               "currentPeriod": 48
                      *             },
                      *             {
                      *               "date": "2025-11-15",
-                     *               "count": 32
+                     *               "count": 32,
+                     *               "currentPeriod": 32
                      *             },
                      *             {
                      *               "date": "2025-11-16",
-                     *               "count": 39
+                     *               "count": 39,
+                     *               "currentPeriod": 39
                      *             },
                      *             {
                      *               "date": "2025-11-17",
-                     *               "count": 46
+                     *               "count": 46,
+                     *               "currentPeriod": 46
                      *             },
                      *             {
                      *               "date": "2025-11-18",
-                     *               "count": 30
+                     *               "count": 30,
+                     *               "currentPeriod": 30
                      *             },
                      *             {
                      *               "date": "2025-11-19",
-                     *               "count": 37
+                     *               "count": 37,
+                     *               "currentPeriod": 37
                      *             },
                      *             {
                      *               "date": "2025-11-20",
-                     *               "count": 44
+                     *               "count": 44,
+                     *               "currentPeriod": 44
                      *             },
                      *             {
                      *               "date": "2025-11-21",
-                     *               "count": 51
+                     *               "count": 51,
+                     *               "currentPeriod": 51
                      *             },
                      *             {
                      *               "date": "2025-11-22",
-                     *               "count": 35
+                     *               "count": 35,
+                     *               "currentPeriod": 35
                      *             },
                      *             {
                      *               "date": "2025-11-23",
-                     *               "count": 42
+                     *               "count": 42,
+                     *               "currentPeriod": 42
                      *             },
                      *             {
                      *               "date": "2025-11-24",
-                     *               "count": 49
+                     *               "count": 49,
+                     *               "currentPeriod": 49
                      *             }
                      *           ],
                      *           "newCustomers": [
@@ -9702,152 +9943,212 @@ export interface operations {
                      *                 {
                      *                   "date": "2025-10-26",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-27",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-28",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-29",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-30",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-10-31",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-01",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-02",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-03",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-04",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-05",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-06",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-07",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-08",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-09",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-10",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-11",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-12",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-13",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-14",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-15",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-16",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-17",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-18",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-19",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-20",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-21",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-22",
                      *                   "amount": 0,
-                     *                   "orders": 0
+                     *                   "orders": 0,
+                     *                   "storeAmount": 0,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-23",
                      *                   "amount": 900,
-                     *                   "orders": 1
+                     *                   "orders": 1,
+                     *                   "storeAmount": 900,
+                     *                   "subscriptionAmount": 0
                      *                 },
                      *                 {
                      *                   "date": "2025-11-24",
                      *                   "amount": 1800,
-                     *                   "orders": 2
+                     *                   "orders": 2,
+                     *                   "storeAmount": 1800,
+                     *                   "subscriptionAmount": 0
                      *                 }
                      *               ]
                      *             }

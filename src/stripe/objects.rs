@@ -226,6 +226,12 @@ pub struct Invoice {
     /// Why it was issued: `subscription_create`, `subscription_cycle`, `subscription_update`, …
     #[serde(default)]
     pub billing_reason: Option<String>,
+    /// Minor units paid (0 for a trial's invoice).
+    #[serde(default)]
+    pub amount_paid: i64,
+    /// ISO code, lower case.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 impl Invoice {
@@ -277,6 +283,12 @@ pub struct Charge {
     /// Older API versions name a subscription charge's invoice here (removed in 2025-03-31).
     #[serde(default)]
     pub invoice: Option<String>,
+    /// ISO code, lower case.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// When it was charged (Unix seconds).
+    #[serde(default)]
+    pub created: Option<i64>,
 }
 
 /// A dispute (`dp_…`) on a charge.
@@ -365,6 +377,7 @@ mod tests {
 
         assert_eq!(invoice.subscription_id(), Some("sub_1"));
         assert_eq!(invoice.service_period(), Some((90, 210)));
+        assert_eq!((invoice.amount_paid, invoice.currency), (0, None));
         assert_eq!(legacy.subscription_id(), Some("sub_2"));
         assert_eq!(legacy.service_period(), None);
     }

@@ -17,7 +17,7 @@ use tollgate::stripe::events::{
 };
 use tollgate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 use tollgate_edge::audit::{self, Actor, Change};
-use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, TierRef};
+use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, Revenue, TierRef};
 use tollgate_edge::db::catalog;
 use tollgate_edge::db::checkout::{self, SessionRow};
 use tollgate_edge::db::refunds::{self as chargebacks, ChargedOrder};
@@ -642,24 +642,44 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
         Ok(found) => found,
         Err(plan) => return Ok(plan),
     };
+    // What it took is revenue, whether it paid for a period or for an upgrade's proration.
+    let revenue = match invoice.currency.as_deref() {
+        Some(currency) if invoice.amount_paid > 0 => Some(billing::record_revenue(
+            scope.db,
+            &row.project_id,
+            &subscription_id,
+            Revenue::Payment {
+                invoice_id: &invoice.id,
+                amount: invoice.amount_paid,
+            },
+            currency,
+            scope.event.created_ms(),
+            scope.ctx.now_ms,
+        )?),
+        _ => None,
+    };
     // A proration's lines run from the change to the period's end: paying it starts no period
     // (the usage period stays), and the tier it pays for arrives with the subscription's update.
     let service = invoice.service_period().filter(|_| !invoice.is_proration());
     let Some((start, end)) = service else {
-        return Ok(Plan::without_effects(
-            Outcome::Unhandled,
-            Some(&scope.platform_id),
-            Some(&row.project_id),
-        ));
+        return Ok(match revenue {
+            Some(paid) => Plan::applied(&scope.platform_id, Some(&row.project_id), vec![paid]),
+            None => Plan::without_effects(
+                Outcome::Unhandled,
+                Some(&scope.platform_id),
+                Some(&row.project_id),
+            ),
+        });
     };
     let (start, end) = (start.saturating_mul(1000), end.saturating_mul(1000));
-    let effects = vec![billing::pay_period(
+    let mut effects = vec![billing::pay_period(
         scope.db,
         &subscription_id,
         start,
         end,
         scope.ctx.now_ms,
     )?];
+    effects.extend(revenue);
     let notices = scope.origin(&row.project_id).subscription_row(
         &SubscriptionData {
             current_period_start: Some(start),
@@ -893,7 +913,7 @@ async fn subscription_charge(
             "the subscription's project is not this platform's",
         ));
     }
-    let effects = vec![audit::event(
+    let mut effects = vec![audit::event(
         scope.ctx,
         scope.db,
         Actor {
@@ -915,6 +935,25 @@ async fn subscription_charge(
             "subscriptionStatus": held.status,
         }),
     )?];
+    // A refund nets the revenue of the day the charge was made; a dispute changes no figure.
+    if let (None, Some(currency)) = (dispute, charge.currency.as_deref())
+        && charge.amount_refunded > 0
+    {
+        effects.push(billing::record_revenue(
+            scope.db,
+            &held.project_id,
+            &held.stripe_subscription_id,
+            Revenue::Refund {
+                charge_id: &charge.id,
+                refunded: charge.amount_refunded,
+            },
+            currency,
+            charge
+                .created
+                .map_or(scope.event.created_ms(), |at| at.saturating_mul(1000)),
+            scope.ctx.now_ms,
+        )?);
+    }
     Ok(Plan::applied(
         &scope.platform_id,
         Some(&held.project_id),

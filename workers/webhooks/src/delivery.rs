@@ -4,7 +4,9 @@
 //! twice), signs the stored body per Standard Webhooks, POSTs it with a 10 s timeout and no
 //! redirects, and records the outcome: `lastError` holds a fixed category (`timeout`,
 //! `connection_refused`, `dns`, `tls`, `network`, `http_<status>`, …), the runtime's message
-//! only the log. The URL rules are applied again first, so an endpoint saved under older
+//! only the log. In production a host that cannot be reached is answered by Cloudflare's edge
+//! (530/1016, 521, 522, 525…), which `edge_failure` reads as its category; the local stack
+//! answers the same way (scripts/stack.mjs), where workerd would throw an opaque error. The URL rules are applied again first, so an endpoint saved under older
 //! rules never reaches loopback outside development. A failure is retried by acknowledging the message and
 //! sending a new one with the backoff delay: Queues' own retries are bounded by
 //! `max_retries`, ours only by the delivery's 24 h window. A message is only retried by
@@ -15,7 +17,7 @@ use std::pin::pin;
 use std::time::Duration;
 use tollgate::outbound::{
     ATTEMPT_TIMEOUT_SECONDS, AfterFailure, DeliveryMessage, Reach, after_failure, check_url,
-    http_failure, network_failure, retry_base, secret_key, signature_header,
+    edge_failure, http_failure, network_failure, retry_base, secret_key, signature_header,
 };
 use tollgate::{Mode, RequestId};
 use tollgate_edge::db::{self, deliveries};
@@ -206,15 +208,24 @@ async fn send(env: &Env, delivery: &deliveries::Attempt, now: i64) -> Result<Out
     };
     let exchange = async {
         let mut response = Fetch::Request(request).send().await?;
-        // Read (and drop) the body so the connection is released.
-        let _ = response.bytes().await;
-        Ok::<_, worker::Error>(response.status_code())
+        // Read the body so the connection is released; only an edge error's start is kept.
+        let code = response.status_code();
+        let body = if code >= 520 {
+            response.bytes().await.unwrap_or_default()
+        } else {
+            let _ = response.bytes().await;
+            Vec::new()
+        };
+        Ok::<_, worker::Error>((code, body))
     };
     let timeout = Delay::from(Duration::from_secs(ATTEMPT_TIMEOUT_SECONDS));
     Ok(match select(pin!(exchange), pin!(timeout)).await {
-        Either::Left((Ok(code), _)) if (200..300).contains(&code) => Outcome::Delivered(code),
-        // A 3xx too: redirects are not followed.
-        Either::Left((Ok(code), _)) => Outcome::Failed(Some(code), http_failure(code)),
+        Either::Left((Ok((code, _)), _)) if (200..300).contains(&code) => Outcome::Delivered(code),
+        Either::Left((Ok((code, body)), _)) => match edge_failure(code, &body) {
+            Some(category) => Outcome::Failed(None, category.to_owned()),
+            // A 3xx too: redirects are not followed.
+            None => Outcome::Failed(Some(code), http_failure(code)),
+        },
         Either::Left((Err(error), _)) => {
             let cause = error.to_string();
             log::warn(

@@ -481,6 +481,67 @@ pub fn pay_period(
     )
 }
 
+/// Money a subscription brought in or gave back, for the dashboard's revenue series.
+#[derive(Clone, Copy, Debug)]
+pub enum Revenue<'a> {
+    /// A paid invoice (`in_…`) and what it took.
+    Payment {
+        /// `in_…`
+        invoice_id: &'a str,
+        /// Minor units paid.
+        amount: i64,
+    },
+    /// A subscription's charge (`ch_…`) and what has been refunded of it so far.
+    Refund {
+        /// `ch_…`
+        charge_id: &'a str,
+        /// Minor units refunded, cumulative.
+        refunded: i64,
+    },
+}
+
+/// Records `revenue` for the project's subscription (`subscription_payments`), in
+/// `currency`, dated `paid_at` (ms: the payment, or the refunded charge). A payment is
+/// recorded once; a refund's row follows the cumulative amount, never down (an older event
+/// applied late changes nothing).
+///
+/// # Errors
+/// Binding failures.
+pub fn record_revenue(
+    db: &D1Database,
+    project_id: &str,
+    stripe_subscription_id: &str,
+    revenue: Revenue<'_>,
+    currency: &str,
+    paid_at: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    let (id, kind, amount) = match revenue {
+        Revenue::Payment { invoice_id, amount } => (invoice_id, "payment", amount),
+        Revenue::Refund {
+            charge_id,
+            refunded,
+        } => (charge_id, "refund", refunded),
+    };
+    stmt(
+        db,
+        "INSERT INTO subscription_payments (id, project_id, stripe_subscription_id, kind, amount, currency, paid_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+         ON CONFLICT (id) DO UPDATE SET amount = excluded.amount, updated_at = excluded.updated_at \
+         WHERE subscription_payments.kind = 'refund' AND excluded.amount > subscription_payments.amount",
+        &[
+            text(id),
+            text(project_id),
+            text(stripe_subscription_id),
+            text(kind),
+            int(amount.max(0)),
+            text(currency),
+            int(paid_at),
+            int(now),
+        ],
+    )
+}
+
 /// A failed renewal: an active or trialing subscription becomes `past_due` (metering then
 /// falls back to the default tier) unless newer state is stored.
 ///

@@ -56,9 +56,27 @@ LEFT JOIN tiers stier ON stier.id = s.tier_id
 ORDER BY e.created_at DESC, e.id DESC)"
 );
 
-/// Units per UTC day since ?3, as one JSON document `[{ day, n }]` (`day` in days).
-const DAYS: &str = "SELECT json_group_array(json_object('day', day / 86400000, 'n', count)) AS j
-FROM end_user_usage_days WHERE project_id = ?1 AND end_user_id = ?2 AND day >= ?3";
+/// Units per UTC day since ?4, and the part of each counted into the period the customer
+/// is in now (the metered call's rule, `period_start!`, over their deciding subscription;
+/// ?3 the calendar month's start, ?5 now), as one JSON document `[{ day, n, current }]`
+/// (`day` in days).
+const DAYS: &str = concat!(
+    "WITH s AS (
+  SELECT current_period_start AS ps, current_period_end AS pe FROM subscriptions
+  WHERE project_id = ?1 AND end_user_id = ?2 AND status IN ('active', 'trialing')
+  ORDER BY current_period_end DESC LIMIT 1
+), p AS (SELECT ",
+    period_start!(),
+    " AS start FROM (SELECT 1) LEFT JOIN s)
+SELECT json_group_array(json_object('day', day, 'n', n, 'current', c)) AS j
+FROM (SELECT day, SUM(n) AS n, SUM(c) AS c FROM (
+    SELECT day / 86400000 AS day, count AS n, 0 AS c FROM end_user_usage_days
+    WHERE project_id = ?1 AND end_user_id = ?2 AND day >= ?4
+  UNION ALL
+    SELECT day / 86400000, 0, count FROM usage_period_days
+    WHERE project_id = ?1 AND end_user_id = ?2 AND day >= ?4 AND period_start = (SELECT start FROM p))
+  GROUP BY 1)"
+);
 
 /// The newest ?3 orders, each with its products, as one JSON array.
 const ORDERS: &str = "SELECT json_group_array(json(o)) AS j FROM (SELECT json_object('id', o.id,
@@ -173,7 +191,17 @@ pub async fn detail(
     let results = db
         .batch(vec![
             standing_statement(db, project_id, &unfiltered, Some(customer_id), 1, now)?,
-            super::stmt(db, DAYS, &owner(Window::ending_at(now).since_ms()))?,
+            super::stmt(
+                db,
+                DAYS,
+                &[
+                    text(project_id),
+                    text(customer_id),
+                    int(Period::calendar_month(now).start),
+                    int(Window::ending_at(now).since_ms()),
+                    int(now),
+                ],
+            )?,
             super::stmt(db, ORDERS, &owner(MAX_ORDERS.into()))?,
             super::stmt(db, ENTITLEMENTS, &owner(MAX_ENTITLEMENTS.into()))?,
         ])

@@ -134,7 +134,8 @@ macro_rules! standing {
 }
 pub(crate) use standing;
 
-/// `cur`: every end user counted in their current period, with their tier and count.
+/// `cur`: every end user counted in their current period, with their tier, count and the
+/// period's start.
 macro_rules! current_usage {
     () => {
         concat!(
@@ -145,7 +146,7 @@ macro_rules! current_usage {
 )",
             standing!(),
             ", cur AS (
-  SELECT st.end_user_id, st.email, st.external_id, st.tier_id, uc.count
+  SELECT st.end_user_id, st.project_id, st.period_start, st.email, st.external_id, st.tier_id, uc.count
   FROM standing st JOIN usage_counters uc ON uc.project_id = st.project_id
     AND uc.end_user_id = st.end_user_id AND uc.period_start = st.period_start
   WHERE uc.count > 0
@@ -221,12 +222,22 @@ FROM (SELECT t.*, COUNT(s.id) AS subscribers, COALESCE(SUM(s.cancel_at_period_en
         ),
         arity: 5,
     },
-    // units per UTC day (usage_days, kept by the metered call)
+    // units per UTC day (usage_days, kept by the metered call) and the part of each day
+    // counted into the period each end user is in now (usage_period_days): what `total` sums
     Statement {
-        body: " SELECT json_group_array(json_object('day', day, 'n', n)) AS j
-FROM (SELECT CAST(day / 86400000 AS INTEGER) AS day, SUM(count) AS n FROM usage_days
-  WHERE project_id IN (SELECT id FROM scope) AND day >= ?4 GROUP BY 1)",
-        arity: 4,
+        body: concat!(
+            current_usage!(),
+            " SELECT json_group_array(json_object('day', day, 'n', n, 'current', c)) AS j
+FROM (SELECT day, SUM(n) AS n, SUM(c) AS c FROM (
+    SELECT CAST(day / 86400000 AS INTEGER) AS day, count AS n, 0 AS c FROM usage_days
+    WHERE project_id IN (SELECT id FROM scope) AND day >= ?4
+  UNION ALL
+    SELECT CAST(d.day / 86400000 AS INTEGER), 0, d.count FROM cur JOIN usage_period_days d
+      ON d.project_id = cur.project_id AND d.end_user_id = cur.end_user_id AND d.period_start = cur.period_start
+    WHERE d.day >= ?4)
+  GROUP BY 1)"
+        ),
+        arity: 5,
     },
     // end users created per UTC day
     Statement {
@@ -243,11 +254,18 @@ FROM (SELECT currency, COUNT(*) AS n, SUM(amount_total - amount_refunded) AS amo
   WHERE project_id IN (SELECT id FROM scope) AND status = 'paid' GROUP BY currency)",
         arity: 2,
     },
-    // paid orders per UTC day (of payment) and currency, net as above
+    // money per UTC day (of payment) and currency: paid orders net as above, and paid
+    // subscription invoices net of their charges' refunds (a day's subscription money never
+    // goes below zero: a refund of a payment recorded before migration 0018 nets nothing)
     Statement {
-        body: " SELECT json_group_array(json_object('day', day, 'currency', currency, 'n', n, 'amount', amount)) AS j
-FROM (SELECT CAST(paid_at / 86400000 AS INTEGER) AS day, currency, COUNT(*) AS n, SUM(amount_total - amount_refunded) AS amount
-  FROM orders WHERE project_id IN (SELECT id FROM scope) AND status = 'paid' AND paid_at >= ?4
+        body: " SELECT json_group_array(json_object('day', day, 'currency', currency, 'n', n,
+  'store', store, 'subscriptions', subscriptions)) AS j
+FROM (SELECT day, currency, SUM(n) AS n, SUM(store) AS store, MAX(0, SUM(sub)) AS subscriptions FROM (
+    SELECT CAST(paid_at / 86400000 AS INTEGER) AS day, currency, 1 AS n, amount_total - amount_refunded AS store, 0 AS sub
+    FROM orders WHERE project_id IN (SELECT id FROM scope) AND status = 'paid' AND paid_at >= ?4
+  UNION ALL
+    SELECT CAST(paid_at / 86400000 AS INTEGER), currency, 0, 0, iif(kind = 'refund', -amount, amount)
+    FROM subscription_payments WHERE project_id IN (SELECT id FROM scope) AND paid_at >= ?4)
   GROUP BY 1, 2)",
         arity: 4,
     },
