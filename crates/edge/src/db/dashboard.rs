@@ -256,7 +256,7 @@ FROM (SELECT currency, COUNT(*) AS n, SUM(amount_total - amount_refunded) AS amo
     },
     // money per UTC day (of payment) and currency: paid orders net as above, and paid
     // subscription invoices net of their charges' refunds (a day's subscription money never
-    // goes below zero: a refund of a payment recorded before migration 0018 nets nothing)
+    // goes below zero: a refund of a payment recorded before migration 0019 nets nothing)
     Statement {
         body: " SELECT json_group_array(json_object('day', day, 'currency', currency, 'n', n,
   'store', store, 'subscriptions', subscriptions)) AS j
