@@ -20,14 +20,14 @@ import { parse } from "smol-toml";
 import { edgeFetch } from "./edge.mjs";
 
 export const ROOT = resolve(import.meta.dirname, "..");
-export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbox"];
+export const WORKERS = ["platform", "catalog", "api", "webhooks", "meter", "stripe-sandbox"];
 /** The one public origin in front of the four Tollgate workers (not the Stripe sandbox). */
 export const GATEWAY = "gateway";
 /** The workers the gateway fronts. */
 export const PUBLIC_WORKERS = ["platform", "catalog", "api", "webhooks"];
 
 /** Fixed ports for `npm start`: the one origin first; tests ask for free ones (port 0). */
-export const DEFAULT_PORTS = { gateway: 8787, platform: 8788, catalog: 8789, api: 8790, webhooks: 8791, "stripe-sandbox": 8792 };
+export const DEFAULT_PORTS = { gateway: 8787, platform: 8788, catalog: 8789, api: 8790, webhooks: 8791, "stripe-sandbox": 8792, meter: 8793 };
 
 /** The audience the development issuer's tokens carry and the platform expects. */
 export const DEV_AUDIENCE = "tollgate-console";
@@ -114,6 +114,11 @@ const d1OutageEntry = (main) => `
   };
 `;
 
+/** The Durable Object classes any worker declares on the SQLite storage backend. */
+function sqliteClasses() {
+  return new Set(WORKERS.flatMap((w) => (readConfig(w).migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? [])));
+}
+
 function workerOptions(worker, port, vars, { d1Outage = false } = {}) {
   const config = readConfig(worker);
   const dir = join(ROOT, "workers", worker);
@@ -135,7 +140,10 @@ function workerOptions(worker, port, vars, { d1Outage = false } = {}) {
     r2Buckets: Object.fromEntries((config.r2_buckets ?? []).map((r) => [r.binding, r.bucket_name])),
     serviceBindings: Object.fromEntries((config.services ?? []).map((s) => [s.binding, s.service])),
     durableObjects: Object.fromEntries(
-      (config.durable_objects?.bindings ?? []).map((d) => [d.name, defined({ className: d.class_name, scriptName: d.script_name })]),
+      (config.durable_objects?.bindings ?? []).map((d) => [
+        d.name,
+        defined({ className: d.class_name, scriptName: d.script_name, useSQLite: sqliteClasses().has(d.class_name) || undefined }),
+      ]),
     ),
     queueProducers: Object.fromEntries(
       (config.queues?.producers ?? []).map((p) => [p.binding, defined({ queueName: p.queue, deliveryDelay: p.delivery_delay })]),
@@ -269,6 +277,9 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
     PUBLIC_API_URL: publicUrl("api"),
     // The console (served by the platform) calls the webhooks worker here.
     WEBHOOKS_URL: publicUrl("webhooks"),
+    // Metering objects flush to D1 within 200 ms here (deployments: the config's 5 s), so a
+    // local dashboard follows the calls at once.
+    METER_FLUSH_MS: "200",
     ...vars,
   };
   // The console is served from the platform's own origin, whatever else may call.

@@ -25,6 +25,7 @@ pub mod jwt;
 pub mod keycache;
 pub mod keys;
 pub mod limits;
+pub mod meter;
 pub mod oidc;
 pub mod operators;
 pub mod outbound;

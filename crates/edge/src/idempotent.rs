@@ -152,16 +152,6 @@ where
     outcome
 }
 
-/// The statement that marks `claim` as counted, for a write whose answer is recorded only
-/// after it (metering: the answer carries the new count). It goes right after the counting
-/// statement, in its batch. See [`idempotency::mark_counted`].
-///
-/// # Errors
-/// Binding failures.
-pub fn mark_counted(db: &D1Database, claim: &Claim) -> Result<D1PreparedStatement, ApiError> {
-    idempotency::mark_counted(db, &claim.scope, &claim.key)
-}
-
 /// Releases the claim of a request that failed, so a retry can run.
 ///
 /// # Errors

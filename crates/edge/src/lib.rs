@@ -18,6 +18,7 @@ pub mod keyauth;
 pub mod limits;
 pub mod list;
 pub mod log;
+pub mod meter;
 pub mod outbound;
 pub mod panic;
 pub mod ratelimit;

@@ -14,7 +14,7 @@ use tollgate_edge::db::{
     end_users::{Changes, EndUserRow},
 };
 use tollgate_edge::outbound as emit;
-use tollgate_edge::{ApiError, Ctx, body, json, limits, list};
+use tollgate_edge::{ApiError, Ctx, body, json, limits, list, meter};
 use worker::Response;
 
 fn view(caller: &Caller, row: EndUserRow) -> CustomerView {
@@ -158,6 +158,9 @@ pub(crate) async fn update(mut ctx: Ctx) -> Result<Response, ApiError> {
         ctx.now_ms,
     )?;
     statement.run().await?;
+    if changes.plan.is_some() {
+        meter::forget_one(&ctx.env, &ctx.request_id, &caller.auth.project_id, &row.id).await;
+    }
     let updated = db::end_users::find(&caller.db, &caller.auth.project_id, &row.id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -172,6 +175,7 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
         db::end_users::delete(&caller.db, &caller.auth.project_id, &row.id, ctx.now_ms)?,
     )
     .await?;
+    meter::forget_one(&ctx.env, &ctx.request_id, &caller.auth.project_id, &row.id).await;
     json(
         200,
         &json!({

@@ -2,7 +2,8 @@
 //! the public catalog, the project's dashboard, assets and protected downloads. Paths and
 //! field names follow dream-api's so its integrations keep working.
 //!
-//! It also defines the `CheckoutPush` Durable Object (see `push`).
+//! Its metering counts in the meter worker's objects, and its live checkout streams are held by
+//! that worker's `CheckoutPush` objects (see `metering`, `push`).
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.

@@ -1,5 +1,8 @@
 //! Metering: `POST /api/data` (dream-api's name) and `POST /api/usage/track` count a call
-//! against the end user's allowance; `GET /api/usage` reads the current period.
+//! against the end user's allowance; `GET /api/usage` reads the current period. Both go to
+//! the end user's metering object (`tollgate_edge::meter`), which counts exactly and holds
+//! the `Idempotency-Key` records itself: when the key and the end user's id are in this
+//! isolate's caches, a metered call makes no D1 round trip at all.
 //!
 //! The plan is always resolved from Tollgate's records (subscription → tier; else the
 //! assigned tier; else the project's default) — never from a header or a claim.
@@ -7,43 +10,70 @@
 use crate::lanes::{self, Caller, EndUserRef};
 use serde::Serialize;
 use serde_json::json;
+use std::cell::RefCell;
 use tollgate::customer_api::TrackInput;
-use tollgate::outbound::{Envelope, EventType, threshold_event_id, thresholds_crossed};
-use tollgate::usage::{Limit, Period, Usage, parse_cost};
-use tollgate_edge::db::usage::{self, Allowance};
-use tollgate_edge::idempotent::{self, Claim};
+use tollgate::idempotency::{IdempotencyKey, fingerprint};
+use tollgate::keycache::Lru;
+use tollgate::meter::{Answer, Call, KeyedCall, Refusal, Standing};
+use tollgate::outbound::{Envelope, EventType, threshold_event_id};
+use tollgate::usage::{Usage, parse_cost};
+use tollgate_edge::meter;
 use tollgate_edge::outbound as emit;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text, log};
 use worker::Response;
 
-/// The end user's allowance, plan, limit and current period.
-struct Standing {
-    allowance: Allowance,
-    plan: String,
-    limit: Limit,
-    period: Period,
+thread_local! {
+    /// `project` + reference (`cus_…` or external id) → the end user's id, which names their
+    /// object. An id never changes; an external id moves only when its end user is deleted,
+    /// and then their object answers `unknown_end_user` and the entry is read again.
+    static END_USER_IDS: RefCell<Lru<String>> = RefCell::new(Lru::new(10_000));
 }
 
-/// Judges a stored allowance at `now`: the token must be current and a tier must apply.
-fn judge(allowance: Option<Allowance>, who: &EndUserRef, now: i64) -> Result<Standing, ApiError> {
-    let allowance = allowance.ok_or(ApiError::UnknownEndUser)?;
-    who.check_version(allowance.token_version)?;
-    let plan = allowance
-        .tier_name
-        .clone()
-        .ok_or(ApiError::PlanNotConfigured)?;
-    let limit = Limit::from_column(allowance.usage_limit);
-    // The same rule the metering statement applies in SQL.
-    let period = match (allowance.period_start, allowance.period_end) {
-        (Some(start), Some(end)) if end > start => Period::subscription(start, end, now),
-        _ => Period::calendar_month(now),
-    };
-    Ok(Standing {
-        allowance,
-        plan,
-        limit,
-        period,
-    })
+/// The end user's id for `reference`, from this isolate's cache unless `fresh`; and whether
+/// it came from the cache.
+async fn end_user_id(
+    caller: &Caller,
+    reference: &str,
+    fresh: bool,
+) -> Result<(String, bool), ApiError> {
+    let slot = format!("{}\n{reference}", caller.auth.project_id);
+    if !fresh && let Some(id) = END_USER_IDS.with(|ids| ids.borrow_mut().get(&slot).cloned()) {
+        return Ok((id, true));
+    }
+    let id = meter::resolve(&caller.db, &caller.auth.project_id, reference)
+        .await?
+        .ok_or(ApiError::UnknownEndUser)?;
+    END_USER_IDS.with(|ids| ids.borrow_mut().insert(slot, id.clone()));
+    Ok((id, false))
+}
+
+/// Sends `call` to the end user's object; an `unknown_end_user` answer for a cached id
+/// reads the id again once (the external id may name a new end user now). Gives the id the
+/// answer is for.
+async fn ask(
+    ctx: &Ctx,
+    caller: &Caller,
+    who: &EndUserRef,
+    mut call: Call,
+) -> Result<(String, Answer), ApiError> {
+    let (id, cached) = end_user_id(caller, &who.reference, false).await?;
+    call.end_user_id.clone_from(&id);
+    let answer = meter::track(&ctx.env, &call).await?;
+    let unknown = matches!(
+        answer,
+        Answer::Refused {
+            refusal: Refusal::UnknownEndUser
+        }
+    );
+    if !(cached && unknown) {
+        return Ok((id, answer));
+    }
+    let (fresh, _) = end_user_id(caller, &who.reference, true).await?;
+    if fresh == id {
+        return Ok((id, answer));
+    }
+    call.end_user_id.clone_from(&fresh);
+    Ok((fresh, meter::track(&ctx.env, &call).await?))
 }
 
 pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
@@ -52,74 +82,38 @@ pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
     let bytes = body::read(&mut ctx.req, 1024).await?;
     let input: TrackInput = body::parse(&bytes)?;
     let cost = parse_cost(input.cost).map_err(|reason| ApiError::field("cost", reason))?;
-    // Keys are per end user: the same key for two end users are two different calls.
-    let scope = format!("{}:{}", caller.auth.project_id, who.reference);
-    idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
-        count(&ctx, &caller, &who, cost, claim).await
-    })
-    .await
-}
-
-async fn count(
-    ctx: &Ctx,
-    caller: &Caller,
-    who: &EndUserRef,
-    cost: u64,
-    claim: Option<&Claim>,
-) -> Result<Response, ApiError> {
-    let project = &caller.auth.project_id;
-    let calendar = Period::calendar_month(ctx.now_ms);
-    let (counted, allowance) = usage::track_and_read(
-        &caller.db,
-        usage::MeteredCall {
-            project_id: project,
-            end_user: &who.reference,
-            calendar,
-            now: ctx.now_ms,
-            cost,
-            token_version: who.token_version,
-            counted_mark: claim
-                .map(|claim| idempotent::mark_counted(&caller.db, claim))
-                .transpose()?,
-        },
-    )
-    .await?;
-    let standing = judge(allowance, who, ctx.now_ms)?;
-    let limit_reached = |count| ApiError::UsageLimitReached {
-        usage: Box::new(Usage::new(
-            count,
-            standing.limit,
-            &standing.plan,
-            standing.period,
-        )),
-        retry_after: standing.period.seconds_left(ctx.now_ms),
+    // Keys are per end user (their object holds them): the same key for two end users are
+    // two different calls.
+    let key = match ctx.header("Idempotency-Key")? {
+        Some(raw) => Some(KeyedCall {
+            key: IdempotencyKey::parse(&raw)
+                .ok_or(ApiError::InvalidIdempotencyKey)?
+                .as_str()
+                .to_owned(),
+            print: fingerprint(ctx.req.inner().method().as_str(), &ctx.req.path(), &bytes),
+        }),
+        None => None,
     };
-    let count = match counted {
-        // A check-only call (cost 0) is allowed while there is room for at least one unit.
-        Some(count)
-            if cost > 0 || i64::try_from(count).unwrap_or(i64::MAX) < standing.limit.ceiling() =>
-        {
-            count
-        }
-        Some(count) => return Err(limit_reached(count)),
-        None => {
-            return Err(limit_reached(
-                usage::count(
-                    &caller.db,
-                    project,
-                    &standing.allowance.end_user_id,
-                    standing.period.start,
-                )
-                .await?,
-            ));
-        }
+    let call = Call {
+        project_id: caller.auth.project_id.clone(),
+        end_user_id: String::new(),
+        cost,
+        token_version: who.token_version,
+        key,
+        read: false,
     };
-    let usage = Usage::new(count, standing.limit, &standing.plan, standing.period);
-    // Pure arithmetic on the count the upsert returned: a call that crosses nothing does no
-    // storage work for webhooks.
-    let crossed = thresholds_crossed(count.saturating_sub(cost), count, standing.limit);
+    let (end_user_id, answer) = ask(&ctx, &caller, &who, call).await?;
+    let (standing, crossed, replayed) = match answer {
+        Answer::Counted {
+            standing,
+            crossed,
+            replayed,
+        } => (standing, crossed, replayed),
+        Answer::Refused { refusal } => return Err(meter::refused(refusal, ctx.now_ms)),
+    };
+    let usage = meter::usage_of(&standing);
     if !crossed.is_empty() {
-        threshold_reached(ctx, caller, &standing, &usage, &crossed).await;
+        threshold_reached(&ctx, &caller, &end_user_id, &standing, &usage, &crossed).await;
     }
     let body = serde_json::to_string(&json!({
         "allowed": true,
@@ -127,16 +121,11 @@ async fn count(
         "data": { "message": "Usage recorded." },
         "usage": usage,
     }))?;
-    if let Some(claim) = claim {
-        // Recorded after the count, which marked the claim `counted` in its own batch: a crash
-        // in between leaves the key answering 409 until it expires (its lease never applies)
-        // and never counts twice.
-        idempotent::record(ctx, &caller.db, claim, 200, &body, false)
-            .await?
-            .run()
-            .await?;
+    let response = json_text(200, body)?;
+    if replayed {
+        response.headers().set("Idempotent-Replayed", "true")?;
     }
-    json_text(200, body)
+    Ok(response)
 }
 
 /// The `data` of `usage.threshold_reached`.
@@ -155,14 +144,14 @@ struct Threshold<'a> {
 async fn threshold_reached(
     ctx: &Ctx,
     caller: &Caller,
+    end_user: &str,
     standing: &Standing,
     usage: &Usage,
     crossed: &[u8],
 ) {
     let project = &caller.auth.project_id;
-    let end_user = &standing.allowance.end_user_id;
     for percent in crossed {
-        let id = threshold_event_id(project, end_user, standing.period.start, *percent);
+        let id = threshold_event_id(project, end_user, standing.period_start, *percent);
         let data = Threshold {
             end_user_id: end_user,
             threshold: *percent,
@@ -189,17 +178,20 @@ async fn threshold_reached(
 pub(crate) async fn current(ctx: Ctx) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
     let who = lanes::end_user(&ctx, &caller).await?;
-    let allowance = usage::allowance(&caller.db, &caller.auth.project_id, &who.reference).await?;
-    let standing = judge(allowance, &who, ctx.now_ms)?;
-    let count = usage::count(
-        &caller.db,
-        &caller.auth.project_id,
-        &standing.allowance.end_user_id,
-        standing.period.start,
-    )
-    .await?;
-    let usage = Usage::new(count, standing.limit, &standing.plan, standing.period);
-    let mut body = serde_json::to_value(&usage)?;
-    body["userId"] = json!(standing.allowance.end_user_id);
+    let call = Call {
+        project_id: caller.auth.project_id.clone(),
+        end_user_id: String::new(),
+        cost: 0,
+        token_version: who.token_version,
+        key: None,
+        read: true,
+    };
+    let (end_user_id, answer) = ask(&ctx, &caller, &who, call).await?;
+    let standing = match answer {
+        Answer::Counted { standing, .. } => standing,
+        Answer::Refused { refusal } => return Err(meter::refused(refusal, ctx.now_ms)),
+    };
+    let mut body = serde_json::to_value(meter::usage_of(&standing))?;
+    body["userId"] = json!(end_user_id);
     json(200, &body)
 }

@@ -16,7 +16,7 @@ use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::revoke::{self, Revocation};
 use tollgate_edge::session::Session;
 use tollgate_edge::subscription::{self as flow, Owner};
-use tollgate_edge::{ApiError, Ctx, body, idempotent, json, json_text};
+use tollgate_edge::{ApiError, Ctx, body, idempotent, json, json_text, meter};
 use worker::Response;
 
 /// The path's `{customerId}`: a `cus_…` id (the console links by it, never by external id).
@@ -131,6 +131,7 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
     if changed.first().is_none_or(|n| *n == 0) {
         return Err(ApiError::NotFound);
     }
+    meter::forget_one(&ctx.env, &ctx.request_id, &project.id, customer).await;
     json(200, &json!({ "data": { "id": customer, "deleted": true } }))
 }
 

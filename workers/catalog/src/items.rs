@@ -17,7 +17,7 @@ use tollgate_edge::db::catalog::{self as store, ProductRow, StripeIds, Table, Ti
 use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
-use tollgate_edge::{ApiError, Ctx, body, json, json_text, limits, list, log};
+use tollgate_edge::{ApiError, Ctx, body, json, json_text, limits, list, log, meter};
 use wasm_bindgen::JsValue;
 use worker::Response;
 
@@ -377,7 +377,23 @@ async fn insert(
     db::batch(&session.db, statements)
         .await
         .map_err(unique_violation)?;
+    tiers_changed(ctx, session, kind, &project.id).await;
     json_text(status, body)
+}
+
+/// After a tier was created, edited or archived: any end user's allowance may come from it
+/// (by subscription, by assigned name, as the default), so every metering object of the
+/// project reads the records again before its next count. A failure to list them is
+/// logged: the edit stands, and objects read the records again when they wake.
+async fn tiers_changed(ctx: &Ctx, session: &Session, kind: Kind, project_id: &str) {
+    if kind != Kind::Tier {
+        return;
+    }
+    if let Err(error) =
+        meter::forget_project(&ctx.env, &session.db, &ctx.request_id, project_id).await
+    {
+        log::error(&ctx.request_id, "meter_forget_failed", &error.for_log());
+    }
 }
 
 /// The row a create writes, for its answer.
@@ -569,6 +585,7 @@ pub(crate) async fn edit(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiError>
             async { seller().await?.archive_price(old).await }.await,
         );
     }
+    tiers_changed(&ctx, &session, kind, &project.id).await;
     let fresh = load(&session, kind, &project.id, row.id())
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -664,6 +681,7 @@ pub(crate) async fn archive(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiErr
     if applied.first() != Some(&1) {
         return Err(ApiError::StaleUpdate);
     }
+    tiers_changed(&ctx, &session, kind, &project.id).await;
     // The row no longer sells whatever Stripe says; Stripe is told so its pages agree.
     if let (Some(product), Some(price)) = (row.stripe_product(), row.stripe_price()) {
         let spec = row.spec();

@@ -20,7 +20,7 @@ use tollgate_edge::db::{self};
 use tollgate_edge::list;
 use tollgate_edge::session::Operator;
 use tollgate_edge::stripe::StripeClient;
-use tollgate_edge::{ApiError, Ctx, body, json};
+use tollgate_edge::{ApiError, Ctx, body, json, meter};
 use worker::{D1PreparedStatement, Response};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -393,6 +393,16 @@ pub(crate) async fn repair(mut ctx: Ctx) -> Result<Response, ApiError> {
     }
     if !statements.is_empty() {
         db::batch(&operator.db, statements).await?;
+    }
+    // A repaired subscription is a changed allowance: each end user's object reads it again.
+    for d in &found.drifted {
+        meter::forget_one(
+            &ctx.env,
+            &ctx.request_id,
+            &d.row.project_id,
+            &d.row.end_user_id,
+        )
+        .await;
     }
     data["repaired"] = found.drifted.len().into();
     json(200, &Detail { data })

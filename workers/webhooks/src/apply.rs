@@ -22,9 +22,9 @@ use tollgate_edge::db::catalog;
 use tollgate_edge::db::checkout::{self, SessionRow};
 use tollgate_edge::db::refunds::{self as chargebacks, ChargedOrder};
 use tollgate_edge::db::{self, connections};
-use tollgate_edge::outbound;
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, Environment, log};
+use tollgate_edge::{meter, outbound};
 use worker::{D1Database, D1PreparedStatement};
 
 /// What an event will do: its outcome, its owner as far as known, its effects, and the
@@ -37,6 +37,9 @@ struct Plan {
     notices: Vec<D1PreparedStatement>,
     /// A checkout session made final, and its status, for clients waiting on its events.
     push: Option<(String, &'static str)>,
+    /// The end user whose allowance the effects change (their metering object reads it
+    /// again before its next count).
+    allowance_of: Option<String>,
 }
 
 impl Plan {
@@ -52,6 +55,7 @@ impl Plan {
             effects: Vec::new(),
             notices: Vec::new(),
             push: None,
+            allowance_of: None,
         }
     }
 
@@ -67,6 +71,7 @@ impl Plan {
             effects,
             notices: Vec::new(),
             push: None,
+            allowance_of: None,
         }
     }
 
@@ -77,6 +82,11 @@ impl Plan {
 
     fn pushing(mut self, session_id: &str, status: &'static str) -> Self {
         self.push = Some((session_id.to_owned(), status));
+        self
+    }
+
+    fn changing_allowance_of(mut self, end_user_id: &str) -> Self {
+        self.allowance_of = Some(end_user_id.to_owned());
         self
     }
 }
@@ -191,6 +201,9 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event, again: Again) -> Result<Rece
             {
                 tollgate_edge::keyauth::forget_platform(&ctx.env, &db, platform_id).await?;
             }
+            if let (Some(project_id), Some(end_user_id)) = (&plan.project_id, &plan.allowance_of) {
+                meter::forget_one(&ctx.env, &ctx.request_id, project_id, end_user_id).await;
+            }
             if let Some((session_id, status)) = &plan.push {
                 push(ctx, session_id, status).await;
             }
@@ -201,7 +214,7 @@ pub(crate) async fn apply(ctx: &Ctx, event: &Event, again: Again) -> Result<Rece
     }
 }
 
-/// Tells the session's `CheckoutPush` object (api worker) its final status, so clients on
+/// Tells the session's `CheckoutPush` object (meter worker) its final status, so clients on
 /// `GET /api/checkout/{sessionId}/events` hear it now. Best effort: the event is applied
 /// already, and a client that missed this reads the status from D1.
 async fn push(ctx: &Ctx, session_id: &str, status: &str) {
@@ -450,9 +463,13 @@ async fn checkout_completed(
             return Ok(scope.unrelated(Some(project), "the session lacks what its kind needs"));
         }
     }
-    Ok(Plan::applied(&scope.platform_id, Some(project), effects)
+    let plan = Plan::applied(&scope.platform_id, Some(project), effects)
         .notifying(notices)
-        .pushing(&row.id, if paid { "complete" } else { "pending_payment" }))
+        .pushing(&row.id, if paid { "complete" } else { "pending_payment" });
+    Ok(match row.end_user_id.as_deref() {
+        Some(end_user_id) if row.kind == "subscription" => plan.changing_allowance_of(end_user_id),
+        _ => plan,
+    })
 }
 
 /// `checkout.session.async_payment_failed`: the delayed payment of a completed session
@@ -585,7 +602,9 @@ async fn subscription_changed(
         held.as_ref().is_some_and(|h| gives_access(&h.status)),
         scope.event.created_ms(),
     )?;
-    Ok(Plan::applied(&scope.platform_id, Some(&project), effects).notifying(notices))
+    Ok(Plan::applied(&scope.platform_id, Some(&project), effects)
+        .notifying(notices)
+        .changing_allowance_of(&end_user))
 }
 
 /// What a plain UPDATE of our row reports: the row's own fields with its new `status`.
@@ -688,7 +707,11 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
         },
         None,
     )?;
-    Ok(Plan::applied(&scope.platform_id, Some(&row.project_id), effects).notifying(notices))
+    Ok(
+        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
+            .notifying(notices)
+            .changing_allowance_of(&row.end_user_id),
+    )
 }
 
 async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiError> {
@@ -723,7 +746,11 @@ async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, Ap
         &row_data(&subscription_id, &row, "past_due"),
         gives_access(&row.status).then_some(false),
     )?;
-    Ok(Plan::applied(&scope.platform_id, Some(&row.project_id), effects).notifying(notices))
+    Ok(
+        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
+            .notifying(notices)
+            .changing_allowance_of(&row.end_user_id),
+    )
 }
 
 /// Events on Tollgate's own account: a developer's own subscription (metadata

@@ -78,6 +78,26 @@ pub async fn count(db: &D1Database, project_id: &str) -> Result<u64, ApiError> {
     .await
 }
 
+#[derive(serde::Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// The ids of the project's live end users (to tell each one's metering object that a tier
+/// changed).
+///
+/// # Errors
+/// Storage failures.
+pub async fn live_ids(db: &D1Database, project_id: &str) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<IdRow> = super::all(
+        db,
+        "SELECT id FROM end_users WHERE project_id = ?1 AND deleted_at IS NULL",
+        &[text(project_id)],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
 /// A live end user of the project, by `cus_…` id or by the developer's external id.
 ///
 /// # Errors

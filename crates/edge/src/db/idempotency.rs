@@ -89,24 +89,6 @@ pub fn complete(
     )
 }
 
-/// Marks an in-flight claim as having counted, when the statement run just before it in the
-/// same batch changed a row (`changes()`): from then on the claim is never taken over or
-/// released, so a call whose answer was lost is never counted twice.
-///
-/// # Errors
-/// Binding failures.
-pub fn mark_counted(
-    db: &D1Database,
-    scope: &str,
-    key: &str,
-) -> Result<D1PreparedStatement, ApiError> {
-    stmt(
-        db,
-        "UPDATE idempotency_keys SET status = 'counted' WHERE scope = ?1 AND key = ?2 AND status = 'in_flight' AND changes() > 0",
-        &[text(scope), text(key)],
-    )
-}
-
 /// Gives up a claim after a failed request, so a retry may run.
 ///
 /// # Errors

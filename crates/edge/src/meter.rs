@@ -1,0 +1,155 @@
+//! The metering objects as the other workers reach them (binding `METER`, class `Meter` in
+//! the meter worker): count a call, read the current period, and — after any write that
+//! changes an end user's allowance — tell their object to read it again before its next
+//! count. Also the one mapping from an object's refusal to the contract's errors.
+
+use crate::db::{self, usage};
+use crate::{ApiError, log};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tollgate::RequestId;
+use tollgate::meter::{Answer, Call, Refusal, object_name};
+use tollgate::usage::{Limit, Usage};
+use worker::{D1Database, Env, Method, Request, RequestInit, Stub};
+
+fn stub(env: &Env, project_id: &str, end_user_id: &str) -> Result<Stub, ApiError> {
+    Ok(env
+        .durable_object("METER")?
+        .id_from_name(&object_name(project_id, end_user_id))?
+        .get_stub()?)
+}
+
+async fn ask<T: Serialize, A: DeserializeOwned>(
+    env: &Env,
+    project_id: &str,
+    end_user_id: &str,
+    route: &str,
+    body: &T,
+) -> Result<A, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    let request = Request::new_with_init(&format!("https://meter/{route}"), &init)?;
+    let mut reply = stub(env, project_id, end_user_id)?
+        .fetch_with_request(request)
+        .await?;
+    if reply.status_code() != 200 {
+        return Err(ApiError::internal(format!(
+            "meter object answered {} to {route}",
+            reply.status_code()
+        )));
+    }
+    Ok(reply.json().await?)
+}
+
+/// Counts `call` in its end user's object (or, for a read, asks where they stand: exact,
+/// never the ledger's lag).
+///
+/// # Errors
+/// When the object cannot be reached (its refusals are answers, not errors).
+pub async fn track(env: &Env, call: &Call) -> Result<Answer, ApiError> {
+    ask(env, &call.project_id, &call.end_user_id, "track", call).await
+}
+
+/// Tells each end user's object that their allowance changed (a subscription, plan, tier,
+/// token version or deletion): its next call reads the records again. Run it after the write
+/// committed and before answering, so the first call after an upgrade uses the new limit.
+/// A failure is logged, never turned into a failed write: the write stands, and an object
+/// reads the records again whenever it wakes.
+pub async fn forget(env: &Env, request_id: &RequestId, project_id: &str, end_user_ids: &[String]) {
+    // A few at a time: a tier edit tells every end user of its project.
+    for chunk in end_user_ids.chunks(16) {
+        futures_util::future::join_all(
+            chunk
+                .iter()
+                .map(|end_user_id| told(env, request_id, project_id, end_user_id)),
+        )
+        .await;
+    }
+}
+
+/// Tells one object; a failure is logged.
+async fn told(env: &Env, request_id: &RequestId, project_id: &str, end_user_id: &str) {
+    let sent = async {
+        let request = Request::new_with_init(
+            "https://meter/forget",
+            RequestInit::new().with_method(Method::Post),
+        )?;
+        let reply = stub(env, project_id, end_user_id)?
+            .fetch_with_request(request)
+            .await?;
+        Ok::<_, ApiError>(reply.status_code())
+    };
+    match sent.await {
+        Ok(204) => {}
+        Ok(status) => log::error(
+            request_id,
+            "meter_forget_failed",
+            &format!("{end_user_id}: {status}"),
+        ),
+        Err(error) => log::error(
+            request_id,
+            "meter_forget_failed",
+            &format!("{end_user_id}: {}", error.for_log()),
+        ),
+    }
+}
+
+/// [`forget`] for one end user.
+pub async fn forget_one(env: &Env, request_id: &RequestId, project_id: &str, end_user_id: &str) {
+    told(env, request_id, project_id, end_user_id).await;
+}
+
+/// [`forget`] for every live end user of a project (a tier was edited or archived, or the
+/// default tier changed: anyone's allowance may come from it).
+///
+/// # Errors
+/// When the end users cannot be listed.
+pub async fn forget_project(
+    env: &Env,
+    db: &D1Database,
+    request_id: &RequestId,
+    project_id: &str,
+) -> Result<(), ApiError> {
+    let ids = db::end_users::live_ids(db, project_id).await?;
+    forget(env, request_id, project_id, &ids).await;
+    Ok(())
+}
+
+/// The live end user a reference names, for naming their object.
+///
+/// # Errors
+/// Storage failures.
+pub async fn resolve(
+    db: &D1Database,
+    project_id: &str,
+    reference: &str,
+) -> Result<Option<String>, ApiError> {
+    usage::end_user_id(db, project_id, reference).await
+}
+
+/// The contract's error for a refused call (`now` sets `Retry-After` at the limit).
+#[must_use]
+pub fn refused(refusal: Refusal, now: i64) -> ApiError {
+    match refusal {
+        Refusal::UnknownEndUser => ApiError::UnknownEndUser,
+        Refusal::TokenRevoked => ApiError::InvalidEndUserToken("The end-user token was revoked."),
+        Refusal::PlanNotConfigured => ApiError::PlanNotConfigured,
+        Refusal::KeyReused => ApiError::IdempotencyKeyReused,
+        Refusal::LimitReached { standing } => ApiError::UsageLimitReached {
+            retry_after: standing.period().seconds_left(now),
+            usage: Box::new(usage_of(&standing)),
+        },
+    }
+}
+
+/// The contract's usage object for where an end user stands.
+#[must_use]
+pub fn usage_of(standing: &tollgate::meter::Standing) -> Usage {
+    Usage::new(
+        standing.count,
+        Limit::from_column(standing.limit),
+        &standing.plan,
+        standing.period(),
+    )
+}
