@@ -6,13 +6,13 @@
 //      well-formed (named, never echoed)
 //   2. build the four deployed workers, and dry-run each bundle (refused over 1 MiB gzipped)
 //   3. `wrangler d1 migrations apply DB --remote --env <env>` from the root config
-//   4. `wrangler deploy --env <env> --secrets-file <0600 temp file>` per worker, api first
+//   4. `wrangler deploy --env <env> --secrets-file <0600 temp file>` per worker, meter first
 //   5. GET /health on every deployed worker; any answer but 200 `status: ok` fails the deploy
 //
 // `--dry-run` runs 1 and 2 offline, reports what a real deploy would refuse, and prints the
-// remote commands instead of running them. `--first-deploy` resolves the api ⇄ webhooks
-// cycle on an account where neither exists yet (see FIRST_DEPLOY below and
-// docs/operations.md).
+// remote commands instead of running them. `--first-deploy` is kept for scripts that pass
+// it: with the Durable Objects in the meter worker the order has no cycle, so a first
+// deploy is the usual one (see FIRST_DEPLOY below).
 
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -25,27 +25,19 @@ export const ROOT = resolve(import.meta.dirname, "..");
 export const ENVIRONMENTS = ["staging", "production"];
 
 /**
- * The deployed workers in deploy order. api goes first: it defines and migrates the
- * CheckoutPush Durable Object class that webhooks binds by script name. The gateway (the one
- * public origin) goes last, once every worker it binds exists. The Stripe sandbox is never
+ * The deployed workers in deploy order. meter goes first: it defines the Durable Object
+ * classes (Meter, CheckoutPush) the others bind by script name, and binds nothing itself.
+ * webhooks comes before api (which binds it as a service); the gateway (the one public
+ * origin) goes last, once every worker it binds exists. The Stripe sandbox is never
  * deployed by this script.
  */
-export const DEPLOYED_WORKERS = ["api", "webhooks", "platform", "catalog", "gateway"];
+export const DEPLOYED_WORKERS = ["meter", "webhooks", "api", "platform", "catalog", "gateway"];
 
 /**
- * A first deploy, where no worker exists yet: api binds the webhooks worker (a service
- * binding must name a worker that exists) and webhooks binds api's Durable Object (the class
- * must exist in that script). So api is deployed once without its WEBHOOKS binding, then
- * webhooks, then api again with the full config.
+ * A first deploy, where no worker exists yet. With the Durable Objects in the meter worker
+ * nothing binds in a cycle any more, so it is the usual order.
  */
-export const FIRST_DEPLOY = [
-  { worker: "api", without: "services" },
-  { worker: "webhooks" },
-  { worker: "api" },
-  { worker: "platform" },
-  { worker: "catalog" },
-  { worker: "gateway" },
-];
+export const FIRST_DEPLOY = DEPLOYED_WORKERS.map((worker) => ({ worker }));
 
 /** Cloudflare's limit this project holds every worker to: its gzipped upload. */
 export const BUNDLE_LIMIT_GZ = 1024 * 1024;
@@ -275,8 +267,8 @@ const USAGE = `usage: npm run deploy -- --env <${ENVIRONMENTS.join("|")}> [--dry
 
   --env           the wrangler environment ([env.<name>] in every wrangler.toml)
   --dry-run       preflight, build and bundle checks offline; print the remote steps only
-  --first-deploy  the account has none of the workers yet: deploy api without its WEBHOOKS
-                  binding, then webhooks, then api again (docs/operations.md)
+  --first-deploy  the account has none of the workers yet (the usual order serves: no
+                  worker binds one deployed after it)
 
 Needs CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID and the secrets each worker's
 [env.<name>.secrets] lists, in the environment. TOLLGATE_HEALTH_URL_<WORKER> overrides a

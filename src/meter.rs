@@ -72,6 +72,9 @@ pub struct Call {
     /// the standing even at the limit.
     #[serde(default)]
     pub read: bool,
+    /// The call's time (ms): the api's clock, so the period and the day are the ones the
+    /// api answers with (and development's clock control reaches the object).
+    pub now: i64,
 }
 
 /// An `Idempotency-Key` and the fingerprint of the request that carried it.
@@ -132,7 +135,7 @@ pub enum Refusal {
 
 /// The object's answer to a [`Call`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "Wire", try_from = "Wire")]
 pub enum Answer {
     /// Counted (or, for cost 0, allowed; or, for a read, where the end user stands).
     Counted {
@@ -148,6 +151,70 @@ pub enum Answer {
         /// Why.
         refusal: Refusal,
     },
+}
+
+/// [`Answer`] on the wire: one flat object (`refused` names a refusal, `standing` is there
+/// when counted or at the limit). Flat because the api worker parses it on every metered
+/// call, and a flat shape costs it the least code.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    refused: Option<String>,
+    standing: Option<Standing>,
+    crossed: Vec<u8>,
+    replayed: bool,
+}
+
+impl From<Answer> for Wire {
+    fn from(answer: Answer) -> Self {
+        let refused = |name: &str, standing| Self {
+            refused: Some(name.to_owned()),
+            standing,
+            crossed: Vec::new(),
+            replayed: false,
+        };
+        match answer {
+            Answer::Counted {
+                standing,
+                crossed,
+                replayed,
+            } => Self {
+                refused: None,
+                standing: Some(standing),
+                crossed,
+                replayed,
+            },
+            Answer::Refused { refusal } => match refusal {
+                Refusal::UnknownEndUser => refused("unknown_end_user", None),
+                Refusal::TokenRevoked => refused("token_revoked", None),
+                Refusal::PlanNotConfigured => refused("plan_not_configured", None),
+                Refusal::KeyReused => refused("key_reused", None),
+                Refusal::LimitReached { standing } => refused("limit_reached", Some(standing)),
+            },
+        }
+    }
+}
+
+impl TryFrom<Wire> for Answer {
+    type Error = &'static str;
+
+    fn try_from(wire: Wire) -> Result<Self, Self::Error> {
+        let refusal = match (wire.refused.as_deref(), wire.standing) {
+            (None, Some(standing)) => {
+                return Ok(Self::Counted {
+                    standing,
+                    crossed: wire.crossed,
+                    replayed: wire.replayed,
+                });
+            }
+            (Some("limit_reached"), Some(standing)) => Refusal::LimitReached { standing },
+            (Some("unknown_end_user"), None) => Refusal::UnknownEndUser,
+            (Some("token_revoked"), None) => Refusal::TokenRevoked,
+            (Some("plan_not_configured"), None) => Refusal::PlanNotConfigured,
+            (Some("key_reused"), None) => Refusal::KeyReused,
+            _ => return Err("not a metering answer"),
+        };
+        Ok(Self::Refused { refusal })
+    }
 }
 
 /// Judges an allowance at `now` for a caller holding `token_version`: the end user must be
@@ -506,14 +573,30 @@ mod tests {
 
     #[test]
     fn the_wire_shapes_refuse_unknown_fields() {
-        let sent = r#"{"projectId":"prj_1","endUserId":"cus_1","cost":1,"tokenVersion":null,"key":null,"read":false,"extra":1}"#;
+        let sent = r#"{"projectId":"prj_1","endUserId":"cus_1","cost":1,"tokenVersion":null,"key":null,"read":false,"now":1,"extra":1}"#;
         assert!(serde_json::from_str::<Call>(sent).is_err());
         let answer = Answer::Refused {
             refusal: Refusal::LimitReached {
                 standing: standing(10),
             },
         };
-        let text = serde_json::to_string(&answer).unwrap();
-        assert_eq!(serde_json::from_str::<Answer>(&text).unwrap(), answer);
+        let counted = Answer::Counted {
+            standing: standing(3),
+            crossed: vec![80],
+            replayed: true,
+        };
+        for answer in [
+            answer,
+            counted,
+            Answer::Refused {
+                refusal: Refusal::KeyReused,
+            },
+        ] {
+            let text = serde_json::to_string(&answer).unwrap();
+            assert_eq!(serde_json::from_str::<Answer>(&text).unwrap(), answer);
+        }
+        let nonsense =
+            r#"{"refused":"limit_reached","standing":null,"crossed":[],"replayed":false}"#;
+        assert!(serde_json::from_str::<Answer>(nonsense).is_err());
     }
 }

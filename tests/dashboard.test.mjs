@@ -93,7 +93,11 @@ async function pastOrder(project, { daysAgo, amount, currency }) {
   return at;
 }
 
-const dashboardOf = (project) => dev.call("GET", `/v1/projects/${project.project.id}/dashboard`);
+// The dashboards read the ledger the metering objects flush to: settle it first.
+const dashboardOf = async (project) => {
+  await stack.settleMeters(project.project.id);
+  return dev.call("GET", `/v1/projects/${project.project.id}/dashboard`);
+};
 
 before(async () => {
   stack = await testStack();
@@ -120,6 +124,7 @@ before(async () => {
   await track(saas, users.ann, 5);
   await track(saas, users.bob, 2);
   await track(saas, users.cyd, 7);
+  await stack.settleMeters(saas.project.id);
 
   // The store: ebook ×2 + poster ×2 (poster sold out) and sticker ×3 paid today, an ebook
   // cart left open, and two older paid orders (usd 10 days ago, eur 3 days ago).
@@ -263,6 +268,7 @@ describe("the daily usage series at the limit", () => {
     const { data } = (await dashboardOf(metered)).body;
     assert.equal(pointOn(data.series.usage, Date.now()).count, 3);
     assert.equal(data.usage.total, 3);
+    await stack.settleMeters(metered.project.id);
     const row = await (await db()).prepare("SELECT SUM(count) AS n FROM usage_days WHERE project_id = ?1").bind(metered.project.id).first();
     assert.equal(row.n, 3);
   });
@@ -459,6 +465,7 @@ describe("an upgrade and a subscription's money, every figure agreeing (issue 21
 
   /** Every figure that describes one end user's usage, as each route answers it. */
   async function figures(project, endUser) {
+    await stack.settleMeters(project.project.id);
     const usage = (await server(project)("GET", "/api/usage", as(endUser))).body;
     const detail = (await stack.call("catalog", "GET", `/v1/projects/${project.project.id}/customers/${endUser.id}`, { headers: { Authorization: `Bearer ${owner.token}` } })).body.data;
     const row = (await stack.call("catalog", "GET", `/v1/projects/${project.project.id}/customers`, { headers: { Authorization: `Bearer ${owner.token}` } })).body.data.find((c) => c.id === endUser.id);

@@ -570,13 +570,20 @@ describe("usage thresholds", () => {
     );
   });
 
-  test("the same thresholds never fire twice in a period, even when the counter is crossed again", async () => {
+  test("the same thresholds never fire twice in a period, even when a plan change crosses them again", async () => {
     const app = await metered("ob_usage_again");
     const user = (await newCustomer(app)).id;
     for (let i = 0; i < 5; i++) await track(app, user);
     await eventually(() => thresholdsFor(app, user).length >= 2);
-    await (await db()).prepare("DELETE FROM usage_counters WHERE end_user_id = ?1").bind(user).run();
+    const bigger = await stack.call("catalog", "POST", `${app.base}/tiers`, {
+      headers: { Authorization: `Bearer ${app.dev.token}` },
+      body: { name: "more", displayName: "More", price: 0, limit: 10 },
+    });
+    assert.equal(bigger.status, 201, bigger.text);
+    const moved = await app.server("PATCH", `/api/customers/${user}`, { body: { plan: "more" } });
+    assert.equal(moved.status, 200, moved.text);
 
+    // 6 to 10 of 10 cross 80 % (8) and 100 % (10) of the new limit, in the same period.
     for (let i = 0; i < 5; i++) assert.equal((await track(app, user)).status, 200);
     await sleep(2000);
     assert.equal(thresholdsFor(app, user).length, 2);

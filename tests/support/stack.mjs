@@ -39,6 +39,29 @@ export async function testStack({ vars = {}, workerVars = {}, persistDir, ports,
   const urls = VIA_GATEWAY ? { ...direct, ...Object.fromEntries(PUBLIC_WORKERS.map((w) => [w, direct.gateway])) } : direct;
   const stack = { ...started, urls, direct };
 
+  /**
+   * Flushes every metering object of a project to D1 now (the meter worker's development
+   * control), so a test reads the dashboards' ledger without waiting out the flush bound.
+   */
+  async function settleMeters(projectId) {
+    const db = await started.d1();
+    const { results } = await db.prepare("SELECT id FROM end_users WHERE project_id = ?1").bind(projectId).all();
+    for (const { id } of results) {
+      for (let attempt = 0; ; attempt += 1) {
+        const res = await fetch(`${direct.meter}/__dev/meter/flush`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ projectId, endUserId: id }),
+        });
+        const answer = await res.json();
+        if (res.status !== 200) throw new Error(`flush ${id}: ${res.status} ${JSON.stringify(answer)}`);
+        if (!answer.pending) break;
+        if (attempt > 100) throw new Error(`flush ${id}: still pending`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
   async function call(worker, method, path, { headers = {}, body, redirect = "follow" } = {}) {
     const init = { method, headers: { ...headers }, redirect };
     if (body !== undefined) {
@@ -62,6 +85,7 @@ export async function testStack({ vars = {}, workerVars = {}, persistDir, ports,
     ...stack,
     dir,
     call,
+    settleMeters,
     /** Log entries whose message mentions `needle`. */
     logsMentioning: (needle) => stack.logs.filter((entry) => entry.message.includes(needle)),
     /**

@@ -101,6 +101,7 @@ pub(crate) async fn track(mut ctx: Ctx) -> Result<Response, ApiError> {
         token_version: who.token_version,
         key,
         read: false,
+        now: ctx.now_ms,
     };
     let (end_user_id, answer) = ask(&ctx, &caller, &who, call).await?;
     let (standing, crossed, replayed) = match answer {
@@ -185,6 +186,7 @@ pub(crate) async fn current(ctx: Ctx) -> Result<Response, ApiError> {
         token_version: who.token_version,
         key: None,
         read: true,
+        now: ctx.now_ms,
     };
     let (end_user_id, answer) = ask(&ctx, &caller, &who, call).await?;
     let standing = match answer {

@@ -47,6 +47,11 @@ pub struct Meter {
     alarm_set: Cell<bool>,
     /// Development only: fail the next flush (the retry test).
     fail_next_flush: Cell<bool>,
+    /// D1 batches this wake-up has written (the bench's writes-per-call figure).
+    flushes: Cell<u64>,
+    /// A flush is running: another one (the alarm, a development flush) waits its turn, so
+    /// no two subtract the same day's units.
+    flushing: Cell<bool>,
 }
 
 fn int(value: i64) -> SqlStorageValue {
@@ -180,7 +185,7 @@ impl Meter {
     }
 
     async fn track(&self, call: Call) -> worker::Result<Answer> {
-        let now = now_ms();
+        let now = call.now;
         let allowance = self.allowance(&call.project_id, &call.end_user_id).await?;
         let (plan, limit, period) = match meter::judge(allowance.as_ref(), call.token_version, now)
         {
@@ -315,6 +320,15 @@ impl Meter {
     /// flushed. Calls counted while D1 answered stay pending for the next flush. Gives the
     /// number of counter rows written.
     async fn flush(&self) -> worker::Result<usize> {
+        if self.flushing.replace(true) {
+            return Ok(0);
+        }
+        let flushed = self.flush_once().await;
+        self.flushing.set(false);
+        flushed
+    }
+
+    async fn flush_once(&self) -> worker::Result<usize> {
         let sql = self.sql();
         let Some(who) = sql
             .exec("SELECT project_id, end_user_id FROM identity", None)?
@@ -358,6 +372,7 @@ impl Meter {
             let statements = usage::flush(&database, &who.project_id, &who.end_user_id, &rows)
                 .map_err(to_worker)?;
             database.batch(statements).await?;
+            self.flushes.set(self.flushes.get() + 1);
             // Only what this flush read is marked: units counted since stay pending.
             for period in &periods {
                 sql.exec(
@@ -421,6 +436,8 @@ impl DurableObject for Meter {
             generation: Cell::new(0),
             alarm_set: Cell::new(false),
             fail_next_flush: Cell::new(false),
+            flushes: Cell::new(0),
+            flushing: Cell::new(false),
         }
     }
 
@@ -440,7 +457,11 @@ impl DurableObject for Meter {
             }
             "/flush" => {
                 let rows = self.flush().await?;
-                json_answer(&serde_json::json!({ "rows": rows, "pending": self.pending()? }))
+                json_answer(&serde_json::json!({
+                    "rows": rows,
+                    "pending": self.pending()?,
+                    "flushes": self.flushes.get(),
+                }))
             }
             "/fail-next-flush" => {
                 self.fail_next_flush.set(true);
