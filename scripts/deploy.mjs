@@ -119,7 +119,7 @@ export function collectSecrets(env, environment, root = ROOT) {
   const problems = new Map();
   for (const worker of DEPLOYED_WORKERS) {
     const required = readConfig(worker, root).env?.[env]?.secrets?.required ?? [];
-    const names = [...new Set([...required, ...OPTIONAL_SECRETS[worker]])];
+    const names = [...new Set([...required, ...(OPTIONAL_SECRETS[worker] ?? [])])];
     perWorker[worker] = {};
     for (const name of names) {
       const value = environment[name];

@@ -534,7 +534,7 @@ mod tests {
             },
             DayTally {
                 period_start: 0,
-                day: day,
+                day,
                 units: 3,
                 last_at: day + 5,
             },

@@ -32,8 +32,11 @@ import { GATEWAY, PUBLIC_WORKERS, ROOT, WORKERS } from "../scripts/stack.mjs";
 const SANDBOX = "stripe-sandbox";
 const envsOf = (worker) => (worker === SANDBOX ? ["staging"] : ENVIRONMENTS);
 const CONFIGS = ["root", ...WORKERS, GATEWAY];
-/** The deployed workers that hold storage bindings (all but the gateway, which only forwards). */
-const STORED = DEPLOYED_WORKERS.filter((w) => w !== GATEWAY);
+/**
+ * The deployed workers that hold the shared storage bindings and secrets: all but the
+ * gateway (it only forwards) and the meter worker (its objects bind D1 alone, no secret).
+ */
+const STORED = DEPLOYED_WORKERS.filter((w) => w !== GATEWAY && w !== "meter");
 
 /** The binding names a config block declares, per kind. */
 function bindingsOf(block) {
@@ -161,6 +164,7 @@ describe("wrangler environments", () => {
         r2: block.r2_buckets.map(({ bucket_name }) => bucket_name),
       });
       for (const worker of STORED) assert.deepEqual(shared(blocks[worker]), shared(blocks.root), `${worker} ${env}`);
+      assert.deepEqual(shared({ kv_namespaces: [], r2_buckets: [], ...blocks.meter }).d1, shared(blocks.root).d1, `meter ${env}: the same database`);
       assert.equal(blocks.api.services[0].service, blocks.webhooks.name, `${env}: api binds the deployed webhooks worker`);
       for (const worker of ["api", "webhooks", "catalog", "platform"]) {
         for (const binding of blocks[worker].durable_objects.bindings) {
@@ -373,13 +377,13 @@ describe("the deploy script against a stand-in wrangler", () => {
     return { code, error, calls, output: lines.join("") };
   }
 
-  test("migrates first, then deploys api, webhooks, platform, catalog and the gateway, each with only its secrets, and checks their health", async () => {
+  test("migrates first, then deploys meter, webhooks, api, platform, catalog and the gateway, each with only its secrets, and checks their health", async () => {
     const { code, error, calls, output } = await deploy(["--env", "staging"]);
 
     assert.equal(error, undefined, output);
     assert.equal(code, 0);
     assert.deepEqual(calls[0].args, ["d1", "migrations", "apply", "DB", "--remote", "--env", "staging", "-c", "wrangler.toml"]);
-    assert.deepEqual(calls.slice(1).map((c) => c.worker), ["api", "webhooks", "platform", "catalog", "gateway"]);
+    assert.deepEqual(calls.slice(1).map((c) => c.worker), ["meter", "webhooks", "api", "platform", "catalog", "gateway"]);
     for (const call of calls.slice(1)) {
       assert.equal(call.args[call.args.indexOf("--env") + 1], "staging");
       assert.equal(call.name, `tollgate-${call.worker}-staging`);
@@ -392,7 +396,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     for (const value of Object.values(SECRETS)) assert.ok(!output.includes(value), "a secret's value reached the output");
   });
 
-  test("a first deploy deploys api without its webhooks binding, then webhooks, then api in full", async () => {
+  test("a first deploy is the usual order: every worker once, each binding only what is already deployed", async () => {
     const { error, calls, output } = await deploy(["--env", "production", "--first-deploy"]);
 
     // Production requires the live Stripe secrets as well.
@@ -405,7 +409,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     const deploys = second.calls.filter((c) => c.args[0] === "deploy");
     assert.deepEqual(
       deploys.map((c) => [c.worker, c.services]),
-      [["api", []], ["webhooks", []], ["api", ["tollgate-webhooks-production"]], ["platform", ["tollgate-api-production"]], ["catalog", []], ["gateway", ["tollgate-platform-production", "tollgate-catalog-production", "tollgate-api-production", "tollgate-webhooks-production"]]],
+      [["meter", []], ["webhooks", []], ["api", ["tollgate-webhooks-production"]], ["platform", ["tollgate-api-production"]], ["catalog", []], ["gateway", ["tollgate-platform-production", "tollgate-catalog-production", "tollgate-api-production", "tollgate-webhooks-production"]]],
     );
     assert.ok(!existsSync(join(root, "workers/api/wrangler.first-deploy.toml")), "the first-deploy config is removed");
   });
@@ -414,7 +418,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     const { error, calls } = await deploy(["--env", "staging"], { fail: "webhooks" });
 
     assert.match(String(error?.message), /deploy webhooks failed \(exit 1\); later steps were not run/);
-    assert.deepEqual(calls.slice(1).map((c) => c.worker), ["api", "webhooks"]);
+    assert.deepEqual(calls.slice(1).map((c) => c.worker), ["meter", "webhooks"]);
   });
 
   test("a deployed worker that is not healthy fails the deploy, naming it", async () => {
@@ -422,7 +426,7 @@ describe("the deploy script against a stand-in wrangler", () => {
     try {
       const { error, calls } = await deploy(["--env", "staging"]);
 
-      assert.equal(calls.length, 6, "everything was deployed");
+      assert.equal(calls.length, 7, "everything was deployed");
       assert.match(String(error?.message), /deployed, but not healthy:\n\s+- platform: http:\/\/127\.0\.0\.1:\d+\/platform\/health answered 503/);
       assert.doesNotMatch(String(error?.message), /- (api|webhooks|catalog):/);
     } finally {
