@@ -35,7 +35,10 @@ const dir = mkdtempSync(join(tmpdir(), "tollgate-bench-"));
 // The reference row: the least a worker can do on this runtime, written in plain JavaScript.
 const JS_NOOP = "js-noop";
 const jsNoop = "export default { fetch() { return new Response('{\"ok\":true}', { headers: { 'Content-Type': 'application/json' } }); } };";
-const stack = await startStack({ persistDir: dir, quiet: true, extraWorkers: [{ name: JS_NOOP, script: jsNoop }] });
+// The counters flush on the deployed bound (the local stack's own is 200 ms), so the D1 writes
+// per call are the deployment's.
+const FLUSH_MS = "5000";
+const stack = await startStack({ persistDir: dir, quiet: true, vars: { METER_FLUSH_MS: FLUSH_MS }, extraWorkers: [{ name: JS_NOOP, script: jsNoop }] });
 
 /** A JSON call that must succeed: its `data` (or the whole body when there is none). */
 async function call(worker, method, path, { headers = {}, body } = {}) {
@@ -80,6 +83,16 @@ for (const tier of [
 const server = { Authorization: `Bearer ${secretKey}` };
 const metered = await call("api", "POST", "/api/customers", { headers: server, body: { email: "metered@example.test" } });
 const subscriber = await call("api", "POST", "/api/customers", { headers: server, body: { email: "subscriber@example.test" } });
+// A thousand more end users for the round-robin run: each call goes to another counter object.
+const RING = Number(process.env.BENCH_END_USERS ?? 1000);
+const ring = [];
+for (let i = 0; i < RING; i += 50) {
+  const made = await Promise.all(
+    Array.from({ length: Math.min(50, RING - i) }, (_, j) => call("api", "POST", "/api/customers", { headers: server, body: { email: `ring${i + j}@example.test` } })),
+  );
+  ring.push(...made.map((c) => c.id));
+}
+let turn = 0;
 const checkout = await call("api", "POST", "/api/create-checkout", {
   headers: { ...server, "X-User-Id": subscriber.id },
   body: { tier: "pro", successUrl: "http://127.0.0.1:5173/thanks", cancelUrl: "http://127.0.0.1:5173/plans" },
@@ -116,6 +129,15 @@ const routes = [
     method: "POST",
     path: "/api/data",
     headers: { ...server, "X-User-Id": metered.id },
+  },
+  {
+    worker: "api",
+    name: `sk \`POST /api/data\`, round-robin over ${RING.toLocaleString("en-US")} end users`,
+    target: TARGETS.data,
+    method: "POST",
+    path: "/api/data",
+    headers: server,
+    setupRequest: (request) => ({ ...request, headers: { ...request.headers, "X-User-Id": ring[turn++ % ring.length] } }),
   },
   {
     worker: "api",
@@ -167,6 +189,25 @@ const rows = await db.prepare("SELECT id, outcome FROM stripe_events WHERE id LI
 const appliedIds = new Set(rows.results.filter((r) => r.outcome === "applied").map((r) => r.id));
 const applied = [...acknowledged].filter((id) => appliedIds.has(id)).length;
 const notApplied = rows.results.filter((r) => r.outcome !== "applied").map((r) => `${r.id} ${r.outcome}`);
+// D1 writes per metered call: each counter object's flushes (one D1 batch each) against the
+// units it counted. A last flush first, so nothing counted is left out of either figure.
+async function meterFigures(endUsers) {
+  let flushes = 0;
+  let counted = 0;
+  for (const endUserId of endUsers) {
+    const res = await fetch(`${stack.urls.meter}/dev/meter/flush`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ projectId: project.id, endUserId }),
+    });
+    flushes += (await res.json()).flushes;
+    counted += (await call("api", "GET", "/api/usage", { headers: { ...server, "X-User-Id": endUserId } })).count;
+  }
+  return { flushes, counted };
+}
+process.stderr.write("[bench] D1 writes per metered call\n");
+const hotWrites = await meterFigures([metered.id]);
+const ringWrites = await meterFigures(ring);
 process.stderr.write("[bench] console first paint\n");
 const consoleRun = await benchConsole({ platformUrl: stack.urls.platform, projectId: project.id, sub: "bench", samples: coldSamples });
 await stack.stop();
@@ -244,7 +285,15 @@ const pipelineTable = [
     return `| ${w} | ${r.rps.toFixed(0)} | ${(r.rps / reference.rps).toFixed(3)} | ${latency(r.p99)} / ${latency(reference.p99)} | ≥ 0.8 |`;
   }),
 ];
-console.log(`\n${routeTable.join("\n")}\n\n${pipelineTable.join("\n")}\n\n${workerTable.join("\n")}\n\n${consoleTable.join("\n")}\n`);
+const writesTable = [
+  "| Metered end users | Units counted | D1 flush batches | D1 writes per metered call | Target |",
+  "|---|---:|---:|---:|---:|",
+  ...[
+    ["one hot end user", hotWrites],
+    [`${RING.toLocaleString("en-US")} end users, round-robin`, ringWrites],
+  ].map(([who, w]) => `| ${who} | ${w.counted} | ${w.flushes} | ${(w.flushes / Math.max(w.counted, 1)).toFixed(4)} | ≤ 0.01 |`),
+];
+console.log(`\n${routeTable.join("\n")}\n\n${writesTable.join("\n")}\n\n${pipelineTable.join("\n")}\n\n${workerTable.join("\n")}\n\n${consoleTable.join("\n")}\n`);
 console.log(`webhook events answered 2xx and found applied: ${applied} of ${webhook.ok}; total ${totalSeconds.toFixed(0)} s`);
 
 if (problems.length > 0) {
@@ -289,8 +338,9 @@ no-op route (\`/dev/noop\`: the whole shared pipeline — request id, routing, C
 handler work), so it cancels the box's speed out; the targets are DESIGN.md's. Any failed or non-2xx
 request, warm-up included, invalidates the run and leaves this file untouched.
 
-- **sk \`POST /api/data\`**: secret-key auth and one exact usage increment for an end user on an
-  unlimited free tier.
+- **sk \`POST /api/data\`**: secret-key auth and one exact usage increment in the end user's
+  metering object (a Durable Object in the meter worker), for one end user on an unlimited free
+  tier; and the same round-robin over ${RING.toLocaleString("en-US")} end users, each call another object.
 - **pk \`GET /api/tiers\`**: publishable-key auth and the project's public tiers.
 - **webhook apply**: every request is a distinct \`customer.subscription.updated\` event (its own
   event id) for a subscription bought through checkout on the Stripe sandbox beforehand, signed
@@ -300,8 +350,18 @@ request, warm-up included, invalidates the run and leaves this file untouched.
   of the ${webhookRow.ok} events answered 2xx (warm-up included) were applied; any event answered 2xx
   but not applied, or any event recorded with another outcome, would invalidate the run.
 
-Both write paths commit to local D1, SQLite files in the state folder (see Machine), so their
-figures follow that file system's commit latency as well as Tollgate's code; the reads do not.
+Webhook apply commits to local D1, SQLite files in the state folder (see Machine), so its figure
+follows that file system's commit latency as well as Tollgate's code; metering commits to each
+object's own SQLite storage and reaches D1 only by the objects' flushes.
+
+## D1 writes per metered call
+
+${writesTable.join("\n")}
+
+Each counter object flushes what it counted to D1 in one batch per flush; the run used the
+deployed bound (\`METER_FLUSH_MS\` = ${FLUSH_MS} ms). Writes per call are one batch per object per
+flush interval over the calls that object took in it: a hot end user's calls share a flush, while
+round-robin over many end users gives each object few calls per interval.
 
 ## The shared pipeline against a plain JavaScript no-op
 

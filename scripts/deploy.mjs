@@ -386,7 +386,7 @@ export async function main(argv, { root = ROOT, environment = process.env, log }
       if (step.worker) rmSync(step.secretsFile, { force: true });
       if (result.code !== 0) {
         const hint = /Could not resolve service binding|10143|10061/.test(result.output) && !options.firstDeploy
-          ? "\n  The bound worker does not exist yet: on a new account run with --first-deploy (docs/operations.md)."
+          ? "\n  A bound worker does not exist yet: deploy in this script's order, meter first (docs/operations.md)."
           : "";
         throw new Error(`${step.what} failed (exit ${result.code}); later steps were not run.${hint}`);
       }

@@ -234,7 +234,7 @@ impl StorageChecks {
 pub struct Health<'a> {
     /// Overall status.
     pub status: HealthStatus,
-    /// The worker's name (`platform`, `catalog`, `api`, `webhooks`, `stripe-sandbox`).
+    /// The worker's name (`platform`, `catalog`, `api`, `webhooks`, `meter`, `stripe-sandbox`, `gateway`).
     pub worker: &'a str,
     /// The worker crate's version.
     pub version: &'a str,

@@ -16,8 +16,9 @@ const bindings = (config) => ({
   kv: (config.kv_namespaces ?? []).map(({ binding, id }) => ({ binding, id })),
   r2: (config.r2_buckets ?? []).map(({ binding, bucket_name }) => ({ binding, bucket_name })),
 });
-// The Stripe sandbox stands in for Stripe, so it keeps its own storage.
-const TOLLGATE_WORKERS = WORKERS.filter((w) => w !== "stripe-sandbox");
+// The Stripe sandbox stands in for Stripe, so it keeps its own storage; the meter worker's
+// objects bind the shared D1 alone (checked below).
+const TOLLGATE_WORKERS = WORKERS.filter((w) => w !== "stripe-sandbox" && w !== "meter");
 
 test("every Tollgate worker binds the same D1 database, KV namespace and R2 bucket as the shared config", () => {
   for (const worker of TOLLGATE_WORKERS) {
@@ -30,6 +31,13 @@ test("every Tollgate worker's migrations folder is the shared one", () => {
     const dir = toml(`workers/${worker}/wrangler.toml`).d1_databases[0].migrations_dir;
     assert.equal(join(ROOT, "workers", worker, dir), join(ROOT, shared.d1_databases[0].migrations_dir), worker);
   }
+});
+
+test("the meter worker binds the shared D1 database and its migrations, and no KV or R2", () => {
+  const { d1, kv, r2 } = bindings(toml("workers/meter/wrangler.toml"));
+
+  assert.deepEqual(d1, bindings(shared).d1);
+  assert.deepEqual([kv, r2], [[], []]);
 });
 
 test("the Stripe sandbox binds only its own D1 database, with its own id and migrations", () => {

@@ -129,6 +129,7 @@ describe("reading customers", () => {
     const user = await endUser(app, { externalId: `ext-usage-${counter}` });
     await meter(app, user, 3);
     await meter(app, user, 4);
+    await stack.settleMeters(app.project.id);
 
     const list = await customers(app);
     const detail = await customer(app, user.id);

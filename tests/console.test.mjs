@@ -232,6 +232,7 @@ describe("the console", () => {
       const metered = await stack.call("api", "POST", "/api/data", { headers: { ...backend, "X-User-Id": "ann" } });
       assert.equal(metered.status, 200);
     }
+    await stack.settleMeters(/projects\/(prj_[^/]+)\//.exec(page.url())[1]);
     await page.click('nav[aria-label="Project"] >> text=Dashboard');
     await page.waitForSelector('[data-testid="metric-usage"]');
     assert.match(await page.textContent('[data-testid="metric-usage"]'), /Usage this period\s*7/);

@@ -80,7 +80,7 @@ async function meterCall(method, path, body) {
   return { status: res.status, body: await res.json() };
 }
 
-const control = (name, projectId, endUserId) => meterCall("POST", `/__dev/meter/${name}`, { projectId, endUserId });
+const control = (name, projectId, endUserId) => meterCall("POST", `/dev/meter/${name}`, { projectId, endUserId });
 
 describe("metering objects", () => {
   test("fifty end users metered at once, interleaved, each stop exactly at their own limit", async () => {
@@ -210,7 +210,7 @@ describe("metering objects", () => {
   test("the meter worker answers nothing public but its health", async () => {
     const health = await meterCall("GET", "/health");
     const other = await meterCall("POST", "/track", {});
-    const badControl = await meterCall("POST", "/__dev/meter/flush", { projectId: "x" });
+    const badControl = await meterCall("POST", "/dev/meter/flush", { projectId: "x" });
 
     assert.equal(health.status, 200);
     assert.equal(health.body.worker, "meter");

@@ -2521,7 +2521,7 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "degraded";
             /** @enum {string} */
-            worker: "platform" | "catalog" | "api" | "webhooks" | "stripe-sandbox" | "gateway";
+            worker: "platform" | "catalog" | "api" | "webhooks" | "meter" | "stripe-sandbox" | "gateway";
             version: string;
             checks?: {
                 d1: components["schemas"]["StorageCheck"];

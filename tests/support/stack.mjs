@@ -48,7 +48,7 @@ export async function testStack({ vars = {}, workerVars = {}, persistDir, ports,
     const { results } = await db.prepare("SELECT id FROM end_users WHERE project_id = ?1").bind(projectId).all();
     for (const { id } of results) {
       for (let attempt = 0; ; attempt += 1) {
-        const res = await fetch(`${direct.meter}/__dev/meter/flush`, {
+        const res = await fetch(`${direct.meter}/dev/meter/flush`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ projectId, endUserId: id }),
