@@ -556,23 +556,6 @@ pub struct OrderRow {
     pub created_at: i64,
 }
 
-/// One of the project's orders.
-///
-/// # Errors
-/// Storage failures.
-pub async fn order(
-    db: &D1Database,
-    project_id: &str,
-    order_id: &str,
-) -> Result<Option<OrderRow>, ApiError> {
-    first(
-        db,
-        "SELECT id, end_user_id, email, amount_total, currency, created_at FROM orders WHERE project_id = ?1 AND id = ?2",
-        &[text(project_id), text(order_id)],
-    )
-    .await
-}
-
 /// What an order came to: its status and the products it entitles (active entitlements).
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderState {
