@@ -28,8 +28,8 @@ use tollgate_edge::db::billing::{
 use tollgate_edge::db::checkout::{self, SessionRow};
 use tollgate_edge::db::event_reads::{
     self, BilledSubscription, Charged, ChargedRows, Completion, CompletionRows, Customer, Head,
-    Invoiced, InvoicedRows, Lookup, Nothing, PaidOrder, PlatformBilled, Session, SessionRows,
-    SubscriptionEvent, SubscriptionRows,
+    Invoiced, InvoicedRows, Known, Lookup, Nothing, PaidOrder, PlatformBilled, Session,
+    SessionRows, SubscriptionEvent, SubscriptionRows,
 };
 use tollgate_edge::db::refunds as chargebacks;
 use tollgate_edge::db::{self, connections};
@@ -150,9 +150,25 @@ struct Delivery<'a> {
     head: Head<'a>,
 }
 
-/// An answer found before any decision: `None` when the event was recorded before (a
-/// duplicate), else the plan recording why it is not applied.
-type Early = Option<Plan>;
+/// An event answered from the head alone, before any decision.
+#[derive(Clone, Copy, Debug)]
+enum Early {
+    /// Recorded before: a duplicate.
+    Seen,
+    /// On an account no platform of ours holds in the event's mode.
+    Stranger,
+}
+
+impl Early {
+    /// What planning answers: nothing to plan for a duplicate, a record without effect for a
+    /// stranger's event.
+    fn answer(self) -> Option<Plan> {
+        match self {
+            Self::Seen => None,
+            Self::Stranger => Some(Plan::without_effects(Outcome::Unrelated, None, None)),
+        }
+    }
+}
 
 impl<'a> Delivery<'a> {
     /// Reads the head and `lookup` in one batch. An event recorded before, or one on an
@@ -162,9 +178,20 @@ impl<'a> Delivery<'a> {
         &self,
         lookup: &L,
     ) -> Result<Result<(Scope<'a>, L::Rows), Early>, ApiError> {
-        let (known, rows) = event_reads::read(self.db, &self.head, lookup).await?;
+        let statements = lookup.statements(self.db)?;
+        let (known, results) = event_reads::read(self.db, &self.head, statements).await?;
+        let scope = match self.scope(known) {
+            Ok(scope) => scope,
+            Err(early) => return Ok(Err(early)),
+        };
+        Ok(Ok((scope, lookup.found(&results)?)))
+    }
+
+    /// What the head's answers make of the event; kept out of the generic
+    /// [`Delivery::open`] so it is compiled once, not once per lookup.
+    fn scope(&self, known: Known) -> Result<Scope<'a>, Early> {
         if known.seen {
-            return Ok(Err(None));
+            return Err(Early::Seen);
         }
         let Some(platform_id) = known.owner else {
             log::warn(
@@ -175,29 +202,24 @@ impl<'a> Delivery<'a> {
                     self.event.id, self.event.kind, self.account, self.mode
                 ),
             );
-            return Ok(Err(Some(Plan::without_effects(
-                Outcome::Unrelated,
-                None,
-                None,
-            ))));
+            return Err(Early::Stranger);
         };
-        let scope = Scope {
+        Ok(Scope {
             ctx: self.ctx,
             db: self.db,
             event: self.event,
             account: self.account,
             mode: self.mode,
             platform_id,
-        };
-        Ok(Ok((scope, rows)))
+        })
     }
 
     /// `error`, once the event is known to be new and ours: only events we own may fail,
     /// so strangers' oddities never cause retries.
-    async fn fail(&self, error: ApiError) -> Result<Early, ApiError> {
+    async fn fail(&self, error: ApiError) -> Result<Option<Plan>, ApiError> {
         match self.open(&Nothing).await? {
             Ok(_) => Err(error),
-            Err(early) => Ok(early),
+            Err(early) => Ok(early.answer()),
         }
     }
 }
@@ -322,7 +344,7 @@ async fn plan(
         ($lookup:expr) => {
             match at.open(&$lookup).await? {
                 Ok(found) => found,
-                Err(early) => return Ok(early),
+                Err(early) => return Ok(early.answer()),
             }
         };
     }
@@ -880,10 +902,11 @@ async fn platform_event(
     let lookup = PlatformBilled {
         platform_id: named.map(String::as_str),
     };
-    let (known, billed_at) = event_reads::read(db, &head, &lookup).await?;
+    let (known, results) = event_reads::read(db, &head, lookup.statements(db)?).await?;
     if known.seen {
         return Ok(None);
     }
+    let billed_at = lookup.found(&results)?;
     platform_plan(ctx, db, event, payload?, billed_at)
         .await
         .map(Some)

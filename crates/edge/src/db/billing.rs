@@ -158,22 +158,6 @@ pub struct ProjectScope {
     pub mode: String,
 }
 
-/// The owner and mode of a live (not deleted) project.
-///
-/// # Errors
-/// Storage failures.
-pub async fn project_scope(
-    db: &D1Database,
-    project_id: &str,
-) -> Result<Option<ProjectScope>, ApiError> {
-    first(
-        db,
-        "SELECT platform_id, mode FROM projects WHERE id = ?1 AND deleted_at IS NULL",
-        &[text(project_id)],
-    )
-    .await
-}
-
 /// Marks a session `complete` or `expired` (a completed one never expires).
 ///
 /// # Errors

@@ -215,20 +215,6 @@ pub async fn session(
     .await
 }
 
-/// A session by Stripe's id alone, for Stripe's events (which then check its owner).
-///
-/// # Errors
-/// Storage failures.
-pub async fn session_by_id(db: &D1Database, id: &str) -> Result<Option<SessionRow>, ApiError> {
-    first(
-        db,
-        "SELECT id, project_id, account_id, kind, end_user_id, tier_id, order_id, status, expires_at, created_at \
-         FROM checkout_sessions WHERE id = ?1",
-        &[text(id)],
-    )
-    .await
-}
-
 /// A line of an order, for the status answer.
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderLine {

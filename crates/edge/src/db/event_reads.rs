@@ -5,9 +5,10 @@
 //! Every statement is keyed by what the event itself names (its id, account, session,
 //! subscription, charge, customer). A row found through another row — the project of our
 //! subscription, the order a charge paid — is reached inside the same statement (a subquery
-//! or a join), never by a second trip. The batch is one read transaction, so the decision is
-//! made on one state of the database; whatever must still hold when the writes commit is
-//! guarded in their SQL, as before.
+//! or a join), never by a second trip; and what belongs to one row rides in its statement
+//! (its project's owner beside it), since each statement of a batch has a cost of its own.
+//! The batch is one read transaction, so the decision is made on one state of the database;
+//! whatever must still hold when the writes commit is guarded in their SQL, as before.
 
 use super::billing::{ProjectScope, SubscriptionRow, TierRef};
 use super::checkout::{OrderLine, OrderRow, SessionRow};
@@ -15,8 +16,9 @@ use super::refunds::{ChargedOrder, ChargedSubscription};
 use super::{Answers, opt_text, read_batch, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tollgate::stripe::events::{SubscriptionTerms, metadata};
-use worker::{D1Database, D1PreparedStatement};
+use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// What every event is asked, before its type's own rows.
 #[derive(Clone, Copy, Debug)]
@@ -51,55 +53,57 @@ pub trait Lookup {
     /// # Errors
     /// A row that does not deserialize.
     fn rows(&self, answers: &mut Answers<'_>) -> Result<Self::Rows, ApiError>;
+    /// What `results`, the answers to exactly this lookup's statements, found.
+    ///
+    /// # Errors
+    /// A row that does not deserialize, or fewer answers than statements.
+    fn found(&self, results: &[D1Result]) -> Result<Self::Rows, ApiError> {
+        self.rows(&mut Answers::new(results))
+    }
 }
 
-#[derive(Deserialize)]
-struct Id {
-    #[expect(dead_code, reason = "only the row's existence matters")]
-    id: String,
-}
+/// Whether the event was recorded (`?1`, NULL when not asked) and who holds its account
+/// (`?2`) in its mode (`?3`), NULL when it has none: one statement, always the batch's first.
+const HEAD: &str = "SELECT EXISTS (SELECT 1 FROM stripe_events WHERE id = ?1) AS seen, \
+     (SELECT platform_id FROM stripe_connections WHERE account_id = ?2 AND mode = ?3 AND status = 'connected') AS owner";
 
-/// The [`Head`] and `lookup` in one batch.
+/// The [`Head`] and `statements` (a [`Lookup`]'s) in one batch: what the head found, and the
+/// answers to `statements` for [`Lookup::found`]. Not generic, so that its code is compiled
+/// once for every kind of event.
 ///
 /// # Errors
 /// Storage failures.
-pub async fn read<L: Lookup>(
+pub async fn read(
     db: &D1Database,
     head: &Head<'_>,
-    lookup: &L,
-) -> Result<(Known, L::Rows), ApiError> {
-    let mut statements = Vec::new();
-    if let Some(id) = head.event_id {
-        statements.push(stmt(
-            db,
-            "SELECT id FROM stripe_events WHERE id = ?1",
-            &[text(id)],
-        )?);
-    }
-    if let Some((account, mode)) = head.account {
-        statements.push(stmt(
-            db,
-            "SELECT platform_id FROM stripe_connections WHERE account_id = ?1 AND mode = ?2 AND status = 'connected'",
-            &[text(account), text(mode)],
-        )?);
-    }
-    statements.extend(lookup.statements(db)?);
-    let results = read_batch(db, statements).await?;
-    let mut answers = Answers::new(&results);
+    statements: Vec<D1PreparedStatement>,
+) -> Result<(Known, Vec<D1Result>), ApiError> {
     #[derive(Deserialize)]
-    struct Owner {
-        platform_id: String,
+    struct Row {
+        seen: i64,
+        owner: Option<String>,
     }
-    let seen = match head.event_id {
-        Some(_) => answers.first::<Id>()?.is_some(),
-        None => false,
-    };
-    let owner = match head.account {
-        Some(_) => answers.first::<Owner>()?.map(|o| o.platform_id),
-        None => None,
-    };
-    let rows = lookup.rows(&mut answers)?;
-    Ok((Known { seen, owner }, rows))
+    let (account, mode) = head.account.unzip();
+    let mut batch = Vec::with_capacity(statements.len() + 1);
+    batch.push(stmt(
+        db,
+        HEAD,
+        &[opt_text(head.event_id), opt_text(account), opt_text(mode)],
+    )?);
+    batch.extend(statements);
+    let mut results = read_batch(db, batch).await?;
+    let known = Answers::new(&results).first::<Row>()?.map_or(
+        Known {
+            seen: false,
+            owner: None,
+        },
+        |row| Known {
+            seen: row.seen != 0,
+            owner: row.owner,
+        },
+    );
+    results.remove(0);
+    Ok((known, results))
 }
 
 /// `lookup` alone, in one batch: rows needed after a call to Stripe named what to look for.
@@ -128,19 +132,40 @@ impl Lookup for Nothing {
     }
 }
 
-/// The owner and mode of the live (not deleted) project `project_sql` selects, binding `?1`.
-fn owner_of(
-    db: &D1Database,
-    project_sql: &str,
-    params: &[wasm_bindgen::JsValue],
-) -> Result<D1PreparedStatement, ApiError> {
-    stmt(
-        db,
-        &format!(
-            "SELECT platform_id, mode FROM projects WHERE id = ({project_sql}) AND deleted_at IS NULL"
-        ),
-        params,
-    )
+/// The owner of a row's project, in the columns its statement adds beside the row:
+/// `p.platform_id AS owner_platform_id, p.mode AS owner_mode` from
+/// `LEFT JOIN projects p ON p.id = ….project_id AND p.deleted_at IS NULL`.
+#[derive(Deserialize)]
+struct OwnerColumns {
+    owner_platform_id: Option<String>,
+    owner_mode: Option<String>,
+}
+
+impl OwnerColumns {
+    /// `None` when the project is deleted (or there is none).
+    fn scope(self) -> Option<ProjectScope> {
+        Some(ProjectScope {
+            platform_id: self.owner_platform_id?,
+            mode: self.owner_mode?,
+        })
+    }
+}
+
+/// The first row of `result` as `T`, and the owner of its project from the columns beside it.
+fn owned<T: DeserializeOwned>(
+    result: &D1Result,
+) -> Result<(Option<T>, Option<ProjectScope>), ApiError> {
+    let row = result.results::<T>()?.into_iter().next();
+    let owner = result.results::<OwnerColumns>()?.into_iter().next();
+    Ok((row, owner.and_then(OwnerColumns::scope)))
+}
+
+/// A tier from two nullable columns of a LEFT JOIN.
+fn tier(id: Option<String>, name: Option<String>) -> Option<TierRef> {
+    Some(TierRef {
+        id: id?,
+        name: name?,
+    })
 }
 
 /// Our row of a Stripe subscription.
@@ -168,26 +193,19 @@ impl Lookup for Session<'_> {
     type Rows = SessionRows;
 
     fn statements(&self, db: &D1Database) -> Result<Vec<D1PreparedStatement>, ApiError> {
-        Ok(vec![
-            stmt(
-                db,
-                "SELECT id, project_id, account_id, kind, end_user_id, tier_id, order_id, status, expires_at, created_at \
-                 FROM checkout_sessions WHERE id = ?1",
-                &[text(self.id)],
-            )?,
-            owner_of(
-                db,
-                "SELECT project_id FROM checkout_sessions WHERE id = ?1",
-                &[text(self.id)],
-            )?,
-        ])
+        Ok(vec![stmt(
+            db,
+            "SELECT s.id, s.project_id, s.account_id, s.kind, s.end_user_id, s.tier_id, s.order_id, s.status, \
+               s.expires_at, s.created_at, p.platform_id AS owner_platform_id, p.mode AS owner_mode \
+             FROM checkout_sessions s LEFT JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL \
+             WHERE s.id = ?1",
+            &[text(self.id)],
+        )?])
     }
 
     fn rows(&self, answers: &mut Answers<'_>) -> Result<SessionRows, ApiError> {
-        Ok(SessionRows {
-            row: answers.first()?,
-            owner: answers.first()?,
-        })
+        let (row, owner) = owned(answers.result()?)?;
+        Ok(SessionRows { row, owner })
     }
 }
 
@@ -282,11 +300,6 @@ struct Name {
     name: String,
 }
 
-/// The project a subscription event is about: our row's when we hold the subscription (`?1`),
-/// else the one its metadata names (`?2`).
-const EVENT_PROJECT: &str =
-    "COALESCE((SELECT project_id FROM subscriptions WHERE stripe_subscription_id = ?1), ?2)";
-
 /// `customer.subscription.*`: our row, the owner of its project (our row's, or for a
 /// subscription we do not hold yet the one its metadata names), whether the metadata's end
 /// user is that project's, and the tiers that could name its plan.
@@ -313,6 +326,21 @@ pub struct SubscriptionRows {
     pub by_metadata: Option<TierRef>,
 }
 
+/// Everything a subscription event decides on besides our row, in one row: the project is our
+/// row's when we hold the subscription (`?1`), else the one its metadata names (`?2`).
+#[derive(Deserialize)]
+struct Placement {
+    owner_platform_id: Option<String>,
+    owner_mode: Option<String>,
+    end_user_exists: i64,
+    paid_id: Option<String>,
+    paid_name: Option<String>,
+    price_id: Option<String>,
+    price_name: Option<String>,
+    named_id: Option<String>,
+    named_name: Option<String>,
+}
+
 impl Lookup for SubscriptionEvent<'_> {
     type Rows = SubscriptionRows;
 
@@ -320,52 +348,49 @@ impl Lookup for SubscriptionEvent<'_> {
         let terms = self.terms;
         let meta = |key: &str| opt_text(terms.metadata.get(key).map(String::as_str));
         let id = text(&terms.stripe_subscription_id);
-        let tier = |tier| -> Result<D1PreparedStatement, ApiError> {
-            stmt(
-                db,
-                &format!(
-                    "SELECT id, name FROM tiers WHERE project_id = {EVENT_PROJECT} AND id = ?3"
-                ),
-                &[id.clone(), meta(metadata::PROJECT), tier],
-            )
-        };
         Ok(vec![
             stmt(db, SUBSCRIPTION, std::slice::from_ref(&id))?,
-            owner_of(db, EVENT_PROJECT, &[id.clone(), meta(metadata::PROJECT)])?,
+            // One row whatever is found: `e` is one row and every join is on a primary key.
             stmt(
                 db,
-                "SELECT id FROM end_users WHERE project_id = ?1 AND id = ?2",
-                &[meta(metadata::PROJECT), meta(metadata::END_USER)],
-            )?,
-            tier(opt_text(terms.paid_tier_held()))?,
-            stmt(
-                db,
-                &format!(
-                    "SELECT id, name FROM tiers WHERE project_id = {EVENT_PROJECT} AND stripe_price_id = ?3 \
-                     ORDER BY archived_at IS NULL DESC LIMIT 1"
-                ),
+                "SELECT p.platform_id AS owner_platform_id, p.mode AS owner_mode, \
+                   EXISTS (SELECT 1 FROM end_users WHERE project_id = ?2 AND id = ?3) AS end_user_exists, \
+                   paid.id AS paid_id, paid.name AS paid_name, price.id AS price_id, price.name AS price_name, \
+                   named.id AS named_id, named.name AS named_name \
+                 FROM (SELECT COALESCE((SELECT project_id FROM subscriptions WHERE stripe_subscription_id = ?1), ?2) AS id) e \
+                 LEFT JOIN projects p ON p.id = e.id AND p.deleted_at IS NULL \
+                 LEFT JOIN tiers paid ON paid.project_id = e.id AND paid.id = ?4 \
+                 LEFT JOIN tiers price ON price.id = (SELECT t.id FROM tiers t WHERE t.project_id = e.id \
+                   AND t.stripe_price_id = ?5 ORDER BY t.archived_at IS NULL DESC LIMIT 1) \
+                 LEFT JOIN tiers named ON named.project_id = e.id AND named.id = ?6",
                 &[
-                    id.clone(),
+                    id,
                     meta(metadata::PROJECT),
+                    meta(metadata::END_USER),
+                    opt_text(terms.paid_tier_held()),
                     text(&terms.stripe_price_id),
+                    meta(metadata::TIER),
                 ],
             )?,
-            tier(meta(metadata::TIER))?,
         ])
     }
 
     fn rows(&self, answers: &mut Answers<'_>) -> Result<SubscriptionRows, ApiError> {
         let held = answers.first()?;
-        let owner = answers.first()?;
-        let end_user_exists = answers.first::<Id>()?.is_some();
-        let paid = answers.first::<TierRef>()?;
-        let by_price = answers.first::<TierRef>()?;
+        let placed = answers
+            .first::<Placement>()?
+            .ok_or_else(|| ApiError::internal("a subscription's placement answered no row"))?;
         Ok(SubscriptionRows {
             held,
-            owner,
-            end_user_exists,
-            by_terms: paid.or(by_price),
-            by_metadata: answers.first()?,
+            owner: OwnerColumns {
+                owner_platform_id: placed.owner_platform_id,
+                owner_mode: placed.owner_mode,
+            }
+            .scope(),
+            end_user_exists: placed.end_user_exists != 0,
+            by_terms: tier(placed.paid_id, placed.paid_name)
+                .or_else(|| tier(placed.price_id, placed.price_name)),
+            by_metadata: tier(placed.named_id, placed.named_name),
         })
     }
 }
@@ -390,22 +415,19 @@ impl Lookup for Invoiced<'_> {
     type Rows = InvoicedRows;
 
     fn statements(&self, db: &D1Database) -> Result<Vec<D1PreparedStatement>, ApiError> {
-        let id = [text(self.subscription)];
-        Ok(vec![
-            stmt(db, SUBSCRIPTION, &id)?,
-            owner_of(
-                db,
-                "SELECT project_id FROM subscriptions WHERE stripe_subscription_id = ?1",
-                &id,
-            )?,
-        ])
+        Ok(vec![stmt(
+            db,
+            "SELECT s.project_id, s.end_user_id, s.tier_id, s.plan, s.status, s.stripe_event_at, \
+               p.platform_id AS owner_platform_id, p.mode AS owner_mode \
+             FROM subscriptions s LEFT JOIN projects p ON p.id = s.project_id AND p.deleted_at IS NULL \
+             WHERE s.stripe_subscription_id = ?1",
+            &[text(self.subscription)],
+        )?])
     }
 
     fn rows(&self, answers: &mut Answers<'_>) -> Result<InvoicedRows, ApiError> {
-        Ok(InvoicedRows {
-            held: answers.first()?,
-            owner: answers.first()?,
-        })
+        let (held, owner) = owned(answers.result()?)?;
+        Ok(InvoicedRows { held, owner })
     }
 }
 
@@ -453,31 +475,15 @@ pub struct ChargedRows {
     pub subscription: Option<BilledSubscription>,
 }
 
-/// One row per entitlement of the order (one with no product when it has none), each with the
-/// order and its project's owner: one statement, so all of it describes the same order.
-#[derive(Deserialize)]
-struct ChargedOrderLine {
-    id: String,
-    project_id: String,
-    end_user_id: Option<String>,
-    email: Option<String>,
-    status: String,
-    amount_total: i64,
-    amount_refunded: i64,
-    currency: String,
-    dispute_status: Option<String>,
-    dispute_event_at: Option<i64>,
-    owner_platform_id: Option<String>,
-    owner_mode: Option<String>,
-    product_id: Option<String>,
-}
-
 impl Lookup for Charged<'_> {
     type Rows = ChargedRows;
 
     fn statements(&self, db: &D1Database) -> Result<Vec<D1PreparedStatement>, ApiError> {
         let mut statements = vec![stmt(
             db,
+            // One row per entitlement of the order (one without a product when it has none),
+            // each with the order and its project's owner: one statement, so all of it
+            // describes the same order.
             "SELECT o.id, o.project_id, o.end_user_id, o.email, o.status, o.amount_total, o.amount_refunded, \
                o.currency, o.dispute_status, o.dispute_event_at, \
                p.platform_id AS owner_platform_id, p.mode AS owner_mode, e.product_id \
@@ -501,23 +507,17 @@ impl Lookup for Charged<'_> {
     }
 
     fn rows(&self, answers: &mut Answers<'_>) -> Result<ChargedRows, ApiError> {
-        let lines = answers.all::<ChargedOrderLine>()?;
-        let products = lines.iter().filter_map(|l| l.product_id.clone()).collect();
-        let order = lines.into_iter().next().map(|l| PaidOrder {
-            owner: owner(l.owner_platform_id, l.owner_mode),
-            order: ChargedOrder {
-                id: l.id,
-                project_id: l.project_id,
-                end_user_id: l.end_user_id,
-                email: l.email,
-                status: l.status,
-                amount_total: l.amount_total,
-                amount_refunded: l.amount_refunded,
-                currency: l.currency,
-                dispute_status: l.dispute_status,
-                dispute_event_at: l.dispute_event_at,
-            },
-            products,
+        #[derive(Deserialize)]
+        struct Product {
+            product_id: Option<String>,
+        }
+        let result = answers.result()?;
+        let (order, owner) = owned::<ChargedOrder>(result)?;
+        let products = result.results::<Product>()?;
+        let order = order.map(|order| PaidOrder {
+            order,
+            owner,
+            products: products.into_iter().filter_map(|p| p.product_id).collect(),
         });
         let subscription = match self.customer {
             Some(id) => Customer { id }.rows(answers)?,
@@ -530,29 +530,12 @@ impl Lookup for Charged<'_> {
     }
 }
 
-/// A project's owner from a LEFT JOIN of `projects`: none when the project is deleted.
-fn owner(platform_id: Option<String>, mode: Option<String>) -> Option<ProjectScope> {
-    Some(ProjectScope {
-        platform_id: platform_id?,
-        mode: mode?,
-    })
-}
-
 /// The newest subscription billed to a Stripe customer (customers are per connected account,
 /// so the id alone names the account's customer), with its project's owner.
 #[derive(Clone, Copy, Debug)]
 pub struct Customer<'a> {
     /// `cus_…`
     pub id: &'a str,
-}
-
-#[derive(Deserialize)]
-struct BilledRow {
-    stripe_subscription_id: String,
-    project_id: String,
-    status: String,
-    owner_platform_id: Option<String>,
-    owner_mode: Option<String>,
 }
 
 impl Lookup for Customer<'_> {
@@ -571,13 +554,10 @@ impl Lookup for Customer<'_> {
     }
 
     fn rows(&self, answers: &mut Answers<'_>) -> Result<Option<BilledSubscription>, ApiError> {
-        Ok(answers.first::<BilledRow>()?.map(|r| BilledSubscription {
-            owner: owner(r.owner_platform_id, r.owner_mode),
-            subscription: ChargedSubscription {
-                stripe_subscription_id: r.stripe_subscription_id,
-                project_id: r.project_id,
-                status: r.status,
-            },
+        let (subscription, owner) = owned::<ChargedSubscription>(answers.result()?)?;
+        Ok(subscription.map(|subscription| BilledSubscription {
+            subscription,
+            owner,
         }))
     }
 }

@@ -146,16 +146,22 @@ impl<'a> Answers<'a> {
         }
     }
 
+    /// The next statement's answer, for reading its rows as more than one type.
+    ///
+    /// # Errors
+    /// Fewer answers than statements sent.
+    pub fn result(&mut self) -> Result<&'a D1Result, ApiError> {
+        self.results
+            .next()
+            .ok_or_else(|| ApiError::internal("D1 answered fewer statements than were sent"))
+    }
+
     /// Every row of the next statement.
     ///
     /// # Errors
     /// A row that does not deserialize into `T`, or fewer answers than statements sent.
     pub fn all<T: DeserializeOwned>(&mut self) -> Result<Vec<T>, ApiError> {
-        let result = self
-            .results
-            .next()
-            .ok_or_else(|| ApiError::internal("D1 answered fewer statements than were sent"))?;
-        Ok(result.results::<T>()?)
+        Ok(self.result()?.results::<T>()?)
     }
 
     /// The first row of the next statement, if any.
