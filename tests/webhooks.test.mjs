@@ -326,6 +326,37 @@ describe("owners", () => {
     assert.ok(untouched.stripe_event_at < forged.created * 1000);
   });
 
+  test("a deleted project's subscription takes no more events: each is unrelated and changes nothing", async () => {
+    const app = await saas("wh_owner_deleted");
+    const subscription = await subscribe(app);
+    const created = await lastEvent(app.account, "customer.subscription.created");
+    const d = await db();
+    await d.prepare("UPDATE projects SET deleted_at = ?2 WHERE id = ?1").bind(app.project.id, Date.now()).run();
+    const held = () => d.prepare("SELECT status, stripe_event_at, updated_at FROM subscriptions WHERE stripe_subscription_id = ?1").bind(subscription).first();
+    const before = await held();
+    const at = created.created + 100;
+    const events = [
+      { ...created, id: `evt_gone${++counter}`, type: "customer.subscription.updated", created: at, data: { object: { ...created.data.object, status: "past_due" } } },
+      {
+        id: `evt_gone${++counter}`,
+        object: "event",
+        type: "invoice.payment_failed",
+        created: at,
+        livemode: false,
+        account: app.account,
+        data: { object: { id: `in_gone${counter}`, object: "invoice", subscription, billing_reason: "subscription_cycle", lines: { object: "list", data: [] } } },
+      },
+    ];
+
+    for (const event of events) {
+      const res = await deliver(JSON.stringify(event));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.outcome, "unrelated", event.type);
+      assert.equal((await eventRow(event.id)).outcome, "unrelated");
+    }
+    assert.deepEqual(await held(), before);
+  });
+
   test("an event from an account nobody connected is unrelated", async () => {
     const body = JSON.stringify({ id: `evt_stranger${++counter}`, object: "event", type: "customer.subscription.updated", created: 5, livemode: false, account: "acct_nobody", data: { object: {} } });
 

@@ -1,5 +1,10 @@
-//! Applying one verified Stripe event exactly once: find its owner, decide its effects, and
-//! commit the event's row and every effect as one D1 batch, the row first.
+//! Applying one verified Stripe event exactly once: read what it decides on, decide its
+//! effects, and commit the event's row and every effect as one D1 batch, the row first.
+//!
+//! The reads are one batch too ([`event_reads`]): whether the event was recorded, who owns
+//! its account and the rows its type needs are all keyed by what the event itself names, so
+//! an event costs D1 one read and one write round trip — plus a call to Stripe where the
+//! event names an object without stating it.
 //!
 //! The row is a plain INSERT on the event id, so a second delivery — even one racing the
 //! first — fails the whole batch and changes nothing. Every lookup here only decides which
@@ -17,10 +22,16 @@ use tollgate::stripe::events::{
 };
 use tollgate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 use tollgate_edge::audit::{self, Actor, Change};
-use tollgate_edge::db::billing::{self, EventRecord, Grant, PlatformBilling, Revenue, TierRef};
-use tollgate_edge::db::catalog;
+use tollgate_edge::db::billing::{
+    self, EventRecord, Grant, PlatformBilling, ProjectScope, Revenue,
+};
 use tollgate_edge::db::checkout::{self, SessionRow};
-use tollgate_edge::db::refunds::{self as chargebacks, ChargedOrder};
+use tollgate_edge::db::event_reads::{
+    self, BilledSubscription, Charged, ChargedRows, Completion, CompletionRows, Customer, Head,
+    Invoiced, InvoicedRows, Known, Lookup, Nothing, PaidOrder, PlatformBilled, Session,
+    SessionRows, SubscriptionEvent, SubscriptionRows,
+};
+use tollgate_edge::db::refunds as chargebacks;
 use tollgate_edge::db::{self, connections};
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, Environment, log};
@@ -126,22 +137,100 @@ impl Scope<'_> {
         }
     }
 
-    /// Whether `project_id` is a live project of this platform in this mode.
-    async fn owns(&self, project_id: &str) -> Result<bool, ApiError> {
-        Ok(billing::project_scope(self.db, project_id)
-            .await?
-            .is_some_and(|p| p.platform_id == self.platform_id && p.mode == self.mode.as_str()))
+    /// Whether a project whose owner was read as `owner` is a live project of this platform
+    /// in this mode.
+    fn owns(&self, owner: Option<&ProjectScope>) -> bool {
+        owner.is_some_and(|p| p.platform_id == self.platform_id && p.mode == self.mode.as_str())
     }
 
     /// Our row for the session, when it was made on this account for a project we own.
-    async fn our_session(&self, session: &CheckoutSession) -> Result<Option<SessionRow>, ApiError> {
-        let Some(row) = checkout::session_by_id(self.db, &session.id).await? else {
-            return Ok(None);
-        };
-        if row.account_id != self.account || !self.owns(&row.project_id).await? {
-            return Ok(None);
+    fn our_session(&self, found: SessionRows) -> Option<SessionRow> {
+        let row = found.row?;
+        (row.account_id == self.account && self.owns(found.owner.as_ref())).then_some(row)
+    }
+}
+
+/// A Connect event before its reads: what every one of them asks D1 first.
+struct Delivery<'a> {
+    ctx: &'a Ctx,
+    db: &'a D1Database,
+    event: &'a Event,
+    account: &'a str,
+    mode: Mode,
+    head: Head<'a>,
+}
+
+/// An event answered from the head alone, before any decision.
+#[derive(Clone, Copy, Debug)]
+enum Early {
+    /// Recorded before: a duplicate.
+    Seen,
+    /// On an account no platform of ours holds in the event's mode.
+    Stranger,
+}
+
+impl Early {
+    /// What planning answers: nothing to plan for a duplicate, a record without effect for a
+    /// stranger's event.
+    fn answer(self) -> Option<Plan> {
+        match self {
+            Self::Seen => None,
+            Self::Stranger => Some(Plan::without_effects(Outcome::Unrelated, None, None)),
         }
-        Ok(Some(row))
+    }
+}
+
+impl<'a> Delivery<'a> {
+    /// Reads the head and `lookup` in one batch. An event recorded before, or one on an
+    /// account no platform of ours holds in its mode, is answered early; otherwise the event
+    /// is ours, with the rows `lookup` found.
+    async fn open<L: Lookup>(
+        &self,
+        lookup: &L,
+    ) -> Result<Result<(Scope<'a>, L::Rows), Early>, ApiError> {
+        let statements = lookup.statements(self.db)?;
+        let (known, results) = event_reads::read(self.db, &self.head, statements).await?;
+        let scope = match self.scope(known) {
+            Ok(scope) => scope,
+            Err(early) => return Ok(Err(early)),
+        };
+        Ok(Ok((scope, lookup.found(&results)?)))
+    }
+
+    /// What the head's answers make of the event; kept out of the generic
+    /// [`Delivery::open`] so it is compiled once, not once per lookup.
+    fn scope(&self, known: Known) -> Result<Scope<'a>, Early> {
+        if known.seen {
+            return Err(Early::Seen);
+        }
+        let Some(platform_id) = known.owner else {
+            log::warn(
+                &self.ctx.request_id,
+                "stripe_event_unrelated",
+                &format!(
+                    "{} {}: {} is not connected in {}",
+                    self.event.id, self.event.kind, self.account, self.mode
+                ),
+            );
+            return Err(Early::Stranger);
+        };
+        Ok(Scope {
+            ctx: self.ctx,
+            db: self.db,
+            event: self.event,
+            account: self.account,
+            mode: self.mode,
+            platform_id,
+        })
+    }
+
+    /// `error`, once the event is known to be new and ours: only events we own may fail,
+    /// so strangers' oddities never cause retries.
+    async fn fail(&self, error: ApiError) -> Result<Option<Plan>, ApiError> {
+        match self.open(&Nothing).await? {
+            Ok(_) => Err(error),
+            Err(early) => Ok(early.answer()),
+        }
     }
 }
 
@@ -162,11 +251,11 @@ pub(crate) enum Again {
 /// Storage or Stripe failures (Stripe then retries), or an object we cannot read.
 pub(crate) async fn apply(ctx: &Ctx, event: &Event, again: Again) -> Result<Receipt, ApiError> {
     let db = db::database(&ctx.env)?;
-    // An early answer for the common retry; the batch below is what guarantees it.
-    if again == Again::No && billing::event_seen(&db, &event.id).await? {
+    // Recorded before: an early answer for the common retry, from the event's one read. The
+    // batch below is what guarantees it.
+    let Some(plan) = plan(ctx, &db, event, again).await? else {
         return Ok(Receipt::duplicate());
-    }
-    let plan = plan(ctx, &db, event).await?;
+    };
     let record = EventRecord {
         id: &event.id,
         kind: &event.kind,
@@ -239,57 +328,115 @@ async fn push(ctx: &Ctx, session_id: &str, status: &str) {
     }
 }
 
-async fn plan(ctx: &Ctx, db: &D1Database, event: &Event) -> Result<Plan, ApiError> {
+/// Plans `event` on one read of all it decides on; `None` when it was recorded before.
+async fn plan(
+    ctx: &Ctx,
+    db: &D1Database,
+    event: &Event,
+    again: Again,
+) -> Result<Option<Plan>, ApiError> {
+    let event_id = (again == Again::No).then_some(event.id.as_str());
     let Some(account) = event.account.as_deref() else {
-        return platform_event(ctx, db, event, payload(event)?).await;
+        return platform_event(ctx, db, event, event_id).await;
     };
     let mode = event.mode();
-    let Some(platform_id) = connections::owner(db, account, mode.as_str()).await? else {
-        log::warn(
-            &ctx.request_id,
-            "stripe_event_unrelated",
-            &format!(
-                "{} {}: {account} is not connected in {mode}",
-                event.id, event.kind
-            ),
-        );
-        return Ok(Plan::without_effects(Outcome::Unrelated, None, None));
-    };
-    let payload = payload(event)?;
-    let scope = Scope {
+    let at = Delivery {
         ctx,
         db,
         event,
         account,
         mode,
-        platform_id,
+        head: Head {
+            event_id,
+            account: Some((account, mode.as_str())),
+        },
     };
-    match payload {
-        Payload::Unhandled => Ok(Plan::without_effects(
-            Outcome::Unhandled,
-            Some(&scope.platform_id),
-            None,
-        )),
-        Payload::Deauthorized => deauthorized(&scope),
-        Payload::CheckoutCompleted(session) => checkout_completed(&scope, &session).await,
-        Payload::CheckoutExpired(session) => checkout_expired(&scope, &session).await,
-        // The delayed payment's word: the session now paid is applied as a paid completion.
-        Payload::CheckoutPaid(session) => checkout_completed(&scope, &session).await,
-        Payload::CheckoutPaymentFailed(session) => checkout_failed(&scope, &session).await,
-        Payload::Subscription(change, subscription) => {
-            subscription_changed(&scope, change, &subscription).await
-        }
-        Payload::InvoicePaid(invoice) => invoice_paid(&scope, &invoice).await,
-        Payload::InvoicePaymentFailed(invoice) => invoice_failed(&scope, &invoice).await,
-        Payload::ChargeRefunded(charge) => charge_refunded(&scope, &charge).await,
-        Payload::DisputeCreated(dispute) => disputed(&scope, &dispute, false).await,
-        Payload::DisputeClosed(dispute) => disputed(&scope, &dispute, true).await,
+    // The head's answers come first in each arm: a duplicate or a stranger's event is
+    // answered before anything else happens, whatever its type.
+    macro_rules! open {
+        ($lookup:expr) => {
+            match at.open(&$lookup).await? {
+                Ok(found) => found,
+                Err(early) => return Ok(early.answer()),
+            }
+        };
     }
+    let payload = match payload(event) {
+        Ok(payload) => payload,
+        Err(error) => return at.fail(error).await,
+    };
+    let plan = match payload {
+        Payload::Unhandled => {
+            let (scope, ()) = open!(Nothing);
+            Plan::without_effects(Outcome::Unhandled, Some(&scope.platform_id), None)
+        }
+        Payload::Deauthorized => {
+            let (scope, ()) = open!(Nothing);
+            deauthorized(&scope)?
+        }
+        // The delayed payment's word: the session now paid is applied as a paid completion.
+        Payload::CheckoutCompleted(session) | Payload::CheckoutPaid(session) => {
+            let (scope, rows) = open!(Completion {
+                id: &session.id,
+                subscription: session.subscription.as_deref(),
+            });
+            checkout_completed(&scope, &session, rows).await?
+        }
+        Payload::CheckoutExpired(session) => {
+            let (scope, rows) = open!(Session { id: &session.id });
+            checkout_expired(&scope, rows)?
+        }
+        Payload::CheckoutPaymentFailed(session) => {
+            let (scope, rows) = open!(Session { id: &session.id });
+            checkout_failed(&scope, rows)?
+        }
+        Payload::Subscription(change, subscription) => {
+            let terms = match read_terms(&subscription, change == SubscriptionChange::Deleted) {
+                Ok(terms) => terms,
+                Err(error) => return at.fail(error).await,
+            };
+            let (scope, rows) = open!(SubscriptionEvent { terms: &terms });
+            subscription_changed(&scope, &terms, rows)?
+        }
+        Payload::InvoicePaid(invoice) => match invoice.subscription_id() {
+            Some(subscription) => {
+                let (scope, rows) = open!(Invoiced { subscription });
+                invoice_paid(&scope, &invoice, subscription, rows)?
+            }
+            None => not_a_subscription(&open!(Nothing).0),
+        },
+        Payload::InvoicePaymentFailed(invoice) => match invoice.subscription_id() {
+            Some(subscription) => {
+                let (scope, rows) = open!(Invoiced { subscription });
+                invoice_failed(&scope, &invoice, subscription, rows)?
+            }
+            None => not_a_subscription(&open!(Nothing).0),
+        },
+        Payload::ChargeRefunded(charge) => {
+            let (scope, rows) = open!(Charged {
+                account,
+                payment_intent: charge.payment_intent.as_deref(),
+                charge: &charge.id,
+                customer: charge.customer.as_deref(),
+            });
+            charge_refunded(&scope, &charge, rows)?
+        }
+        Payload::DisputeCreated(dispute) => {
+            let (scope, rows) = open!(disputed_charge(account, &dispute));
+            disputed(&scope, &dispute, false, rows).await?
+        }
+        Payload::DisputeClosed(dispute) => {
+            let (scope, rows) = open!(disputed_charge(account, &dispute));
+            disputed(&scope, &dispute, true, rows).await?
+        }
+    };
+    Ok(Some(plan))
 }
 
 /// The event's typed object. One that does not match its type is our bug or Stripe's change:
 /// answer 500 so Stripe keeps the event and retries it once fixed, rather than acknowledging
-/// a loss. Only events we own get this far, so strangers' oddities never cause retries.
+/// a loss. The answer waits until the event is known to be ours ([`Delivery::fail`]), so
+/// strangers' oddities never cause retries.
 fn payload(event: &Event) -> Result<Payload, ApiError> {
     event
         .payload()
@@ -331,8 +478,17 @@ fn deauthorized(scope: &Scope<'_>) -> Result<Plan, ApiError> {
 async fn checkout_completed(
     scope: &Scope<'_>,
     session: &CheckoutSession,
+    rows: CompletionRows,
 ) -> Result<Plan, ApiError> {
-    let Some(row) = scope.our_session(session).await? else {
+    let CompletionRows {
+        session: found,
+        lines,
+        short,
+        order,
+        tier,
+        held,
+    } = rows;
+    let Some(row) = scope.our_session(found) else {
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
     let project = row.project_id.as_str();
@@ -362,22 +518,12 @@ async fn checkout_completed(
         &session.subscription,
     ) {
         ("payment", Some(order_id), _, _) => {
-            let lines = checkout::order_lines(scope.db, project, order_id).await?;
             // A hold that lapsed before Stripe's word came is taken again if the stock is
-            // still there; a paid order that cannot have it needs the developer.
-            let lapsed: Vec<(&str, i64)> = lines
-                .iter()
-                .filter(|l| l.status == "released")
-                .map(|l| (l.product_id.as_str(), l.quantity))
-                .collect();
-            let short = if lapsed.is_empty() {
-                Vec::new()
-            } else {
-                checkout::short(scope.db, project, &lapsed).await?
-            };
-            let order = checkout::order(scope.db, project, order_id).await?;
+            // still there (`short` names the products whose stock is not); a paid order that
+            // cannot have it needs the developer.
+            let lapsed = lines.iter().any(|l| l.status == "released");
             let intent = session.payment_intent.as_deref();
-            let retake = !lapsed.is_empty() && short.is_empty();
+            let retake = lapsed && short.is_empty();
             if !paid {
                 notices = Vec::new();
                 effects.extend(billing::await_order(scope.db, order_id, retake, now)?);
@@ -410,18 +556,14 @@ async fn checkout_completed(
             }
         }
         ("subscription", _, Some(end_user_id), Some(subscription_id)) => {
-            let Some(tier) = row.tier_id.as_deref() else {
+            if row.tier_id.is_none() {
                 return Ok(scope.unrelated(Some(project), "the session names no tier"));
-            };
-            let Some(tier) = catalog::tier(scope.db, project, tier)
-                .await?
-                .map(TierRef::from)
-            else {
+            }
+            let Some(tier) = tier else {
                 return Ok(
                     scope.unrelated(Some(project), "the session's tier is not the project's")
                 );
             };
-            let held = billing::subscription(scope.db, subscription_id).await?;
             if held.as_ref().is_some_and(|h| h.project_id != project) {
                 return Ok(
                     scope.unrelated(Some(project), "the subscription belongs to another project")
@@ -474,8 +616,8 @@ async fn checkout_completed(
 
 /// `checkout.session.async_payment_failed`: the delayed payment of a completed session
 /// failed. A cart's held stock goes back and its order is `failed`; nothing was granted.
-async fn checkout_failed(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {
-    let Some(row) = scope.our_session(session).await? else {
+fn checkout_failed(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiError> {
+    let Some(row) = scope.our_session(found) else {
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
     if matches!(row.status.as_str(), "complete" | "failed") {
@@ -496,8 +638,8 @@ async fn checkout_failed(scope: &Scope<'_>, session: &CheckoutSession) -> Result
     )
 }
 
-async fn checkout_expired(scope: &Scope<'_>, session: &CheckoutSession) -> Result<Plan, ApiError> {
-    let Some(row) = scope.our_session(session).await? else {
+fn checkout_expired(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiError> {
+    let Some(row) = scope.our_session(found) else {
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
     let now = scope.ctx.now_ms;
@@ -517,14 +659,19 @@ fn read_terms(subscription: &Subscription, deleted: bool) -> Result<Subscription
         .map_err(|e| ApiError::internal(format!("{}: {e}", subscription.id)))
 }
 
-async fn subscription_changed(
+fn subscription_changed(
     scope: &Scope<'_>,
-    change: SubscriptionChange,
-    subscription: &Subscription,
+    terms: &SubscriptionTerms,
+    rows: SubscriptionRows,
 ) -> Result<Plan, ApiError> {
-    let terms = read_terms(subscription, change == SubscriptionChange::Deleted)?;
     let db = scope.db;
-    let held = billing::subscription(db, &terms.stripe_subscription_id).await?;
+    let SubscriptionRows {
+        held,
+        owner,
+        end_user_exists,
+        by_terms,
+        by_metadata,
+    } = rows;
     // Known subscriptions keep their project and subscriber; a new one (an `updated` may
     // arrive before `created`) is placed by our metadata, checked against the account's owner.
     let (project, end_user, held_tier, held_plan) = match &held {
@@ -544,13 +691,13 @@ async fn subscription_changed(
             (project.clone(), end_user.clone(), None, None)
         }
     };
-    if !scope.owns(&project).await? {
+    if !scope.owns(owner.as_ref()) {
         return Ok(scope.unrelated(
             Some(&project),
             "the project is not this platform's in this mode",
         ));
     }
-    if held.is_none() && !billing::end_user_exists(db, &project, &end_user).await? {
+    if held.is_none() && !end_user_exists {
         return Ok(scope.unrelated(Some(&project), "the end user is not the project's"));
     }
     if is_stale(
@@ -567,12 +714,9 @@ async fn subscription_changed(
     // change); otherwise what was granted stays. The price is the one Stripe bills, never a
     // `pending_update`'s, so an unpaid upgrade grants nothing; a downgrade keeps the tier paid
     // for until its period ends (the schedule is in the subscription's metadata).
-    let by_price = billing::tier_for_terms(db, &project, &terms).await?;
-    let by_metadata = match (&by_price, &held, terms.metadata.get(metadata::TIER)) {
-        (None, None, Some(tier)) => catalog::tier(db, &project, tier).await?.map(TierRef::from),
-        _ => None,
-    };
-    let (tier_id, plan) = match by_price.or(by_metadata) {
+    // Only a subscription we do not hold yet may take the tier its metadata names.
+    let by_metadata = by_metadata.filter(|_| by_terms.is_none() && held.is_none());
+    let (tier_id, plan) = match by_terms.or(by_metadata) {
         Some(tier) => (Some(tier.id), tier.name),
         None => match held_plan {
             Some(plan) => (held_tier, plan),
@@ -592,13 +736,13 @@ async fn subscription_changed(
     let effects = vec![billing::upsert_subscription(
         db,
         grant,
-        &terms,
+        terms,
         scope.event.created_ms(),
         scope.ctx.now_ms,
     )?];
     let notices = scope.origin(&project).subscription(
         grant,
-        &terms,
+        terms,
         held.as_ref().is_some_and(|h| gives_access(&h.status)),
         scope.event.created_ms(),
     )?;
@@ -630,43 +774,44 @@ fn row_data<'a>(
     }
 }
 
-/// Our subscription row for an invoice, when it is one of this platform's.
-async fn invoiced(
-    scope: &Scope<'_>,
-    invoice: &Invoice,
-) -> Result<Result<(String, billing::SubscriptionRow), Plan>, ApiError> {
-    let Some(subscription_id) = invoice.subscription_id() else {
-        return Ok(Err(Plan::without_effects(
-            Outcome::Unhandled,
-            Some(&scope.platform_id),
-            None,
-        )));
-    };
-    let Some(row) = billing::subscription(scope.db, subscription_id).await? else {
-        return Ok(Err(
-            scope.unrelated(None, "no subscription of ours is invoiced")
+/// An invoice that bills no subscription: nothing of ours to change.
+fn not_a_subscription(scope: &Scope<'_>) -> Plan {
+    Plan::without_effects(Outcome::Unhandled, Some(&scope.platform_id), None)
+}
+
+/// Our subscription row for an invoice, when it is one of this platform's; else the plan that
+/// records why not (boxed: the common answer is the row).
+fn invoiced(scope: &Scope<'_>, rows: InvoicedRows) -> Result<billing::SubscriptionRow, Box<Plan>> {
+    let Some(row) = rows.held else {
+        return Err(Box::new(
+            scope.unrelated(None, "no subscription of ours is invoiced"),
         ));
     };
-    if !scope.owns(&row.project_id).await? {
-        return Ok(Err(scope.unrelated(
+    if !scope.owns(rows.owner.as_ref()) {
+        return Err(Box::new(scope.unrelated(
             Some(&row.project_id),
             "the subscription's project is not this platform's",
         )));
     }
-    Ok(Ok((subscription_id.to_owned(), row)))
+    Ok(row)
 }
 
-async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiError> {
-    let (subscription_id, row) = match invoiced(scope, invoice).await? {
-        Ok(found) => found,
-        Err(plan) => return Ok(plan),
+fn invoice_paid(
+    scope: &Scope<'_>,
+    invoice: &Invoice,
+    subscription_id: &str,
+    rows: InvoicedRows,
+) -> Result<Plan, ApiError> {
+    let row = match invoiced(scope, rows) {
+        Ok(row) => row,
+        Err(plan) => return Ok(*plan),
     };
     // What it took is revenue, whether it paid for a period or for an upgrade's proration.
     let revenue = match invoice.currency.as_deref() {
         Some(currency) if invoice.amount_paid > 0 => Some(billing::record_revenue(
             scope.db,
             &row.project_id,
-            &subscription_id,
+            subscription_id,
             Revenue::Payment {
                 invoice_id: &invoice.id,
                 amount: invoice.amount_paid,
@@ -693,7 +838,7 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
     let (start, end) = (start.saturating_mul(1000), end.saturating_mul(1000));
     let mut effects = vec![billing::pay_period(
         scope.db,
-        &subscription_id,
+        subscription_id,
         start,
         end,
         scope.ctx.now_ms,
@@ -703,7 +848,7 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
         &SubscriptionData {
             current_period_start: Some(start),
             current_period_end: Some(end),
-            ..row_data(&subscription_id, &row, &row.status)
+            ..row_data(subscription_id, &row, &row.status)
         },
         None,
     )?;
@@ -714,10 +859,15 @@ async fn invoice_paid(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiE
     )
 }
 
-async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, ApiError> {
-    let (subscription_id, row) = match invoiced(scope, invoice).await? {
-        Ok(found) => found,
-        Err(plan) => return Ok(plan),
+fn invoice_failed(
+    scope: &Scope<'_>,
+    invoice: &Invoice,
+    subscription_id: &str,
+    rows: InvoicedRows,
+) -> Result<Plan, ApiError> {
+    let row = match invoiced(scope, rows) {
+        Ok(row) => row,
+        Err(plan) => return Ok(*plan),
     };
     // An upgrade's unpaid proration leaves the subscription as it was (the change waits in a
     // `pending_update`): the tier already paid for keeps its access.
@@ -737,13 +887,13 @@ async fn invoice_failed(scope: &Scope<'_>, invoice: &Invoice) -> Result<Plan, Ap
     }
     let effects = vec![billing::mark_past_due(
         scope.db,
-        &subscription_id,
+        subscription_id,
         scope.event.created_ms(),
         scope.ctx.now_ms,
     )?];
     // Only an active or trialing subscription becomes past_due, and that loses access.
     let notices = scope.origin(&row.project_id).subscription_row(
-        &row_data(&subscription_id, &row, "past_due"),
+        &row_data(subscription_id, &row, "past_due"),
         gives_access(&row.status).then_some(false),
     )?;
     Ok(
@@ -760,7 +910,43 @@ async fn platform_event(
     ctx: &Ctx,
     db: &D1Database,
     event: &Event,
+    event_id: Option<&str>,
+) -> Result<Option<Plan>, ApiError> {
+    let payload = payload(event);
+    // The platform the object names is read with the event's own record, whether or not the
+    // event turns out to count: one round trip either way.
+    let named = match &payload {
+        Ok(Payload::CheckoutCompleted(session)) if session.subscription.is_some() => {
+            session.metadata.get(metadata::PLATFORM)
+        }
+        Ok(Payload::Subscription(_, subscription)) => subscription.metadata.get(metadata::PLATFORM),
+        _ => None,
+    };
+    let head = Head {
+        event_id,
+        account: None,
+    };
+    let lookup = PlatformBilled {
+        platform_id: named.map(String::as_str),
+    };
+    let (known, results) = event_reads::read(db, &head, lookup.statements(db)?).await?;
+    if known.seen {
+        return Ok(None);
+    }
+    let billed_at = lookup.found(&results)?;
+    platform_plan(ctx, db, event, payload?, billed_at)
+        .await
+        .map(Some)
+}
+
+/// A new event on Tollgate's own account, with the `billing_event_at` of the platform its
+/// object names (`None`: no such platform).
+async fn platform_plan(
+    ctx: &Ctx,
+    db: &D1Database,
+    event: &Event,
     payload: Payload,
+    billed_at: Option<Option<i64>>,
 ) -> Result<Plan, ApiError> {
     if !event.livemode && ctx.config.environment != Environment::Development {
         return Ok(Plan::without_effects(Outcome::Unhandled, None, None));
@@ -794,7 +980,7 @@ async fn platform_event(
     let Some((subscription, deleted, Some(platform_id))) = subscription else {
         return Ok(Plan::without_effects(Outcome::Unhandled, None, None));
     };
-    let Some(billed_at) = billing::platform_billing_event_at(db, &platform_id).await? else {
+    let Some(billed_at) = billed_at else {
         log::warn(
             &ctx.request_id,
             "stripe_event_unrelated",
@@ -829,28 +1015,47 @@ async fn platform_event(
 
 /// `charge.refunded`: the order the charge paid follows the cumulative refund (a full refund
 /// revokes its access for good); a subscription's charge is recorded for its project.
-async fn charge_refunded(scope: &Scope<'_>, charge: &Charge) -> Result<Plan, ApiError> {
+fn charge_refunded(
+    scope: &Scope<'_>,
+    charge: &Charge,
+    rows: ChargedRows,
+) -> Result<Plan, ApiError> {
     let change = ChargeChange::Refunded {
         amount_refunded: charge.amount_refunded,
         full: charge.refunded || charge.amount_refunded >= charge.amount,
     };
-    let paid_order = chargebacks::charged_order(
-        scope.db,
-        scope.account,
-        charge.payment_intent.as_deref(),
-        &charge.id,
-    )
-    .await?;
-    match paid_order {
-        Some(order) => settle_order(scope, &order, change, &charge.id, None).await,
-        None => subscription_charge(scope, charge, "subscription.charge_refunded", None).await,
+    match rows.order {
+        Some(paid) => settle_order(scope, &paid, change, &charge.id, None),
+        None => subscription_charge(
+            scope,
+            charge,
+            "subscription.charge_refunded",
+            None,
+            rows.subscription,
+        ),
+    }
+}
+
+/// What a dispute event reads first: the order its charge paid. The customer a
+/// subscription's charge billed is not in the dispute; Stripe names it ([`disputed`]).
+fn disputed_charge<'a>(account: &'a str, dispute: &'a Dispute) -> Charged<'a> {
+    Charged {
+        account,
+        payment_intent: dispute.payment_intent.as_deref(),
+        charge: &dispute.charge,
+        customer: None,
     }
 }
 
 /// `charge.dispute.created` and `charge.dispute.closed`: an open dispute revokes the order's
 /// access, a won one restores what the dispute revoked, a lost one keeps it revoked. Dispute
 /// events older than the last one applied to the order are stale.
-async fn disputed(scope: &Scope<'_>, dispute: &Dispute, closed: bool) -> Result<Plan, ApiError> {
+async fn disputed(
+    scope: &Scope<'_>,
+    dispute: &Dispute,
+    closed: bool,
+    rows: ChargedRows,
+) -> Result<Plan, ApiError> {
     let change = if closed {
         ChargeChange::DisputeClosed {
             lost: dispute.is_lost(),
@@ -859,43 +1064,41 @@ async fn disputed(scope: &Scope<'_>, dispute: &Dispute, closed: bool) -> Result<
         ChargeChange::DisputeOpened
     };
     let at = scope.event.created_ms();
-    let paid_order = chargebacks::charged_order(
-        scope.db,
-        scope.account,
-        dispute.payment_intent.as_deref(),
-        &dispute.charge,
-    )
-    .await?;
-    if let Some(order) = paid_order {
-        if is_stale(at, order.dispute_event_at) {
+    if let Some(paid) = rows.order {
+        if is_stale(at, paid.order.dispute_event_at) {
             return Ok(Plan::without_effects(
                 Outcome::Stale,
                 Some(&scope.platform_id),
-                Some(&order.project_id),
+                Some(&paid.order.project_id),
             ));
         }
-        return settle_order(scope, &order, change, &dispute.charge, Some(at)).await;
+        return settle_order(scope, &paid, change, &dispute.charge, Some(at));
     }
     // A dispute names its charge only; the charge names the customer billed.
     let charge = StripeClient::from_env(&scope.ctx.env, scope.mode)?
         .send(&retrieve_charge(scope.account, &dispute.charge))
         .await?;
+    let billed = match charge.customer.as_deref() {
+        Some(id) => event_reads::rows(scope.db, &Customer { id }).await?,
+        None => None,
+    };
     let action = if closed {
         "subscription.dispute_closed"
     } else {
         "subscription.disputed"
     };
-    subscription_charge(scope, &charge, action, Some(dispute)).await
+    subscription_charge(scope, &charge, action, Some(dispute), billed)
 }
 
-async fn settle_order(
+fn settle_order(
     scope: &Scope<'_>,
-    order: &ChargedOrder,
+    paid: &PaidOrder,
     change: ChargeChange,
     charge: &str,
     dispute_at: Option<i64>,
 ) -> Result<Plan, ApiError> {
-    if !scope.owns(&order.project_id).await? {
+    let order = &paid.order;
+    if !scope.owns(paid.owner.as_ref()) {
         return Ok(scope.unrelated(
             Some(&order.project_id),
             "the order's project is not this platform's",
@@ -911,30 +1114,31 @@ async fn settle_order(
     };
     let now = scope.ctx.now_ms;
     let effects = chargebacks::settle(scope.db, order, &decision, charge, dispute_at, now)?;
-    let products = chargebacks::entitled_products(scope.db, &order.id).await?;
-    let notices = scope
-        .origin(&order.project_id)
-        .order_charge(order, &decision, charge, &products)?;
+    let notices =
+        scope
+            .origin(&order.project_id)
+            .order_charge(order, &decision, charge, &paid.products)?;
     Ok(Plan::applied(&scope.platform_id, Some(&order.project_id), effects).notifying(notices))
 }
 
 /// A refund or dispute of a subscription's charge: recorded in the project's audit trail,
 /// with no change to the plan. The subscription's own status (which Stripe moves when the
 /// developer cancels it, or a renewal fails) is what gives or takes access.
-async fn subscription_charge(
+fn subscription_charge(
     scope: &Scope<'_>,
     charge: &Charge,
     action: &str,
     dispute: Option<&Dispute>,
+    billed: Option<BilledSubscription>,
 ) -> Result<Plan, ApiError> {
-    let held = match charge.customer.as_deref() {
-        Some(customer) => chargebacks::charged_subscription(scope.db, customer).await?,
-        None => None,
-    };
-    let Some(held) = held else {
+    let Some(BilledSubscription {
+        subscription: held,
+        owner,
+    }) = billed
+    else {
         return Ok(scope.unrelated(None, "the charge paid no order or subscription of ours"));
     };
-    if !scope.owns(&held.project_id).await? {
+    if !scope.owns(owner.as_ref()) {
         return Ok(scope.unrelated(
             Some(&held.project_id),
             "the subscription's project is not this platform's",

@@ -17,7 +17,8 @@ use tollgate::Mode;
 use tollgate::internal;
 use tollgate::stripe::calls::retrieve_checkout_session_object;
 use tollgate::stripe::events::Event;
-use tollgate_edge::db::{self, billing, checkout};
+use tollgate_edge::db;
+use tollgate_edge::db::event_reads::{self, Session};
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, body, json, secrets};
 use worker::Response;
@@ -40,13 +41,19 @@ pub(crate) async fn reconcile(mut ctx: Ctx) -> Result<Response, ApiError> {
         return Err(ApiError::NotFound);
     }
     let db = db::database(&ctx.env)?;
-    let row = checkout::session_by_id(&db, &ask.session_id)
-        .await?
+    // The session and its project's owner in one read; a deleted project has no owner.
+    let found = event_reads::rows(
+        &db,
+        &Session {
+            id: &ask.session_id,
+        },
+    )
+    .await?;
+    let row = found
+        .row
         .filter(|row| row.project_id == ask.project_id)
         .ok_or(ApiError::NotFound)?;
-    let project = billing::project_scope(&db, &row.project_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let project = found.owner.ok_or(ApiError::NotFound)?;
     let mode = if project.mode == "live" {
         Mode::Live
     } else {

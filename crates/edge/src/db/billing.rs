@@ -82,25 +82,6 @@ pub fn is_duplicate_event(error: &worker::Error) -> bool {
         || message.contains("PRIMARY KEY constraint failed: stripe_events.id")
 }
 
-/// Whether the event was recorded before (a cheap early answer; the batch decides).
-///
-/// # Errors
-/// Storage failures.
-pub async fn event_seen(db: &D1Database, id: &str) -> Result<bool, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        #[expect(dead_code, reason = "only the row's existence matters")]
-        id: String,
-    }
-    let row: Option<Row> = first(
-        db,
-        "SELECT id FROM stripe_events WHERE id = ?1",
-        &[text(id)],
-    )
-    .await?;
-    Ok(row.is_some())
-}
-
 /// A recorded event, as the console lists it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct EventRow {
@@ -175,22 +156,6 @@ pub struct ProjectScope {
     pub platform_id: String,
     /// `test` or `live`.
     pub mode: String,
-}
-
-/// The owner and mode of a live (not deleted) project.
-///
-/// # Errors
-/// Storage failures.
-pub async fn project_scope(
-    db: &D1Database,
-    project_id: &str,
-) -> Result<Option<ProjectScope>, ApiError> {
-    first(
-        db,
-        "SELECT platform_id, mode FROM projects WHERE id = ?1 AND deleted_at IS NULL",
-        &[text(project_id)],
-    )
-    .await
 }
 
 /// Marks a session `complete` or `expired` (a completed one never expires).
@@ -313,29 +278,6 @@ pub async fn tier_for_terms(
     tier_by_price(db, project_id, &terms.stripe_price_id).await
 }
 
-/// Whether the end user exists in the project.
-///
-/// # Errors
-/// Storage failures.
-pub async fn end_user_exists(
-    db: &D1Database,
-    project_id: &str,
-    end_user_id: &str,
-) -> Result<bool, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        #[expect(dead_code, reason = "only the row's existence matters")]
-        id: String,
-    }
-    let row: Option<Row> = first(
-        db,
-        "SELECT id FROM end_users WHERE project_id = ?1 AND id = ?2",
-        &[text(project_id), text(end_user_id)],
-    )
-    .await?;
-    Ok(row.is_some())
-}
-
 /// Records the end user's Stripe customer on the connected account.
 ///
 /// # Errors
@@ -374,22 +316,6 @@ pub struct SubscriptionRow {
     pub status: String,
     /// `created` of the newest event applied (ms).
     pub stripe_event_at: i64,
-}
-
-/// Our row for a Stripe subscription.
-///
-/// # Errors
-/// Storage failures.
-pub async fn subscription(
-    db: &D1Database,
-    stripe_subscription_id: &str,
-) -> Result<Option<SubscriptionRow>, ApiError> {
-    first(
-        db,
-        "SELECT project_id, end_user_id, tier_id, plan, status, stripe_event_at FROM subscriptions WHERE stripe_subscription_id = ?1",
-        &[text(stripe_subscription_id)],
-    )
-    .await
 }
 
 /// Who a subscription belongs to and what it grants.
@@ -761,27 +687,6 @@ pub fn platform_billing(
             int(now),
         ],
     )
-}
-
-/// `billing_event_at` of a platform, if it exists.
-///
-/// # Errors
-/// Storage failures.
-pub async fn platform_billing_event_at(
-    db: &D1Database,
-    platform_id: &str,
-) -> Result<Option<Option<i64>>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        billing_event_at: Option<i64>,
-    }
-    let row: Option<Row> = first(
-        db,
-        "SELECT billing_event_at FROM platforms WHERE id = ?1",
-        &[text(platform_id)],
-    )
-    .await?;
-    Ok(row.map(|r| r.billing_event_at))
 }
 
 /// The subscription an end user manages: their newest one that has not ended.

@@ -215,20 +215,6 @@ pub async fn session(
     .await
 }
 
-/// A session by Stripe's id alone, for Stripe's events (which then check its owner).
-///
-/// # Errors
-/// Storage failures.
-pub async fn session_by_id(db: &D1Database, id: &str) -> Result<Option<SessionRow>, ApiError> {
-    first(
-        db,
-        "SELECT id, project_id, account_id, kind, end_user_id, tier_id, order_id, status, expires_at, created_at \
-         FROM checkout_sessions WHERE id = ?1",
-        &[text(id)],
-    )
-    .await
-}
-
 /// A line of an order, for the status answer.
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderLine {
@@ -554,23 +540,6 @@ pub struct OrderRow {
     pub currency: String,
     /// When it was created (ms).
     pub created_at: i64,
-}
-
-/// One of the project's orders.
-///
-/// # Errors
-/// Storage failures.
-pub async fn order(
-    db: &D1Database,
-    project_id: &str,
-    order_id: &str,
-) -> Result<Option<OrderRow>, ApiError> {
-    first(
-        db,
-        "SELECT id, end_user_id, email, amount_total, currency, created_at FROM orders WHERE project_id = ?1 AND id = ?2",
-        &[text(project_id), text(order_id)],
-    )
-    .await
 }
 
 /// What an order came to: its status and the products it entitles (active entitlements).

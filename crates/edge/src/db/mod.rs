@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod deliveries;
 pub mod end_users;
 pub mod entitlements;
+pub mod event_reads;
 pub mod idempotency;
 pub mod keys;
 pub mod operator;
@@ -25,7 +26,7 @@ pub mod webhook_endpoints;
 use crate::{ApiError, storage};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 /// The shared database.
 ///
@@ -112,6 +113,64 @@ pub async fn batch(
         .iter()
         .map(|r| Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0)))
         .collect()
+}
+
+/// Several SELECTs sent as one batch: one round trip to D1 however many there are, and one
+/// read transaction, so every answer comes from the same state of the database.
+///
+/// # Errors
+/// Storage failures.
+pub async fn read_batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> Result<Vec<D1Result>, ApiError> {
+    // D1 refuses an empty batch; nothing asked is nothing to wait for.
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(db.batch(statements).await?)
+}
+
+/// The answers of a [`read_batch`], taken in the order their statements were sent.
+#[derive(Debug)]
+pub struct Answers<'a> {
+    results: std::slice::Iter<'a, D1Result>,
+}
+
+impl<'a> Answers<'a> {
+    /// The answers of `results`, first statement first.
+    #[must_use]
+    pub fn new(results: &'a [D1Result]) -> Self {
+        Self {
+            results: results.iter(),
+        }
+    }
+
+    /// The next statement's answer, for reading its rows as more than one type.
+    ///
+    /// # Errors
+    /// Fewer answers than statements sent.
+    pub fn result(&mut self) -> Result<&'a D1Result, ApiError> {
+        self.results
+            .next()
+            .ok_or_else(|| ApiError::internal("D1 answered fewer statements than were sent"))
+    }
+
+    /// Every row of the next statement.
+    ///
+    /// # Errors
+    /// A row that does not deserialize into `T`, or fewer answers than statements sent.
+    pub fn all<T: DeserializeOwned>(&mut self) -> Result<Vec<T>, ApiError> {
+        Ok(self.result()?.results::<T>()?)
+    }
+
+    /// The first row of the next statement, if any.
+    ///
+    /// # Errors
+    /// As [`Answers::all`].
+    pub fn first<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ApiError> {
+        Ok(self.all::<T>()?.into_iter().next())
+    }
 }
 
 /// The `n` of a `SELECT COUNT(*) AS n …` (0 when no row answers).

@@ -1,10 +1,11 @@
-//! Refunds and disputes: finding the order a Stripe charge paid, and writing what
-//! [`tollgate::refunds::decide`] decided — the order's new state and its entitlements revoked
-//! or restored — as statements for the event's batch. The order's UPDATE is guarded by the
-//! state the decision was made from, and every later statement by the UPDATE having happened
-//! at this moment, so a concurrent event for the same charge can never apply on stale ground.
+//! Refunds and disputes: writing what [`tollgate::refunds::decide`] decided — the order's new
+//! state and its entitlements revoked or restored — as statements for the event's batch. (The
+//! order a charge paid is found with the event's other reads: [`super::event_reads::Charged`].)
+//! The order's UPDATE is guarded by the state the decision was made from, and every later
+//! statement by the UPDATE having happened at this moment, so a concurrent event for the same
+//! charge can never apply on stale ground.
 
-use super::{first, int, opt_text, stmt, text};
+use super::{int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
 use tollgate::refunds::{Access, Decision, Standing};
@@ -46,29 +47,6 @@ impl ChargedOrder {
             dispute_status: self.dispute_status.as_deref(),
         }
     }
-}
-
-/// The order paid by `payment_intent` (or, once recorded, by `charge`) through a checkout
-/// session on `account`: a charge elsewhere never reaches another account's orders.
-///
-/// # Errors
-/// Storage failures.
-pub async fn charged_order(
-    db: &D1Database,
-    account: &str,
-    payment_intent: Option<&str>,
-    charge: &str,
-) -> Result<Option<ChargedOrder>, ApiError> {
-    first(
-        db,
-        "SELECT o.id, o.project_id, o.end_user_id, o.email, o.status, o.amount_total, o.amount_refunded, \
-           o.currency, o.dispute_status, o.dispute_event_at FROM orders o \
-         WHERE ((?1 IS NOT NULL AND o.stripe_payment_intent_id = ?1) OR o.stripe_charge_id = ?2) \
-           AND EXISTS (SELECT 1 FROM checkout_sessions s WHERE s.order_id = o.id AND s.account_id = ?3) \
-         LIMIT 1",
-        &[opt_text(payment_intent), text(charge), text(account)],
-    )
-    .await
 }
 
 /// The guard of every statement after the order's UPDATE: that UPDATE took effect now.
@@ -138,24 +116,6 @@ pub fn settle(
     Ok(statements)
 }
 
-/// The product ids of an order's entitlements, for `entitlement.changed`.
-///
-/// # Errors
-/// Storage failures.
-pub async fn entitled_products(db: &D1Database, order_id: &str) -> Result<Vec<String>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        product_id: String,
-    }
-    let rows: Vec<Row> = super::all(
-        db,
-        "SELECT product_id FROM entitlements WHERE order_id = ?1 ORDER BY product_id",
-        &[text(order_id)],
-    )
-    .await?;
-    Ok(rows.into_iter().map(|r| r.product_id).collect())
-}
-
 /// The subscription of the customer a charge billed on `account`, when it is one of ours
 /// (a subscription's charge, not an order's): its row id, Stripe id and project.
 #[derive(Clone, Debug, Deserialize)]
@@ -166,22 +126,4 @@ pub struct ChargedSubscription {
     pub project_id: String,
     /// Its status as last applied.
     pub status: String,
-}
-
-/// The newest subscription billed to Stripe `customer` (customers are per connected account,
-/// so the id alone names the account's customer).
-///
-/// # Errors
-/// Storage failures.
-pub async fn charged_subscription(
-    db: &D1Database,
-    customer: &str,
-) -> Result<Option<ChargedSubscription>, ApiError> {
-    first(
-        db,
-        "SELECT stripe_subscription_id, project_id, status FROM subscriptions \
-         WHERE stripe_customer_id = ?1 ORDER BY created_at DESC LIMIT 1",
-        &[text(customer)],
-    )
-    .await
 }
