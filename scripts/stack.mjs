@@ -20,7 +20,7 @@ import { parse } from "smol-toml";
 import { edgeFetch } from "./edge.mjs";
 
 export const ROOT = resolve(import.meta.dirname, "..");
-export const WORKERS = ["platform", "catalog", "api", "webhooks", "meter", "stripe-sandbox"];
+export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbox", "meter"];
 /** The one public origin in front of the four Tollgate workers (not the Stripe sandbox). */
 export const GATEWAY = "gateway";
 /** The workers the gateway fronts. */
