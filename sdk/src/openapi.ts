@@ -60,6 +60,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dev/meter/flush": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Flush one end user's metering object to D1 now (development only)
+         * @description For tests and the benchmark: the object writes what D1 lacks at once instead of on its
+         *     alarm (`METER_FLUSH_MS`). `pending` says whether units counted meanwhile still wait;
+         *     `flushes` is how many D1 batches the object wrote since it woke.
+         */
+        post: operations["devMeterFlush"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dev/meter/fail-next-flush": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make one metering object's next flush fail (development only; the retry test) */
+        post: operations["devMeterFailNextFlush"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dev/stripe-signature": {
         parameters: {
             query?: never;
@@ -2517,6 +2556,10 @@ export interface components {
         DetailEnvelope: {
             data: Record<string, never>;
         };
+        MeterTarget: {
+            projectId: string;
+            endUserId: string;
+        };
         Health: {
             /** @enum {string} */
             status: "ok" | "degraded";
@@ -3473,6 +3516,81 @@ export interface operations {
                         /** @constant */
                         status: "ok";
                     };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    devMeterFlush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "projectId": "prj_4bVq2pWd9tZs7kL3mN8xYa",
+                 *       "endUserId": "cus_7hJ2kL9mN4pQ8rS3tV6wXy"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MeterTarget"];
+            };
+        };
+        responses: {
+            /** @description What the flush wrote. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "rows": 1,
+                     *       "pending": false,
+                     *       "flushes": 3
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Counter rows written (one per period and day). */
+                        rows: number;
+                        pending: boolean;
+                        flushes: number;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    devMeterFailNextFlush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "projectId": "prj_4bVq2pWd9tZs7kL3mN8xYa",
+                 *       "endUserId": "cus_7hJ2kL9mN4pQ8rS3tV6wXy"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MeterTarget"];
+            };
+        };
+        responses: {
+            /** @description The next flush will fail once, and be tried again. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example {} */
+                    "application/json": Record<string, never>;
                 };
             };
             default: components["responses"]["Error"];
