@@ -44,6 +44,8 @@ const RUNS = [
   { name: "catalog", worker: "catalog" },
   { name: "platform", worker: "platform" },
   { name: "stripe-sandbox", worker: "stripe-sandbox" },
+  // Internal (bound by script name), but its health and development controls are in the spec.
+  { name: "meter", worker: "meter" },
 ];
 const OPERATOR = "dev_fuzz";
 /** A 1×1 PNG: public assets must sniff as an image. */
