@@ -242,7 +242,11 @@ describe("a project's own JWKS URL", () => {
       stack.call("api", "POST", "/api/data", {
         headers: { "X-Publishable-Key": app.project.publishableKey, "X-End-User-Token": token ?? (await devToken(stack, { sub: "u1", iss: "https://idp.example", aud: "app" })), ...headers },
       });
-    const used = () => count("SELECT COALESCE(SUM(count), 0) AS n FROM usage_counters WHERE project_id = ?1", app.project.id);
+    // What was metered, once the counter objects have flushed to the ledger.
+    const used = async () => {
+      await stack.settleMeters(app.project.id);
+      return count("SELECT COALESCE(SUM(count), 0) AS n FROM usage_counters WHERE project_id = ?1", app.project.id);
+    };
     return { ...app, meter, used };
   }
 
