@@ -73,7 +73,7 @@ export interface paths {
          * Flush one end user's metering object to D1 now (development only)
          * @description For tests and the benchmark: the object writes what D1 lacks at once instead of on its
          *     alarm (`METER_FLUSH_MS`). `pending` says whether units counted meanwhile still wait;
-         *     `flushes` is how many D1 batches the object wrote since it woke.
+         *     `flushes` is how many D1 batches the object has written.
          */
         post: operations["devMeterFlush"];
         delete?: never;
