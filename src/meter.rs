@@ -6,7 +6,6 @@
 //! The wire types between the api worker and the object live here too, so both ends parse
 //! the same shapes.
 
-use crate::outbound::thresholds_crossed;
 use crate::usage::{Limit, Period};
 use serde::{Deserialize, Serialize};
 
@@ -255,12 +254,6 @@ pub fn count(current: u64, cost: u64, limit: Limit) -> Result<u64, u64> {
     if allowed { Ok(after) } else { Err(current) }
 }
 
-/// The thresholds (80 %, 100 %) a call that took the count from `before` to `after` crossed.
-#[must_use]
-pub fn crossed(before: u64, after: u64, limit: Limit) -> Vec<u8> {
-    thresholds_crossed(before, after, limit)
-}
-
 /// What an `Idempotency-Key` the object already holds means for a new call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Retry<'a> {
@@ -473,14 +466,6 @@ mod tests {
                 end: NOW + 3 * day
             }
         );
-    }
-
-    #[test]
-    fn thresholds_fire_on_the_call_that_crosses_them() {
-        assert_eq!(crossed(7, 8, Limit::Count(10)), vec![80]);
-        assert_eq!(crossed(7, 10, Limit::Count(10)), vec![80, 100]);
-        assert!(crossed(8, 9, Limit::Count(10)).is_empty());
-        assert!(crossed(0, 100, Limit::Unlimited).is_empty());
     }
 
     #[test]

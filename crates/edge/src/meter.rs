@@ -3,7 +3,7 @@
 //! changes an end user's allowance — tell their object to read it again before its next
 //! count. Also the one mapping from an object's refusal to the contract's errors.
 
-use crate::db::{self, usage};
+use crate::db;
 use crate::{ApiError, log};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,7 +12,11 @@ use tollgate::meter::{Answer, Call, Refusal, object_name};
 use tollgate::usage::{Limit, Usage};
 use worker::{D1Database, Env, Method, Request, RequestInit, Stub};
 
-fn stub(env: &Env, project_id: &str, end_user_id: &str) -> Result<Stub, ApiError> {
+/// The end user's metering object.
+///
+/// # Errors
+/// A missing binding.
+pub fn stub(env: &Env, project_id: &str, end_user_id: &str) -> Result<Stub, ApiError> {
     Ok(env
         .durable_object("METER")?
         .id_from_name(&object_name(project_id, end_user_id))?
@@ -114,18 +118,6 @@ pub async fn forget_project(
     let ids = db::end_users::live_ids(db, project_id).await?;
     forget(env, request_id, project_id, &ids).await;
     Ok(())
-}
-
-/// The live end user a reference names, for naming their object.
-///
-/// # Errors
-/// Storage failures.
-pub async fn resolve(
-    db: &D1Database,
-    project_id: &str,
-    reference: &str,
-) -> Result<Option<String>, ApiError> {
-    usage::end_user_id(db, project_id, reference).await
 }
 
 /// The contract's error for a refused call (`now` sets `Retry-After` at the limit).

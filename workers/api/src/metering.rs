@@ -17,9 +17,9 @@ use tollgate::keycache::Lru;
 use tollgate::meter::{Answer, Call, KeyedCall, Refusal, Standing};
 use tollgate::outbound::{Envelope, EventType, threshold_event_id};
 use tollgate::usage::{Usage, parse_cost};
-use tollgate_edge::meter;
 use tollgate_edge::outbound as emit;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text, log};
+use tollgate_edge::{db, meter};
 use worker::Response;
 
 thread_local! {
@@ -40,9 +40,10 @@ async fn end_user_id(
     if !fresh && let Some(id) = END_USER_IDS.with(|ids| ids.borrow_mut().get(&slot).cloned()) {
         return Ok((id, true));
     }
-    let id = meter::resolve(&caller.db, &caller.auth.project_id, reference)
+    let id = db::end_users::find(&caller.db, &caller.auth.project_id, reference)
         .await?
-        .ok_or(ApiError::UnknownEndUser)?;
+        .ok_or(ApiError::UnknownEndUser)?
+        .id;
     END_USER_IDS.with(|ids| ids.borrow_mut().insert(slot, id.clone()));
     Ok((id, false))
 }

@@ -16,6 +16,7 @@ use tollgate::meter::{
     self, Allowance, Answer, Call, DayTally, FLUSH_MS, FLUSH_RETRY_MS, KeyRecord, PeriodTally,
     Refusal, Retry, Standing,
 };
+use tollgate::outbound::thresholds_crossed;
 use tollgate::usage::{Limit, Period};
 use tollgate_edge::db::{self, usage};
 use tollgate_edge::{ApiError, log, now_ms};
@@ -290,7 +291,7 @@ impl Meter {
             self.schedule_flush().await?;
         }
         Ok(Answer::Counted {
-            crossed: meter::crossed(current, after, Limit::from_column(limit)),
+            crossed: thresholds_crossed(current, after, Limit::from_column(limit)),
             standing: answer,
             replayed: false,
         })

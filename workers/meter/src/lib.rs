@@ -8,9 +8,8 @@ mod counter;
 mod push;
 
 use serde::Deserialize;
-use tollgate::meter::object_name;
 use tollgate::routing::{Method, Route};
-use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, body, json, serve};
+use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, body, json, meter, serve};
 use worker::{Context, Env, Request, RequestInit, Response, event};
 
 /// A development control, sent on to one counter object.
@@ -59,11 +58,7 @@ async fn handle(route: Control, ctx: Ctx) -> Result<Response, ApiError> {
 /// Sends a control to the object the body names, and answers what it said.
 async fn control(mut ctx: Ctx, path: &str) -> Result<Response, ApiError> {
     let target: Target = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
-    let stub = ctx
-        .env
-        .durable_object("METER")?
-        .id_from_name(&object_name(&target.project_id, &target.end_user_id))?
-        .get_stub()?;
+    let stub = meter::stub(&ctx.env, &target.project_id, &target.end_user_id)?;
     let request = Request::new_with_init(
         &format!("https://meter/{path}"),
         RequestInit::new().with_method(worker::Method::Post),

@@ -142,28 +142,3 @@ pub async fn count(
     .await?;
     Ok(row.map_or(0, |r| u64::try_from(r.count).unwrap_or(0)))
 }
-
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
-}
-
-/// The live end user a reference names (`cus_…` or the developer's external id, an id
-/// winning over an external id that happens to look like one).
-///
-/// # Errors
-/// Storage failures.
-pub async fn end_user_id(
-    db: &D1Database,
-    project_id: &str,
-    reference: &str,
-) -> Result<Option<String>, ApiError> {
-    let row: Option<IdRow> = first(
-        db,
-        "SELECT id FROM end_users WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
-         ORDER BY id = ?2 DESC LIMIT 1",
-        &[text(project_id), text(reference)],
-    )
-    .await?;
-    Ok(row.map(|r| r.id))
-}
