@@ -3,7 +3,8 @@
 // is refused with 429 before storage while a key it was served keeps working; a flood of keys
 // cannot push a hot key out of the isolate cache; and a lookup in flight while its key is
 // revoked cannot write the key back. The evidence is the development-only counter of the api
-// isolate's key-lookup round trips (`X-Tollgate-Dev-Key-Lookups: kv=<reads>,d1=<queries>`),
+// isolate's key-lookup round trips (asked for with `X-Tollgate-Dev-Key-Lookups`, answered
+// `kv=<reads>,d1=<queries>`),
 // the statuses, and KV's own contents.
 
 import assert from "node:assert/strict";
@@ -32,10 +33,13 @@ function madeUpKey(prefix = "sk_test_") {
   return `${prefix}${body}${base62(BigInt(digest.readUInt32BE(0)), 6)}`;
 }
 
+/** Asks a development answer for the isolate's key-lookup round trips (see `roundTrips`). */
+const LOOKUPS = "X-Tollgate-Dev-Key-Lookups";
+
 /** The api isolate's key-lookup round trips so far, from a development answer. */
 function roundTrips(res) {
   const found = /^kv=(\d+),d1=(\d+)$/.exec(res.headers.get("x-tollgate-dev-key-lookups") ?? "");
-  assert.ok(found, "development answers carry the key-lookup counter");
+  assert.ok(found, "development answers carry the key-lookup counter when asked");
   return { kv: Number(found[1]), d1: Number(found[2]) };
 }
 
@@ -47,6 +51,7 @@ const freshAddress = () => `198.51.100.${++addresses}`;
 function whoami(stack, key, ip, at) {
   const headers = key.startsWith("sk_") ? { Authorization: `Bearer ${key}` } : { "X-Publishable-Key": key };
   headers["CF-Connecting-IP"] = ip;
+  headers[LOOKUPS] = "1";
   if (at !== undefined) headers["X-Tollgate-Dev-Now"] = String(at);
   return stack.call("api", "GET", "/api/project", { headers });
 }
@@ -70,7 +75,7 @@ describe("unknown keys, failure budgets and the LRU", () => {
     const secret = madeUpKey();
     const publishable = madeUpKey("pk_test_");
     const cachedBefore = await cachedLookups(stack);
-    const start = roundTrips(await stack.call("api", "GET", "/health"));
+    const start = roundTrips(await stack.call("api", "GET", "/health", { headers: { [LOOKUPS]: "1" } }));
 
     // Act
     const first = await whoami(stack, secret, ip);
@@ -107,7 +112,7 @@ describe("unknown keys, failure budgets and the LRU", () => {
       const refused = await whoami(stack, madeUpKey(), ip, at);
       assert.equal(refused.status, 401, `made-up key ${i + 1} is looked up and refused`);
     }
-    const spent = roundTrips(await stack.call("api", "GET", "/health"));
+    const spent = roundTrips(await stack.call("api", "GET", "/health", { headers: { [LOOKUPS]: "1" } }));
 
     // Act
     const over = await whoami(stack, madeUpKey(), ip, at + 10);
@@ -155,7 +160,7 @@ describe("unknown keys, failure budgets and the LRU", () => {
       const flood = await whoami(stack, madeUpKey(i % 2 ? "sk_test_" : "pk_test_"), `203.0.113.${Math.floor(i / 5)}`);
       assert.equal(flood.status, 401);
     }
-    const beforeHot = roundTrips(await stack.call("api", "GET", "/health"));
+    const beforeHot = roundTrips(await stack.call("api", "GET", "/health", { headers: { [LOOKUPS]: "1" } }));
     const hotAfterFlood = await whoami(stack, hot.secretKey, ip);
     assert.equal(hotAfterFlood.status, 200);
     assert.deepEqual(roundTrips(hotAfterFlood), beforeHot, "made-up keys never evict a found one");

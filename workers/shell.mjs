@@ -1,6 +1,6 @@
 // The JavaScript shell around every Rust worker. It turns anything the Rust side throws into
 // the contract's opaque 500 `{ error, code, requestId }` and logs the cause under the
-// request id.
+// request id, and it gives every answer the headers all of them carry.
 //
 // Panics need more than a try/catch: on wasm32 a panic is a trap that unwinds nothing, and in
 // an async handler it fires inside a microtask, leaving the request's promise pending for
@@ -58,11 +58,24 @@ function logBackground(kind, err) {
   console.error(JSON.stringify({ level: "error", event: "uncaught", kind, requestId, cause: String(err?.stack ?? err) }));
 }
 
+/**
+ * The headers every answer carries unless its handler chose otherwise: no content sniffing,
+ * and no caching. Set here rather than in Rust because each header Rust sets is a crossing
+ * into JavaScript, several microseconds a request (docs/benchmarks.md). An answer passed
+ * through from another Tollgate worker (the gateway's) already has both.
+ */
+function secured(response) {
+  const headers = response.headers;
+  if (!headers.has("X-Content-Type-Options")) headers.set("X-Content-Type-Options", "nosniff");
+  if (!headers.has("Cache-Control")) headers.set("Cache-Control", "no-store");
+  return response;
+}
+
 export function shell(RustWorker) {
   return {
     async fetch(request, env, ctx) {
       try {
-        return await guarded(() => new RustWorker(ctx, env).fetch(request));
+        return secured(await guarded(() => new RustWorker(ctx, env).fetch(request)));
       } catch (err) {
         return opaqueFailure(request, err);
       }

@@ -1,5 +1,6 @@
-//! Configuration read from a worker's bindings, parsed once per request into typed values.
+//! Configuration read from a worker's bindings, parsed once per isolate into typed values.
 
+use std::cell::OnceCell;
 use worker::Env;
 
 /// Where a worker runs. Development-only routes and controls exist only in `Development`.
@@ -28,15 +29,33 @@ impl Environment {
 pub struct Config {
     /// The deployment environment.
     pub environment: Environment,
+    /// Whether to log one line per request (`REQUEST_LOG=1`, honoured in development only:
+    /// `npm start` asks for it, the tests and the bench do not).
+    pub request_log: bool,
+}
+
+thread_local! {
+    static READ: OnceCell<Config> = const { OnceCell::new() };
 }
 
 impl Config {
-    /// Reads the configuration from the worker's bindings.
+    /// The configuration in the worker's bindings.
+    ///
+    /// Read on an isolate's first request and kept: variables are fixed for a deployment and
+    /// an isolate never outlives its deployment, while each read is a crossing into
+    /// JavaScript on every request's path.
     #[must_use]
     pub fn from_env(env: &Env) -> Self {
-        let environment = env.var("ENVIRONMENT").ok().map(|v| v.to_string());
+        READ.with(|read| *read.get_or_init(|| Self::read(env)))
+    }
+
+    fn read(env: &Env) -> Self {
+        let var = |name| env.var(name).ok().map(|v| v.to_string());
+        let environment = Environment::parse(var("ENVIRONMENT").as_deref());
         Self {
-            environment: Environment::parse(environment.as_deref()),
+            environment,
+            request_log: environment == Environment::Development
+                && var("REQUEST_LOG").as_deref() == Some("1"),
         }
     }
 }

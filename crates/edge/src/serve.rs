@@ -96,17 +96,17 @@ impl Ctx {
     }
 }
 
-/// In development only: every answer says how many key-lookup round trips this isolate has
-/// made so far (`kv=<reads>,d1=<queries>`).
+/// In development only: a request carrying this header (any value) is answered with how many
+/// key-lookup round trips this isolate has made so far (`kv=<reads>,d1=<queries>`).
 const KEY_LOOKUPS_HEADER: &str = "X-Tollgate-Dev-Key-Lookups";
 
 /// In development only: a request may say what time it is (Unix ms), so tests can cross
-/// period boundaries. Ignored everywhere else.
+/// period boundaries. Never read anywhere else.
 const CLOCK_HEADER: &str = "X-Tollgate-Dev-Now";
 
-fn clock(header: &Option<String>, development: bool) -> i64 {
+fn clock(header: &Option<String>) -> i64 {
     match header.as_deref().and_then(|v| v.parse::<i64>().ok()) {
-        Some(at) if development && at > 0 => at,
+        Some(at) if at > 0 => at,
         _ => now_ms(),
     }
 }
@@ -157,18 +157,27 @@ where
     F: Future<Output = Result<Response, ApiError>>,
 {
     crate::panic::install_hook();
-    let request_id = RequestId::from_incoming(req.headers().get("X-Request-Id")?.as_deref());
+    // Each `req.headers()` is a crossing into JavaScript of its own: fetched once.
+    let headers = req.headers();
+    let request_id = RequestId::from_incoming(headers.get("X-Request-Id")?.as_deref());
     let config = Config::from_env(&env);
     let development = config.environment == Environment::Development;
     // The raw token: `worker::Method` turns every method it does not know into GET.
     let method = Method::parse(&req.inner().method());
-    let origin = allowed_origin(spec.cors, &env, req.headers().get("Origin")?.as_deref());
+    let origin = allowed_origin(spec.cors, &env, headers.get("Origin")?.as_deref());
     let preflight =
-        method == Some(Method::Options) && req.headers().has("Access-Control-Request-Method")?;
-    // `npm start` asks for one line per request (never the tests or the bench, which set no
-    // REQUEST_LOG): method, path, status, time and request id.
-    let access = (development && env.var("REQUEST_LOG").is_ok_and(|v| v.to_string() == "1"))
+        method == Some(Method::Options) && headers.has("Access-Control-Request-Method")?;
+    // One line per request for `npm start`: method, path, status, time and request id.
+    let access = config
+        .request_log
         .then(|| (req.inner().method(), loggable_path(&req.path()), now_ms()));
+    // Development's evidence of key lookups, on the answers of requests that ask for it.
+    let count_lookups = development && headers.has(KEY_LOOKUPS_HEADER)?;
+    let now = if development {
+        clock(&headers.get(CLOCK_HEADER)?)
+    } else {
+        now_ms()
+    };
     let outcome = if preflight {
         match origin {
             Some(_) => Response::empty()
@@ -179,13 +188,18 @@ where
             )),
         }
     } else {
-        dispatch(req, env, config, &request_id, method, spec, handle).await
+        let arrival = Arrival {
+            config,
+            now_ms: now,
+            method,
+        };
+        dispatch(req, env, arrival, &request_id, spec, handle).await
     };
     let response = match outcome {
         Ok(response) => response,
         Err(error) => error.into_response(&request_id)?,
     };
-    if development {
+    if count_lookups {
         // Timing-free evidence for tests of which requests reached storage for a key.
         response
             .headers()
@@ -238,12 +252,19 @@ fn allowed_origin(cors: Cors, env: &Env, origin: Option<&str>) -> Option<String>
     }
 }
 
+/// What the pipeline read off a request before routing it.
+#[derive(Debug)]
+struct Arrival {
+    config: Config,
+    now_ms: i64,
+    method: Option<Method>,
+}
+
 async fn dispatch<R, H, F>(
     req: Request,
     env: Env,
-    config: Config,
+    arrival: Arrival,
     request_id: &RequestId,
-    method: Option<Method>,
     spec: &WorkerSpec<R>,
     handle: H,
 ) -> Result<Response, ApiError>
@@ -252,8 +273,12 @@ where
     H: FnOnce(R, Ctx) -> F,
     F: Future<Output = Result<Response, ApiError>>,
 {
+    let Arrival {
+        config,
+        now_ms: now,
+        method,
+    } = arrival;
     let development = config.environment == Environment::Development;
-    let req_now = req.headers().get(CLOCK_HEADER)?;
     let shared = if development {
         SHARED_DEVELOPMENT
     } else {
@@ -299,7 +324,7 @@ where
                 config,
                 request_id: request_id.clone(),
                 params,
-                now_ms: clock(&req_now, development),
+                now_ms: now,
             };
             handle(route, ctx).await
         }
@@ -394,10 +419,8 @@ fn finish(
             headers.set("Access-Control-Max-Age", "600")?;
         }
     }
-    headers.set("X-Content-Type-Options", "nosniff")?;
-    if !headers.has("Cache-Control")? {
-        headers.set("Cache-Control", "no-store")?;
-    }
+    // `X-Content-Type-Options` and the default `Cache-Control` are the shell's
+    // (workers/shell.mjs): JavaScript sets them without a crossing.
     if head {
         let status = response.status_code();
         let headers = response.headers().clone();
