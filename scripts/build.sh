@@ -5,13 +5,13 @@
 # developer console (scripts/console.mjs: types from the contract, tsc, vite, the first-load
 # JS budget), so a deploy ships the console of its own commit, and the SDK (scripts/sdk.mjs:
 # tsc to sdk/dist, the clients' min+gz sizes).
-# Usage: scripts/build.sh [worker…]   (default: all seven, the console and the SDK)
+# Usage: scripts/build.sh [worker…]   (default: all eight, the console and the SDK)
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TOLLGATE_ROOT"
 
-WORKERS=(platform catalog api webhooks meter stripe-sandbox gateway)
+WORKERS=(platform catalog api billing webhooks meter stripe-sandbox gateway)
 CONSOLE=1
 if [ $# -gt 0 ]; then
   WORKERS=("$@")

@@ -20,14 +20,14 @@ import { parse } from "smol-toml";
 import { edgeFetch } from "./edge.mjs";
 
 export const ROOT = resolve(import.meta.dirname, "..");
-export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbox", "meter"];
+export const WORKERS = ["platform", "catalog", "api", "webhooks", "stripe-sandbox", "meter", "billing"];
 /** The one public origin in front of the four Tollgate workers (not the Stripe sandbox). */
 export const GATEWAY = "gateway";
 /** The workers the gateway fronts. */
 export const PUBLIC_WORKERS = ["platform", "catalog", "api", "webhooks"];
 
 /** Fixed ports for `npm start`: the one origin first; tests ask for free ones (port 0). */
-export const DEFAULT_PORTS = { gateway: 8787, platform: 8788, catalog: 8789, api: 8790, webhooks: 8791, "stripe-sandbox": 8792, meter: 8793 };
+export const DEFAULT_PORTS = { gateway: 8787, platform: 8788, catalog: 8789, api: 8790, webhooks: 8791, "stripe-sandbox": 8792, meter: 8793, billing: 8794 };
 
 /** The audience the development issuer's tokens carry and the platform expects. */
 export const DEV_AUDIENCE = "tollgate-console";

@@ -30,8 +30,9 @@ const MAX_EXAMPLES = Number(process.env.FUZZ_MAX_EXAMPLES ?? 50);
 /** Operations of the api worker that need a store project's keys (the rest speak for a SaaS app). */
 const STORE_OPERATIONS = ["cartCheckout", "listProducts", "listEntitlements", "revokeEntitlement", "issueDownload"];
 /**
- * The runs, one per worker (the api worker's in two, one per project type), the api worker
- * first: the developer routes of the others archive tiers and disconnect Stripe.
+ * The runs, one per worker (the api and billing workers' in several, one per project type and
+ * key lane), the customer API first: the developer routes of the others archive tiers and
+ * disconnect Stripe.
  */
 const RUNS = [
   { name: "api (app keys)", worker: "api", project: "saas", skip: STORE_OPERATIONS },
@@ -40,6 +41,9 @@ const RUNS = [
   // gets a run of its own.
   { name: "api (app publishable key)", worker: "api", project: "saas", lane: "publishable", skip: STORE_OPERATIONS },
   { name: "api (shop publishable key)", worker: "api", project: "store", lane: "publishable", only: STORE_OPERATIONS },
+  // The buying routes again, straight to the worker the api forwards them to.
+  { name: "billing (app keys)", worker: "billing", project: "saas", skip: STORE_OPERATIONS },
+  { name: "billing (shop keys)", worker: "billing", project: "store", only: STORE_OPERATIONS },
   { name: "webhooks", worker: "webhooks" },
   { name: "catalog", worker: "catalog" },
   { name: "platform", worker: "platform" },

@@ -274,6 +274,23 @@ describe("a key the api isolate has cached, then changed", () => {
     assert.deepEqual([next.status, next.body.code], [401, "invalid_api_key"]);
   });
 
+  test("a revoked key the billing worker has cached is refused on a buying route at its very next use", async () => {
+    // Arrange: one call through the api's billing route leaves the key in a billing isolate.
+    const dev = await signIn(stack, "keyauth_billing_revoke");
+    const { project, secretKey, key } = await createProject(dev);
+    const headers = { Authorization: `Bearer ${secretKey}`, "X-User-Id": "nobody", "CF-Connecting-IP": freshAddress() };
+    const warm = await stack.call("api", "GET", "/api/subscription", { headers });
+    assert.deepEqual([warm.status, warm.body.code], [404, "unknown_end_user"], warm.text);
+
+    // Act
+    const revoked = await dev.call("POST", `/v1/projects/${project.id}/keys/${key.id}/revoke`);
+    const next = await stack.call("api", "GET", "/api/subscription", { headers });
+
+    // Assert: the api relayed the platform's notice to the billing worker.
+    assert.equal(revoked.status, 200, revoked.text);
+    assert.deepEqual([next.status, next.body.code], [401, "invalid_api_key"]);
+  });
+
   test("a secret key's last use shows on the keys list, kept to within five minutes and never moved back", async () => {
     // Arrange
     const dev = await signIn(stack, "keyauth_last_used");
@@ -297,16 +314,18 @@ describe("a key the api isolate has cached, then changed", () => {
     assert.deepEqual(seen, [null, start, start, start + 360_000, start + 360_000]);
   });
 
-  test("the api worker's cache notice route answers 404 to anything unsigned or stale, like an unknown route", async () => {
+  test("the api and billing workers' cache notice routes answer 404 to anything unsigned or stale, like an unknown route", async () => {
     const body = JSON.stringify({ cacheKeys: ["auth:pk:pk_test_x"], at: Date.now() });
     const cases = [
       ["no tag", {}],
       ["a made-up tag", { "X-Tollgate-Internal": "0".repeat(64) }],
       ["a tag for another body", { "X-Tollgate-Internal": createHmac("sha256", "x").update(body).digest("hex") }],
     ];
-    for (const [name, headers] of cases) {
-      const res = await stack.call("api", "POST", "/internal/keys/forget", { headers: { "Content-Type": "application/json", ...headers }, body });
-      assert.deepEqual([res.status, res.body.code], [404, "not_found"], name);
+    for (const worker of ["api", "billing"]) {
+      for (const [name, headers] of cases) {
+        const res = await stack.call(worker, "POST", "/internal/keys/forget", { headers: { "Content-Type": "application/json", ...headers }, body });
+        assert.deepEqual([res.status, res.body.code], [404, "not_found"], `${worker}: ${name}`);
+      }
     }
   });
 });

@@ -77,6 +77,14 @@ test("the route tables are read from the source (the extraction itself works)", 
   assert.ok(tables.webhooks.ROUTES.some((r) => r.pattern === "/v1/projects/{id}/webhook-endpoints/{endpointId}/rotate-secret"));
 });
 
+test("the api worker forwards exactly the billing worker's customer routes, so one base URL answers them all", () => {
+  const key = (r) => `${r.method.toUpperCase()} ${r.pattern}`;
+  const forwarded = tables.api.ROUTES.filter((r) => r.variant === "Api::Billing").map(key).sort();
+  const billing = tables.billing.ROUTES.filter((r) => !r.pattern.startsWith("/internal/")).map(key).sort();
+  assert.ok(billing.length > 5, "billing has a ROUTES table");
+  assert.deepEqual(forwarded, billing);
+});
+
 for (const worker of WORKERS) {
   test(`every route the ${worker} worker serves is in the spec under its tag, and nothing more`, () => {
     const code = codeRoutes(worker);

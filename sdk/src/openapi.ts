@@ -1425,7 +1425,8 @@ export interface paths {
         /**
          * Drop cached key records from the answering isolate (service binding from the platform worker only)
          * @description Not public: after a key rotation, revocation or project deletion, the platform worker
-         *     calls it over its `API` service binding, so the api worker's answering isolate reads
+         *     calls it over its `API` service binding, and the api worker relays it as it came to
+         *     the billing worker over its `BILLING` binding, so each one's answering isolate reads
          *     the changed record (a rotated key's grace end, a revocation) at the next use instead
          *     of after its 30 s cache. Signed like `/internal/reconcile`: the body carries its own
          *     time (`at`, Unix ms) and `X-Tollgate-Internal` an HMAC-SHA256 of the body under a key
@@ -2564,7 +2565,7 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "degraded";
             /** @enum {string} */
-            worker: "platform" | "catalog" | "api" | "webhooks" | "meter" | "stripe-sandbox" | "gateway";
+            worker: "platform" | "catalog" | "api" | "billing" | "webhooks" | "meter" | "stripe-sandbox" | "gateway";
             version: string;
             checks?: {
                 d1: components["schemas"]["StorageCheck"];

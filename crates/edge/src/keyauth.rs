@@ -521,46 +521,54 @@ struct ForgetNotice {
 pub const FORGET_NOTICE_PATH: &str = "/internal/keys/forget";
 
 async fn notify_api(env: &Env, keys: &[String]) -> Result<(), ApiError> {
-    let Ok(api) = env.service("API") else {
+    if env.service("API").is_err() {
         return Ok(());
-    };
+    }
     let notice = serde_json::to_string(&ForgetNotice {
         cache_keys: keys.to_vec(),
         at: crate::now_ms(),
     })?;
     let pepper = crate::secrets::pepper(env)?;
+    let tag = tollgate::internal::sign(&pepper, notice.as_bytes());
+    send_notice(env, "API", &tag, notice.into_bytes()).await
+}
+
+/// Posts a signed notice to the worker bound as `binding`.
+async fn send_notice(env: &Env, binding: &str, tag: &str, notice: Vec<u8>) -> Result<(), ApiError> {
+    let sibling = env.service(binding)?;
     let headers = worker::Headers::new();
-    headers.set(
-        tollgate::internal::HEADER,
-        &tollgate::internal::sign(&pepper, notice.as_bytes()),
-    )?;
+    headers.set(tollgate::internal::HEADER, tag)?;
     headers.set("Content-Type", "application/json")?;
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post)
         .with_headers(headers)
-        .with_body(Some(notice.into()));
+        .with_body(Some(js_sys::Uint8Array::from(notice.as_slice()).into()));
     // The host is never resolved: a service binding goes straight to the worker.
-    let answer = api
+    let answer = sibling
         .fetch(
-            format!("https://api.internal{FORGET_NOTICE_PATH}"),
+            format!("https://sibling.internal{FORGET_NOTICE_PATH}"),
             Some(init),
         )
         .await?;
     match answer.status_code() {
         204 => Ok(()),
         status => Err(ApiError::internal(format!(
-            "the api worker answered {status}"
+            "the worker bound as {binding} answered {status}"
         ))),
     }
 }
 
 /// `POST /internal/keys/forget` on the api worker: a sibling worker's [`ForgetNotice`],
-/// signed under `KEY_PEPPER` (`tollgate::internal`), drops those entries from this isolate.
+/// signed under `KEY_PEPPER` (`tollgate::internal`), drops those entries from this isolate,
+/// and is passed on as it came to the worker bound as `relay` (the api's billing half).
 /// Anything unsigned, stale or malformed answers 404, like an unknown route.
 ///
 /// # Errors
 /// [`ApiError::NotFound`] for anything but a valid notice.
-pub async fn take_forget_notice(ctx: &mut Ctx) -> Result<worker::Response, ApiError> {
+pub async fn take_forget_notice(
+    ctx: &mut Ctx,
+    relay: Option<&str>,
+) -> Result<worker::Response, ApiError> {
     let tag = ctx
         .header(tollgate::internal::HEADER)?
         .ok_or(ApiError::NotFound)?;
@@ -575,6 +583,15 @@ pub async fn take_forget_notice(ctx: &mut Ctx) -> Result<worker::Response, ApiEr
         return Err(ApiError::NotFound);
     }
     forget_here(&ctx.env, &notice.cache_keys);
+    if let Some(binding) = relay
+        && let Err(err) = send_notice(&ctx.env, binding, &tag, bytes).await
+    {
+        // As for the first notice: the isolate bound (`KEY_CACHE_SECONDS`) still holds.
+        worker::console_warn!(
+            "{}",
+            serde_json::json!({ "level": "warn", "event": "key_cache_notice", "to": binding, "cause": err.for_log() })
+        );
+    }
     Ok(worker::Response::empty()?.with_status(204))
 }
 

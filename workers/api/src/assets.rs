@@ -2,10 +2,10 @@
 //! the secret key (the same work as the console's routes, audited under the key's id), and
 //! anyone fetches a public image by its URL. Private files never leave through here.
 
-use crate::lanes::{self, Caller};
 use tollgate::assets::public_key;
 use tollgate_edge::assets::{self, Owner};
 use tollgate_edge::audit::Actor;
+use tollgate_edge::lanes::{self, Caller};
 use tollgate_edge::{ApiError, Ctx};
 use worker::Response;
 

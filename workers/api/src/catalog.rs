@@ -4,12 +4,12 @@
 //! Answers are cached in the isolate for [`CACHE_MS`] (10 s) per project: the catalog is read
 //! on every storefront page view and changes rarely, so a change shows within 10 s.
 
-use crate::lanes;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use tollgate::usage::Limit;
 use tollgate_edge::db::catalog::{self, ProductRow, TierRow};
+use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, json};
 use worker::Response;
 

@@ -2,7 +2,6 @@
 //! update (a plan change never resets usage) and delete (usage and tokens go, billing
 //! records stay). Another project's customer answers 404.
 
-use crate::lanes::{self, Caller};
 use serde_json::json;
 use tollgate::Mode;
 use tollgate::customer_api::{CreateCustomerInput, CustomerView, UpdateCustomerInput};
@@ -13,6 +12,7 @@ use tollgate_edge::db::{
     self,
     end_users::{Changes, EndUserRow},
 };
+use tollgate_edge::lanes::{self, Caller};
 use tollgate_edge::outbound as emit;
 use tollgate_edge::{ApiError, Ctx, body, json, limits, list, meter};
 use worker::Response;

@@ -3,9 +3,9 @@
 //! `data` and dream-api's `metrics`, `customers`, `tiers`, `keys`, `webhook` and `filters`
 //! beside it. One D1 batch of 15 statements (`db::dashboard`), one round trip.
 
-use crate::lanes;
 use tollgate::dashboard::{Filters, dream_api};
 use tollgate_edge::db::dashboard::{self, Scope};
+use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, json};
 use worker::Response;
 

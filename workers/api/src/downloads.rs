@@ -5,10 +5,10 @@
 //! expiry, checks the entitlement and the asset again in storage, then streams the private
 //! object as an attachment, with byte ranges. The token is never logged.
 
-use crate::lanes;
 use serde_json::json;
 use tollgate::assets::{ByteRange, attachment};
 use tollgate::download::{self, DownloadClaims, DownloadInput, DownloadRefusal, TOKEN_SECONDS};
+use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, assets, body, db, json, secrets};
 use worker::Response;
 

@@ -2,10 +2,10 @@
 //! active subscriptions) and `POST /api/entitlements/{id}/revoke` (secret key, audited), which
 //! stops every download of an order entitlement at once — including links already issued.
 
-use crate::lanes;
 use serde_json::json;
 use tollgate_edge::audit::Actor;
 use tollgate_edge::db;
+use tollgate_edge::lanes;
 use tollgate_edge::revoke::{self, Revocation};
 use tollgate_edge::{ApiError, Ctx, json, list};
 use worker::Response;

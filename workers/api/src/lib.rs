@@ -2,41 +2,34 @@
 //! the public catalog, the project's dashboard, assets and protected downloads. Paths and
 //! field names follow dream-api's so its integrations keep working.
 //!
-//! Its metering counts in the meter worker's objects, and its live checkout streams are held by
-//! that worker's `CheckoutPush` objects (see `metering`, `push`).
+//! Its metering counts in the meter worker's objects (see `metering`). Its buying routes
+//! (checkout, the billing portal, subscriptions) are the billing worker's: they are in the
+//! table below, so the api answers every customer-API path, and go there unchanged over a
+//! service binding, which keeps the checkout flows' code out of the metering worker.
 //!
 //! A thin shell: it names its routes and hands each request to the shared pipeline in
 //! `tollgate-edge`, which also serves `/health` and answers unknown routes.
 
 mod assets;
 mod catalog;
-mod checkout;
 mod customers;
 mod dashboard;
 mod downloads;
 mod entitlements;
-mod lanes;
 mod metering;
-mod push;
-mod subscription;
 mod tokens;
 
 use serde_json::json;
-use tollgate::subscription::Route as Plan;
 use tollgate::{Detail, Method, Route};
+use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, json, serve};
 use worker::{Context, Env, Request, Response, event};
 
 /// This worker's own routes; the shared ones (`/health`) come from the pipeline.
 #[derive(Clone, Copy, Debug)]
 enum Api {
-    CreateCheckout,
-    CartCheckout,
-    CheckoutStatus,
-    CheckoutEvents,
-    CheckoutStreamToken,
-    Reconcile,
-    CustomerPortal,
+    /// A route of the billing worker's, forwarded there.
+    Billing,
     Project,
     Track,
     Usage,
@@ -57,13 +50,11 @@ enum Api {
     IssueDownload,
     Download,
     Dashboard,
-    Subscription,
-    CancelSubscription,
-    ResumeSubscription,
-    ChangeSubscription,
     ForgetKeys,
 }
 
+/// The `Api::Billing` routes are exactly the billing worker's (tests/openapi.test.mjs holds the
+/// two tables equal).
 const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Get, "/api/project", Api::Project),
     Route::new(Method::Post, "/api/data", Api::Track),
@@ -75,45 +66,29 @@ const ROUTES: &[Route<Api>] = &[
     Route::new(Method::Get, "/api/customers/{id}", Api::GetCustomer),
     Route::new(Method::Patch, "/api/customers/{id}", Api::UpdateCustomer),
     Route::new(Method::Delete, "/api/customers/{id}", Api::DeleteCustomer),
-    Route::new(Method::Post, "/api/create-checkout", Api::CreateCheckout),
-    Route::new(Method::Post, "/api/cart/checkout", Api::CartCheckout),
-    Route::new(
-        Method::Get,
-        "/api/checkout/{sessionId}",
-        Api::CheckoutStatus,
-    ),
+    Route::new(Method::Post, "/api/create-checkout", Api::Billing),
+    Route::new(Method::Post, "/api/cart/checkout", Api::Billing),
+    Route::new(Method::Get, "/api/checkout/{sessionId}", Api::Billing),
     Route::new(
         Method::Get,
         "/api/checkout/{sessionId}/events",
-        Api::CheckoutEvents,
+        Api::Billing,
     ),
     Route::new(
         Method::Post,
         "/api/checkout/{sessionId}/stream-token",
-        Api::CheckoutStreamToken,
+        Api::Billing,
     ),
     Route::new(
         Method::Post,
         "/api/checkout/{sessionId}/reconcile",
-        Api::Reconcile,
+        Api::Billing,
     ),
-    Route::new(Method::Post, "/api/customer-portal", Api::CustomerPortal),
-    Route::new(Method::Get, "/api/subscription", Api::Subscription),
-    Route::new(
-        Method::Post,
-        "/api/subscription/cancel",
-        Api::CancelSubscription,
-    ),
-    Route::new(
-        Method::Post,
-        "/api/subscription/resume",
-        Api::ResumeSubscription,
-    ),
-    Route::new(
-        Method::Post,
-        "/api/subscription/change",
-        Api::ChangeSubscription,
-    ),
+    Route::new(Method::Post, "/api/customer-portal", Api::Billing),
+    Route::new(Method::Get, "/api/subscription", Api::Billing),
+    Route::new(Method::Post, "/api/subscription/cancel", Api::Billing),
+    Route::new(Method::Post, "/api/subscription/resume", Api::Billing),
+    Route::new(Method::Post, "/api/subscription/change", Api::Billing),
     Route::new(Method::Get, "/api/tiers", Api::Tiers),
     Route::new(Method::Get, "/api/products", Api::Products),
     Route::new(Method::Get, "/api/assets", Api::ListAssets),
@@ -165,9 +140,16 @@ async fn project(ctx: Ctx) -> Result<Response, ApiError> {
     )
 }
 
-/// `POST /internal/keys/forget`: the platform worker's signed notice that key records changed.
+/// `POST /internal/keys/forget`: the platform worker's signed notice that key records
+/// changed, relayed to the billing worker, whose isolates cache keys too.
 async fn forget_keys(mut ctx: Ctx) -> Result<Response, ApiError> {
-    tollgate_edge::keyauth::take_forget_notice(&mut ctx).await
+    tollgate_edge::keyauth::take_forget_notice(&mut ctx, Some("BILLING")).await
+}
+
+/// A billing route: the request goes to the billing worker as it came, under this
+/// request's id, and its answer comes back as it went.
+async fn billing(ctx: Ctx) -> Result<Response, ApiError> {
+    tollgate_edge::forward::to(ctx, "BILLING").await
 }
 
 async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
@@ -181,13 +163,7 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::GetCustomer => customers::get(ctx).await,
         Api::UpdateCustomer => customers::update(ctx).await,
         Api::DeleteCustomer => customers::delete(ctx).await,
-        Api::CreateCheckout => checkout::subscription(ctx).await,
-        Api::CartCheckout => checkout::cart(ctx).await,
-        Api::CheckoutStatus => checkout::status(ctx).await,
-        Api::Reconcile => checkout::reconcile(ctx).await,
-        Api::CheckoutEvents => push::events(ctx).await,
-        Api::CheckoutStreamToken => push::stream_token(ctx).await,
-        Api::CustomerPortal => checkout::portal(ctx).await,
+        Api::Billing => billing(ctx).await,
         Api::Tiers => catalog::tiers(ctx).await,
         Api::Products => catalog::products(ctx).await,
         Api::ListAssets => assets::list(ctx).await,
@@ -199,10 +175,6 @@ async fn handle(route: Api, ctx: Ctx) -> Result<Response, ApiError> {
         Api::IssueDownload => downloads::issue(ctx).await,
         Api::Download => downloads::fetch(ctx).await,
         Api::Dashboard => dashboard::get(ctx).await,
-        Api::Subscription => subscription::get(ctx).await,
-        Api::CancelSubscription => subscription::write(ctx, Plan::Cancel).await,
-        Api::ResumeSubscription => subscription::write(ctx, Plan::Resume).await,
-        Api::ChangeSubscription => subscription::write(ctx, Plan::Change).await,
         Api::ForgetKeys => forget_keys(ctx).await,
     }
 }

@@ -7,7 +7,6 @@
 //! The plan is always resolved from Tollgate's records (subscription → tier; else the
 //! assigned tier; else the project's default) — never from a header or a claim.
 
-use crate::lanes::{self, Caller, EndUserRef};
 use serde::Serialize;
 use serde_json::json;
 use std::cell::RefCell;
@@ -17,6 +16,7 @@ use tollgate::keycache::Lru;
 use tollgate::meter::{Answer, Call, KeyedCall, Refusal, Standing};
 use tollgate::outbound::{Envelope, EventType, threshold_event_id};
 use tollgate::usage::{Usage, parse_cost};
+use tollgate_edge::lanes::{self, Caller, EndUserRef};
 use tollgate_edge::outbound as emit;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text, log};
 use tollgate_edge::{db, meter};

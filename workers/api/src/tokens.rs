@@ -1,10 +1,10 @@
 //! `POST /api/customer-token` (secret key): a short-lived token for one end user of this
 //! project, which a browser then sends with the publishable key.
 
-use crate::lanes;
 use serde_json::json;
 use tollgate::customer_api::CustomerTokenInput;
 use tollgate::end_user::{self, TokenClaims};
+use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, body, db, json};
 use worker::Response;
 

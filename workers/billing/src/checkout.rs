@@ -2,7 +2,6 @@
 //! of a session, and the billing portal — each on the project's connected Stripe account,
 //! with every price resolved on the server and every return URL on the project's origins.
 
-use crate::lanes::{self, Caller, buyer};
 use serde_json::json;
 use tollgate::Mode;
 use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCheckoutInput};
@@ -17,6 +16,7 @@ use tollgate_edge::db::end_users::EndUserRow;
 use tollgate_edge::db::{self};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::keyauth::Lane;
+use tollgate_edge::lanes::{self, Caller, buyer};
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text, ratelimit};
 use worker::{D1PreparedStatement, Headers, Method, RequestInit, Response};

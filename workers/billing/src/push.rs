@@ -6,10 +6,10 @@
 //! `POST /api/checkout/{sessionId}/stream-token`, since it cannot send headers.
 
 use crate::checkout::{NOT_OWNER, owns};
-use crate::lanes;
 use serde_json::json;
 use tollgate::{Detail, stream_token};
 use tollgate_edge::db::checkout as store;
+use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, json};
 use worker::{Headers, Response, ResponseBody};
 

@@ -5,11 +5,11 @@
 //! subscription immediately.
 
 use crate::checkout::finish;
-use crate::lanes::{self, Caller, buyer};
 use tollgate::Detail;
 use tollgate::subscription::{Route, WriteInput};
 use tollgate_edge::audit::Actor;
 use tollgate_edge::keyauth::Lane;
+use tollgate_edge::lanes::{self, Caller, buyer};
 use tollgate_edge::subscription::{self as flow, Owner, View};
 use tollgate_edge::{ApiError, Ctx, body, idempotent, json};
 use worker::Response;

@@ -1,26 +1,31 @@
 //! Who is calling the customer API: the key lanes (secret for servers, publishable for
-//! browsers) and, for end-user routes, which end user the call is about.
+//! browsers) and, for end-user routes, which end user the call is about. Shared by the two
+//! workers that answer it, api and billing.
 
+use crate::db::end_users::{self, EndUserRow};
+use crate::developer::{self, Issuer};
+use crate::keyauth::{self, Lane, ProjectAuth};
+use crate::{ApiError, Ctx, db, log, ratelimit, secrets};
 use tollgate::Pepper;
 use tollgate::end_user::{self, TokenRefusal};
-use tollgate_edge::db::end_users::{self, EndUserRow};
-use tollgate_edge::developer::{self, Issuer};
-use tollgate_edge::keyauth::{self, Lane, ProjectAuth};
-use tollgate_edge::{ApiError, Ctx, db, log, ratelimit, secrets};
 use worker::D1Database;
 
 /// A caller whose key resolved to a project.
-pub(crate) struct Caller {
-    pub(crate) auth: ProjectAuth,
-    pub(crate) db: D1Database,
-    pub(crate) pepper: Pepper,
+#[derive(Debug)]
+pub struct Caller {
+    /// The project the key speaks for, its mode and lane.
+    pub auth: ProjectAuth,
+    /// The database the key was found in.
+    pub db: D1Database,
+    /// The key pepper, for the end-user lookups that hash.
+    pub pepper: Pepper,
 }
 
 impl Caller {
     /// The `Idempotency-Key` space of one action by one end user (`None`: a guest), so a key
     /// two end users both pick, or one reused for another action, never replays another's
     /// answer.
-    pub(crate) fn key_space(&self, action: &str, end_user: Option<&str>) -> String {
+    pub fn key_space(&self, action: &str, end_user: Option<&str>) -> String {
         format!(
             "{}:{action}:{}",
             self.auth.project_id,
@@ -31,13 +36,13 @@ impl Caller {
 
 /// Any valid key: a secret key, or a publishable key (public and end-user routes), within
 /// its rate limit — per secret key, or per publishable key and client address.
-pub(crate) async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {
+pub async fn any_key(ctx: &Ctx) -> Result<Caller, ApiError> {
     admit(ctx, keyauth::presented(ctx)?).await
 }
 
 /// The publishable key a URL carries (`?publishableKey=pk_…`), for the one route a browser
 /// opens without headers (the checkout event stream, with its stream token).
-pub(crate) async fn publishable_in_query(ctx: &Ctx) -> Result<Caller, ApiError> {
+pub async fn publishable_in_query(ctx: &Ctx) -> Result<Caller, ApiError> {
     let raw = ctx
         .query()
         .into_iter()
@@ -76,7 +81,7 @@ async fn admit(ctx: &Ctx, key: tollgate::ApiKey) -> Result<Caller, ApiError> {
 }
 
 /// A secret key only: the developer's backend.
-pub(crate) async fn server(ctx: &Ctx) -> Result<Caller, ApiError> {
+pub async fn server(ctx: &Ctx) -> Result<Caller, ApiError> {
     let caller = any_key(ctx).await?;
     if caller.auth.lane != Lane::Secret {
         return Err(ApiError::Forbidden(
@@ -87,16 +92,17 @@ pub(crate) async fn server(ctx: &Ctx) -> Result<Caller, ApiError> {
 }
 
 /// The end user a metering or end-user call is about.
-pub(crate) struct EndUserRef {
+#[derive(Debug)]
+pub struct EndUserRef {
     /// `cus_…` or the developer's external id.
-    pub(crate) reference: String,
+    pub reference: String,
     /// From a token: the token version it was minted under.
-    pub(crate) token_version: Option<i64>,
+    pub token_version: Option<i64>,
 }
 
 impl EndUserRef {
     /// Refuses a token minted before the end user's tokens were revoked.
-    pub(crate) fn check_version(&self, current: i64) -> Result<(), ApiError> {
+    pub fn check_version(&self, current: i64) -> Result<(), ApiError> {
         match self.token_version {
             Some(version) if version != current => Err(ApiError::InvalidEndUserToken(
                 "The end-user token was revoked.",
@@ -106,7 +112,9 @@ impl EndUserRef {
     }
 }
 
-pub(crate) const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
+/// The headers an end-user token may come in, the first one found winning (dream-api's
+/// names beside Tollgate's own).
+pub const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token", "X-User-Token"];
 
 /// Secret lane: `X-User-Id` names the end user, or the end user's token does (dream-api's
 /// backend mode sends `Authorization: Bearer sk_…` with the token in `X-Clerk-Token` and no
@@ -114,7 +122,7 @@ pub(crate) const TOKEN_HEADERS: [&str; 3] = ["X-End-User-Token", "X-Clerk-Token"
 /// end-user token does (in any of the headers dream-api's SDK uses) — one minted by
 /// POST /api/customer-token, or an RS256 JWT from the project's own identity provider, whose
 /// `sub` is the end user's externalId.
-pub(crate) async fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiError> {
+pub async fn end_user(ctx: &Ctx, caller: &Caller) -> Result<EndUserRef, ApiError> {
     let token = TOKEN_HEADERS
         .iter()
         .find_map(|name| ctx.header(name).ok().flatten());
@@ -190,7 +198,7 @@ async fn same_end_user(caller: &Caller, a: &str, b: &str) -> Result<bool, ApiErr
 }
 
 /// The end user a call is about, live and with a current token.
-pub(crate) async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
+pub async fn buyer(ctx: &Ctx, caller: &Caller) -> Result<EndUserRow, ApiError> {
     let reference = end_user(ctx, caller).await?;
     let buyer = end_users::find(&caller.db, &caller.auth.project_id, &reference.reference)
         .await?
