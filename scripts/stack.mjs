@@ -78,6 +78,26 @@ export const freePort = () =>
     server.on("error", fail);
   });
 
+/**
+ * `count` distinct free ports: every socket stays open until all are chosen, so the system
+ * cannot hand one port out twice (one at a time, a port just closed may come straight back).
+ */
+export async function freePorts(count) {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise((done, fail) => {
+          const server = createServer().listen(0, "127.0.0.1", () => done(server));
+          server.on("error", fail);
+        }),
+    ),
+  );
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+  return ports;
+}
+
 const readConfig = (worker) => parse(readFileSync(join(ROOT, "workers", worker, "wrangler.toml"), "utf8"));
 
 /** `object` without its undefined entries (Miniflare's schemas refuse them in places). */
@@ -255,7 +275,9 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
   // Ports are fixed before start: the platform's URL is the development issuer, and the
   // issuer's JWKS URL must be known to the workers when they boot.
   const chosen = {};
-  for (const worker of [...WORKERS, GATEWAY]) chosen[worker] = ports[worker] || (await freePort());
+  const unassigned = [...WORKERS, GATEWAY].filter((worker) => !ports[worker]);
+  const free = await freePorts(unassigned.length);
+  for (const worker of [...WORKERS, GATEWAY]) chosen[worker] = ports[worker] || free[unassigned.indexOf(worker)];
   // With `oneOrigin`, every public URL the workers hand out (issuer, Connect callback, asset
   // and download links, the console's calls) is the gateway's, as in a one-domain deployment.
   const publicUrl = (worker) => `http://127.0.0.1:${oneOrigin ? chosen[GATEWAY] : chosen[worker]}`;

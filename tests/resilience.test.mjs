@@ -11,7 +11,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { WORKERS, devSecrets, freePort } from "../scripts/stack.mjs";
+import { WORKERS, devSecrets, freePorts } from "../scripts/stack.mjs";
 import { checkResponse } from "./support/contract.mjs";
 import { createProject, signIn, uploadAsset } from "./support/developer.mjs";
 import { testStack } from "./support/stack.mjs";
@@ -38,7 +38,8 @@ describe("a restart in the middle of the run", () => {
     // Arrange: a project with an unlimited free tier, an end user, and pinned ports so the
     // restarted stack answers on the same URLs.
     const dir = mkdtempSync(join(tmpdir(), "tollgate-resilience-"));
-    const ports = Object.fromEntries(await Promise.all(WORKERS.map(async (w) => [w, await freePort()])));
+    const free = await freePorts(WORKERS.length);
+    const ports = Object.fromEntries(WORKERS.map((w, i) => [w, free[i]]));
     let stack = await testStack({ persistDir: dir, ports });
     try {
       const dev = await signIn(stack, "resilience");
@@ -127,7 +128,8 @@ describe("a worker that cannot reach D1", () => {
     // Arrange: a developer, a project and its keys; then the same stack comes back with every
     // worker's DB binding failing as a lost connection does.
     const dir = mkdtempSync(join(tmpdir(), "tollgate-outage-"));
-    const ports = Object.fromEntries(await Promise.all(WORKERS.map(async (w) => [w, await freePort()])));
+    const free = await freePorts(WORKERS.length);
+    const ports = Object.fromEntries(WORKERS.map((w, i) => [w, free[i]]));
     let stack = await testStack({ persistDir: dir, ports });
     const dev = await signIn(stack, "outage");
     const { project, secretKey } = await createProject(dev, { name: "Outage" });

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ROOT, WORKERS, freePort, startStack } from "../scripts/stack.mjs";
+import { ROOT, WORKERS, freePorts, startStack } from "../scripts/stack.mjs";
 import { testStack, workerdChildren } from "./support/stack.mjs";
 
 test("rows written before a restart are there after it, and migrations are not re-run", async () => {
@@ -49,7 +49,8 @@ test("stopping the stack leaves no workerd process behind", async () => {
 test("each worker answers on the port it was given, and only as itself", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tollgate-ports-"));
   const ports = {};
-  for (const worker of WORKERS) ports[worker] = await freePort();
+  const free = await freePorts(WORKERS.length);
+  WORKERS.forEach((worker, i) => (ports[worker] = free[i]));
   const stack = await startStack({ persistDir: dir, ports, quiet: true });
   try {
     for (const worker of WORKERS) {
