@@ -322,10 +322,11 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
       workers: [
         ...[...WORKERS, GATEWAY].map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
         // Plain JavaScript workers beside ours (the bench's reference no-op), on the same runtime.
-        ...extraWorkers.map(({ name, script }) => ({
+        ...extraWorkers.map(({ name, script, durableObjects }) => ({
           name,
           modules: true,
           script,
+          ...(durableObjects ? { durableObjects } : {}),
           compatibilityDate: readConfig("api").compatibility_date,
           unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
         })),
