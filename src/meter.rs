@@ -368,6 +368,27 @@ pub const FLUSH_MS: i64 = 5_000;
 /// How long a failed flush waits before it is tried again.
 pub const FLUSH_RETRY_MS: i64 = 1_000;
 
+/// How long an object trusts the allowance it read, unless `METER_ALLOWANCE_MS` says
+/// otherwise: past it, the next call reads the records again. Every write that changes an
+/// allowance tells the object at once; this bounds how long a notice that never arrived (a
+/// failed call, or an end user past a tier edit's [`FORGET_AT_ONCE`]) leaves an old limit in
+/// force.
+pub const ALLOWANCE_MS: i64 = 60_000;
+
+/// How many of a project's end users a tier edit tells at once, the most recently metered
+/// first: every notice is a subrequest of the edit, and Workers bound those per request.
+/// Objects of the others read the change within [`ALLOWANCE_MS`], or at once if they were
+/// asleep (an object that wakes reads the records).
+pub const FORGET_AT_ONCE: usize = 200;
+
+/// Whether an allowance read at `read_at` may still decide a call at `now`: for `bound_ms`
+/// after the read, and never when the clock reads earlier than the read did (a development
+/// clock moved back).
+#[must_use]
+pub fn allowance_current(read_at: i64, now: i64, bound_ms: i64) -> bool {
+    now >= read_at && now - read_at < bound_ms
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +413,24 @@ mod tests {
             limit: Some(10),
             period_start: 0,
             period_end: 10,
+        }
+    }
+
+    #[test]
+    fn an_allowance_decides_calls_for_its_bound_and_is_read_again_after_it() {
+        let read_at = 1_000_000;
+        for (now, current) in [
+            (read_at, true),
+            (read_at + ALLOWANCE_MS - 1, true),
+            (read_at + ALLOWANCE_MS, false),
+            (read_at + 10 * ALLOWANCE_MS, false),
+            (read_at - 1, false),
+        ] {
+            assert_eq!(
+                allowance_current(read_at, now, ALLOWANCE_MS),
+                current,
+                "{now}"
+            );
         }
     }
 

@@ -18,10 +18,11 @@ before(async () => {
 });
 after(() => stack?.stop());
 
-async function setup(sub, tiers) {
-  const dev = await signIn(stack, sub);
+/** A project with `tiers` (the first is the default) on `on` (the shared stack unless named). */
+async function setup(sub, tiers, on = stack) {
+  const dev = await signIn(on, sub);
   const { project, secretKey } = await createProject(dev, { name: sub });
-  const db = await stack.d1();
+  const db = await on.d1();
   // Throughput, not the per-key rate limiter, is what these tests drive.
   await db.prepare("UPDATE projects SET rate_limit_secret = 1000000 WHERE id = ?1").bind(project.id).run();
   for (const [i, t] of tiers.entries()) {
@@ -33,9 +34,9 @@ async function setup(sub, tiers) {
       .run();
   }
   const server = (method, path, { headers = {}, ...rest } = {}) =>
-    stack.call("api", method, path, { headers: { Authorization: `Bearer ${secretKey}`, ...headers }, ...rest });
+    on.call("api", method, path, { headers: { Authorization: `Bearer ${secretKey}`, ...headers }, ...rest });
   const catalog = (method, path, rest = {}) =>
-    stack.call("catalog", method, path, { headers: { Authorization: `Bearer ${dev.token}` }, ...rest });
+    on.call("catalog", method, path, { headers: { Authorization: `Bearer ${dev.token}` }, ...rest });
   return { dev, project, server, catalog };
 }
 
@@ -189,6 +190,29 @@ describe("metering objects", () => {
     assert.equal(next.body.usage.limit, 5);
   });
 
+  test("a change that no notice reached still decides calls once the object's allowance is a minute old", async () => {
+    // Arrange: a limit of 2 reached at a fixed development time.
+    const app = await setup("meter_bound", [{ name: "free", limit: 2 }]);
+    const cus = await customer(app);
+    const at = (ms) => ({ headers: { "X-Tollgate-Dev-Now": String(ms) } });
+    const start = Date.UTC(2031, 0, 10);
+    await track(app, cus.id, at(start));
+    await track(app, cus.id, at(start));
+    assert.equal((await track(app, cus.id, at(start)).then((r) => r.status)), 429);
+
+    // Act: the limit rises behind the objects' backs (no forget, as when a notice is lost or
+    // a tier edit's project has more active end users than it tells at once).
+    const db = await stack.d1();
+    await db.prepare("UPDATE tiers SET usage_limit = 5 WHERE id = ?1").bind("tier_meter_bound_0").run();
+    const within = await track(app, cus.id, at(start + 59_000));
+    const past = await track(app, cus.id, at(start + 60_000));
+
+    // Assert
+    assert.equal(within.status, 429, "inside the bound the object keeps what it read");
+    assert.equal(past.status, 200, past.text);
+    assert.deepEqual([past.body.usage.count, past.body.usage.limit], [3, 5]);
+  });
+
   test("a deleted end user's object counts nothing more, and their external id may name someone new", async () => {
     const app = await setup("meter_delete", [{ name: "free", limit: 5 }]);
     const first = await customer(app, { externalId: "user-42" });
@@ -216,5 +240,40 @@ describe("metering objects", () => {
     assert.equal(health.body.worker, "meter");
     assert.equal(other.status, 404);
     assert.equal(badControl.status, 400);
+  });
+});
+
+describe("a tier edit in a project with more active end users than it tells at once", () => {
+  let small;
+  before(async () => {
+    // One at a time (deployed: tollgate::meter::FORGET_AT_ONCE).
+    small = await testStack({ vars: { METER_FORGET_AT_ONCE: "1" } });
+  });
+  after(() => small?.stop());
+
+  test("tells the most recently metered end user at once, and the others' objects within the allowance bound", async () => {
+    // Arrange: two end users at their limit of 1, the second metered a second later.
+    const app = await setup("meter_recent", [{ name: "free", limit: 1 }], small);
+    const [earlier, later] = [await customer(app), await customer(app)];
+    const at = (ms) => ({ headers: { "X-Tollgate-Dev-Now": String(ms) } });
+    const start = Date.UTC(2031, 0, 10);
+    assert.equal((await track(app, earlier.id, at(start))).status, 200);
+    assert.equal((await track(app, later.id, at(start + 1_000))).status, 200);
+    await small.settleMeters(app.project.id);
+    const tiers = `/v1/projects/${app.project.id}/tiers`;
+    const tier = (await app.catalog("GET", `${tiers}/tier_meter_recent_0`)).body.data;
+
+    // Act
+    const edited = await app.catalog("PATCH", `${tiers}/${tier.id}`, { body: { limit: 5, updatedAt: tier.updatedAt } });
+    const laterNext = await track(app, later.id, at(start + 2_000));
+    const earlierNext = await track(app, earlier.id, at(start + 2_000));
+    const earlierPastBound = await track(app, earlier.id, at(start + 61_000));
+
+    // Assert
+    assert.equal(edited.status, 200, edited.text);
+    assert.equal(laterNext.status, 200, "the most recently metered end user was told");
+    assert.equal(earlierNext.status, 429, "the other keeps what its object read");
+    assert.equal(earlierPastBound.status, 200, "until its allowance is a minute old");
+    assert.equal(earlierPastBound.body.usage.limit, 5);
   });
 });

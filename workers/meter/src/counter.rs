@@ -13,8 +13,8 @@ use std::cell::{Cell, RefCell};
 use tollgate::RequestId;
 use tollgate::idempotency::RETENTION_MS;
 use tollgate::meter::{
-    self, Allowance, Answer, Call, DayTally, FLUSH_MS, FLUSH_RETRY_MS, KeyRecord, PeriodTally,
-    Refusal, Retry, Standing,
+    self, ALLOWANCE_MS, Allowance, Answer, Call, DayTally, FLUSH_MS, FLUSH_RETRY_MS, KeyRecord,
+    PeriodTally, Refusal, Retry, Standing,
 };
 use tollgate::outbound::thresholds_crossed;
 use tollgate::usage::{Limit, Period};
@@ -41,8 +41,9 @@ CREATE TABLE IF NOT EXISTS stats (id INTEGER PRIMARY KEY CHECK (id = 1), flushes
 pub struct Meter {
     state: State,
     env: Env,
-    /// The allowance as last read from D1 (`None` until the first call, and after `forget`).
-    allowance: RefCell<Option<Option<Allowance>>>,
+    /// The allowance as last read from D1 and when (`None` until the first call, and after
+    /// `forget`).
+    allowance: RefCell<Option<(i64, Option<Allowance>)>>,
     /// Bumped by `forget`: a load that began before it must not be kept.
     generation: Cell<u64>,
     /// Whether a flush alarm is already set in this wake-up.
@@ -114,14 +115,18 @@ impl Meter {
             .next())
     }
 
-    /// The allowance, read from D1 unless this wake-up already holds it; the first read also
-    /// records who the object counts for (the alarm needs it).
+    /// The allowance, read from D1 unless this wake-up holds one read within the bound
+    /// (`ALLOWANCE_MS`); the first read also records who the object counts for (the alarm
+    /// needs it).
     async fn allowance(
         &self,
         project_id: &str,
         end_user_id: &str,
+        now: i64,
     ) -> worker::Result<Option<Allowance>> {
-        if let Some(held) = self.allowance.borrow().clone() {
+        if let Some((read_at, held)) = self.allowance.borrow().clone()
+            && meter::allowance_current(read_at, now, self.allowance_ms())
+        {
             return Ok(held);
         }
         let generation = self.generation.get();
@@ -151,7 +156,7 @@ impl Meter {
         }
         // A `forget` that arrived while D1 answered wins: the next call reads again.
         if self.generation.get() == generation {
-            *self.allowance.borrow_mut() = Some(loaded.clone());
+            *self.allowance.borrow_mut() = Some((now, loaded.clone()));
         }
         Ok(loaded)
     }
@@ -186,7 +191,9 @@ impl Meter {
 
     async fn track(&self, call: Call) -> worker::Result<Answer> {
         let now = call.now;
-        let allowance = self.allowance(&call.project_id, &call.end_user_id).await?;
+        let allowance = self
+            .allowance(&call.project_id, &call.end_user_id, now)
+            .await?;
         let (plan, limit, period) = match meter::judge(allowance.as_ref(), call.token_version, now)
         {
             Ok(judged) => judged,
@@ -298,12 +305,21 @@ impl Meter {
     }
 
     fn flush_ms(&self) -> i64 {
+        self.bound("METER_FLUSH_MS", FLUSH_MS)
+    }
+
+    fn allowance_ms(&self) -> i64 {
+        self.bound("METER_ALLOWANCE_MS", ALLOWANCE_MS)
+    }
+
+    /// A positive number of ms from the variable `name`, else `default`.
+    fn bound(&self, name: &str, default: i64) -> i64 {
         self.env
-            .var("METER_FLUSH_MS")
+            .var(name)
             .ok()
             .and_then(|v| v.to_string().parse().ok())
             .filter(|ms: &i64| *ms > 0)
-            .unwrap_or(FLUSH_MS)
+            .unwrap_or(default)
     }
 
     async fn schedule_flush(&self) -> worker::Result<()> {

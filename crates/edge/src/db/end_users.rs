@@ -83,16 +83,27 @@ struct IdRow {
     id: String,
 }
 
-/// The ids of the project's live end users (to tell each one's metering object that a tier
-/// changed).
+/// The ids of at most `limit` of the project's live end users, the most recently metered
+/// first (a tier edit tells their metering objects at once; an idle object has let go of
+/// its allowance anyway).
 ///
 /// # Errors
 /// Storage failures.
-pub async fn live_ids(db: &D1Database, project_id: &str) -> Result<Vec<String>, ApiError> {
+pub async fn recently_metered_ids(
+    db: &D1Database,
+    project_id: &str,
+    limit: usize,
+) -> Result<Vec<String>, ApiError> {
     let rows: Vec<IdRow> = super::all(
         db,
-        "SELECT id FROM end_users WHERE project_id = ?1 AND deleted_at IS NULL",
-        &[text(project_id)],
+        "SELECT e.id FROM end_users e \
+         LEFT JOIN usage_counters u ON u.project_id = e.project_id AND u.end_user_id = e.id \
+         WHERE e.project_id = ?1 AND e.deleted_at IS NULL \
+         GROUP BY e.id ORDER BY MAX(u.updated_at) DESC NULLS LAST, e.id LIMIT ?2",
+        &[
+            text(project_id),
+            int(i64::try_from(limit).unwrap_or(i64::MAX)),
+        ],
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())
