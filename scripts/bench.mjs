@@ -59,12 +59,28 @@ export default {
     return new Response((await counter.fetch("https://counter/")).body, { headers: { "Content-Type": "application/json" } });
   },
 };`;
+// The floor for a durable D1 write here: a plain JavaScript worker that inserts one row per
+// call into a database of its own. Webhook apply pays it once per event (its write batch),
+// plus a batch of reads, the signature and Tollgate's rules.
+const JS_D1 = "js-d1-writer";
+const jsD1 = `
+let ready;
+export default {
+  async fetch(request, env) {
+    if (request.method !== "POST") return new Response('{"ok":true}', { headers: { "Content-Type": "application/json" } });
+    ready ??= env.FLOOR.exec("CREATE TABLE IF NOT EXISTS writes (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
+    await ready;
+    await env.FLOOR.batch([env.FLOOR.prepare("INSERT INTO writes (at) VALUES (?1)").bind(Date.now())]);
+    return new Response('{"ok":true}', { headers: { "Content-Type": "application/json" } });
+  },
+};`;
 // The counters flush on the deployed bound (the local stack's own is 200 ms), so the D1 writes
 // per call are the deployment's.
 const FLUSH_MS = "5000";
 const stack = await startStack({ persistDir: dir, quiet: true, vars: { METER_FLUSH_MS: FLUSH_MS }, extraWorkers: [
     { name: JS_NOOP, script: jsNoop },
     { name: JS_COUNTER, script: jsCounter, durableObjects: { COUNTER: { className: "Counter", useSQLite: true } } },
+    { name: JS_D1, script: jsD1, d1Databases: { FLOOR: "bench-floor" } },
   ],
 });
 
@@ -181,6 +197,8 @@ const routes = [
   // The one origin's cost: the same no-op reached through the gateway (its ratio is to the
   // platform's own no-op above).
   { worker: "platform", via: "gateway", name: "no-op `GET /dev/noop` through the gateway", method: "GET", path: "/dev/noop" },
+  { worker: JS_D1, name: "no-op `GET /` (plain JavaScript)", method: "GET", path: "/" },
+  { worker: JS_D1, name: "plain JavaScript D1 writer: one single-row batch per call", method: "POST", path: "/" },
   { worker: "webhooks", name: "no-op `GET /dev/noop`", method: "GET", path: "/dev/noop" },
   {
     worker: "webhooks",
@@ -315,13 +333,15 @@ const pipelineTable = [
     return `| ${w} | ${r.rps.toFixed(0)} | ${(r.rps / reference.rps).toFixed(3)} | ${latency(r.p99)} / ${latency(reference.p99)} | ≥ 0.8 |`;
   }),
 ];
-// Metering against the least a durable count costs here (the JavaScript counter above).
+// The hot paths against the least a durable write costs here (the JavaScript floors above).
 const hot = results.find((r) => r.worker === "api" && r.target === TARGETS.data);
 const floor = results.find((r) => r.worker === JS_COUNTER && r.method === "POST");
+const d1Floor = results.find((r) => r.worker === JS_D1 && r.method === "POST");
 const floorTable = [
-  "| Route | req/s | ÷ plain JavaScript Durable Object counter |",
-  "|---|---:|---:|",
-  `| ${hot.name}, one hot end user | ${hot.rps.toFixed(0)} | ${(hot.rps / floor.rps).toFixed(3)} |`,
+  "| Route | req/s | Floor | Floor req/s | ÷ floor |",
+  "|---|---:|---|---:|---:|",
+  `| ${hot.name}, one hot end user | ${hot.rps.toFixed(0)} | plain JavaScript Durable Object counter | ${floor.rps.toFixed(0)} | ${(hot.rps / floor.rps).toFixed(3)} |`,
+  `| ${webhook.name} | ${webhook.rps.toFixed(0)} | plain JavaScript D1 writer | ${d1Floor.rps.toFixed(0)} | ${(webhook.rps / d1Floor.rps).toFixed(3)} |`,
 ];
 const writesTable = [
   "| Metered end users | Units counted | D1 flush batches | D1 writes per metered call | Target |",
@@ -392,14 +412,17 @@ Webhook apply commits to local D1, SQLite files in the state folder (see Machine
 follows that file system's commit latency as well as Tollgate's code; metering commits to each
 object's own SQLite storage and reaches D1 only by the objects' flushes.
 
-## Metering against the runtime's floor for a durable count
+## The hot paths against the runtime's floor for a durable write
 
 ${floorTable.join("\n")}
 
-The floor is a plain JavaScript worker and its own SQLite-backed Durable Object, which adds one to
-a row and answers the total: a hop into an object and one durable write, nothing else. A metered
-call pays the floor plus Tollgate's key check, allowance, period and idempotency rules
-([scaling.md](scaling.md#metering-objects) takes the floor apart).
+Each floor is a plain JavaScript worker doing only the durable write its hot path must make
+before it answers. For metering: its own SQLite-backed Durable Object, which adds one to a row
+and answers the total (a hop into an object and one durable write); a metered call pays that
+plus Tollgate's key check, allowance, period and idempotency rules
+([scaling.md](scaling.md#metering-objects) takes it apart). For webhook apply: one single-row
+D1 batch into a database of its own; an event pays that plus the signature, a batch of reads and
+its own larger write batch.
 
 ## D1 writes per metered call
 

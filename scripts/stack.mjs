@@ -322,11 +322,12 @@ export async function startStack({ persistDir, ports = {}, vars = {}, workerVars
       workers: [
         ...[...WORKERS, GATEWAY].map((w) => workerOptions(w, chosen[w], { ...environment, ...(workerVars[w] ?? {}) }, { d1Outage })),
         // Plain JavaScript workers beside ours (the bench's reference no-op), on the same runtime.
-        ...extraWorkers.map(({ name, script, durableObjects }) => ({
+        ...extraWorkers.map(({ name, script, durableObjects, d1Databases }) => ({
           name,
           modules: true,
           script,
           ...(durableObjects ? { durableObjects } : {}),
+          ...(d1Databases ? { d1Databases } : {}),
           compatibilityDate: readConfig("api").compatibility_date,
           unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
         })),
