@@ -3,7 +3,7 @@
 
 use crate::Mode;
 use crate::console::FieldErrors;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 fn field_error(errors: &mut FieldErrors, field: &str, reason: &str) {
@@ -18,15 +18,77 @@ pub const MAX_QUANTITY: i64 = 99;
 /// The most distinct items a cart may hold.
 pub const MAX_LINES: usize = 20;
 
-/// A session's state as clients read it: the stored `awaiting_payment` (complete at Stripe,
-/// a delayed payment not yet in) is `pending_payment`; the others read as stored (`open`,
-/// `complete`, `failed`, `expired`).
-#[must_use]
-pub fn session_status(stored: &str) -> &str {
-    if stored == "awaiting_payment" {
-        "pending_payment"
-    } else {
-        stored
+/// A checkout session's state as Tollgate stores it (`checkout_sessions.status`), parsed once
+/// where the row is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Waiting for the buyer at Stripe.
+    Open,
+    /// Complete at Stripe, a delayed payment (a bank debit) not yet in.
+    AwaitingPayment,
+    /// Paid and applied.
+    Complete,
+    /// The delayed payment failed.
+    Failed,
+    /// Stripe expired it unpaid.
+    Expired,
+}
+
+impl SessionStatus {
+    /// The stored word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// The state as clients read it: `awaiting_payment` is `pending_payment`; the others read
+    /// as stored.
+    #[must_use]
+    pub const fn public(self) -> &'static str {
+        match self {
+            Self::AwaitingPayment => "pending_payment",
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether nothing can happen to the session any more: applied, or its payment failed.
+    #[must_use]
+    pub const fn is_settled(self) -> bool {
+        matches!(self, Self::Complete | Self::Failed)
+    }
+
+    /// Whether Stripe may still complete it, so asking Stripe is worth a round trip.
+    #[must_use]
+    pub const fn may_complete(self) -> bool {
+        matches!(self, Self::Open | Self::AwaitingPayment)
+    }
+}
+
+/// What a checkout session sells (`checkout_sessions.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// A tier, billed every interval.
+    Subscription,
+    /// A cart of products, paid once.
+    Payment,
+}
+
+impl SessionKind {
+    /// The stored word, also the answer's `mode`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscription => "subscription",
+            Self::Payment => "payment",
+        }
     }
 }
 
@@ -397,23 +459,53 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_session_status_reads_back_as_itself_and_clients_read_awaiting_payment_as_pending() {
+        use SessionStatus::{AwaitingPayment, Complete, Expired, Failed, Open};
+        for (status, stored, public, settled, may_complete) in [
+            (Open, "open", "open", false, true),
+            (
+                AwaitingPayment,
+                "awaiting_payment",
+                "pending_payment",
+                false,
+                true,
+            ),
+            (Complete, "complete", "complete", true, false),
+            (Failed, "failed", "failed", true, false),
+            (Expired, "expired", "expired", false, false),
+        ] {
+            let parsed: SessionStatus =
+                serde_json::from_value(serde_json::json!(stored)).unwrap_or(Expired);
+            assert_eq!(parsed, status, "{stored}");
+            assert_eq!(status.as_str(), stored);
+            assert_eq!(status.public(), public);
+            assert_eq!(status.is_settled(), settled, "{stored}");
+            assert_eq!(status.may_complete(), may_complete, "{stored}");
+        }
+    }
+
+    #[test]
+    fn a_status_or_kind_the_schema_does_not_allow_does_not_parse() {
+        for bad in ["", "Open", "pending_payment", "paid"] {
+            assert!(
+                serde_json::from_value::<SessionStatus>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        for bad in ["", "setup", "Subscription"] {
+            assert!(
+                serde_json::from_value::<SessionKind>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(SessionKind::Payment.as_str(), "payment");
+    }
+
+    #[test]
     fn a_trial_is_offered_once_and_only_when_the_tier_has_one() {
         assert_eq!(trial_days(14, false), Some(14));
         assert_eq!(trial_days(14, true), None);
         assert_eq!(trial_days(0, false), None);
-    }
-
-    #[test]
-    fn a_session_awaiting_its_delayed_payment_reads_pending_payment() {
-        for (stored, shown) in [
-            ("awaiting_payment", "pending_payment"),
-            ("open", "open"),
-            ("complete", "complete"),
-            ("failed", "failed"),
-            ("expired", "expired"),
-        ] {
-            assert_eq!(session_status(stored), shown);
-        }
     }
 
     #[test]

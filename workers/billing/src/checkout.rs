@@ -4,7 +4,9 @@
 
 use serde_json::json;
 use tollgate::Mode;
-use tollgate::checkout::{CartCheckoutInput, ItemRef, PortalInput, SubscriptionCheckoutInput};
+use tollgate::checkout::{
+    CartCheckoutInput, ItemRef, PortalInput, SessionKind, SessionStatus, SubscriptionCheckoutInput,
+};
 use tollgate::holds;
 use tollgate::ids::new_id;
 use tollgate::internal;
@@ -184,11 +186,11 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
             id: session.id.clone(),
             project_id: caller.auth.project_id.clone(),
             account_id: account.clone(),
-            kind: "subscription".to_owned(),
+            kind: SessionKind::Subscription,
             end_user_id: Some(buyer.id.clone()),
             tier_id: Some(tier.id.clone()),
             order_id: None,
-            status: "open".to_owned(),
+            status: SessionStatus::Open,
             expires_at: expires_at * 1000,
             created_at: ctx.now_ms,
         };
@@ -346,11 +348,11 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
             id: session.id.clone(),
             project_id: caller.auth.project_id.clone(),
             account_id: account.clone(),
-            kind: "payment".to_owned(),
+            kind: SessionKind::Payment,
             end_user_id: buyer.as_ref().map(|b| b.id.clone()),
             tier_id: None,
             order_id: Some(order_id.clone()),
-            status: "open".to_owned(),
+            status: SessionStatus::Open,
             expires_at: expires_at * 1000,
             created_at: ctx.now_ms,
         };
@@ -489,8 +491,13 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
         .await?
         .ok_or(ApiError::NotFound)?;
     let full = owns(&ctx, &caller, &row).await?;
-    let (mut status, mut paid) = (row.status.clone(), row.status == "complete");
-    if row.status == "open" {
+    // Answered in the public words (`awaiting_payment` reads `pending_payment`), which are
+    // also Stripe's.
+    let (mut status, mut paid) = (
+        row.status.public().to_owned(),
+        row.status == SessionStatus::Complete,
+    );
+    if row.status == SessionStatus::Open {
         let client = StripeClient::from_env(&ctx.env, mode(&caller))?;
         match client
             .send(&calls::retrieve_checkout_session(&row.account_id, &row.id))
@@ -511,8 +518,6 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
             }
         }
     }
-    // The public word for what is stored (`awaiting_payment` reads `pending_payment`).
-    let status = tollgate::checkout::session_status(&status);
     if !full {
         return json(
             200,
@@ -531,7 +536,7 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
     };
     json(
         200,
-        &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind, "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
+        &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind.as_str(), "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
     )
 }
 
@@ -551,9 +556,10 @@ pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
     if !owns(&ctx, &caller, &row).await? {
         return Err(NOT_OWNER);
     }
-    let (mut status, mut applied) = (row.status.clone(), false);
+    // In the public words, as the webhooks worker's answer is.
+    let (mut status, mut applied) = (row.status.public().to_owned(), false);
     // An unpaid completion waits for its money: Stripe may have it by now.
-    if row.status == "open" || row.status == "awaiting_payment" {
+    if row.status.may_complete() {
         let ask = serde_json::to_string(
             &json!({ "sessionId": row.id, "projectId": project, "at": ctx.now_ms }),
         )?;
@@ -583,13 +589,11 @@ pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
         row = store::session(&caller.db, project, id)
             .await?
             .ok_or(ApiError::NotFound)?;
-        if row.status != "open" {
-            status = row.status.clone();
+        if row.status != SessionStatus::Open {
+            status = row.status.public().to_owned();
         }
     }
-    let status = tollgate::checkout::session_status(&status);
-    let mut data =
-        json!({ "sessionId": row.id, "status": status, "mode": row.kind, "applied": applied });
+    let mut data = json!({ "sessionId": row.id, "status": status, "mode": row.kind.as_str(), "applied": applied });
     if let Some(order) = &row.order_id {
         let state = store::order_state(&caller.db, project, order).await?;
         if let Some(state) = state {

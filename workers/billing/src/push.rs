@@ -58,10 +58,10 @@ pub(crate) async fn events(ctx: Ctx) -> Result<Response, ApiError> {
     if !listens {
         return Err(NOT_OWNER);
     }
-    if row.status != "open" {
+    if row.status != tollgate::checkout::SessionStatus::Open {
         return Ok(event_stream(ResponseBody::Body(message(
             &row.id,
-            tollgate::checkout::session_status(&row.status),
+            row.status.public(),
         )))?);
     }
     let stub = ctx

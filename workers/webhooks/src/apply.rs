@@ -13,6 +13,7 @@
 use crate::emitted::{Origin, SubscriptionData, gives_access};
 use serde_json::json;
 use tollgate::Mode;
+use tollgate::checkout::{SessionKind, SessionStatus};
 use tollgate::refunds::{self, ChargeChange};
 use tollgate::stripe::calls::retrieve_charge;
 use tollgate::stripe::calls::retrieve_subscription;
@@ -495,9 +496,7 @@ async fn checkout_completed(
     let paid = session.is_paid();
     // Applied already — by a reconcile, or by another event for the session: the effects
     // exist once; this event is recorded and changes nothing. A failed payment is final too.
-    if matches!(row.status.as_str(), "complete" | "failed")
-        || (!paid && row.status == "awaiting_payment")
-    {
+    if row.status.is_settled() || (!paid && row.status == SessionStatus::AwaitingPayment) {
         return Ok(Plan::without_effects(
             Outcome::Stale,
             Some(&scope.platform_id),
@@ -512,12 +511,12 @@ async fn checkout_completed(
     }];
     let notices;
     match (
-        row.kind.as_str(),
+        row.kind,
         &row.order_id,
         &row.end_user_id,
         &session.subscription,
     ) {
-        ("payment", Some(order_id), _, _) => {
+        (SessionKind::Payment, Some(order_id), _, _) => {
             // A hold that lapsed before Stripe's word came is taken again if the stock is
             // still there (`short` names the products whose stock is not); a paid order that
             // cannot have it needs the developer.
@@ -555,7 +554,7 @@ async fn checkout_completed(
                 )?);
             }
         }
-        ("subscription", _, Some(end_user_id), Some(subscription_id)) => {
+        (SessionKind::Subscription, _, Some(end_user_id), Some(subscription_id)) => {
             if row.tier_id.is_none() {
                 return Ok(scope.unrelated(Some(project), "the session names no tier"));
             }
@@ -609,7 +608,9 @@ async fn checkout_completed(
         .notifying(notices)
         .pushing(&row.id, if paid { "complete" } else { "pending_payment" });
     Ok(match row.end_user_id.as_deref() {
-        Some(end_user_id) if row.kind == "subscription" => plan.changing_allowance_of(end_user_id),
+        Some(end_user_id) if row.kind == SessionKind::Subscription => {
+            plan.changing_allowance_of(end_user_id)
+        }
         _ => plan,
     })
 }
@@ -620,7 +621,7 @@ fn checkout_failed(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiErr
     let Some(row) = scope.our_session(found) else {
         return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
     };
-    if matches!(row.status.as_str(), "complete" | "failed") {
+    if row.status.is_settled() {
         return Ok(Plan::without_effects(
             Outcome::Stale,
             Some(&scope.platform_id),
@@ -628,8 +629,8 @@ fn checkout_failed(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiErr
         ));
     }
     let now = scope.ctx.now_ms;
-    let effects = match (row.kind.as_str(), &row.order_id) {
-        ("payment", Some(order_id)) => checkout::fail(scope.db, order_id, now)?,
+    let effects = match (row.kind, &row.order_id) {
+        (SessionKind::Payment, Some(order_id)) => checkout::fail(scope.db, order_id, now)?,
         _ => vec![billing::fail_session(scope.db, &row.id, now)?],
     };
     Ok(
@@ -644,8 +645,8 @@ fn checkout_expired(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiEr
     };
     let now = scope.ctx.now_ms;
     // A cart's release also expires its session; only rows still `held` give stock back.
-    let effects = match (row.kind.as_str(), &row.order_id) {
-        ("payment", Some(order_id)) => checkout::release(scope.db, order_id, now)?,
+    let effects = match (row.kind, &row.order_id) {
+        (SessionKind::Payment, Some(order_id)) => checkout::release(scope.db, order_id, now)?,
         _ => vec![billing::close_session(scope.db, &row.id, "expired", now)?],
     };
     Ok(

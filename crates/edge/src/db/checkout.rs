@@ -9,6 +9,7 @@ use super::catalog::ProductRow;
 use super::{all, first, int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
+use tollgate::checkout::{SessionKind, SessionStatus};
 use tollgate::holds::CheckoutLimits;
 use worker::{D1Database, D1PreparedStatement};
 
@@ -157,17 +158,16 @@ pub struct SessionRow {
     pub project_id: String,
     /// The connected account it lives on.
     pub account_id: String,
-    /// `subscription` or `payment`.
-    pub kind: String,
+    /// What it sells.
+    pub kind: SessionKind,
     /// The buyer, when known.
     pub end_user_id: Option<String>,
     /// For subscriptions.
     pub tier_id: Option<String>,
     /// For carts.
     pub order_id: Option<String>,
-    /// `open`, `awaiting_payment` (complete at Stripe, the payment not yet in), `complete`,
-    /// `failed` or `expired`.
-    pub status: String,
+    /// Where it stands.
+    pub status: SessionStatus,
     /// When Stripe expires it (ms).
     pub expires_at: i64,
     /// Creation time (ms).
@@ -187,7 +187,7 @@ pub fn insert_session(db: &D1Database, row: &SessionRow) -> Result<D1PreparedSta
             text(&row.id),
             text(&row.project_id),
             text(&row.account_id),
-            text(&row.kind),
+            text(row.kind.as_str()),
             opt_text(row.end_user_id.as_deref()),
             opt_text(row.tier_id.as_deref()),
             opt_text(row.order_id.as_deref()),
