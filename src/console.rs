@@ -230,7 +230,7 @@ pub struct KeyView {
     /// The last four characters.
     pub last4: String,
     /// `active`, `rotated` (working until `expiresAt`) or `revoked`.
-    pub status: String,
+    pub status: crate::KeyStatus,
     /// When a rotated key stops working (ms).
     pub expires_at: Option<i64>,
     /// Creation time (ms).

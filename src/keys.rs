@@ -8,8 +8,22 @@
 use crate::ids::{self, BASE62_U128_LEN};
 use crate::project::Mode;
 use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// A secret key's state (`api_keys.status`), parsed where the row is read. A rotated key
+/// still works until its grace period ends; a revoked one never again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// In use, with no end.
+    Active,
+    /// Replaced, working until its `expires_at`.
+    Rotated,
+    /// Refused from now on.
+    Revoked,
+}
 
 /// Characters of checksum at the end of every key (62^6 > 2^32).
 const CHECKSUM_LEN: usize = 6;
@@ -200,6 +214,30 @@ mod tests {
 
     fn pepper() -> Pepper {
         Pepper::new("a-development-pepper-of-32-bytes!").unwrap()
+    }
+
+    #[test]
+    fn a_key_status_parses_only_from_the_schemas_words() {
+        for (word, status) in [
+            ("active", KeyStatus::Active),
+            ("rotated", KeyStatus::Rotated),
+            ("revoked", KeyStatus::Revoked),
+        ] {
+            assert_eq!(
+                serde_json::from_value::<KeyStatus>(serde_json::json!(word)).ok(),
+                Some(status)
+            );
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(serde_json::json!(word))
+            );
+        }
+        for bad in ["", "Active", "expired"] {
+            assert!(
+                serde_json::from_value::<KeyStatus>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub mod usage;
 pub use contract::{
     Detail, ErrorBody, ErrorCode, Health, HealthStatus, ListPage, StorageCheck, StorageChecks,
 };
-pub use keys::{ApiKey, KeyError, KeyKind, Pepper};
+pub use keys::{ApiKey, KeyError, KeyKind, KeyStatus, Pepper};
 pub use project::{Mode, ProjectName, ProjectType};
 pub use request_id::RequestId;
 pub use routing::{

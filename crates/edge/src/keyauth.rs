@@ -440,7 +440,7 @@ fn parse_mode_and_type(mode: &str, project_type: &str) -> Result<(Mode, ProjectT
 fn from_row(row: KeyAuthRow, lane: Lane) -> Result<ProjectAuth, ApiError> {
     let (mode, project_type) = parse_mode_and_type(&row.mode, &row.project_type)?;
     // An active key has no end; a rotated key ends with its grace period.
-    let expires_at = if row.status == "active" {
+    let expires_at = if row.status == tollgate::KeyStatus::Active {
         None
     } else {
         Some(row.expires_at.unwrap_or(0))

@@ -64,7 +64,7 @@ impl View {
             status: held.status,
             current_period_start: held.current_period_start,
             current_period_end: held.current_period_end,
-            cancel_at_period_end: held.cancel_at_period_end == 1,
+            cancel_at_period_end: held.cancel_at_period_end,
             amount: Some(held.amount),
             currency: Some(held.currency),
             interval: Some(held.interval),

@@ -62,7 +62,7 @@ pub(crate) async fn fetch(ctx: Ctx) -> Result<Response, ApiError> {
         })?;
     let state = db::entitlements::fetchable(&db::database(&ctx.env)?, &claims)
         .await?
-        .filter(|state| state.active == 1)
+        .filter(|state| state.active)
         .ok_or(ApiError::EntitlementRequired(
             "The entitlement behind this link was revoked or has lapsed.",
         ))?;

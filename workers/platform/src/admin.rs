@@ -231,7 +231,7 @@ async fn audit(ctx: &Ctx, operator: &Operator, request: &Request) -> Result<Audi
             status: row.status.clone(),
             stripe_price_id: row.stripe_price_id.clone(),
             period_end: row.current_period_end,
-            cancel_at_period_end: row.cancel_at_period_end == 1,
+            cancel_at_period_end: row.cancel_at_period_end,
         };
         let provider = terms.as_ref().map_or(Provider::Missing, Provider::Found);
         let found = drift::compare(&local, provider);

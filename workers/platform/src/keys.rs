@@ -2,6 +2,7 @@
 //! key alive for its grace period) and immediate revocation.
 
 use serde_json::json;
+use tollgate::KeyStatus;
 use tollgate::console::{RotateKeyInput, RotatedKey};
 use tollgate::{ApiKey, Detail, KeyKind, Mode};
 use tollgate_edge::audit::{self, Change};
@@ -52,7 +53,7 @@ async fn replace(
     let active = db::keys::list(&session.db, &project.id)
         .await?
         .into_iter()
-        .find(|k| k.status == "active");
+        .find(|k| k.status == KeyStatus::Active);
     let key = KeyRow::fresh(&project.id, &secret, &pepper, now);
     let grace_end = now + grace_seconds * 1000;
     let mut statements = Vec::new();
@@ -80,7 +81,7 @@ async fn replace(
     )?);
     let previous = active.clone().map(|old| {
         let mut view = views::key(old);
-        view.status = "rotated".to_owned();
+        view.status = KeyStatus::Rotated;
         view.expires_at = Some(grace_end);
         view.rotated_at = Some(now);
         view
@@ -115,7 +116,7 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
     let key = db::keys::get(&session.db, &project.id, key_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if key.status != "revoked" {
+    if key.status != KeyStatus::Revoked {
         let change = Change {
             project_id: Some(&project.id),
             action: "key.revoked",

@@ -15,7 +15,7 @@ fn view(row: &EventRow) -> serde_json::Value {
     json!({
         "id": row.id,
         "type": row.kind,
-        "livemode": row.livemode == 1,
+        "livemode": row.livemode,
         "created": row.created,
         "outcome": row.outcome,
         "receivedAt": row.received_at,
@@ -40,11 +40,7 @@ pub(crate) async fn reapply(ctx: Ctx) -> Result<Response, ApiError> {
     let row = billing::project_event(&session.db, &project.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mode = if row.livemode == 1 {
-        Mode::Live
-    } else {
-        Mode::Test
-    };
+    let mode = if row.livemode { Mode::Live } else { Mode::Test };
     let event = StripeClient::from_env(&ctx.env, mode)?
         .send(&retrieve_event(row.account_id.as_deref(), &row.id))
         .await?;

@@ -197,8 +197,9 @@ pub struct DriftRow {
     pub stripe_price_id: Option<String>,
     /// Stored period end (ms).
     pub current_period_end: Option<i64>,
-    /// 0 or 1.
-    pub cancel_at_period_end: i64,
+    /// Whether it ends at the period's end.
+    #[serde(deserialize_with = "super::flag")]
+    pub cancel_at_period_end: bool,
     /// The connected account the subscription lives on (None when no longer connected).
     pub account_id: Option<String>,
     /// Newest applied event (ms).

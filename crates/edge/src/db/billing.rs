@@ -93,7 +93,8 @@ pub struct EventRow {
     /// The connected account.
     pub account_id: Option<String>,
     /// Live or test.
-    pub livemode: i64,
+    #[serde(deserialize_with = "super::flag")]
+    pub livemode: bool,
     /// Stripe's `created` (ms).
     pub created: i64,
     /// The outcome.
@@ -712,8 +713,9 @@ pub struct HeldSubscription {
     pub current_period_start: Option<i64>,
     /// Milliseconds.
     pub current_period_end: Option<i64>,
-    /// 1 when it ends at the period's end.
-    pub cancel_at_period_end: i64,
+    /// Whether it ends at the period's end.
+    #[serde(deserialize_with = "super::flag")]
+    pub cancel_at_period_end: bool,
 }
 
 /// The end user's live subscription in the project, as the webhooks last applied it.

@@ -135,8 +135,9 @@ pub fn revoke(
 pub struct Access {
     /// The active entitlement covering the file (`ent_…` or `subr_…`), if any.
     pub entitlement_id: Option<String>,
-    /// 1 while the entitlement is active and its end user and project exist.
-    pub active: i64,
+    /// Whether the entitlement is active and its end user and project exist.
+    #[serde(deserialize_with = "super::flag")]
+    pub active: bool,
     /// The live private asset delivered, if any.
     pub asset_id: Option<String>,
     /// Its R2 object.

@@ -3,6 +3,7 @@
 use super::{all, first, int, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
+use tollgate::KeyStatus;
 use tollgate::paging::Page;
 use worker::{D1Database, D1PreparedStatement};
 
@@ -19,8 +20,8 @@ pub struct KeyRow {
     pub prefix: String,
     /// The key's last four characters.
     pub last4: String,
-    /// `active`, `rotated` or `revoked`.
-    pub status: String,
+    /// Where it stands.
+    pub status: KeyStatus,
     /// End of a rotated key's grace period (ms).
     pub expires_at: Option<i64>,
     /// The key that replaced this one.
@@ -55,7 +56,7 @@ impl KeyRow {
             hash: key.hash(pepper),
             prefix: key.prefix().to_owned(),
             last4: key.last4().to_owned(),
-            status: "active".to_owned(),
+            status: KeyStatus::Active,
             expires_at: None,
             replaced_by: None,
             created_at: now,
@@ -214,8 +215,8 @@ pub fn revoke_all(
 pub struct KeyAuthRow {
     /// The secret key's id (`None` for a publishable key).
     pub key_id: Option<String>,
-    /// `active` or `rotated` (revoked keys never match).
-    pub status: String,
+    /// Active or rotated (revoked keys never match).
+    pub status: KeyStatus,
     /// Grace end of a rotated key (ms).
     pub expires_at: Option<i64>,
     /// Its project.

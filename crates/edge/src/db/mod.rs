@@ -62,6 +62,14 @@ pub fn int(value: i64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
+/// Reads a 0/1 column as the flag it is, so nothing past the repository compares integers.
+///
+/// # Errors
+/// When the column is not a number.
+pub fn flag<'de, D: serde::Deserializer<'de>>(column: D) -> Result<bool, D::Error> {
+    <i64 as serde::Deserialize>::deserialize(column).map(|value| value != 0)
+}
+
 /// A nullable text parameter.
 pub fn opt_text(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
