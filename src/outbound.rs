@@ -553,7 +553,8 @@ fn field_error(errors: &mut FieldErrors, field: &str, reason: &str) {
 }
 
 /// Whether an endpoint receives deliveries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EndpointStatus {
     /// Receives deliveries.
     Enabled,
@@ -578,6 +579,30 @@ impl EndpointStatus {
             "enabled" => Some(Self::Enabled),
             "disabled" => Some(Self::Disabled),
             _ => None,
+        }
+    }
+}
+
+/// Where one delivery stands (`webhook_deliveries.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Still being attempted, on the retry schedule.
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Given up: out of attempts or time, or its endpoint went away.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The wire and column spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
         }
     }
 }
@@ -854,6 +879,42 @@ impl DeliveryFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_endpoint_and_delivery_statuses_parse_from_their_words_only() {
+        for status in [EndpointStatus::Enabled, EndpointStatus::Disabled] {
+            let word = serde_json::json!(status.as_str());
+            assert_eq!(
+                serde_json::from_value::<EndpointStatus>(word).ok(),
+                Some(status)
+            );
+            assert_eq!(EndpointStatus::parse(status.as_str()), Some(status));
+        }
+        for status in [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+        ] {
+            let word = serde_json::json!(status.as_str());
+            assert_eq!(
+                serde_json::from_value::<DeliveryStatus>(word.clone()).ok(),
+                Some(status)
+            );
+            assert_eq!(serde_json::to_value(status).ok(), Some(word));
+        }
+        for bad in ["", "Enabled", "paused"] {
+            assert!(
+                serde_json::from_value::<EndpointStatus>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        for bad in ["", "Pending", "retrying"] {
+            assert!(
+                serde_json::from_value::<DeliveryStatus>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn event_ids_are_stable_per_fact_and_differ_between_facts() {

@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tollgate::Detail;
 use tollgate::ids::new_id;
-use tollgate::outbound::{DELIVERY_WINDOW_MS, DeliveryFilter, Envelope, EventType, TestEvent};
+use tollgate::outbound::{
+    DELIVERY_WINDOW_MS, DeliveryFilter, EndpointStatus, Envelope, EventType, TestEvent,
+};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::deliveries::{self as store, DeliveryRow, Outgoing};
 use tollgate_edge::db::webhook_endpoints;
@@ -45,7 +47,7 @@ fn view(row: &DeliveryRow) -> View<'_> {
         endpoint_id: &row.endpoint_id,
         event_id: &row.event_id,
         event_type: &row.event_type,
-        status: &row.status,
+        status: row.status.as_str(),
         attempts: row.attempts,
         next_attempt_at: row.next_attempt_at,
         last_attempt_at: row.last_attempt_at,
@@ -97,7 +99,7 @@ pub(crate) async fn resend(ctx: Ctx) -> Result<Response, ApiError> {
     let row = delivery(&ctx, &session, &project.id).await?;
     let enabled = webhook_endpoints::get(&session.db, &project.id, &row.endpoint_id)
         .await?
-        .is_some_and(|e| e.status == "enabled");
+        .is_some_and(|e| e.status == EndpointStatus::Enabled);
     if !enabled {
         return Err(ApiError::EndpointDisabled);
     }
@@ -136,7 +138,7 @@ pub(crate) async fn send_test(ctx: Ctx) -> Result<Response, ApiError> {
     let project = session.project(&ctx).await?;
     let mode = mode_of(&project)?;
     let target = endpoint(&ctx, &session, &project.id).await?;
-    if target.status != "enabled" {
+    if target.status != EndpointStatus::Enabled {
         return Err(ApiError::EndpointDisabled);
     }
     let now = ctx.now_ms;

@@ -16,8 +16,9 @@ use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
 use tollgate::outbound::{
-    ATTEMPT_TIMEOUT_SECONDS, AfterFailure, DeliveryMessage, Reach, after_failure, check_url,
-    edge_failure, http_failure, network_failure, retry_base, secret_key, signature_header,
+    ATTEMPT_TIMEOUT_SECONDS, AfterFailure, DeliveryMessage, DeliveryStatus, EndpointStatus, Reach,
+    after_failure, check_url, edge_failure, http_failure, network_failure, retry_base, secret_key,
+    signature_header,
 };
 use tollgate::{Mode, RequestId};
 use tollgate_edge::db::{self, deliveries};
@@ -87,10 +88,11 @@ async fn attempt(env: &Env, message: &DeliveryMessage) -> Result<(), ApiError> {
         return Ok(());
     };
     // A message behind the row is a duplicate: another one made (or is making) this attempt.
-    if delivery.status != "pending" || delivery.attempts != message.attempt {
+    if delivery.status != DeliveryStatus::Pending || delivery.attempts != message.attempt {
         return Ok(());
     }
-    if delivery.endpoint_deleted_at.is_some() || delivery.endpoint_status != "enabled" {
+    if delivery.endpoint_deleted_at.is_some() || delivery.endpoint_status != EndpointStatus::Enabled
+    {
         return deliveries::fail(&db, &delivery.id, None, "endpoint_disabled", now).await;
     }
     if !deliveries::claim(&db, &delivery.id, delivery.attempts, now + LEASE_MS, now).await? {

@@ -116,8 +116,8 @@ pub struct DeliveryRow {
     pub event_type: String,
     /// The body sent.
     pub payload: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    /// Where it stands.
+    pub status: tollgate::outbound::DeliveryStatus,
     /// Attempts made.
     pub attempts: i64,
     /// When the next attempt is due (ms).
@@ -208,16 +208,16 @@ pub struct Attempt {
     pub event_id: String,
     /// The body.
     pub payload: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    /// Where it stands.
+    pub status: tollgate::outbound::DeliveryStatus,
     /// Attempts made so far.
     pub attempts: i64,
     /// Retried until then (ms).
     pub deadline_at: i64,
     /// Where to send it.
     pub url: String,
-    /// The endpoint's status.
-    pub endpoint_status: String,
+    /// Whether the endpoint receives deliveries.
+    pub endpoint_status: tollgate::outbound::EndpointStatus,
     /// Set when the endpoint was deleted.
     pub endpoint_deleted_at: Option<i64>,
     /// The signing secret, sealed.

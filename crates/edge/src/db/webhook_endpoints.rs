@@ -21,8 +21,8 @@ pub struct EndpointRow {
     pub description: Option<String>,
     /// JSON array of event types, or `["*"]`.
     pub events: String,
-    /// `enabled` or `disabled`.
-    pub status: String,
+    /// Whether it receives deliveries.
+    pub status: EndpointStatus,
     /// The signing secret, sealed.
     pub secret_enc: String,
     /// The secret's last four characters.
@@ -45,7 +45,7 @@ impl EndpointRow {
             url: self.url.clone(),
             events: serde_json::from_str(&self.events).unwrap_or_default(),
             description: self.description.clone(),
-            status: EndpointStatus::parse(&self.status).unwrap_or(EndpointStatus::Disabled),
+            status: self.status,
         }
     }
 }
@@ -78,7 +78,7 @@ pub fn insert(
             text(&row.url),
             opt_text(row.description.as_deref()),
             text(&row.events),
-            text(&row.status),
+            text(row.status.as_str()),
             text(&row.secret_enc),
             text(&row.secret_last4),
             int(row.created_at),
