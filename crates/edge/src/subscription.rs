@@ -18,7 +18,9 @@ use tollgate::Mode;
 use tollgate::ids::new_id;
 use tollgate::stripe::calls::{self, Operation, PriceChange, SubscriptionUpdate};
 use tollgate::stripe::objects::Subscription;
-use tollgate::subscription::{self as rules, Held, Live, Plan, Refusal, Target, Write};
+use tollgate::subscription::{
+    self as rules, Held, Live, Plan, Refusal, Route, Target, Write, WriteInput,
+};
 use worker::{D1Database, D1PreparedStatement};
 
 /// Whose subscription: the project (its platform and mode) and the end user.
@@ -103,6 +105,23 @@ impl ChangeView {
             expires_at,
         }
     }
+}
+
+/// The write a subscription route's body asks for, checked against the route, with the
+/// body's bytes (what its `Idempotency-Key` is bound to). The body is optional: an empty one
+/// is a cancel at the period's end, or a resume.
+///
+/// # Errors
+/// 400/413/415 for a body that cannot be read; 422 for one that does not fit the route.
+pub async fn read_write(ctx: &mut Ctx, route: Route) -> Result<(Write, Vec<u8>), ApiError> {
+    let bytes = crate::body::read(&mut ctx.req, crate::body::DEFAULT_LIMIT).await?;
+    let input = if bytes.iter().all(u8::is_ascii_whitespace) {
+        WriteInput::default()
+    } else {
+        crate::body::parse::<WriteInput>(&bytes)?
+    };
+    let write = input.validate(route).map_err(ApiError::Validation)?;
+    Ok((write, bytes))
 }
 
 /// The end user's live subscription as we hold it.

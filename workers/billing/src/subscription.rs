@@ -6,12 +6,12 @@
 
 use crate::checkout::finish;
 use tollgate::Detail;
-use tollgate::subscription::{Route, WriteInput};
+use tollgate::subscription::Route;
 use tollgate_edge::audit::Actor;
 use tollgate_edge::keyauth::Lane;
 use tollgate_edge::lanes::{self, Caller, buyer};
 use tollgate_edge::subscription::{self as flow, Owner, View};
-use tollgate_edge::{ApiError, Ctx, body, idempotent, json};
+use tollgate_edge::{ApiError, Ctx, idempotent, json};
 use worker::Response;
 
 fn owner<'a>(caller: &'a Caller, customer_id: &'a str) -> Owner<'a> {
@@ -40,13 +40,7 @@ pub(crate) async fn get(ctx: Ctx) -> Result<Response, ApiError> {
 pub(crate) async fn write(mut ctx: Ctx, route: Route) -> Result<Response, ApiError> {
     let caller = lanes::any_key(&ctx).await?;
     let buyer = buyer(&ctx, &caller).await?;
-    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
-    let input = if bytes.iter().all(u8::is_ascii_whitespace) {
-        WriteInput::default()
-    } else {
-        body::parse::<WriteInput>(&bytes)?
-    };
-    let write = input.validate(route).map_err(ApiError::Validation)?;
+    let (write, bytes) = flow::read_write(&mut ctx, route).await?;
     if write.immediately() && caller.auth.lane != Lane::Secret {
         return Err(ApiError::Forbidden(
             "Only the secret key (a server) can end a subscription immediately.",

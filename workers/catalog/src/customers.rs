@@ -10,13 +10,13 @@
 use serde_json::json;
 use tollgate::Detail;
 use tollgate::customers::{self, CustomerQuery};
-use tollgate::subscription::{Route, WriteInput};
+use tollgate::subscription::Route;
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, projects::ProjectRow};
 use tollgate_edge::revoke::{self, Revocation};
 use tollgate_edge::session::Session;
 use tollgate_edge::subscription::{self as flow, Owner};
-use tollgate_edge::{ApiError, Ctx, body, idempotent, json, json_text, meter};
+use tollgate_edge::{ApiError, Ctx, idempotent, json, json_text, meter};
 use worker::Response;
 
 /// The path's `{customerId}`: a `cus_…` id (the console links by it, never by external id).
@@ -145,13 +145,7 @@ pub(crate) async fn subscription(mut ctx: Ctx, route: Route) -> Result<Response,
     let session = Session::start_fresh(&ctx).await?;
     let project = session.project(&ctx).await?;
     let customer = existing(&ctx, &session, &project).await?.to_owned();
-    let bytes = body::read(&mut ctx.req, body::DEFAULT_LIMIT).await?;
-    let input = if bytes.iter().all(u8::is_ascii_whitespace) {
-        WriteInput::default()
-    } else {
-        body::parse::<WriteInput>(&bytes)?
-    };
-    let write = input.validate(route).map_err(ApiError::Validation)?;
+    let (write, bytes) = tollgate_edge::subscription::read_write(&mut ctx, route).await?;
     let mode = tollgate::Mode::parse(&project.mode).ok_or_else(|| {
         ApiError::internal(format!("project {} has mode {}", project.id, project.mode))
     })?;
