@@ -5,45 +5,41 @@
 
 use crate::db;
 use crate::{ApiError, log};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tollgate::RequestId;
 use tollgate::meter::{Answer, Call, Refusal, object_name};
 use tollgate::usage::{Limit, Usage};
-use worker::{D1Database, Env, Method, Request, RequestInit, Stub};
+use worker::{D1Database, Env, Method, Request, RequestInit, Response, Stub};
 
 /// The end user's metering object.
 ///
 /// # Errors
 /// A missing binding.
-pub fn stub(env: &Env, project_id: &str, end_user_id: &str) -> Result<Stub, ApiError> {
+fn stub(env: &Env, project_id: &str, end_user_id: &str) -> Result<Stub, ApiError> {
     Ok(env
         .durable_object("METER")?
         .id_from_name(&object_name(project_id, end_user_id))?
         .get_stub()?)
 }
 
-async fn ask<T: Serialize, A: DeserializeOwned>(
+/// Posts to one of the end user's object's routes (`track`, `forget`, and development's
+/// `flush` and `fail-next-flush`), with an optional JSON body, and gives its answer.
+///
+/// # Errors
+/// A missing binding, or the object unreachable.
+pub async fn post(
     env: &Env,
     project_id: &str,
     end_user_id: &str,
     route: &str,
-    body: &T,
-) -> Result<A, ApiError> {
+    body: Option<String>,
+) -> Result<Response, ApiError> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(body)?.into()));
+        .with_body(body.map(Into::into));
     let request = Request::new_with_init(&format!("https://meter/{route}"), &init)?;
-    let mut reply = stub(env, project_id, end_user_id)?
+    Ok(stub(env, project_id, end_user_id)?
         .fetch_with_request(request)
-        .await?;
-    if reply.status_code() != 200 {
-        return Err(ApiError::internal(format!(
-            "meter object answered {} to {route}",
-            reply.status_code()
-        )));
-    }
-    Ok(reply.json().await?)
+        .await?)
 }
 
 /// Counts `call` in its end user's object (or, for a read, asks where they stand: exact,
@@ -52,16 +48,31 @@ async fn ask<T: Serialize, A: DeserializeOwned>(
 /// # Errors
 /// When the object cannot be reached (its refusals are answers, not errors).
 pub async fn track(env: &Env, call: &Call) -> Result<Answer, ApiError> {
-    ask(env, &call.project_id, &call.end_user_id, "track", call).await
+    let body = serde_json::to_string(call)?;
+    let mut reply = post(
+        env,
+        &call.project_id,
+        &call.end_user_id,
+        "track",
+        Some(body),
+    )
+    .await?;
+    if reply.status_code() != 200 {
+        return Err(ApiError::internal(format!(
+            "meter object answered {} to track",
+            reply.status_code()
+        )));
+    }
+    Ok(reply.json().await?)
 }
 
 /// Tells each end user's object that their allowance changed (a subscription, plan, tier,
 /// token version or deletion): its next call reads the records again. Run it after the write
 /// committed and before answering, so the first call after an upgrade uses the new limit.
 /// A failure is logged, never turned into a failed write: the write stands, and an object
-/// reads the records again whenever it wakes.
+/// reads the records again whenever it wakes, and within `ALLOWANCE_MS` in any case.
 pub async fn forget(env: &Env, request_id: &RequestId, project_id: &str, end_user_ids: &[String]) {
-    // A few at a time: a tier edit tells every end user of its project.
+    // A few at a time: a tier edit tells up to `FORGET_AT_ONCE` end users.
     for chunk in end_user_ids.chunks(16) {
         futures_util::future::join_all(
             chunk
@@ -74,17 +85,8 @@ pub async fn forget(env: &Env, request_id: &RequestId, project_id: &str, end_use
 
 /// Tells one object; a failure is logged.
 async fn told(env: &Env, request_id: &RequestId, project_id: &str, end_user_id: &str) {
-    let sent = async {
-        let request = Request::new_with_init(
-            "https://meter/forget",
-            RequestInit::new().with_method(Method::Post),
-        )?;
-        let reply = stub(env, project_id, end_user_id)?
-            .fetch_with_request(request)
-            .await?;
-        Ok::<_, ApiError>(reply.status_code())
-    };
-    match sent.await {
+    let sent = post(env, project_id, end_user_id, "forget", None).await;
+    match sent.map(|reply| reply.status_code()) {
         Ok(204) => {}
         Ok(status) => log::error(
             request_id,

@@ -53,6 +53,11 @@ pub struct Meter {
     /// A flush is running: another one (the alarm, a development flush) waits its turn, so
     /// no two subtract the same day's units.
     flushing: Cell<bool>,
+    /// The flush bound (`METER_FLUSH_MS`), read once per wake-up: variables are fixed for a
+    /// deployment, and reading one is a crossing into JavaScript.
+    flush_ms: i64,
+    /// How long an allowance read decides calls (`METER_ALLOWANCE_MS`), read likewise.
+    allowance_ms: i64,
 }
 
 fn int(value: i64) -> SqlStorageValue {
@@ -125,7 +130,7 @@ impl Meter {
         now: i64,
     ) -> worker::Result<Option<Allowance>> {
         if let Some((read_at, held)) = self.allowance.borrow().clone()
-            && meter::allowance_current(read_at, now, self.allowance_ms())
+            && meter::allowance_current(read_at, now, self.allowance_ms)
         {
             return Ok(held);
         }
@@ -304,29 +309,11 @@ impl Meter {
         })
     }
 
-    fn flush_ms(&self) -> i64 {
-        self.bound("METER_FLUSH_MS", FLUSH_MS)
-    }
-
-    fn allowance_ms(&self) -> i64 {
-        self.bound("METER_ALLOWANCE_MS", ALLOWANCE_MS)
-    }
-
-    /// A positive number of ms from the variable `name`, else `default`.
-    fn bound(&self, name: &str, default: i64) -> i64 {
-        self.env
-            .var(name)
-            .ok()
-            .and_then(|v| v.to_string().parse().ok())
-            .filter(|ms: &i64| *ms > 0)
-            .unwrap_or(default)
-    }
-
     async fn schedule_flush(&self) -> worker::Result<()> {
         if !self.alarm_set.get() {
             self.alarm_set.set(true);
             if self.state.storage().get_alarm().await?.is_none() {
-                self.state.storage().set_alarm(self.flush_ms()).await?;
+                self.state.storage().set_alarm(self.flush_ms).await?;
             }
         }
         Ok(())
@@ -449,6 +436,15 @@ fn to_worker(error: ApiError) -> worker::Error {
     worker::Error::RustError(error.for_log())
 }
 
+/// A positive number of ms from the variable `name`, else `default`.
+fn bound(env: &Env, name: &str, default: i64) -> i64 {
+    env.var(name)
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .filter(|ms: &i64| *ms > 0)
+        .unwrap_or(default)
+}
+
 fn json_answer<T: serde::Serialize>(value: &T) -> worker::Result<Response> {
     Response::from_json(value)
 }
@@ -463,9 +459,13 @@ impl DurableObject for Meter {
                 &error.to_string(),
             );
         }
+        let flush_ms = bound(&env, "METER_FLUSH_MS", FLUSH_MS);
+        let allowance_ms = bound(&env, "METER_ALLOWANCE_MS", ALLOWANCE_MS);
         Self {
             state,
             env,
+            flush_ms,
+            allowance_ms,
             allowance: RefCell::new(None),
             generation: Cell::new(0),
             alarm_set: Cell::new(false),
@@ -509,7 +509,7 @@ impl DurableObject for Meter {
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm_set.set(false);
         let next = match self.flush().await {
-            Ok(_) => self.pending()?.then(|| self.flush_ms()),
+            Ok(_) => self.pending()?.then_some(self.flush_ms),
             Err(error) => {
                 log::error(
                     &RequestId::generate(),

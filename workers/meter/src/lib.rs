@@ -10,7 +10,7 @@ mod push;
 use serde::Deserialize;
 use tollgate::routing::{Method, Route};
 use tollgate_edge::{ApiError, Cors, Ctx, HealthProbe, WorkerSpec, body, json, meter, serve};
-use worker::{Context, Env, Request, RequestInit, Response, event};
+use worker::{Context, Env, Request, Response, event};
 
 /// A development control, sent on to one counter object.
 #[derive(Clone, Copy, Debug)]
@@ -58,12 +58,14 @@ async fn handle(route: Control, ctx: Ctx) -> Result<Response, ApiError> {
 /// Sends a control to the object the body names, and answers what it said.
 async fn control(mut ctx: Ctx, path: &str) -> Result<Response, ApiError> {
     let target: Target = body::json(&mut ctx.req, body::DEFAULT_LIMIT).await?;
-    let stub = meter::stub(&ctx.env, &target.project_id, &target.end_user_id)?;
-    let request = Request::new_with_init(
-        &format!("https://meter/{path}"),
-        RequestInit::new().with_method(worker::Method::Post),
-    )?;
-    let mut reply = stub.fetch_with_request(request).await?;
+    let mut reply = meter::post(
+        &ctx.env,
+        &target.project_id,
+        &target.end_user_id,
+        path,
+        None,
+    )
+    .await?;
     match reply.status_code() {
         200 => json(200, &reply.json::<serde_json::Value>().await?),
         204 => json(200, &serde_json::json!({})),
