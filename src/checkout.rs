@@ -92,6 +92,79 @@ impl SessionKind {
     }
 }
 
+/// Where a cart's order stands (`orders.status`), parsed once where the row is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Its checkout is open; its stock is held.
+    Pending,
+    /// Its session completed with a delayed payment not yet in.
+    AwaitingPayment,
+    /// Paid: its products are granted.
+    Paid,
+    /// Its delayed payment failed; its stock went back.
+    Failed,
+    /// Its session expired unpaid; its stock went back.
+    Expired,
+    /// Refunded in full: its access is gone for good.
+    Refunded,
+    /// Its charge is disputed: its access is suspended.
+    Disputed,
+    /// Paid after its hold lapsed and stock ran out: the developer must act.
+    NeedsAttention,
+}
+
+impl OrderStatus {
+    /// The stored word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Paid => "paid",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Refunded => "refunded",
+            Self::Disputed => "disputed",
+            Self::NeedsAttention => "needs_attention",
+        }
+    }
+
+    /// Whether money was taken for it at some point, so refunds and disputes apply.
+    #[must_use]
+    pub const fn was_paid(self) -> bool {
+        matches!(
+            self,
+            Self::Paid | Self::Refunded | Self::Disputed | Self::NeedsAttention
+        )
+    }
+}
+
+/// Where one line of a cart's order stands with its stock (`inventory_reservations.status`): the units a
+/// cart reserves are held until its payment settles, then committed or given back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// Reserved for the open checkout: counted against stock, not yet sold.
+    Held,
+    /// Sold: the units left stock for good.
+    Committed,
+    /// Given back (the session expired or its payment failed): stock has them again.
+    Released,
+}
+
+impl LineStatus {
+    /// The stored word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Committed => "committed",
+            Self::Released => "released",
+        }
+    }
+}
+
 /// The free-trial days a subscription checkout offers: the tier's, once per end user and
 /// project — an end user who was offered a trial before (and did not let it lapse unpaid)
 /// gets none.
@@ -622,6 +695,47 @@ mod tests {
                 .err()
                 .unwrap_or_default();
             assert!(errors.contains_key(field), "{body} → {errors:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_line_status_reads_back_as_itself_and_nothing_else_parses() {
+        for (status, word) in [
+            (LineStatus::Held, "held"),
+            (LineStatus::Committed, "committed"),
+            (LineStatus::Released, "released"),
+        ] {
+            let parsed: Result<LineStatus, _> = serde_json::from_value(serde_json::json!(word));
+            assert_eq!(parsed.ok(), Some(status));
+            assert_eq!(status.as_str(), word);
+        }
+        for bad in ["", "Held", "reserved", "sold"] {
+            assert!(serde_json::from_value::<LineStatus>(serde_json::json!(bad)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_stored_order_status_reads_back_as_itself_and_only_a_paid_once_order_takes_refunds() {
+        use OrderStatus::{
+            AwaitingPayment, Disputed, Expired, Failed, NeedsAttention, Paid, Pending, Refunded,
+        };
+        for (status, word, paid) in [
+            (Pending, "pending", false),
+            (AwaitingPayment, "awaiting_payment", false),
+            (Paid, "paid", true),
+            (Failed, "failed", false),
+            (Expired, "expired", false),
+            (Refunded, "refunded", true),
+            (Disputed, "disputed", true),
+            (NeedsAttention, "needs_attention", true),
+        ] {
+            let parsed: Result<OrderStatus, _> = serde_json::from_value(serde_json::json!(word));
+            assert_eq!(parsed.ok(), Some(status));
+            assert_eq!(status.as_str(), word);
+            assert_eq!(status.was_paid(), paid, "{word}");
+        }
+        for bad in ["", "Paid", "complete", "bogus"] {
+            assert!(serde_json::from_value::<OrderStatus>(serde_json::json!(bad)).is_err());
         }
     }
 }

@@ -75,6 +75,35 @@ impl Grant {
     }
 }
 
+/// Where an order's entitlement stands (`entitlements.status`). A subscription's entitlement
+/// has no status of its own: it follows the subscription's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderAccess {
+    /// The buyer has it.
+    Active,
+    /// Taken back: by the developer, a refund or a dispute.
+    Revoked,
+}
+
+impl OrderAccess {
+    /// The stored word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// The state a stored word names.
+    #[must_use]
+    pub fn parse(word: &str) -> Option<Self> {
+        [Self::Active, Self::Revoked]
+            .into_iter()
+            .find(|s| s.as_str() == word)
+    }
+}
+
 /// What a download token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DownloadClaims {
@@ -352,5 +381,19 @@ mod tests {
         assert!(
             serde_json::from_value::<DownloadInput>(serde_json::json!({ "orderId": "x" })).is_err()
         );
+    }
+
+    #[test]
+    fn an_order_entitlement_is_active_or_revoked_and_nothing_else() {
+        for (access, word) in [
+            (OrderAccess::Active, "active"),
+            (OrderAccess::Revoked, "revoked"),
+        ] {
+            assert_eq!(OrderAccess::parse(word), Some(access));
+            assert_eq!(access.as_str(), word);
+        }
+        for bad in ["", "Active", "trialing", "canceled"] {
+            assert_eq!(OrderAccess::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! repair to exactly the drift an operator reviewed.
 
 use crate::stripe::events::SubscriptionTerms;
+use crate::subscription::Status;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -17,7 +18,7 @@ pub struct Local {
     /// `sub_…`
     pub stripe_subscription_id: String,
     /// Stored status.
-    pub status: String,
+    pub status: Status,
     /// Stored price.
     pub stripe_price_id: Option<String>,
     /// Stored period end (ms).
@@ -56,7 +57,7 @@ pub fn compare(local: &Local, provider: Provider<'_>) -> Vec<Discrepancy> {
         Provider::Missing => {
             return vec![Discrepancy {
                 kind: "missing_at_provider",
-                local: local.status.clone().into(),
+                local: local.status.as_str().into(),
                 provider: Value::Null,
             }];
         }
@@ -74,8 +75,8 @@ pub fn compare(local: &Local, provider: Provider<'_>) -> Vec<Discrepancy> {
     };
     differ(
         "status_mismatch",
-        local.status.clone().into(),
-        terms.status.into(),
+        local.status.as_str().into(),
+        terms.status.as_str().into(),
     );
     differ(
         "price_mismatch",
@@ -209,12 +210,12 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn terms(status: &'static str, price: &str, end: i64, cancel: bool) -> SubscriptionTerms {
+    fn terms(status: &str, price: &str, end: i64, cancel: bool) -> SubscriptionTerms {
         SubscriptionTerms {
             stripe_subscription_id: "sub_1".into(),
             stripe_customer_id: "cus_1".into(),
             stripe_price_id: price.into(),
-            status,
+            status: Status::parse(status).unwrap_or(Status::Incomplete),
             amount: 1000,
             currency: "usd".into(),
             interval: "month",
@@ -229,7 +230,7 @@ mod tests {
     fn local() -> Local {
         Local {
             stripe_subscription_id: "sub_1".into(),
-            status: "active".into(),
+            status: Status::Active,
             stripe_price_id: Some("price_a".into()),
             period_end: Some(5000),
             cancel_at_period_end: false,

@@ -34,6 +34,7 @@ pub mod project;
 pub mod refunds;
 pub mod request_id;
 pub mod routing;
+pub mod settle;
 pub mod stream_token;
 pub mod stripe;
 pub mod stripe_signature;

@@ -8,6 +8,9 @@
 //! the refunded amount only grows (Stripe sends the charge's cumulative `amount_refunded`),
 //! `refunded` is final, and a dispute closes once.
 
+use crate::checkout::OrderStatus;
+use serde::{Deserialize, Serialize};
+
 /// Who took an order's entitlements back (`entitlements.revoked_by`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RevokedBy {
@@ -61,51 +64,65 @@ pub enum ChargeChange {
     },
 }
 
+/// Where a dispute of an order's charge stands (`orders.dispute_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    /// Opened by the buyer's bank; the order's access is suspended.
+    Open,
+    /// Closed in the seller's favour.
+    Won,
+    /// Closed in the buyer's favour: the money is gone.
+    Lost,
+}
+
+impl DisputeStatus {
+    /// The stored word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Won => "won",
+            Self::Lost => "lost",
+        }
+    }
+}
+
 /// An order as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Standing<'a> {
+pub struct Standing {
     /// `orders.status`.
-    pub status: &'a str,
+    pub status: OrderStatus,
     /// `orders.amount_refunded`.
     pub amount_refunded: i64,
-    /// `orders.dispute_status`: `open`, `won`, `lost`, or none.
-    pub dispute_status: Option<&'a str>,
+    /// `orders.dispute_status`.
+    pub dispute_status: Option<DisputeStatus>,
 }
 
 /// The order after the change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// The new `orders.status`.
-    pub status: &'static str,
+    pub status: OrderStatus,
     /// The new `orders.amount_refunded`.
     pub amount_refunded: i64,
     /// The new `orders.dispute_status`.
-    pub dispute_status: Option<&'static str>,
+    pub dispute_status: Option<DisputeStatus>,
     /// What happens to the entitlements.
     pub access: Access,
     /// Whether more money was refunded (the developer hears `order.refunded`).
     pub refunded_more: bool,
 }
 
-/// The statuses an order may have once paid; orders that were never paid are not touched.
-const PAID: &[&str] = &["paid", "refunded", "disputed", "needs_attention"];
-
-fn known(status: &str) -> Option<&'static str> {
-    PAID.iter().copied().find(|s| *s == status)
-}
-
-fn dispute(status: Option<&str>) -> Option<&'static str> {
-    ["open", "won", "lost"]
-        .into_iter()
-        .find(|s| Some(*s) == status)
-}
-
 /// The order after `change`, or `None` when the change is already reflected (a repeat, a
 /// smaller cumulative amount, a dispute already closed) or the order was never paid.
 #[must_use]
-pub fn decide(order: Standing<'_>, change: ChargeChange) -> Option<Decision> {
-    let status = known(order.status)?;
-    let disputed = dispute(order.dispute_status);
+pub fn decide(order: Standing, change: ChargeChange) -> Option<Decision> {
+    let status = order.status;
+    if !status.was_paid() {
+        return None;
+    }
+    let disputed = order.dispute_status;
     let same = Decision {
         status,
         amount_refunded: order.amount_refunded,
@@ -119,15 +136,21 @@ pub fn decide(order: Standing<'_>, change: ChargeChange) -> Option<Decision> {
             full,
         } => {
             let amount = amount_refunded.max(order.amount_refunded);
-            let refunds_all = full && status != "refunded";
+            let refunds_all = full && status != OrderStatus::Refunded;
             Decision {
                 // Access granted by the order goes; a needs_attention order granted none.
-                access: if refunds_all && matches!(status, "paid" | "disputed") {
+                access: if refunds_all
+                    && matches!(status, OrderStatus::Paid | OrderStatus::Disputed)
+                {
                     Access::Revoke(RevokedBy::Refund)
                 } else {
                     Access::Keep
                 },
-                status: if refunds_all { "refunded" } else { status },
+                status: if refunds_all {
+                    OrderStatus::Refunded
+                } else {
+                    status
+                },
                 amount_refunded: amount,
                 refunded_more: amount > order.amount_refunded,
                 ..same
@@ -137,10 +160,14 @@ pub fn decide(order: Standing<'_>, change: ChargeChange) -> Option<Decision> {
             if disputed.is_some() {
                 return None;
             }
-            let revokes = status == "paid";
+            let revokes = status == OrderStatus::Paid;
             Decision {
-                status: if revokes { "disputed" } else { status },
-                dispute_status: Some("open"),
+                status: if revokes {
+                    OrderStatus::Disputed
+                } else {
+                    status
+                },
+                dispute_status: Some(DisputeStatus::Open),
                 access: if revokes {
                     Access::Revoke(RevokedBy::Dispute)
                 } else {
@@ -150,18 +177,24 @@ pub fn decide(order: Standing<'_>, change: ChargeChange) -> Option<Decision> {
             }
         }
         ChargeChange::DisputeClosed { lost } => {
-            if matches!(disputed, Some("won" | "lost")) {
+            if matches!(disputed, Some(DisputeStatus::Won | DisputeStatus::Lost)) {
                 return None;
             }
             let (status, access) = match (lost, status) {
-                (false, "disputed") => ("paid", Access::Restore),
+                (false, OrderStatus::Disputed) => (OrderStatus::Paid, Access::Restore),
                 // The opening was never applied: a lost dispute still takes the access.
-                (true, "paid") => ("disputed", Access::Revoke(RevokedBy::Dispute)),
+                (true, OrderStatus::Paid) => {
+                    (OrderStatus::Disputed, Access::Revoke(RevokedBy::Dispute))
+                }
                 (_, other) => (other, Access::Keep),
             };
             Decision {
                 status,
-                dispute_status: Some(if lost { "lost" } else { "won" }),
+                dispute_status: Some(if lost {
+                    DisputeStatus::Lost
+                } else {
+                    DisputeStatus::Won
+                }),
                 access,
                 ..same
             }
@@ -173,9 +206,11 @@ pub fn decide(order: Standing<'_>, change: ChargeChange) -> Option<Decision> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use DisputeStatus::{Lost, Open, Won};
+    use OrderStatus::{AwaitingPayment, Disputed, Expired, Failed, Paid, Pending, Refunded};
 
-    const PAID_ORDER: Standing<'static> = Standing {
-        status: "paid",
+    const PAID_ORDER: Standing = Standing {
+        status: Paid,
         amount_refunded: 0,
         dispute_status: None,
     };
@@ -194,7 +229,7 @@ mod tests {
         assert_eq!(
             decision,
             Some(Decision {
-                status: "refunded",
+                status: Refunded,
                 amount_refunded: 1500,
                 dispute_status: None,
                 access: Access::Revoke(RevokedBy::Refund),
@@ -209,27 +244,21 @@ mod tests {
 
         assert_eq!(
             decision.map(|d| (d.status, d.amount_refunded, d.access, d.refunded_more)),
-            Some(("paid", 500, Access::Keep, true))
+            Some((Paid, 500, Access::Keep, true))
         );
     }
 
     #[test]
     fn a_refund_already_reflected_changes_nothing() {
         let cases = [
-            ("the same partial amount again", 500, 500, false, "paid"),
-            (
-                "an older, smaller cumulative amount",
-                500,
-                300,
-                false,
-                "paid",
-            ),
+            ("the same partial amount again", 500, 500, false, Paid),
+            ("an older, smaller cumulative amount", 500, 300, false, Paid),
             (
                 "a full refund of a refunded order",
                 1500,
                 1500,
                 true,
-                "refunded",
+                Refunded,
             ),
         ];
         for (why, stored, sent, full, status) in cases {
@@ -244,13 +273,17 @@ mod tests {
 
     #[test]
     fn orders_that_were_never_paid_are_not_touched() {
-        for status in ["pending", "awaiting_payment", "failed", "expired", "bogus"] {
+        for status in [Pending, AwaitingPayment, Failed, Expired] {
             let order = Standing {
                 status,
                 ..PAID_ORDER
             };
-            assert_eq!(decide(order, refund(100, true)), None, "{status}");
-            assert_eq!(decide(order, ChargeChange::DisputeOpened), None, "{status}");
+            assert_eq!(decide(order, refund(100, true)), None, "{status:?}");
+            assert_eq!(
+                decide(order, ChargeChange::DisputeOpened),
+                None,
+                "{status:?}"
+            );
         }
     }
 
@@ -258,40 +291,44 @@ mod tests {
     fn an_opened_dispute_revokes_and_a_won_one_restores() {
         let opened = decide(PAID_ORDER, ChargeChange::DisputeOpened);
         let during = Standing {
-            status: "disputed",
+            status: Disputed,
             amount_refunded: 0,
-            dispute_status: Some("open"),
+            dispute_status: Some(Open),
         };
         let won = decide(during, ChargeChange::DisputeClosed { lost: false });
         let lost = decide(during, ChargeChange::DisputeClosed { lost: true });
 
         assert_eq!(
             opened.map(|d| (d.status, d.dispute_status, d.access)),
-            Some(("disputed", Some("open"), Access::Revoke(RevokedBy::Dispute)))
+            Some((Disputed, Some(Open), Access::Revoke(RevokedBy::Dispute)))
         );
         assert_eq!(
             won.map(|d| (d.status, d.dispute_status, d.access)),
-            Some(("paid", Some("won"), Access::Restore))
+            Some((Paid, Some(Won), Access::Restore))
         );
         assert_eq!(
             lost.map(|d| (d.status, d.dispute_status, d.access)),
-            Some(("disputed", Some("lost"), Access::Keep))
+            Some((Disputed, Some(Lost), Access::Keep))
         );
     }
 
     #[test]
     fn a_dispute_closes_once_and_never_reopens() {
-        for closed in ["won", "lost"] {
+        for closed in [Won, Lost] {
             let order = Standing {
-                status: if closed == "won" { "paid" } else { "disputed" },
+                status: if closed == Won { Paid } else { Disputed },
                 amount_refunded: 0,
                 dispute_status: Some(closed),
             };
-            assert_eq!(decide(order, ChargeChange::DisputeOpened), None, "{closed}");
+            assert_eq!(
+                decide(order, ChargeChange::DisputeOpened),
+                None,
+                "{closed:?}"
+            );
             assert_eq!(
                 decide(order, ChargeChange::DisputeClosed { lost: false }),
                 None,
-                "{closed}"
+                "{closed:?}"
             );
         }
     }
@@ -302,21 +339,21 @@ mod tests {
 
         assert_eq!(
             decision.map(|d| (d.status, d.access)),
-            Some(("disputed", Access::Revoke(RevokedBy::Dispute)))
+            Some((Disputed, Access::Revoke(RevokedBy::Dispute)))
         );
     }
 
     #[test]
     fn a_refunded_order_stays_refunded_through_a_dispute() {
         let refunded = Standing {
-            status: "refunded",
+            status: Refunded,
             amount_refunded: 1500,
             dispute_status: None,
         };
         let opened = decide(refunded, ChargeChange::DisputeOpened);
         let won = decide(
             Standing {
-                dispute_status: Some("open"),
+                dispute_status: Some(Open),
                 ..refunded
             },
             ChargeChange::DisputeClosed { lost: false },
@@ -324,27 +361,27 @@ mod tests {
 
         assert_eq!(
             opened.map(|d| (d.status, d.access)),
-            Some(("refunded", Access::Keep))
+            Some((Refunded, Access::Keep))
         );
         assert_eq!(
             won.map(|d| (d.status, d.access)),
-            Some(("refunded", Access::Keep))
+            Some((Refunded, Access::Keep))
         );
     }
 
     #[test]
     fn a_full_refund_during_a_dispute_makes_the_revocation_final() {
         let during = Standing {
-            status: "disputed",
+            status: Disputed,
             amount_refunded: 0,
-            dispute_status: Some("open"),
+            dispute_status: Some(Open),
         };
 
         let decision = decide(during, refund(1500, true));
 
         assert_eq!(
             decision.map(|d| (d.status, d.access)),
-            Some(("refunded", Access::Revoke(RevokedBy::Refund)))
+            Some((Refunded, Access::Revoke(RevokedBy::Refund)))
         );
     }
 }

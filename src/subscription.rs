@@ -18,6 +18,71 @@ use crate::console::FieldErrors;
 use crate::stripe::calls::{PriceChange, SubscriptionUpdate};
 use serde::Deserialize;
 
+/// A subscription's state as Stripe words it and Tollgate stores it
+/// (`subscriptions.status`), parsed once where it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Created, its first payment not yet made.
+    Incomplete,
+    /// Its first payment never came; Stripe gave it up.
+    IncompleteExpired,
+    /// In its free trial.
+    Trialing,
+    /// Paid and in force.
+    Active,
+    /// A renewal failed; Stripe is retrying it.
+    PastDue,
+    /// Ended.
+    Canceled,
+    /// Retries ran out unpaid.
+    Unpaid,
+    /// Its trial ended without a payment method; it bills nothing until resumed.
+    Paused,
+}
+
+impl Status {
+    /// Every status, in Stripe's lifecycle order.
+    pub const ALL: [Self; 8] = [
+        Self::Incomplete,
+        Self::IncompleteExpired,
+        Self::Trialing,
+        Self::Active,
+        Self::PastDue,
+        Self::Canceled,
+        Self::Unpaid,
+        Self::Paused,
+    ];
+
+    /// The stored (and Stripe's) word.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Incomplete => "incomplete",
+            Self::IncompleteExpired => "incomplete_expired",
+            Self::Trialing => "trialing",
+            Self::Active => "active",
+            Self::PastDue => "past_due",
+            Self::Canceled => "canceled",
+            Self::Unpaid => "unpaid",
+            Self::Paused => "paused",
+        }
+    }
+
+    /// The status Stripe's word names, if it is one of ours.
+    #[must_use]
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// Whether the subscription gives its tier's access (metering counts by it): only while
+    /// trialing or paid. A renewal being retried (`past_due`) already does not.
+    #[must_use]
+    pub const fn gives_access(self) -> bool {
+        matches!(self, Self::Trialing | Self::Active)
+    }
+}
+
 /// Which subscription route was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -236,6 +301,32 @@ pub fn plan<'a>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_subscription_status_reads_back_as_itself_and_only_trialing_or_active_gives_access()
+    {
+        use super::Status;
+        for (status, word, access) in [
+            (Status::Incomplete, "incomplete", false),
+            (Status::IncompleteExpired, "incomplete_expired", false),
+            (Status::Trialing, "trialing", true),
+            (Status::Active, "active", true),
+            (Status::PastDue, "past_due", false),
+            (Status::Canceled, "canceled", false),
+            (Status::Unpaid, "unpaid", false),
+            (Status::Paused, "paused", false),
+        ] {
+            assert_eq!(Status::parse(word), Some(status));
+            assert_eq!(status.as_str(), word);
+            assert_eq!(status.gives_access(), access, "{word}");
+            let stored: Result<Status, _> = serde_json::from_value(serde_json::json!(word));
+            assert_eq!(stored.ok(), Some(status));
+        }
+        for bad in ["", "Active", "exploded", "past due"] {
+            assert_eq!(Status::parse(bad), None, "{bad}");
+            assert!(serde_json::from_value::<Status>(serde_json::json!(bad)).is_err());
+        }
+    }
+
     use super::*;
 
     const HELD: Held<'static> = Held {

@@ -320,6 +320,20 @@ describe("the catalog worker", () => {
       assert.equal(archiveFree.body.code, "free_tier_locked");
     });
 
+    test("concurrent creates of one name make one tier, and every other answer is duplicate_name", async () => {
+      // The pre-check lets racers through to the batch; the unique index must refuse them,
+      // and its violation must read as the name taken, never as a 500 or a free tier.
+      const body = tierBody({ name: "racer", displayName: "Racer" });
+
+      const answers = await Promise.all(Array.from({ length: 12 }, () => dev.catalog("POST", tiersPath(), { body })));
+
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [201, ...Array(11).fill(409)], JSON.stringify(answers.map((a) => a.body)));
+      for (const refused of answers.filter((a) => a.status === 409)) assert.equal(refused.body.code, "duplicate_name");
+      const names = (await dev.catalog("GET", tiersPath())).body.data.filter((t) => t.name === "racer");
+      assert.equal(names.length, 1);
+    });
+
     test("archiving a tier stops it selling here and on Stripe", async () => {
       const created = await dev.catalog("POST", tiersPath(), { body: tierBody({ name: "legacy", displayName: "Legacy" }) });
       const tier = created.body.data;

@@ -4,6 +4,7 @@
 //! event was recorded with.
 
 use super::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
+use crate::subscription::Status;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -302,18 +303,6 @@ pub fn is_stale(event_ms: i64, stored_ms: Option<i64>) -> bool {
     stored_ms.is_some_and(|stored| event_ms < stored)
 }
 
-/// The subscription statuses our schema stores.
-const STATUSES: &[&str] = &[
-    "incomplete",
-    "incomplete_expired",
-    "trialing",
-    "active",
-    "past_due",
-    "canceled",
-    "unpaid",
-    "paused",
-];
-
 /// What Tollgate stores of a subscription, in its units (ms, minor units).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriptionTerms {
@@ -323,8 +312,8 @@ pub struct SubscriptionTerms {
     pub stripe_customer_id: String,
     /// The price of the first item.
     pub stripe_price_id: String,
-    /// One of the stored statuses; `canceled` whenever the event says it was deleted.
-    pub status: &'static str,
+    /// Its status; `canceled` whenever the event says it was deleted.
+    pub status: Status,
     /// Minor units per interval (unit amount × quantity is not used: one seat per end user).
     pub amount: i64,
     /// Lower-case ISO currency.
@@ -355,12 +344,9 @@ impl SubscriptionTerms {
             detail,
         };
         let status = if deleted {
-            "canceled"
+            Status::Canceled
         } else {
-            STATUSES
-                .iter()
-                .copied()
-                .find(|s| *s == subscription.status)
+            Status::parse(&subscription.status)
                 .ok_or_else(|| fail(format!("unknown status {}", subscription.status)))?
         };
         let item = subscription
@@ -515,7 +501,7 @@ mod tests {
         };
         let terms = SubscriptionTerms::read(&subscription, false).unwrap_or_else(|e| panic!("{e}"));
 
-        assert_eq!(terms.status, "active");
+        assert_eq!(terms.status, Status::Active);
         assert_eq!(terms.amount, 900);
         assert_eq!(terms.interval, "month");
         assert_eq!(terms.stripe_price_id, "price_1");
@@ -611,7 +597,7 @@ mod tests {
 
         let terms = SubscriptionTerms::read(&subscription, true).unwrap_or_else(|e| panic!("{e}"));
 
-        assert_eq!(terms.status, "canceled");
+        assert_eq!(terms.status, Status::Canceled);
         assert_eq!(terms.interval, "year");
     }
 

@@ -10,7 +10,7 @@ use crate::db::{self, entitlements::EntitlementRow};
 use crate::outbound as emit;
 use crate::{ApiError, Ctx};
 use serde_json::json;
-use tollgate::download::Grant;
+use tollgate::download::{Grant, OrderAccess};
 use tollgate::outbound::{self, Envelope, EventType};
 use worker::D1Database;
 
@@ -54,8 +54,15 @@ pub async fn revoke(
         .await?
         .filter(|row| end_user_id.is_none() || row.end_user_id.as_deref() == end_user_id)
         .ok_or(ApiError::NotFound)?;
-    if row.status != "active" {
-        return Err(ApiError::AlreadyRevoked);
+    match OrderAccess::parse(&row.status) {
+        Some(OrderAccess::Active) => {}
+        Some(OrderAccess::Revoked) => return Err(ApiError::AlreadyRevoked),
+        None => {
+            return Err(ApiError::internal(format!(
+                "entitlement {} has status {}",
+                row.id, row.status
+            )));
+        }
     }
     let now = ctx.now_ms;
     let event_id = outbound::event_id(
@@ -120,7 +127,7 @@ pub async fn revoke(
         emit::enqueue(&ctx.env, &ctx.request_id, &emit::written(fanned)?).await;
     }
     Ok(EntitlementRow {
-        status: "revoked".to_owned(),
+        status: OrderAccess::Revoked.as_str().to_owned(),
         revoked_at: Some(now),
         ..row
     })

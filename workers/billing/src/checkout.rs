@@ -15,7 +15,7 @@ use tollgate::usage::Limit;
 use tollgate_edge::db::catalog::{self, Listed, ProductRow};
 use tollgate_edge::db::checkout::{self as store, NewOrder, Reservation, SessionRow};
 use tollgate_edge::db::end_users::EndUserRow;
-use tollgate_edge::db::{self};
+use tollgate_edge::db::{self, Violation};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::keyauth::Lane;
 use tollgate_edge::lanes::{self, Caller, buyer};
@@ -328,7 +328,7 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
                 return Err(if full { ApiError::GuestCartsFull } else { ApiError::HoldLimitReached });
             }
             Ok(_) => {}
-            Err(ApiError::Internal { cause }) if cause.contains("CHECK") => {
+            Err(error) if error.violation() == Some(Violation::Check) => {
                 let wanted: Vec<(&str, i64)> = lines.iter().map(|(p, units)| (p.id.as_str(), *units)).collect();
                 let short = store::short(&caller.db, project, &wanted).await?;
                 return Err(ApiError::SoldOut(if short.is_empty() { lines.iter().map(|(p, _)| p.name.clone()).collect() } else { short }));

@@ -13,7 +13,7 @@ use tollgate::connect::{
 use tollgate::ids::{base62_fixed, random_u128};
 use tollgate::stripe::calls::{Operation, oauth_deauthorize, oauth_token};
 use tollgate_edge::audit::{self, Actor, Change};
-use tollgate_edge::db::{self, connections::ConnectionRow};
+use tollgate_edge::db::{self, Violation, connections::ConnectionRow};
 use tollgate_edge::session::Session;
 use tollgate_edge::stripe::StripeClient;
 use tollgate_edge::{ApiError, Ctx, crypto, json, secrets};
@@ -229,11 +229,13 @@ async fn complete(ctx: &Ctx) -> Result<ConnectionRow, ApiError> {
         "stripe.connected",
         &row,
     )?);
-    db::batch(&db, statements).await.map_err(|e| match e {
-        // Another platform connected the same account between our check and this batch.
-        ApiError::Internal { cause } if cause.contains("UNIQUE") => ApiError::StripeAccountInUse,
-        other => other,
-    })?;
+    db::batch(&db, statements)
+        .await
+        .map_err(|e| match e.violation() {
+            // Another platform connected the same account between our check and this batch.
+            Some(Violation::Unique(_)) => ApiError::StripeAccountInUse,
+            _ => e,
+        })?;
     Ok(row)
 }
 

@@ -14,7 +14,7 @@ use tollgate::usage::Limit;
 use tollgate::{Mode, ProjectType};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::catalog::{self as store, ProductRow, StripeIds, Table, TierRow};
-use tollgate_edge::db::{self, projects::ProjectRow};
+use tollgate_edge::db::{self, Violation, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
 use tollgate_edge::{ApiError, Ctx, body, json, json_text, limits, list, log, meter};
@@ -303,12 +303,12 @@ pub(crate) async fn create(mut ctx: Ctx, kind: Kind) -> Result<Response, ApiErro
 /// A unique index that caught a race the pre-check missed: the name index names the column,
 /// the one-free-tier index only the project.
 fn unique_violation(error: ApiError) -> ApiError {
-    match error {
-        ApiError::Internal { cause } if cause.contains("UNIQUE") && cause.contains(".name") => {
+    match error.violation() {
+        Some(v) if v.is_unique_on("tiers.name") || v.is_unique_on("products.name") => {
             ApiError::DuplicateName
         }
-        ApiError::Internal { cause } if cause.contains("UNIQUE") => ApiError::FreeTierExists,
-        other => other,
+        Some(Violation::Unique(_)) => ApiError::FreeTierExists,
+        _ => error,
     }
 }
 

@@ -13,7 +13,7 @@ use tollgate::ids::derived_id;
 use tollgate::{ApiKey, KeyKind, Mode, ProjectName};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::catalog::{self as store, Listed, StripeIds};
-use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
+use tollgate_edge::db::{self, Violation, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
 use tollgate_edge::{ApiError, Ctx, body, json_text, secrets, views};
@@ -128,10 +128,10 @@ async fn twin(
     }
     db::batch(&session.db, statements)
         .await
-        .map_err(|e| match e {
+        .map_err(|e| match e.violation() {
             // A concurrent promotion of the same project won.
-            ApiError::Internal { cause } if cause.contains("UNIQUE") => ApiError::AlreadyPromoted,
-            other => other,
+            Some(Violation::Unique(_)) => ApiError::AlreadyPromoted,
+            _ => e,
         })?;
     json_text(201, body)
 }

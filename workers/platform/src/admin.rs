@@ -228,7 +228,7 @@ async fn audit(ctx: &Ctx, operator: &Operator, request: &Request) -> Result<Audi
         };
         let local = Local {
             stripe_subscription_id: row.stripe_subscription_id.clone(),
-            status: row.status.clone(),
+            status: row.status,
             stripe_price_id: row.stripe_price_id.clone(),
             period_end: row.current_period_end,
             cancel_at_period_end: row.cancel_at_period_end,

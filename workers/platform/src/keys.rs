@@ -6,7 +6,7 @@ use tollgate::KeyStatus;
 use tollgate::console::{RotateKeyInput, RotatedKey};
 use tollgate::{ApiKey, Detail, KeyKind, Mode};
 use tollgate_edge::audit::{self, Change};
-use tollgate_edge::db::{self, keys::KeyRow, projects::ProjectRow};
+use tollgate_edge::db::{self, Violation, keys::KeyRow, projects::ProjectRow};
 use tollgate_edge::idempotent::{self, Claim};
 use tollgate_edge::session::Session;
 use tollgate_edge::views;
@@ -98,8 +98,8 @@ async fn replace(
     }
     if let Err(err) = db::batch(&session.db, statements).await {
         // The one-active-key index refused a second active key: another rotation won.
-        return Err(match &err {
-            ApiError::Internal { cause } if cause.contains("UNIQUE") => ApiError::StaleUpdate,
+        return Err(match err.violation() {
+            Some(Violation::Unique(_)) => ApiError::StaleUpdate,
             _ => err,
         });
     }

@@ -10,11 +10,12 @@
 //! first — fails the whole batch and changes nothing. Every lookup here only decides which
 //! statements to send; anything that must hold at commit time is also guarded in the SQL.
 
-use crate::emitted::{Origin, SubscriptionData, gives_access};
+use crate::emitted::{Origin, SubscriptionData};
 use serde_json::json;
 use tollgate::Mode;
-use tollgate::checkout::{SessionKind, SessionStatus};
+use tollgate::checkout::LineStatus;
 use tollgate::refunds::{self, ChargeChange};
+use tollgate::settle::{self, Decision, Effect, Notice, StoredSubscription};
 use tollgate::stripe::calls::retrieve_charge;
 use tollgate::stripe::calls::retrieve_subscription;
 use tollgate::stripe::events::{
@@ -22,11 +23,12 @@ use tollgate::stripe::events::{
     platform_billing_status,
 };
 use tollgate::stripe::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
+use tollgate::subscription::Status;
 use tollgate_edge::audit::{self, Actor, Change};
 use tollgate_edge::db::billing::{
-    self, EventRecord, Grant, PlatformBilling, ProjectScope, Revenue,
+    self, EventRecord, Grant, PlatformBilling, ProjectScope, Revenue, TierRef,
 };
-use tollgate_edge::db::checkout::{self, SessionRow};
+use tollgate_edge::db::checkout::{self, OrderLine, OrderRow, SessionRow};
 use tollgate_edge::db::event_reads::{
     self, BilledSubscription, Charged, ChargedRows, Completion, CompletionRows, Customer, Head,
     Invoiced, InvoicedRows, Known, Lookup, Nothing, PaidOrder, PlatformBilled, Session,
@@ -397,19 +399,19 @@ async fn plan(
                 Err(error) => return at.fail(error).await,
             };
             let (scope, rows) = open!(SubscriptionEvent { terms: &terms });
-            subscription_changed(&scope, &terms, rows)?
+            subscription_changed(&scope, &terms, &rows)?
         }
         Payload::InvoicePaid(invoice) => match invoice.subscription_id() {
             Some(subscription) => {
                 let (scope, rows) = open!(Invoiced { subscription });
-                invoice_paid(&scope, &invoice, subscription, rows)?
+                invoice_paid(&scope, &invoice, subscription, &rows)?
             }
             None => not_a_subscription(&open!(Nothing).0),
         },
         Payload::InvoicePaymentFailed(invoice) => match invoice.subscription_id() {
             Some(subscription) => {
                 let (scope, rows) = open!(Invoiced { subscription });
-                invoice_failed(&scope, &invoice, subscription, rows)?
+                invoice_failed(&scope, &invoice, subscription, &rows)?
             }
             None => not_a_subscription(&open!(Nothing).0),
         },
@@ -471,11 +473,8 @@ fn deauthorized(scope: &Scope<'_>) -> Result<Plan, ApiError> {
     Ok(Plan::applied(&scope.platform_id, None, effects))
 }
 
-/// A completed session (or one whose delayed payment succeeded). Only money fulfils: a
-/// session `paid` or `no_payment_required` pays the order (entitlements, committed stock,
-/// `order.completed`); an unpaid one (a delayed method) waits as `awaiting_payment` with its
-/// stock held and nothing granted. A subscription's access always follows its own status
-/// as Stripe reports it, so an `incomplete` one raises no plan.
+/// `checkout.session.completed` (or `async_payment_succeeded`): decided by the core's
+/// [`settle::checkout::completed`]; a subscription's terms are asked of Stripe when it says so.
 async fn checkout_completed(
     scope: &Scope<'_>,
     session: &CheckoutSession,
@@ -489,170 +488,274 @@ async fn checkout_completed(
         tier,
         held,
     } = rows;
-    let Some(row) = scope.our_session(found) else {
-        return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
+    let row = scope.our_session(found);
+    let statuses: Vec<LineStatus> = lines.iter().map(|l| l.status).collect();
+    let completion = settle::checkout::Completion {
+        paid: session.is_paid(),
+        payment_intent: session.payment_intent.as_deref(),
+        subscription_id: session.subscription.as_deref(),
+        lines: &statuses,
+        short: &short,
+        order_found: order.is_some(),
+        tier: tier.as_ref().map(tier_ref),
+        held: held.as_ref().map(|h| settle::checkout::HeldSubscription {
+            project_id: &h.project_id,
+            gives_access: h.status.gives_access(),
+        }),
     };
-    let project = row.project_id.as_str();
-    let paid = session.is_paid();
-    // Applied already — by a reconcile, or by another event for the session: the effects
-    // exist once; this event is recorded and changes nothing. A failed payment is final too.
-    if row.status.is_settled() || (!paid && row.status == SessionStatus::AwaitingPayment) {
-        return Ok(Plan::without_effects(
-            Outcome::Stale,
-            Some(&scope.platform_id),
-            Some(project),
-        ));
+    let stored = row.as_ref().map(stored_session);
+    let mut decision = settle::checkout::completed(stored, &completion, None);
+    let fetched;
+    if let Decision::FetchTerms(subscription_id) = decision {
+        // The event names the subscription only; its terms come from Stripe itself.
+        let subscription = StripeClient::from_env(&scope.ctx.env, scope.mode)?
+            .send(&retrieve_subscription(Some(scope.account), subscription_id))
+            .await?;
+        fetched = read_terms(&subscription, false)?;
+        decision = settle::checkout::completed(stored, &completion, Some(&fetched));
     }
-    let now = scope.ctx.now_ms;
-    let mut effects = vec![if paid {
-        billing::complete_session(scope.db, &row.id, now)?
-    } else {
-        billing::await_session(scope.db, &row.id, now)?
-    }];
-    let notices;
-    match (
-        row.kind,
-        &row.order_id,
-        &row.end_user_id,
-        &session.subscription,
-    ) {
-        (SessionKind::Payment, Some(order_id), _, _) => {
-            // A hold that lapsed before Stripe's word came is taken again if the stock is
-            // still there (`short` names the products whose stock is not); a paid order that
-            // cannot have it needs the developer.
-            let lapsed = lines.iter().any(|l| l.status == "released");
-            let intent = session.payment_intent.as_deref();
-            let retake = lapsed && short.is_empty();
-            if !paid {
-                notices = Vec::new();
-                effects.extend(billing::await_order(scope.db, order_id, retake, now)?);
-            } else if short.is_empty() {
-                let products: Vec<String> = lines.iter().map(|r| r.product_id.clone()).collect();
-                notices = match &order {
-                    Some(order) => scope.origin(project).order_paid(order, &lines)?,
-                    None => Vec::new(),
-                };
+    let loaded = Loaded {
+        cart: Cart {
+            order: order.as_ref(),
+            lines: &lines,
+            short: &short,
+        },
+        subscription: None,
+    };
+    commit(scope, decision, loaded)
+}
+
+/// The session row as the core's rules read it.
+fn stored_session(row: &SessionRow) -> settle::checkout::Session<'_> {
+    settle::checkout::Session {
+        id: &row.id,
+        project_id: &row.project_id,
+        kind: row.kind,
+        status: row.status,
+        end_user_id: row.end_user_id.as_deref(),
+        tier_id: row.tier_id.as_deref(),
+        order_id: row.order_id.as_deref(),
+    }
+}
+
+/// Our subscription row as the core's rules read it.
+fn stored_subscription(row: &billing::SubscriptionRow) -> StoredSubscription<'_> {
+    StoredSubscription {
+        project_id: &row.project_id,
+        end_user_id: &row.end_user_id,
+        tier_id: row.tier_id.as_deref(),
+        plan: &row.plan,
+        status: row.status,
+        stripe_event_at: row.stripe_event_at,
+    }
+}
+
+fn tier_ref(tier: &TierRef) -> settle::Tier<'_> {
+    settle::Tier {
+        id: &tier.id,
+        name: &tier.name,
+    }
+}
+
+/// What a cart's events report: its order, lines and the products short of stock.
+#[derive(Clone, Copy)]
+struct Cart<'a> {
+    order: Option<&'a OrderRow>,
+    lines: &'a [OrderLine],
+    short: &'a [String],
+}
+
+/// The rows an event's notices report beyond what its plan names.
+#[derive(Clone, Copy)]
+struct Loaded<'a> {
+    cart: Cart<'a>,
+    /// Our subscription row, for the events of a plain update of it.
+    subscription: Option<&'a billing::SubscriptionRow>,
+}
+
+impl Loaded<'_> {
+    const NOTHING: Loaded<'static> = Loaded {
+        cart: Cart {
+            order: None,
+            lines: &[],
+            short: &[],
+        },
+        subscription: None,
+    };
+}
+
+/// Turns the core's decision into the event's plan: each typed effect becomes its guarded
+/// statements, each notice its developer webhooks. An ignored event is recorded with why,
+/// logged unless it is merely late.
+fn commit(scope: &Scope<'_>, decision: Decision<'_>, loaded: Loaded<'_>) -> Result<Plan, ApiError> {
+    let plan = match decision {
+        Decision::Apply(plan) => plan,
+        Decision::Ignore(why, project) if why.outcome() == Outcome::Unrelated => {
+            return Ok(scope.unrelated(project, why.reason()));
+        }
+        Decision::Ignore(why, project) => {
+            return Ok(Plan::without_effects(
+                why.outcome(),
+                Some(&scope.platform_id),
+                project,
+            ));
+        }
+        Decision::FetchTerms(_) => {
+            return Err(ApiError::internal(
+                "a subscription's terms were asked for twice",
+            ));
+        }
+    };
+    let project = plan.project_id;
+    let (db, now, event_at) = (scope.db, scope.ctx.now_ms, scope.event.created_ms());
+    let mut effects = Vec::new();
+    for effect in &plan.effects {
+        match *effect {
+            Effect::CompleteSession(id) => effects.push(billing::complete_session(db, id, now)?),
+            Effect::AwaitSession(id) => effects.push(billing::await_session(db, id, now)?),
+            Effect::FailSession(id) => effects.push(billing::fail_session(db, id, now)?),
+            Effect::ExpireSession(id) => {
+                effects.push(billing::close_session(db, id, "expired", now)?);
+            }
+            Effect::AwaitOrder(id, retake) => {
+                effects.extend(billing::await_order(db, id, retake.lapsed(), now)?);
+            }
+            Effect::PayOrder(id, retake, intent) => {
+                let products: Vec<String> = loaded
+                    .cart
+                    .lines
+                    .iter()
+                    .map(|l| l.product_id.clone())
+                    .collect();
                 effects.extend(billing::pay_order(
-                    scope.db, project, order_id, &products, intent, retake, now,
+                    db,
+                    project,
+                    id,
+                    &products,
+                    intent,
+                    retake.lapsed(),
+                    now,
                 )?);
-            } else {
+            }
+            Effect::OrderNeedsAttention(id, intent) => {
                 log::warn(
                     &scope.ctx.request_id,
                     "order_needs_attention",
-                    &format!("{order_id}: paid after its hold lapsed; short of {short:?}"),
+                    &format!(
+                        "{id}: paid after its hold lapsed; short of {:?}",
+                        loaded.cart.short
+                    ),
                 );
-                notices = match &order {
-                    Some(order) => vec![
-                        scope
-                            .origin(project)
-                            .order_needs_attention(order, &lines, &short)?,
-                    ],
-                    None => Vec::new(),
-                };
                 effects.push(billing::order_needs_attention(
-                    scope.db, project, order_id, intent, now,
+                    db, project, id, intent, now,
                 )?);
             }
-        }
-        (SessionKind::Subscription, _, Some(end_user_id), Some(subscription_id)) => {
-            if row.tier_id.is_none() {
-                return Ok(scope.unrelated(Some(project), "the session names no tier"));
-            }
-            let Some(tier) = tier else {
-                return Ok(
-                    scope.unrelated(Some(project), "the session's tier is not the project's")
-                );
-            };
-            if held.as_ref().is_some_and(|h| h.project_id != project) {
-                return Ok(
-                    scope.unrelated(Some(project), "the subscription belongs to another project")
-                );
-            }
-            // The event names the subscription only; its terms come from Stripe itself.
-            let subscription = StripeClient::from_env(&scope.ctx.env, scope.mode)?
-                .send(&retrieve_subscription(Some(scope.account), subscription_id))
-                .await?;
-            let terms = read_terms(&subscription, false)?;
-            let grant = Grant {
-                project_id: project,
-                end_user_id,
-                tier_id: Some(&tier.id),
-                plan: &tier.name,
-            };
-            effects.push(billing::upsert_subscription(
-                scope.db,
-                grant,
-                &terms,
-                scope.event.created_ms(),
+            Effect::FailOrder(id) => effects.extend(checkout::fail(db, id, now)?),
+            Effect::ReleaseOrder(id) => effects.extend(checkout::release(db, id, now)?),
+            Effect::Subscribe(grant) => effects.push(billing::upsert_subscription(
+                db,
+                stored_grant(grant),
+                grant.terms,
+                event_at,
                 now,
-            )?);
-            notices = scope.origin(project).subscription(
-                grant,
-                &terms,
-                held.is_some_and(|h| gives_access(&h.status)),
-                scope.event.created_ms(),
-            )?;
-            effects.push(billing::set_stripe_customer(
-                scope.db,
-                project,
-                end_user_id,
-                &terms.stripe_customer_id,
+            )?),
+            Effect::RecordCustomer(grant) => effects.push(billing::set_stripe_customer(
+                db,
+                grant.project_id,
+                grant.end_user_id,
+                &grant.terms.stripe_customer_id,
                 now,
-            )?);
-        }
-        _ => {
-            return Ok(scope.unrelated(Some(project), "the session lacks what its kind needs"));
+            )?),
+            Effect::PayPeriod(subscription_id, period) => effects.push(billing::pay_period(
+                db,
+                subscription_id,
+                period.start,
+                period.end,
+                now,
+            )?),
+            Effect::RecordPayment(paid) => effects.push(billing::record_revenue(
+                db,
+                paid.project_id,
+                paid.subscription_id,
+                Revenue::Payment {
+                    invoice_id: paid.invoice_id,
+                    amount: paid.amount,
+                },
+                paid.currency,
+                event_at,
+                now,
+            )?),
+            Effect::MarkPastDue(subscription_id) => {
+                effects.push(billing::mark_past_due(db, subscription_id, event_at, now)?);
+            }
         }
     }
-    let plan = Plan::applied(&scope.platform_id, Some(project), effects)
-        .notifying(notices)
-        .pushing(&row.id, if paid { "complete" } else { "pending_payment" });
-    Ok(match row.end_user_id.as_deref() {
-        Some(end_user_id) if row.kind == SessionKind::Subscription => {
-            plan.changing_allowance_of(end_user_id)
+    let origin = scope.origin(project);
+    let cart = loaded.cart;
+    let mut notices = Vec::new();
+    for notice in &plan.notices {
+        match (*notice, cart.order) {
+            (Notice::OrderPaid, Some(order)) => {
+                notices.extend(origin.order_paid(order, cart.lines)?)
+            }
+            (Notice::OrderNeedsAttention, Some(order)) => {
+                notices.push(origin.order_needs_attention(order, cart.lines, cart.short)?);
+            }
+            (Notice::OrderPaid | Notice::OrderNeedsAttention, None) => {}
+            (Notice::Subscription(grant, had_access), _) => notices.extend(origin.subscription(
+                stored_grant(grant),
+                grant.terms,
+                had_access,
+                event_at,
+            )?),
+            (Notice::SubscriptionRow(subscription_id, status, period, access), _) => {
+                let Some(row) = loaded.subscription else {
+                    return Err(ApiError::internal(
+                        "a subscription's events without its row",
+                    ));
+                };
+                let data = SubscriptionData {
+                    current_period_start: period.map(|p| p.start),
+                    current_period_end: period.map(|p| p.end),
+                    ..row_data(subscription_id, row, status)
+                };
+                notices.extend(origin.subscription_row(&data, access)?);
+            }
         }
-        _ => plan,
+    }
+    let mut applied = Plan::applied(&scope.platform_id, Some(project), effects).notifying(notices);
+    if let Some((session_id, status)) = plan.push {
+        applied = applied.pushing(session_id, status.public());
+    }
+    Ok(match plan.allowance_of {
+        Some(end_user_id) => applied.changing_allowance_of(end_user_id),
+        None => applied,
     })
+}
+
+fn stored_grant(grant: settle::Grant<'_>) -> Grant<'_> {
+    Grant {
+        project_id: grant.project_id,
+        end_user_id: grant.end_user_id,
+        tier_id: grant.tier_id,
+        plan: grant.plan,
+    }
 }
 
 /// `checkout.session.async_payment_failed`: the delayed payment of a completed session
 /// failed. A cart's held stock goes back and its order is `failed`; nothing was granted.
 fn checkout_failed(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiError> {
-    let Some(row) = scope.our_session(found) else {
-        return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
-    };
-    if row.status.is_settled() {
-        return Ok(Plan::without_effects(
-            Outcome::Stale,
-            Some(&scope.platform_id),
-            Some(&row.project_id),
-        ));
-    }
-    let now = scope.ctx.now_ms;
-    let effects = match (row.kind, &row.order_id) {
-        (SessionKind::Payment, Some(order_id)) => checkout::fail(scope.db, order_id, now)?,
-        _ => vec![billing::fail_session(scope.db, &row.id, now)?],
-    };
-    Ok(
-        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
-            .pushing(&row.id, "failed"),
-    )
+    let row = scope.our_session(found);
+    let decision = settle::checkout::payment_failed(row.as_ref().map(stored_session));
+    commit(scope, decision, Loaded::NOTHING)
 }
 
+/// `checkout.session.expired`: a cart's release also expires its session; only rows still
+/// `held` give stock back.
 fn checkout_expired(scope: &Scope<'_>, found: SessionRows) -> Result<Plan, ApiError> {
-    let Some(row) = scope.our_session(found) else {
-        return Ok(scope.unrelated(None, "not a checkout session of this platform's projects"));
-    };
-    let now = scope.ctx.now_ms;
-    // A cart's release also expires its session; only rows still `held` give stock back.
-    let effects = match (row.kind, &row.order_id) {
-        (SessionKind::Payment, Some(order_id)) => checkout::release(scope.db, order_id, now)?,
-        _ => vec![billing::close_session(scope.db, &row.id, "expired", now)?],
-    };
-    Ok(
-        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
-            .pushing(&row.id, "expired"),
-    )
+    let row = scope.our_session(found);
+    let decision = settle::checkout::expired(row.as_ref().map(stored_session));
+    commit(scope, decision, Loaded::NOTHING)
 }
 
 fn read_terms(subscription: &Subscription, deleted: bool) -> Result<SubscriptionTerms, ApiError> {
@@ -660,103 +763,28 @@ fn read_terms(subscription: &Subscription, deleted: bool) -> Result<Subscription
         .map_err(|e| ApiError::internal(format!("{}: {e}", subscription.id)))
 }
 
+/// `customer.subscription.*`: decided by [`settle::subscription::changed`].
 fn subscription_changed(
     scope: &Scope<'_>,
     terms: &SubscriptionTerms,
-    rows: SubscriptionRows,
+    rows: &SubscriptionRows,
 ) -> Result<Plan, ApiError> {
-    let db = scope.db;
-    let SubscriptionRows {
-        held,
-        owner,
-        end_user_exists,
-        by_terms,
-        by_metadata,
-    } = rows;
-    // Known subscriptions keep their project and subscriber; a new one (an `updated` may
-    // arrive before `created`) is placed by our metadata, checked against the account's owner.
-    let (project, end_user, held_tier, held_plan) = match &held {
-        Some(row) => (
-            row.project_id.clone(),
-            row.end_user_id.clone(),
-            row.tier_id.clone(),
-            Some(row.plan.clone()),
-        ),
-        None => {
-            let (Some(project), Some(end_user)) = (
-                terms.metadata.get(metadata::PROJECT),
-                terms.metadata.get(metadata::END_USER),
-            ) else {
-                return Ok(scope.unrelated(None, "no Tollgate project or end user in its metadata"));
-            };
-            (project.clone(), end_user.clone(), None, None)
-        }
+    let facts = settle::subscription::Facts {
+        held: rows.held.as_ref().map(stored_subscription),
+        owned: scope.owns(rows.owner.as_ref()),
+        end_user_exists: rows.end_user_exists,
+        by_terms: rows.by_terms.as_ref().map(tier_ref),
+        by_metadata: rows.by_metadata.as_ref().map(tier_ref),
     };
-    if !scope.owns(owner.as_ref()) {
-        return Ok(scope.unrelated(
-            Some(&project),
-            "the project is not this platform's in this mode",
-        ));
-    }
-    if held.is_none() && !end_user_exists {
-        return Ok(scope.unrelated(Some(&project), "the end user is not the project's"));
-    }
-    if is_stale(
-        scope.event.created_ms(),
-        held.as_ref().map(|h| h.stripe_event_at),
-    ) {
-        return Ok(Plan::without_effects(
-            Outcome::Stale,
-            Some(&scope.platform_id),
-            Some(&project),
-        ));
-    }
-    // The tier follows the price when the price is one of the project's tiers (a plan
-    // change); otherwise what was granted stays. The price is the one Stripe bills, never a
-    // `pending_update`'s, so an unpaid upgrade grants nothing; a downgrade keeps the tier paid
-    // for until its period ends (the schedule is in the subscription's metadata).
-    // Only a subscription we do not hold yet may take the tier its metadata names.
-    let by_metadata = by_metadata.filter(|_| by_terms.is_none() && held.is_none());
-    let (tier_id, plan) = match by_terms.or(by_metadata) {
-        Some(tier) => (Some(tier.id), tier.name),
-        None => match held_plan {
-            Some(plan) => (held_tier, plan),
-            None => {
-                return Ok(
-                    scope.unrelated(Some(&project), "no tier of the project sells its price")
-                );
-            }
-        },
-    };
-    let grant = Grant {
-        project_id: &project,
-        end_user_id: &end_user,
-        tier_id: tier_id.as_deref(),
-        plan: &plan,
-    };
-    let effects = vec![billing::upsert_subscription(
-        db,
-        grant,
-        terms,
-        scope.event.created_ms(),
-        scope.ctx.now_ms,
-    )?];
-    let notices = scope.origin(&project).subscription(
-        grant,
-        terms,
-        held.as_ref().is_some_and(|h| gives_access(&h.status)),
-        scope.event.created_ms(),
-    )?;
-    Ok(Plan::applied(&scope.platform_id, Some(&project), effects)
-        .notifying(notices)
-        .changing_allowance_of(&end_user))
+    let decision = settle::subscription::changed(terms, &facts, scope.event.created_ms());
+    commit(scope, decision, Loaded::NOTHING)
 }
 
 /// What a plain UPDATE of our row reports: the row's own fields with its new `status`.
 fn row_data<'a>(
     stripe_subscription_id: &'a str,
     row: &'a billing::SubscriptionRow,
-    status: &'a str,
+    status: Status,
 ) -> SubscriptionData<'a> {
     SubscriptionData {
         stripe_subscription_id,
@@ -780,128 +808,58 @@ fn not_a_subscription(scope: &Scope<'_>) -> Plan {
     Plan::without_effects(Outcome::Unhandled, Some(&scope.platform_id), None)
 }
 
-/// Our subscription row for an invoice, when it is one of this platform's; else the plan that
-/// records why not (boxed: the common answer is the row).
-fn invoiced(scope: &Scope<'_>, rows: InvoicedRows) -> Result<billing::SubscriptionRow, Box<Plan>> {
-    let Some(row) = rows.held else {
-        return Err(Box::new(
-            scope.unrelated(None, "no subscription of ours is invoiced"),
-        ));
-    };
-    if !scope.owns(rows.owner.as_ref()) {
-        return Err(Box::new(scope.unrelated(
-            Some(&row.project_id),
-            "the subscription's project is not this platform's",
-        )));
+/// The invoice as the core's rules read it.
+fn invoice_facts<'a>(
+    invoice: &'a Invoice,
+    subscription_id: &'a str,
+) -> settle::subscription::Invoice<'a> {
+    settle::subscription::Invoice {
+        id: &invoice.id,
+        subscription_id,
+        amount_paid: invoice.amount_paid,
+        currency: invoice.currency.as_deref(),
+        service: invoice.service_period(),
+        proration: invoice.is_proration(),
     }
-    Ok(row)
 }
 
+/// `invoice.paid`: decided by [`settle::subscription::invoice_paid`].
 fn invoice_paid(
     scope: &Scope<'_>,
     invoice: &Invoice,
     subscription_id: &str,
-    rows: InvoicedRows,
+    rows: &InvoicedRows,
 ) -> Result<Plan, ApiError> {
-    let row = match invoiced(scope, rows) {
-        Ok(row) => row,
-        Err(plan) => return Ok(*plan),
+    let decision = settle::subscription::invoice_paid(
+        &invoice_facts(invoice, subscription_id),
+        rows.held.as_ref().map(stored_subscription),
+        scope.owns(rows.owner.as_ref()),
+    );
+    let loaded = Loaded {
+        subscription: rows.held.as_ref(),
+        ..Loaded::NOTHING
     };
-    // What it took is revenue, whether it paid for a period or for an upgrade's proration.
-    let revenue = match invoice.currency.as_deref() {
-        Some(currency) if invoice.amount_paid > 0 => Some(billing::record_revenue(
-            scope.db,
-            &row.project_id,
-            subscription_id,
-            Revenue::Payment {
-                invoice_id: &invoice.id,
-                amount: invoice.amount_paid,
-            },
-            currency,
-            scope.event.created_ms(),
-            scope.ctx.now_ms,
-        )?),
-        _ => None,
-    };
-    // A proration's lines run from the change to the period's end: paying it starts no period
-    // (the usage period stays), and the tier it pays for arrives with the subscription's update.
-    let service = invoice.service_period().filter(|_| !invoice.is_proration());
-    let Some((start, end)) = service else {
-        return Ok(match revenue {
-            Some(paid) => Plan::applied(&scope.platform_id, Some(&row.project_id), vec![paid]),
-            None => Plan::without_effects(
-                Outcome::Unhandled,
-                Some(&scope.platform_id),
-                Some(&row.project_id),
-            ),
-        });
-    };
-    let (start, end) = (start.saturating_mul(1000), end.saturating_mul(1000));
-    let mut effects = vec![billing::pay_period(
-        scope.db,
-        subscription_id,
-        start,
-        end,
-        scope.ctx.now_ms,
-    )?];
-    effects.extend(revenue);
-    let notices = scope.origin(&row.project_id).subscription_row(
-        &SubscriptionData {
-            current_period_start: Some(start),
-            current_period_end: Some(end),
-            ..row_data(subscription_id, &row, &row.status)
-        },
-        None,
-    )?;
-    Ok(
-        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
-            .notifying(notices)
-            .changing_allowance_of(&row.end_user_id),
-    )
+    commit(scope, decision, loaded)
 }
 
+/// `invoice.payment_failed`: decided by [`settle::subscription::invoice_failed`].
 fn invoice_failed(
     scope: &Scope<'_>,
     invoice: &Invoice,
     subscription_id: &str,
-    rows: InvoicedRows,
+    rows: &InvoicedRows,
 ) -> Result<Plan, ApiError> {
-    let row = match invoiced(scope, rows) {
-        Ok(row) => row,
-        Err(plan) => return Ok(*plan),
-    };
-    // An upgrade's unpaid proration leaves the subscription as it was (the change waits in a
-    // `pending_update`): the tier already paid for keeps its access.
-    if invoice.is_proration() {
-        return Ok(Plan::without_effects(
-            Outcome::Unhandled,
-            Some(&scope.platform_id),
-            Some(&row.project_id),
-        ));
-    }
-    if is_stale(scope.event.created_ms(), Some(row.stripe_event_at)) {
-        return Ok(Plan::without_effects(
-            Outcome::Stale,
-            Some(&scope.platform_id),
-            Some(&row.project_id),
-        ));
-    }
-    let effects = vec![billing::mark_past_due(
-        scope.db,
-        subscription_id,
+    let decision = settle::subscription::invoice_failed(
+        &invoice_facts(invoice, subscription_id),
+        rows.held.as_ref().map(stored_subscription),
+        scope.owns(rows.owner.as_ref()),
         scope.event.created_ms(),
-        scope.ctx.now_ms,
-    )?];
-    // Only an active or trialing subscription becomes past_due, and that loses access.
-    let notices = scope.origin(&row.project_id).subscription_row(
-        &row_data(subscription_id, &row, "past_due"),
-        gives_access(&row.status).then_some(false),
-    )?;
-    Ok(
-        Plan::applied(&scope.platform_id, Some(&row.project_id), effects)
-            .notifying(notices)
-            .changing_allowance_of(&row.end_user_id),
-    )
+    );
+    let loaded = Loaded {
+        subscription: rows.held.as_ref(),
+        ..Loaded::NOTHING
+    };
+    commit(scope, decision, loaded)
 }
 
 /// Events on Tollgate's own account: a developer's own subscription (metadata

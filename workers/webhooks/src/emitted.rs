@@ -9,9 +9,11 @@
 
 use serde::Serialize;
 use tollgate::Mode;
+use tollgate::checkout::OrderStatus;
 use tollgate::outbound::{Envelope, EventType, event_id};
 use tollgate::refunds::{Access, Decision, RevokedBy};
 use tollgate::stripe::events::SubscriptionTerms;
+use tollgate::subscription::Status;
 use tollgate_edge::ApiError;
 use tollgate_edge::db::billing::Grant;
 use tollgate_edge::db::checkout::{OrderLine, OrderRow};
@@ -31,11 +33,6 @@ pub(crate) struct Origin<'a> {
     pub(crate) now: i64,
 }
 
-/// Whether a subscription status gives access (metering counts only these).
-pub(crate) fn gives_access(status: &str) -> bool {
-    matches!(status, "active" | "trialing")
-}
-
 /// `subscription.updated`: the subscription as the event left it. Fields a plain UPDATE did
 /// not read are left out.
 #[derive(Serialize)]
@@ -47,7 +44,7 @@ pub(crate) struct SubscriptionData<'a> {
     pub(crate) end_user_id: &'a str,
     pub(crate) tier_id: Option<&'a str>,
     pub(crate) plan: &'a str,
-    pub(crate) status: &'a str,
+    pub(crate) status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) amount: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +92,7 @@ struct AccessData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'a str>,
+    status: Option<Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
     order_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,7 +106,7 @@ struct AccessData<'a> {
 #[serde(rename_all = "camelCase")]
 struct OrderData<'a> {
     id: &'a str,
-    status: &'static str,
+    status: OrderStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     unavailable: Option<&'a [String]>,
     end_user_id: Option<&'a str>,
@@ -183,7 +180,7 @@ impl Origin<'_> {
                 vec![text(sub), int(event_at), int(self.now)],
             )
         };
-        let has_access = gives_access(terms.status);
+        let has_access = terms.status.gives_access();
         self.subscription_events(
             &data,
             (has_access != had_access).then_some(has_access),
@@ -240,7 +237,7 @@ impl Origin<'_> {
                 vec![text(&order.id), int(self.now)],
             )
         };
-        let data = order_data(order, lines, "paid", None, self.now);
+        let data = order_data(order, lines, OrderStatus::Paid, None, self.now);
         let access = AccessData {
             change: "granted",
             source: "order",
@@ -271,7 +268,13 @@ impl Origin<'_> {
             "EXISTS (SELECT 1 FROM orders WHERE id = ?8 AND status = 'needs_attention' AND updated_at = ?9)",
             vec![text(&order.id), int(self.now)],
         );
-        let data = order_data(order, lines, "needs_attention", Some(unavailable), self.now);
+        let data = order_data(
+            order,
+            lines,
+            OrderStatus::NeedsAttention,
+            Some(unavailable),
+            self.now,
+        );
         self.event(EventType::OrderNeedsAttention, &order.id, &data, guard)
     }
 }
@@ -280,7 +283,7 @@ impl Origin<'_> {
 fn order_data<'a>(
     order: &'a OrderRow,
     lines: &'a [OrderLine],
-    status: &'static str,
+    status: OrderStatus,
     unavailable: Option<&'a [String]>,
     now: i64,
 ) -> OrderData<'a> {
@@ -311,7 +314,7 @@ fn order_data<'a>(
 #[serde(rename_all = "camelCase")]
 struct RefundData<'a> {
     id: &'a str,
-    status: &'a str,
+    status: OrderStatus,
     end_user_id: Option<&'a str>,
     email: Option<&'a str>,
     amount_total: i64,
@@ -335,7 +338,7 @@ struct OrderAccessData<'a> {
     order_id: &'a str,
     email: Option<&'a str>,
     product_ids: &'a [String],
-    status: &'a str,
+    status: OrderStatus,
 }
 
 impl Origin<'_> {
@@ -346,7 +349,7 @@ impl Origin<'_> {
             vec![
                 text(&order.id),
                 int(self.now),
-                text(decision.status),
+                text(decision.status.as_str()),
                 int(decision.amount_refunded),
             ],
         )
@@ -373,7 +376,7 @@ impl Origin<'_> {
                 amount_total: order.amount_total,
                 amount_refunded: decision.amount_refunded,
                 currency: &order.currency,
-                full: decision.status == "refunded",
+                full: decision.status == OrderStatus::Refunded,
                 stripe_charge_id: charge,
                 refunded_at: self.now,
             };

@@ -192,7 +192,7 @@ pub struct DriftRow {
     /// `sub_…`
     pub stripe_subscription_id: String,
     /// Stored status.
-    pub status: String,
+    pub status: tollgate::subscription::Status,
     /// Stored price.
     pub stripe_price_id: Option<String>,
     /// Stored period end (ms).

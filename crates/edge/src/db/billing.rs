@@ -77,9 +77,7 @@ pub fn forget_unapplied(db: &D1Database, id: &str) -> Result<D1PreparedStatement
 /// Whether a batch failed because its event had been recorded already.
 #[must_use]
 pub fn is_duplicate_event(error: &worker::Error) -> bool {
-    let message = error.to_string();
-    message.contains("UNIQUE constraint failed: stripe_events.id")
-        || message.contains("PRIMARY KEY constraint failed: stripe_events.id")
+    super::Violation::of(&error.to_string()).is_some_and(|v| v.is_unique_on("stripe_events.id"))
 }
 
 /// A recorded event, as the console lists it.
@@ -314,7 +312,7 @@ pub struct SubscriptionRow {
     /// The tier's name when granted.
     pub plan: String,
     /// Stripe's status as last applied.
-    pub status: String,
+    pub status: tollgate::subscription::Status,
     /// `created` of the newest event applied (ms).
     pub stripe_event_at: i64,
 }
@@ -369,7 +367,7 @@ pub fn upsert_subscription(
             text(&terms.stripe_subscription_id),
             text(&terms.stripe_customer_id),
             text(&terms.stripe_price_id),
-            text(terms.status),
+            text(terms.status.as_str()),
             int(terms.amount),
             text(&terms.currency),
             text(terms.interval),
@@ -482,8 +480,11 @@ pub fn mark_past_due(
 ) -> Result<D1PreparedStatement, ApiError> {
     stmt(
         db,
-        "UPDATE subscriptions SET status = 'past_due', stripe_event_at = ?2, updated_at = ?3 \
-         WHERE stripe_subscription_id = ?1 AND stripe_event_at <= ?2 AND status IN ('active', 'trialing')",
+        concat!(
+            "UPDATE subscriptions SET status = 'past_due', stripe_event_at = ?2, updated_at = ?3 \
+         WHERE stripe_subscription_id = ?1 AND stripe_event_at <= ?2 AND status IN ",
+            giving_access!()
+        ),
         &[text(stripe_subscription_id), int(event_at), int(now)],
     )
 }

@@ -9,7 +9,7 @@ use super::catalog::ProductRow;
 use super::{all, first, int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
-use tollgate::checkout::{SessionKind, SessionStatus};
+use tollgate::checkout::{LineStatus, SessionKind, SessionStatus};
 use tollgate::holds::CheckoutLimits;
 use worker::{D1Database, D1PreparedStatement};
 
@@ -226,8 +226,8 @@ pub struct OrderLine {
     pub quantity: i64,
     /// Minor units each.
     pub unit_amount: i64,
-    /// `held`, `committed` or `released`.
-    pub status: String,
+    /// Its stock: held, committed or given back.
+    pub status: LineStatus,
 }
 
 /// The lines of one of the project's orders (none for another project's).

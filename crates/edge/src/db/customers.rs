@@ -42,7 +42,7 @@ const STANDING: &str = concat!(
     'currentPeriodStart', s.current_period_start, 'currentPeriodEnd', s.current_period_end,
     'cancelAtPeriodEnd', ",
     boolean!("s.cancel_at_period_end = 1"),
-    ", 'canceledAt', s.canceled_at,
+    concat!(", 'canceledAt', s.canceled_at,
     'amount', s.amount, 'currency', s.currency, 'interval', s.interval) END)) AS c
 FROM standing st
 JOIN end_users e ON e.id = st.end_user_id
@@ -51,9 +51,9 @@ LEFT JOIN usage_counters uc ON uc.project_id = st.project_id AND uc.end_user_id 
   AND uc.period_start = st.period_start
 LEFT JOIN subscriptions s ON s.id = (
   SELECT id FROM subscriptions WHERE project_id = st.project_id AND end_user_id = st.end_user_id
-  ORDER BY status IN ('active', 'trialing') DESC, current_period_end DESC, id DESC LIMIT 1)
+  ORDER BY status IN ", giving_access!(), " DESC, current_period_end DESC, id DESC LIMIT 1)
 LEFT JOIN tiers stier ON stier.id = s.tier_id
-ORDER BY e.created_at DESC, e.id DESC)"
+ORDER BY e.created_at DESC, e.id DESC)")
 );
 
 /// Units per UTC day since ?4, and the part of each counted into the period the customer
@@ -63,7 +63,7 @@ ORDER BY e.created_at DESC, e.id DESC)"
 const DAYS: &str = concat!(
     "WITH s AS (
   SELECT current_period_start AS ps, current_period_end AS pe FROM subscriptions
-  WHERE project_id = ?1 AND end_user_id = ?2 AND status IN ('active', 'trialing')
+  WHERE project_id = ?1 AND end_user_id = ?2 AND status IN ", giving_access!(), "
   ORDER BY current_period_end DESC LIMIT 1
 ), p AS (SELECT ",
     period_start!(),

@@ -123,12 +123,12 @@ macro_rules! standing {
     ) END AS tier_id,
     ",
             period_start!(),
-            " AS period_start
+            concat!(" AS period_start
   FROM who LEFT JOIN (SELECT id, tier_id, current_period_start AS ps, current_period_end AS pe
     FROM subscriptions) s ON s.id = (
     SELECT id FROM subscriptions WHERE project_id = who.project_id AND end_user_id = who.id
-      AND status IN ('active', 'trialing') ORDER BY current_period_end DESC LIMIT 1)
-)"
+      AND status IN ", giving_access!(), " ORDER BY current_period_end DESC LIMIT 1)
+)")
         )
     };
 }
@@ -192,14 +192,14 @@ FROM (SELECT status, interval, currency, cancel_at_period_end AS canceling, COUN
             boolean!("is_default = 1"),
             ", 'archived', ",
             boolean!("archived_at IS NOT NULL"),
-            ", 'priceId', stripe_price_id, 'productId', stripe_product_id,
+            concat!(", 'priceId', stripe_price_id, 'productId', stripe_product_id,
   'subscribers', subscribers, 'canceling', canceling)) AS j
 FROM (SELECT t.*, COUNT(s.id) AS subscribers, COALESCE(SUM(s.cancel_at_period_end), 0) AS canceling
   FROM tiers t LEFT JOIN subscriptions s ON s.project_id = t.project_id AND s.tier_id = t.id
-    AND s.status IN ('active', 'trialing')
+    AND s.status IN ", giving_access!(), "
   WHERE t.project_id IN (SELECT id FROM scope)
   GROUP BY t.id HAVING t.archived_at IS NULL OR COUNT(s.id) > 0
-  ORDER BY t.project_id, t.sort_order, t.price, t.name)"
+  ORDER BY t.project_id, t.sort_order, t.price, t.name)")
         ),
         arity: 2,
     },
@@ -338,7 +338,7 @@ pub const DREAM_API_EXTRAS: [Statement; 3] = [
             rfc3339!("current_period_end"),
             ", 'canceledAt', ",
             rfc3339!("canceled_at"),
-            ",
+            concat!(",
   'subscriptionId', stripe_subscription_id, 'stripeCustomerId', stripe_customer_id,
   'priceId', stripe_price_id, 'productId', stripe_product_id, 'amount', amount, 'currency', currency,
   'publishableKey', publishable_key, 'createdAt', created_at)) AS j
@@ -356,8 +356,8 @@ FROM (SELECT e.id, e.external_id, e.email, e.created_at, p.publishable_key,
     AND uc.period_start = st.period_start
   LEFT JOIN subscriptions s ON s.id = (
     SELECT id FROM subscriptions WHERE project_id = st.project_id AND end_user_id = st.end_user_id
-    ORDER BY status IN ('active', 'trialing') DESC, current_period_end DESC LIMIT 1)
-  ORDER BY e.created_at DESC, e.id DESC)"
+    ORDER BY status IN ", giving_access!(), " DESC, current_period_end DESC LIMIT 1)
+  ORDER BY e.created_at DESC, e.id DESC)")
         ),
         arity: 5,
     },

@@ -53,8 +53,10 @@ const SUBSCRIPTIONS: &str = "SELECT s.id, 'subscription' AS kind, s.status, s.en
                              FROM subscriptions s LEFT JOIN tiers t ON t.id = s.tier_id \
                              LEFT JOIN assets a ON a.id = t.asset_id AND a.deleted_at IS NULL";
 const ACTIVE_ORDERS: &str = "e.project_id = ?1 AND e.end_user_id = ?2 AND e.status = 'active'";
-const ACTIVE_SUBSCRIPTIONS: &str =
-    "s.project_id = ?1 AND s.end_user_id = ?2 AND s.status IN ('active', 'trialing')";
+const ACTIVE_SUBSCRIPTIONS: &str = concat!(
+    "s.project_id = ?1 AND s.end_user_id = ?2 AND s.status IN ",
+    giving_access!()
+);
 
 /// A page of the end user's active entitlements (order entitlements not revoked, and
 /// subscriptions that are active or trialing), newest first, and their total.
@@ -162,8 +164,12 @@ fn deliverable(column: &str) -> String {
 
 const ORDER_OF_PRODUCT: &str = "SELECT e.id FROM entitlements e WHERE e.project_id = ?1 AND e.end_user_id = ?3 AND e.status = 'active' \
                                 AND e.product_id = p.id ORDER BY e.granted_at LIMIT 1";
-const SUBSCRIPTION_TO_TIER: &str = "SELECT s.id FROM subscriptions s WHERE s.project_id = ?1 AND s.end_user_id = ?3 \
-                                    AND s.status IN ('active', 'trialing') AND s.tier_id = t.id ORDER BY s.created_at DESC LIMIT 1";
+const SUBSCRIPTION_TO_TIER: &str = concat!(
+    "SELECT s.id FROM subscriptions s WHERE s.project_id = ?1 AND s.end_user_id = ?3 \
+                                    AND s.status IN ",
+    giving_access!(),
+    " AND s.tier_id = t.id ORDER BY s.created_at DESC LIMIT 1"
+);
 
 /// What a download request for `target` finds for the end user: the file it delivers and the
 /// entitlement that covers it. `None` when the product, tier or private asset does not exist
@@ -190,13 +196,18 @@ pub async fn offer(
         Target::Tier(id) => (item(SUBSCRIPTION_TO_TIER, "tiers", "t"), id),
         Target::Asset(id) => (
             format!(
-                "SELECT COALESCE(\
+                concat!(
+                    "SELECT COALESCE(\
                  (SELECT e.id FROM entitlements e JOIN products p ON p.id = e.product_id WHERE e.project_id = ?1 AND e.end_user_id = ?3 \
                   AND e.status = 'active' AND p.asset_id = a.id ORDER BY e.granted_at LIMIT 1), \
                  (SELECT s.id FROM subscriptions s JOIN tiers t ON t.id = s.tier_id WHERE s.project_id = ?1 AND s.end_user_id = ?3 \
-                  AND s.status IN ('active', 'trialing') AND t.asset_id = a.id ORDER BY s.created_at DESC LIMIT 1)) AS entitlement_id, \
+                  AND s.status IN ",
+                    giving_access!(),
+                    " AND t.asset_id = a.id ORDER BY s.created_at DESC LIMIT 1)) AS entitlement_id, \
                  1 AS active, {FILE} \
                  FROM assets a WHERE a.project_id = ?1 AND a.id = ?2 AND a.deleted_at IS NULL AND a.visibility = 'protected'"
+                ),
+                FILE = FILE,
             ),
             id,
         ),
@@ -225,11 +236,17 @@ pub async fn fetchable(
             deliverable("?4 AND a.id = p.asset_id")
         ),
         Some(Grant::Subscription) => format!(
-            "SELECT ?3 AS entitlement_id, (s.status IN ('active', 'trialing') AND {live}) AS active, {FILE} \
+            concat!(
+                "SELECT ?3 AS entitlement_id, (s.status IN ",
+                giving_access!(),
+                " AND {live}) AS active, {FILE} \
              FROM subscriptions s JOIN tiers t ON t.id = s.tier_id \
              LEFT JOIN end_users u ON u.id = s.end_user_id AND u.deleted_at IS NULL {} \
-             WHERE s.id = ?3 AND s.project_id = ?1 AND s.end_user_id = ?2",
-            deliverable("?4 AND a.id = t.asset_id")
+             WHERE s.id = ?3 AND s.project_id = ?1 AND s.end_user_id = ?2"
+            ),
+            deliverable("?4 AND a.id = t.asset_id"),
+            live = live,
+            FILE = FILE,
         ),
         None => return Ok(None),
     };

@@ -1,6 +1,15 @@
 //! D1 repositories: the only place SQL lives. Statements that belong to one change are
 //! returned unexecuted so the caller runs them, with the audit row, as one atomic batch.
 
+/// The subscription statuses that give access, as a SQL list for the queries that decide by
+/// it: the one rule `tollgate::subscription::Status::gives_access` states, spelled where
+/// `concat!` can use it (a unit test below holds the two equal).
+macro_rules! giving_access {
+    () => {
+        "('trialing', 'active')"
+    };
+}
+
 pub mod admin;
 pub mod assets;
 pub mod audit;
@@ -21,7 +30,10 @@ pub mod platforms;
 pub mod projects;
 pub mod refunds;
 pub mod usage;
+mod violation;
 pub mod webhook_endpoints;
+
+pub use violation::Violation;
 
 use crate::{ApiError, storage};
 use serde::de::DeserializeOwned;
@@ -219,4 +231,19 @@ pub async fn page_by_project<T: DeserializeOwned>(
 #[derive(serde::Deserialize)]
 pub(crate) struct Count {
     pub(crate) n: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate::subscription::Status;
+
+    #[test]
+    fn the_sql_list_of_statuses_giving_access_is_the_core_rule() {
+        let words: Vec<String> = Status::ALL
+            .into_iter()
+            .filter(|s| s.gives_access())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(giving_access!(), format!("({})", words.join(", ")));
+    }
 }

@@ -8,7 +8,8 @@
 use super::{int, opt_text, stmt, text};
 use crate::ApiError;
 use serde::Deserialize;
-use tollgate::refunds::{Access, Decision, Standing};
+use tollgate::checkout::OrderStatus;
+use tollgate::refunds::{Access, Decision, DisputeStatus, Standing};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
@@ -24,15 +25,15 @@ pub struct ChargedOrder {
     /// The buyer's email.
     pub email: Option<String>,
     /// `orders.status`.
-    pub status: String,
+    pub status: OrderStatus,
     /// Total in minor units.
     pub amount_total: i64,
     /// Refunded so far, minor units.
     pub amount_refunded: i64,
     /// Currency.
     pub currency: String,
-    /// `open`, `won`, `lost` or none.
-    pub dispute_status: Option<String>,
+    /// Its dispute, if any.
+    pub dispute_status: Option<DisputeStatus>,
     /// `created` of the last dispute event applied (ms).
     pub dispute_event_at: Option<i64>,
 }
@@ -40,11 +41,11 @@ pub struct ChargedOrder {
 impl ChargedOrder {
     /// The order as the decision reads it.
     #[must_use]
-    pub fn standing(&self) -> Standing<'_> {
+    pub fn standing(&self) -> Standing {
         Standing {
-            status: &self.status,
+            status: self.status,
             amount_refunded: self.amount_refunded,
-            dispute_status: self.dispute_status.as_deref(),
+            dispute_status: self.dispute_status,
         }
     }
 }
@@ -69,7 +70,7 @@ pub fn settle(
         let mut params = vec![
             text(&order.id),
             int(now),
-            text(decision.status),
+            text(decision.status.as_str()),
             int(decision.amount_refunded),
         ];
         params.extend_from_slice(extra);
@@ -83,14 +84,14 @@ pub fn settle(
         &[
             text(&order.id),
             int(now),
-            text(decision.status),
+            text(decision.status.as_str()),
             int(decision.amount_refunded),
-            opt_text(decision.dispute_status),
+            opt_text(decision.dispute_status.map(DisputeStatus::as_str)),
             text(charge),
             dispute_event_at.map_or(JsValue::NULL, int),
-            text(&order.status),
+            text(order.status.as_str()),
             int(order.amount_refunded),
-            opt_text(order.dispute_status.as_deref()),
+            opt_text(order.dispute_status.map(DisputeStatus::as_str)),
         ],
     )?];
     match decision.access {
@@ -125,5 +126,5 @@ pub struct ChargedSubscription {
     /// Its project.
     pub project_id: String,
     /// Its status as last applied.
-    pub status: String,
+    pub status: tollgate::subscription::Status,
 }

@@ -18,13 +18,15 @@ pub use tollgate::meter::Allowance;
 /// and ?2 (end user).
 macro_rules! resolve_end_user {
     () => {
-        "WITH e AS (
+        concat!("WITH e AS (
            SELECT id, plan, token_version FROM end_users
            WHERE project_id = ?1 AND deleted_at IS NULL AND (id = ?2 OR external_id = ?2)
            ORDER BY id = ?2 DESC LIMIT 1
          ), s AS (
            SELECT tier_id, current_period_start AS ps, current_period_end AS pe FROM subscriptions
-           WHERE project_id = ?1 AND end_user_id = (SELECT id FROM e) AND status IN ('active', 'trialing')
+           WHERE project_id = ?1 AND end_user_id = (SELECT id FROM e) AND status IN ",
+        giving_access!(),
+        "
            ORDER BY current_period_end DESC LIMIT 1
          ), t AS (
            SELECT name, usage_limit FROM tiers
@@ -34,7 +36,7 @@ macro_rules! resolve_end_user {
              OR (archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM s) AND is_default = 1)
            )
            ORDER BY id = (SELECT tier_id FROM s) DESC, name = (SELECT plan FROM e) DESC LIMIT 1
-         )"
+         )")
     };
 }
 

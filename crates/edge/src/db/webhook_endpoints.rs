@@ -90,7 +90,7 @@ pub fn insert(
 /// Whether a failed create batch failed on the endpoint limit.
 #[must_use]
 pub fn is_over_limit(error: &ApiError) -> bool {
-    matches!(error, ApiError::Internal { cause } if cause.contains("CHECK constraint failed"))
+    error.violation() == Some(super::Violation::Check)
 }
 
 /// How many live endpoints the project has.
