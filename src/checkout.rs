@@ -393,6 +393,22 @@ pub struct Cart {
     pub email: Option<String>,
 }
 
+impl Cart {
+    /// The lines' references, split: our product ids, and Stripe price ids.
+    #[must_use]
+    pub fn references(&self) -> (Vec<&str>, Vec<&str>) {
+        let mut products = Vec::new();
+        let mut prices = Vec::new();
+        for reference in self.lines.keys() {
+            match reference {
+                ItemRef::Product(id) => products.push(id.as_str()),
+                ItemRef::Price(id) => prices.push(id.as_str()),
+            }
+        }
+        (products, prices)
+    }
+}
+
 impl CartCheckoutInput {
     /// Validates and merges duplicate lines.
     ///
@@ -520,6 +536,118 @@ impl PortalInput {
             Err(errors)
         }
     }
+}
+
+/// The answer to a checkout that opened (`CheckoutStarted`, and a cart's `orderId` and, for a
+/// guest, the `sessionSecret` that lets it read its own session).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Started<'a> {
+    /// Stripe's hosted checkout page (Stripe always states it for a hosted session).
+    pub url: Option<&'a str>,
+    /// `cs_…`
+    pub session_id: &'a str,
+    /// The cart's order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<&'a str>,
+    /// When Stripe expires the session (ms).
+    pub expires_at: i64,
+    /// A guest cart's read secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_secret: Option<String>,
+}
+
+/// A session's status as a success page reads it: whoever knows the id learns only whether
+/// it is paid; its buyer (or the server) also what it sells and to whom.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView<'a> {
+    /// `cs_…`
+    pub session_id: &'a str,
+    /// In the public words (`pending_payment` for a completion awaiting its money).
+    pub status: &'a str,
+    /// Whether the money is in.
+    pub paid: bool,
+    /// What only the session's owner reads.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<StatusDetail<'a>>,
+}
+
+/// The owner's part of a [`StatusView`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDetail<'a> {
+    /// What the session sells.
+    pub mode: SessionKind,
+    /// A cart's lines (`null` for a subscription).
+    pub items: Option<Vec<ItemView<'a>>>,
+    /// The buyer, when known.
+    pub customer: Option<&'a str>,
+    /// When Stripe expires the session (ms).
+    pub expires_at: i64,
+}
+
+/// One line of a cart as a success page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemView<'a> {
+    /// `prod_…`
+    pub product_id: &'a str,
+    /// Its slug.
+    pub name: &'a str,
+    /// Units.
+    pub quantity: i64,
+    /// Minor units each.
+    pub unit_amount: i64,
+}
+
+/// What a reconcile came to: the session's status, whether this call applied it, and what
+/// the buyer now has (a cart's order, or a subscription's plan and limit).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconciled<'a> {
+    /// `cs_…`
+    pub session_id: &'a str,
+    /// In the public words.
+    pub status: &'a str,
+    /// What the session sells.
+    pub mode: SessionKind,
+    /// Whether this call applied it (a webhook may have before).
+    pub applied: bool,
+    /// A cart's order, as it stands now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderOutcome<'a>>,
+    /// A subscriber's allowance now.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub allowance: Option<PlanNow<'a>>,
+}
+
+/// A subscriber's plan (`null` when no tier applies) and usage limit after a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanNow<'a> {
+    /// The tier's name.
+    pub plan: Option<&'a str>,
+    /// Its limit.
+    pub limit: crate::usage::Limit,
+}
+
+/// A cart's order after a reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderOutcome<'a> {
+    /// `ord_…`
+    pub id: &'a str,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// The products it entitles.
+    pub entitlements: Vec<String>,
+}
+
+/// An answer that is only a URL to send the buyer to (the billing portal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct UrlView<'a> {
+    /// Where to go.
+    pub url: &'a str,
 }
 
 #[cfg(test)]
@@ -737,5 +865,122 @@ mod tests {
         for bad in ["", "Paid", "complete", "bogus"] {
             assert!(serde_json::from_value::<OrderStatus>(serde_json::json!(bad)).is_err());
         }
+    }
+
+    #[test]
+    fn a_status_answers_only_whether_it_is_paid_to_a_stranger_and_everything_to_its_owner() {
+        let public = StatusView {
+            session_id: "cs_1",
+            status: "pending_payment",
+            paid: false,
+            detail: None,
+        };
+        let owner = StatusView {
+            detail: Some(StatusDetail {
+                mode: SessionKind::Subscription,
+                items: None,
+                customer: Some("cus_1"),
+                expires_at: 9,
+            }),
+            ..public.clone()
+        };
+        assert_eq!(
+            serde_json::to_value(&public).ok(),
+            Some(json!({ "sessionId": "cs_1", "status": "pending_payment", "paid": false }))
+        );
+        assert_eq!(
+            serde_json::to_value(&owner).ok(),
+            Some(
+                json!({ "sessionId": "cs_1", "status": "pending_payment", "paid": false,
+                "mode": "subscription", "items": null, "customer": "cus_1", "expiresAt": 9 })
+            )
+        );
+    }
+
+    #[test]
+    fn a_started_checkout_names_its_order_and_secret_only_when_it_has_them() {
+        let subscription = Started {
+            url: Some("https://pay"),
+            session_id: "cs_1",
+            order_id: None,
+            expires_at: 5,
+            session_secret: None,
+        };
+        let guest_cart = Started {
+            order_id: Some("ord_1"),
+            session_secret: Some("css_x".into()),
+            ..subscription.clone()
+        };
+        assert_eq!(
+            serde_json::to_value(&subscription).ok(),
+            Some(json!({ "url": "https://pay", "sessionId": "cs_1", "expiresAt": 5 }))
+        );
+        assert_eq!(
+            serde_json::to_value(&guest_cart).ok(),
+            Some(
+                json!({ "url": "https://pay", "sessionId": "cs_1", "orderId": "ord_1",
+                "expiresAt": 5, "sessionSecret": "css_x" })
+            )
+        );
+    }
+
+    #[test]
+    fn a_reconcile_reports_a_cart_s_order_or_a_subscriber_s_plan() {
+        let cart = Reconciled {
+            session_id: "cs_1",
+            status: "complete",
+            mode: SessionKind::Payment,
+            applied: true,
+            order: Some(OrderOutcome {
+                id: "ord_1",
+                status: OrderStatus::Paid,
+                entitlements: vec!["prod_1".into()],
+            }),
+            allowance: None,
+        };
+        let subscriber = Reconciled {
+            mode: SessionKind::Subscription,
+            applied: false,
+            order: None,
+            allowance: Some(PlanNow {
+                plan: Some("pro"),
+                limit: crate::usage::Limit::Unlimited,
+            }),
+            ..cart.clone()
+        };
+        assert_eq!(
+            serde_json::to_value(&cart).ok(),
+            Some(
+                json!({ "sessionId": "cs_1", "status": "complete", "mode": "payment", "applied": true,
+                "order": { "id": "ord_1", "status": "paid", "entitlements": ["prod_1"] } })
+            )
+        );
+        assert_eq!(
+            serde_json::to_value(&subscriber).ok(),
+            Some(
+                json!({ "sessionId": "cs_1", "status": "complete", "mode": "subscription",
+                "applied": false, "plan": "pro", "limit": "unlimited" })
+            )
+        );
+    }
+
+    #[test]
+    fn a_cart_s_references_split_into_product_ids_and_price_ids() {
+        let cart = Cart {
+            lines: [
+                (ItemRef::Product("prod_b".into()), 1),
+                (ItemRef::Price("price_1".into()), 2),
+                (ItemRef::Product("prod_a".into()), 3),
+            ]
+            .into_iter()
+            .collect(),
+            success_url: String::new(),
+            cancel_url: String::new(),
+            email: None,
+        };
+        assert_eq!(
+            cart.references(),
+            (vec!["prod_a", "prod_b"], vec!["price_1"])
+        );
     }
 }

@@ -3,9 +3,12 @@
 //! with every price resolved on the server and every return URL on the project's origins.
 
 use serde_json::json;
+use tollgate::Detail;
 use tollgate::Mode;
 use tollgate::checkout::{
-    CartCheckoutInput, ItemRef, PortalInput, SessionKind, SessionStatus, SubscriptionCheckoutInput,
+    CartCheckoutInput, ItemRef, ItemView, OrderOutcome, PlanNow, PortalInput, Reconciled,
+    SessionKind, SessionStatus, Started, StatusDetail, StatusView, SubscriptionCheckoutInput,
+    UrlView,
 };
 use tollgate::holds;
 use tollgate::ids::new_id;
@@ -199,8 +202,13 @@ pub(crate) async fn subscription(mut ctx: Ctx) -> Result<Response, ApiError> {
         if trial {
             statements.push(settle(Some(&session.id))?);
         }
-        let answer =
-            json!({ "url": session.url, "sessionId": session.id, "expiresAt": row.expires_at });
+        let answer = Started {
+            url: session.url.as_deref(),
+            session_id: &session.id,
+            order_id: None,
+            expires_at: row.expires_at,
+            session_secret: None,
+        };
         finish(&ctx, &caller, statements, claim, &answer).await
     })
     .await
@@ -294,23 +302,34 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
     );
     idempotent::run(&ctx, &caller.db, &scope, &bytes, async |claim| {
         release_lapsed(&ctx, &caller).await?;
-        let ids: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Product(id) = r { Some(id.as_str()) } else { None }).collect();
-        let prices: Vec<&str> = cart.lines.keys().filter_map(|r| if let ItemRef::Price(id) = r { Some(id.as_str()) } else { None }).collect();
+        let (ids, prices) = cart.references();
         let products = store::cart_products(&caller.db, project, &ids, &prices).await?;
         let lines = resolve(&cart.lines, &products)?;
         let mut priced = Vec::new();
         for (product, units) in &lines {
-            let price = product.stripe_price_id.as_deref().ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
+            let price = product
+                .stripe_price_id
+                .as_deref()
+                .ok_or(ApiError::ConnectionRequired(mode(&caller)))?;
             priced.push((price, *units));
         }
         let (client, account) = seller(&ctx, &caller).await?;
         let order_id = new_id("ord");
         let reservations: Vec<Reservation<'_>> = lines
             .iter()
-            .map(|(p, units)| Reservation { product_id: &p.id, quantity: *units, unit_amount: p.price })
+            .map(|(p, units)| Reservation {
+                product_id: &p.id,
+                quantity: *units,
+                unit_amount: p.price,
+            })
             .collect();
-        let email = cart.email.as_deref().or_else(|| buyer.as_ref().and_then(|b| b.email.as_deref()));
-        let client_key = guest.as_ref().map(|ip| holds::client_key(&caller.pepper, project, ip));
+        let email = cart
+            .email
+            .as_deref()
+            .or_else(|| buyer.as_ref().and_then(|b| b.email.as_deref()));
+        let client_key = guest
+            .as_ref()
+            .map(|ip| holds::client_key(&caller.pepper, project, ip));
         let order = NewOrder {
             id: &order_id,
             project_id: project,
@@ -324,23 +343,50 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
         let hold = store::reserve(&caller.db, &order, &reservations, capped, ctx.now_ms)?;
         match db::batch(&caller.db, hold).await {
             Ok(changed) if changed.first() == Some(&0) => {
-                let full = guest.is_some() && store::guest_carts_full(&caller.db, project, limits.guest_carts).await?;
-                return Err(if full { ApiError::GuestCartsFull } else { ApiError::HoldLimitReached });
+                let full = guest.is_some()
+                    && store::guest_carts_full(&caller.db, project, limits.guest_carts).await?;
+                return Err(if full {
+                    ApiError::GuestCartsFull
+                } else {
+                    ApiError::HoldLimitReached
+                });
             }
             Ok(_) => {}
             Err(error) if error.violation() == Some(Violation::Check) => {
-                let wanted: Vec<(&str, i64)> = lines.iter().map(|(p, units)| (p.id.as_str(), *units)).collect();
+                let wanted: Vec<(&str, i64)> = lines
+                    .iter()
+                    .map(|(p, units)| (p.id.as_str(), *units))
+                    .collect();
                 let short = store::short(&caller.db, project, &wanted).await?;
-                return Err(ApiError::SoldOut(if short.is_empty() { lines.iter().map(|(p, _)| p.name.clone()).collect() } else { short }));
+                return Err(ApiError::SoldOut(if short.is_empty() {
+                    lines.iter().map(|(p, _)| p.name.clone()).collect()
+                } else {
+                    short
+                }));
             }
             Err(other) => return Err(other),
         }
-        let opened = open_cart_session(&ctx, &caller, &client, &account, &order_id, &priced, &cart, buyer.as_ref(), email).await;
+        let opened = open_cart_session(
+            &ctx,
+            &caller,
+            &client,
+            &account,
+            &order_id,
+            &priced,
+            &cart,
+            buyer.as_ref(),
+            email,
+        )
+        .await;
         let (session, expires_at) = match opened {
             Ok(opened) => opened,
             Err(error) => {
                 // No session, no hold: the stock goes back at once.
-                db::batch(&caller.db, store::release(&caller.db, &order_id, ctx.now_ms)?).await?;
+                db::batch(
+                    &caller.db,
+                    store::release(&caller.db, &order_id, ctx.now_ms)?,
+                )
+                .await?;
                 return Err(error);
             }
         };
@@ -357,21 +403,34 @@ pub(crate) async fn cart(mut ctx: Ctx) -> Result<Response, ApiError> {
             created_at: ctx.now_ms,
         };
         let statements = vec![store::insert_session(&caller.db, &row)?];
-        let mut answer = json!({ "url": session.url, "sessionId": session.id, "orderId": order_id, "expiresAt": row.expires_at });
-        if guest.is_some() {
-            answer["sessionSecret"] = json!(holds::session_secret(&caller.pepper, &session.id));
-        }
+        let answer = Started {
+            url: session.url.as_deref(),
+            session_id: &session.id,
+            order_id: Some(&order_id),
+            expires_at: row.expires_at,
+            session_secret: guest
+                .is_some()
+                .then(|| holds::session_secret(&caller.pepper, &session.id)),
+        };
         let finished = finish(&ctx, &caller, statements, claim, &answer).await;
         if finished.is_err() {
             // Without our row no webhook could ever settle this order: close the session on
             // Stripe so nobody pays for it, and give the stock back.
             let closed = client
-                .send(&calls::expire_checkout_session(&account, &session.id, &Operation::new(["cart-abandon", order_id.as_str()])))
+                .send(&calls::expire_checkout_session(
+                    &account,
+                    &session.id,
+                    &Operation::new(["cart-abandon", order_id.as_str()]),
+                ))
                 .await;
             if let Err(error) = closed {
                 tollgate_edge::log::warn(&ctx.request_id, "cart_abandon", &error.for_log());
             }
-            db::batch(&caller.db, store::release(&caller.db, &order_id, ctx.now_ms)?).await?;
+            db::batch(
+                &caller.db,
+                store::release(&caller.db, &order_id, ctx.now_ms)?,
+            )
+            .await?;
         }
         finished
     })
@@ -518,25 +577,36 @@ pub(crate) async fn status(ctx: Ctx) -> Result<Response, ApiError> {
             }
         }
     }
-    if !full {
-        return json(
-            200,
-            &json!({ "sessionId": row.id, "status": status, "paid": paid }),
-        );
-    }
-    let items = match &row.order_id {
-        Some(order) => Some(
-            store::order_lines(&caller.db, &caller.auth.project_id, order)
-                .await?
-                .into_iter()
-                .map(|l| json!({ "productId": l.product_id, "name": l.name, "quantity": l.quantity, "unitAmount": l.unit_amount }))
-                .collect::<Vec<_>>(),
-        ),
-        None => None,
+    let lines = match (&row.order_id, full) {
+        (Some(order), true) => {
+            Some(store::order_lines(&caller.db, &caller.auth.project_id, order).await?)
+        }
+        _ => None,
     };
+    let detail = full.then(|| StatusDetail {
+        mode: row.kind,
+        items: lines.as_ref().map(|lines| {
+            lines
+                .iter()
+                .map(|l| ItemView {
+                    product_id: &l.product_id,
+                    name: &l.name,
+                    quantity: l.quantity,
+                    unit_amount: l.unit_amount,
+                })
+                .collect()
+        }),
+        customer: row.end_user_id.as_deref(),
+        expires_at: row.expires_at,
+    });
     json(
         200,
-        &json!({ "sessionId": row.id, "status": status, "paid": paid, "mode": row.kind.as_str(), "items": items, "customer": row.end_user_id, "expiresAt": row.expires_at }),
+        &StatusView {
+            session_id: &row.id,
+            status: &status,
+            paid,
+            detail,
+        },
     )
 }
 
@@ -593,22 +663,31 @@ pub(crate) async fn reconcile(ctx: Ctx) -> Result<Response, ApiError> {
             status = row.status.public().to_owned();
         }
     }
-    let mut data = json!({ "sessionId": row.id, "status": status, "mode": row.kind.as_str(), "applied": applied });
-    if let Some(order) = &row.order_id {
-        let state = store::order_state(&caller.db, project, order).await?;
-        if let Some(state) = state {
-            let products: Vec<String> = serde_json::from_str(&state.products)?;
-            data["order"] =
-                json!({ "id": order, "status": state.status, "entitlements": products });
+    let (mut order, mut allowance) = (None, None);
+    if let Some(id) = &row.order_id {
+        if let Some(state) = store::order_state(&caller.db, project, id).await? {
+            let entitlements: Vec<String> = serde_json::from_str(&state.products)?;
+            order = Some(OrderOutcome {
+                id,
+                status: state.status,
+                entitlements,
+            });
         }
     } else if let Some(user) = &row.end_user_id {
-        let allowance = tollgate_edge::db::usage::allowance(&caller.db, project, user).await?;
-        if let Some(allowance) = allowance {
-            data["plan"] = json!(allowance.tier_name);
-            data["limit"] = json!(Limit::from_column(allowance.usage_limit));
-        }
+        allowance = tollgate_edge::db::usage::allowance(&caller.db, project, user).await?;
     }
-    json(200, &json!({ "data": data }))
+    let data = Reconciled {
+        session_id: &row.id,
+        status: &status,
+        mode: row.kind,
+        applied,
+        order,
+        allowance: allowance.as_ref().map(|a| PlanNow {
+            plan: a.tier_name.as_deref(),
+            limit: Limit::from_column(a.usage_limit),
+        }),
+    };
+    json(200, &Detail { data })
 }
 
 /// `POST /api/customer-portal`: `{ returnUrl }` → `{ url }` for the end user's customer.
@@ -633,5 +712,5 @@ pub(crate) async fn portal(mut ctx: Ctx) -> Result<Response, ApiError> {
             &return_url,
         ))
         .await?;
-    json(200, &json!({ "url": session.url }))
+    json(200, &UrlView { url: &session.url })
 }

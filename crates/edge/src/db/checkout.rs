@@ -545,9 +545,8 @@ pub struct OrderRow {
 /// What an order came to: its status and the products it entitles (active entitlements).
 #[derive(Clone, Debug, Deserialize)]
 pub struct OrderState {
-    /// `pending`, `awaiting_payment`, `paid`, `failed`, `needs_attention`, `expired`,
-    /// `refunded` or `disputed`.
-    pub status: String,
+    /// Where it stands.
+    pub status: tollgate::checkout::OrderStatus,
     /// A JSON array of the entitled product ids.
     pub products: String,
 }
