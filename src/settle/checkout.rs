@@ -217,11 +217,11 @@ fn settled<'a>(session: Session<'a>, effect: Effect<'a>, status: SessionStatus) 
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{applied, pro_grant, terms};
     use super::*;
-    use crate::stripe::events::{Outcome, SubscriptionTerms};
+    use crate::stripe::events::Outcome;
     use crate::subscription::Status;
     use SessionStatus::{AwaitingPayment, Complete, Expired, Failed, Open};
-    use std::collections::BTreeMap;
 
     const ALL_STATUSES: [SessionStatus; 5] = [Open, AwaitingPayment, Complete, Failed, Expired];
 
@@ -277,30 +277,6 @@ mod tests {
             order_found: false,
             tier: Some(PRO),
             held: None,
-        }
-    }
-
-    fn terms() -> SubscriptionTerms {
-        SubscriptionTerms {
-            stripe_subscription_id: "sub_1".into(),
-            stripe_customer_id: "cus_1".into(),
-            stripe_price_id: "price_pro".into(),
-            status: Status::Active,
-            amount: 2900,
-            currency: "usd".into(),
-            interval: "month",
-            period_start: Some(1),
-            period_end: Some(2),
-            cancel_at_period_end: false,
-            canceled_at: None,
-            metadata: BTreeMap::new(),
-        }
-    }
-
-    fn applied(decision: Decision<'_>) -> Plan<'_> {
-        match decision {
-            Decision::Apply(plan) => plan,
-            other => panic!("expected a plan, got {other:?}"),
         }
     }
 
@@ -456,7 +432,7 @@ mod tests {
 
     #[test]
     fn a_subscription_with_its_terms_is_granted_and_its_buyer_s_allowance_changes() {
-        let terms = terms();
+        let terms = terms(Status::Active, &[]);
         for (held, had_access) in [
             (None, false),
             (
@@ -483,13 +459,7 @@ mod tests {
                 &completion,
                 Some(&terms),
             ));
-            let grant = Grant {
-                project_id: "proj_a",
-                end_user_id: "eu_1",
-                tier_id: Some("tier_pro"),
-                plan: "pro",
-                terms: &terms,
-            };
+            let grant = pro_grant(&terms);
             assert_eq!(
                 plan.effects,
                 vec![

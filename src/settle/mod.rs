@@ -245,3 +245,51 @@ pub enum Decision<'a> {
     /// Commit the plan.
     Apply(Plan<'a>),
 }
+
+/// What the rules' tests share: a subscription's terms and the plan a decision must be.
+#[cfg(test)]
+mod fixtures {
+    use super::{Decision, Grant, Plan};
+    use crate::stripe::events::SubscriptionTerms;
+    use crate::subscription::Status;
+
+    /// Stripe's terms of `sub_1` (price `price_pro`, 29.00 a month) with `metadata`.
+    pub(super) fn terms(status: Status, metadata: &[(&str, &str)]) -> SubscriptionTerms {
+        SubscriptionTerms {
+            stripe_subscription_id: "sub_1".into(),
+            stripe_customer_id: "cus_1".into(),
+            stripe_price_id: "price_pro".into(),
+            status,
+            amount: 2900,
+            currency: "usd".into(),
+            interval: "month",
+            period_start: Some(1_000),
+            period_end: Some(2_000),
+            cancel_at_period_end: false,
+            canceled_at: None,
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// `eu_1` of `proj_a` granted `tier_pro` (plan `pro`) on `terms`.
+    pub(super) fn pro_grant(terms: &SubscriptionTerms) -> Grant<'_> {
+        Grant {
+            project_id: "proj_a",
+            end_user_id: "eu_1",
+            tier_id: Some("tier_pro"),
+            plan: "pro",
+            terms,
+        }
+    }
+
+    /// The plan `decision` carries; any other decision fails the test.
+    pub(super) fn applied(decision: Decision<'_>) -> Plan<'_> {
+        match decision {
+            Decision::Apply(plan) => plan,
+            other => panic!("expected a plan, got {other:?}"),
+        }
+    }
+}

@@ -205,9 +205,9 @@ pub fn invoice_failed<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{applied, pro_grant, terms};
     use super::*;
     use crate::stripe::events::Outcome;
-    use std::collections::BTreeMap;
 
     const PRO: Tier<'static> = Tier {
         id: "tier_pro",
@@ -217,26 +217,6 @@ mod tests {
         id: "tier_max",
         name: "max",
     };
-
-    fn terms(status: Status, metadata: &[(&str, &str)]) -> SubscriptionTerms {
-        SubscriptionTerms {
-            stripe_subscription_id: "sub_1".into(),
-            stripe_customer_id: "cus_1".into(),
-            stripe_price_id: "price_pro".into(),
-            status,
-            amount: 2900,
-            currency: "usd".into(),
-            interval: "month",
-            period_start: Some(1_000),
-            period_end: Some(2_000),
-            cancel_at_period_end: false,
-            canceled_at: None,
-            metadata: metadata
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-        }
-    }
 
     const OURS: &[(&str, &str)] = &[(metadata::PROJECT, "proj_a"), (metadata::END_USER, "eu_1")];
 
@@ -261,13 +241,6 @@ mod tests {
         }
     }
 
-    fn applied(decision: Decision<'_>) -> Plan<'_> {
-        match decision {
-            Decision::Apply(plan) => plan,
-            other => panic!("expected a plan, got {other:?}"),
-        }
-    }
-
     #[test]
     fn a_subscription_event_grants_the_tier_its_price_sells_and_reports_the_access_it_had() {
         // Arrange: no row yet, then a row in each status; the event is newer than the row.
@@ -278,13 +251,7 @@ mod tests {
             // Act
             let plan = applied(changed(&terms, &facts(row), 600));
             // Assert
-            let grant = Grant {
-                project_id: "proj_a",
-                end_user_id: "eu_1",
-                tier_id: Some("tier_pro"),
-                plan: "pro",
-                terms: &terms,
-            };
+            let grant = pro_grant(&terms);
             let had_access = row.is_some_and(|r| r.status.gives_access());
             assert_eq!(plan.effects, vec![Effect::Subscribe(grant)], "{row:?}");
             assert_eq!(plan.notices, vec![Notice::Subscription(grant, had_access)]);
