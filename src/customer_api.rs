@@ -244,6 +244,86 @@ pub struct CustomerView {
     pub updated_at: i64,
 }
 
+/// A customer answer: ours (`data`) and dream-api's (`success`, `customer`), one view twice.
+#[derive(Debug, Serialize)]
+pub struct CustomerAnswer<'a> {
+    /// The customer.
+    pub data: &'a CustomerView,
+    /// dream-api's flag: always `true` on a 2xx.
+    pub success: bool,
+    /// dream-api's copy of `data`.
+    pub customer: &'a CustomerView,
+}
+
+impl<'a> CustomerAnswer<'a> {
+    /// The answer for `customer`.
+    #[must_use]
+    pub const fn of(customer: &'a CustomerView) -> Self {
+        Self {
+            data: customer,
+            success: true,
+            customer,
+        }
+    }
+}
+
+/// The answer to deleting a customer: ours (`data`) and dream-api's (`success`, `message`,
+/// `deleted`).
+#[derive(Debug, Serialize)]
+pub struct CustomerDeleted<'a> {
+    /// The id, marked deleted.
+    pub data: DeletedRef<'a>,
+    /// Always `true`.
+    pub success: bool,
+    /// What was removed and what was kept.
+    pub message: &'static str,
+    /// dream-api's view: the id and email deleted.
+    pub deleted: DeletedCustomer<'a>,
+}
+
+/// `{ id, deleted: true }`.
+#[derive(Debug, Serialize)]
+pub struct DeletedRef<'a> {
+    /// `cus_…`
+    pub id: &'a str,
+    /// Always `true`.
+    pub deleted: bool,
+}
+
+/// dream-api's `deleted` object.
+#[derive(Debug, Serialize)]
+pub struct DeletedCustomer<'a> {
+    /// `cus_…`
+    pub id: &'a str,
+    /// Their email, if any.
+    pub email: Option<&'a str>,
+}
+
+impl<'a> CustomerDeleted<'a> {
+    /// The answer for the customer `id` (with `email`) just deleted.
+    #[must_use]
+    pub const fn of(id: &'a str, email: Option<&'a str>) -> Self {
+        Self {
+            data: DeletedRef { id, deleted: true },
+            success: true,
+            message: "Customer deleted: usage and tokens removed, billing records kept.",
+            deleted: DeletedCustomer { id, email },
+        }
+    }
+}
+
+/// An end-user token just minted.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerToken<'a> {
+    /// The token (`eut_…`).
+    pub token: &'a str,
+    /// Whom it names.
+    pub customer_id: &'a str,
+    /// When it stops working (ms).
+    pub expires_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +384,47 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains_key("userId")
+        );
+    }
+
+    #[test]
+    fn a_customer_answer_carries_the_customer_twice_for_dream_api_and_a_deletion_says_what_went() {
+        let view = CustomerView {
+            id: "cus_1".into(),
+            external_id: None,
+            email: Some("a@example.com".into()),
+            first_name: None,
+            last_name: None,
+            plan: None,
+            publishable_key: "pk_test_x".into(),
+            created_at: 1,
+            updated_at: 2,
+        };
+        let answer = serde_json::to_value(CustomerAnswer::of(&view)).ok();
+        let customer = serde_json::to_value(&view).ok();
+        assert_eq!(
+            answer.as_ref().map(|a| a["success"].clone()),
+            Some(true.into())
+        );
+        assert_eq!(answer.as_ref().map(|a| a["data"].clone()), customer);
+        assert_eq!(answer.map(|a| a["customer"].clone()), customer);
+        assert_eq!(
+            serde_json::to_value(CustomerDeleted::of("cus_1", Some("a@example.com"))).ok(),
+            Some(serde_json::json!({
+                "data": { "id": "cus_1", "deleted": true },
+                "success": true,
+                "message": "Customer deleted: usage and tokens removed, billing records kept.",
+                "deleted": { "id": "cus_1", "email": "a@example.com" },
+            }))
+        );
+        assert_eq!(
+            serde_json::to_value(CustomerToken {
+                token: "eut_x",
+                customer_id: "cus_1",
+                expires_at: 5000
+            })
+            .ok(),
+            Some(serde_json::json!({ "token": "eut_x", "customerId": "cus_1", "expiresAt": 5000 }))
         );
     }
 }

@@ -104,6 +104,20 @@ impl OrderAccess {
     }
 }
 
+/// A download link just issued: where to fetch the file, until when, and what it is.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadLink<'a> {
+    /// `…/api/downloads/{token}` on the api's origin.
+    pub url: String,
+    /// When the link stops working (ms).
+    pub expires_at: i64,
+    /// The file's name.
+    pub filename: &'a str,
+    /// Its size in bytes.
+    pub size: i64,
+}
+
 /// What a download token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DownloadClaims {

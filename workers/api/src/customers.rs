@@ -2,9 +2,10 @@
 //! update (a plan change never resets usage) and delete (usage and tokens go, billing
 //! records stay). Another project's customer answers 404.
 
-use serde_json::json;
 use tollgate::Mode;
-use tollgate::customer_api::{CreateCustomerInput, CustomerView, UpdateCustomerInput};
+use tollgate::customer_api::{
+    CreateCustomerInput, CustomerAnswer, CustomerDeleted, CustomerView, UpdateCustomerInput,
+};
 use tollgate::ids::new_id;
 use tollgate::limits::Cap;
 use tollgate::outbound::{self, Envelope, EventType};
@@ -33,10 +34,7 @@ fn view(caller: &Caller, row: EndUserRow) -> CustomerView {
 
 /// A customer answer: ours (`data`) and dream-api's (`success`, `customer`).
 fn answer(status: u16, customer: &CustomerView) -> Result<Response, ApiError> {
-    json(
-        status,
-        &json!({ "data": customer, "success": true, "customer": customer }),
-    )
+    json(status, &CustomerAnswer::of(customer))
 }
 
 async fn check_plan(caller: &Caller, plan: Option<&str>) -> Result<(), ApiError> {
@@ -176,13 +174,5 @@ pub(crate) async fn delete(ctx: Ctx) -> Result<Response, ApiError> {
     )
     .await?;
     meter::forget_one(&ctx.env, &ctx.request_id, &caller.auth.project_id, &row.id).await;
-    json(
-        200,
-        &json!({
-            "data": { "id": row.id, "deleted": true },
-            "success": true,
-            "message": "Customer deleted: usage and tokens removed, billing records kept.",
-            "deleted": { "id": row.id, "email": row.email },
-        }),
-    )
+    json(200, &CustomerDeleted::of(&row.id, row.email.as_deref()))
 }

@@ -5,9 +5,11 @@
 //! expiry, checks the entitlement and the asset again in storage, then streams the private
 //! object as an attachment, with byte ranges. The token is never logged.
 
-use serde_json::json;
+use tollgate::Detail;
 use tollgate::assets::{ByteRange, attachment};
-use tollgate::download::{self, DownloadClaims, DownloadInput, DownloadRefusal, TOKEN_SECONDS};
+use tollgate::download::{
+    self, DownloadClaims, DownloadInput, DownloadLink, DownloadRefusal, TOKEN_SECONDS,
+};
 use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, assets, body, db, json, secrets};
 use worker::Response;
@@ -41,15 +43,13 @@ pub(crate) async fn issue(mut ctx: Ctx) -> Result<Response, ApiError> {
             expires_at,
         },
     );
-    json(
-        200,
-        &json!({ "data": {
-            "url": assets::api_url(&ctx, &format!("/api/downloads/{token}")),
-            "expiresAt": expires_at * 1000,
-            "filename": filename,
-            "size": size,
-        } }),
-    )
+    let data = DownloadLink {
+        url: assets::api_url(&ctx, &format!("/api/downloads/{token}")),
+        expires_at: expires_at * 1000,
+        filename: &filename,
+        size,
+    };
+    json(200, &Detail { data })
 }
 
 /// `GET /api/downloads/{token}`: the file, while the token and its entitlement hold.

@@ -2,7 +2,7 @@
 //! active subscriptions) and `POST /api/entitlements/{id}/revoke` (secret key, audited), which
 //! stops every download of an order entitlement at once — including links already issued.
 
-use serde_json::json;
+use tollgate::Detail;
 use tollgate_edge::audit::Actor;
 use tollgate_edge::db;
 use tollgate_edge::lanes;
@@ -40,5 +40,5 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
         },
     )
     .await?;
-    json(200, &json!({ "data": revoked }))
+    json(200, &Detail { data: revoked })
 }

@@ -1,8 +1,8 @@
 //! `POST /api/customer-token` (secret key): a short-lived token for one end user of this
 //! project, which a browser then sends with the publishable key.
 
-use serde_json::json;
-use tollgate::customer_api::CustomerTokenInput;
+use tollgate::Detail;
+use tollgate::customer_api::{CustomerToken, CustomerTokenInput};
 use tollgate::end_user::{self, TokenClaims};
 use tollgate_edge::lanes;
 use tollgate_edge::{ApiError, Ctx, body, db, json};
@@ -23,8 +23,10 @@ pub(crate) async fn mint(mut ctx: Ctx) -> Result<Response, ApiError> {
         expires_at,
     };
     let token = end_user::mint(&caller.pepper, &claims);
-    json(
-        200,
-        &json!({ "data": { "token": token, "customerId": row.id, "expiresAt": expires_at * 1000 } }),
-    )
+    let data = CustomerToken {
+        token: &token,
+        customer_id: &row.id,
+        expires_at: expires_at * 1000,
+    };
+    json(200, &Detail { data })
 }
