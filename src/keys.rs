@@ -25,6 +25,59 @@ pub enum KeyStatus {
     Revoked,
 }
 
+impl KeyStatus {
+    /// Until when (ms) a key in this status authenticates: an active key has no end; a
+    /// rotated one ends with its grace period (`expires_at`; one without it has ended); a
+    /// revoked one has ended.
+    #[must_use]
+    pub const fn works_until(self, expires_at: Option<i64>) -> Option<i64> {
+        match (self, expires_at) {
+            (Self::Active, _) => None,
+            (Self::Rotated, Some(end)) => Some(end),
+            (Self::Rotated, None) | (Self::Revoked, _) => Some(0),
+        }
+    }
+
+    /// Whether a key in this status authenticates at `now` (ms).
+    #[must_use]
+    pub fn works_at(self, expires_at: Option<i64>, now: i64) -> bool {
+        self.works_until(expires_at).is_none_or(|end| now < end)
+    }
+
+    /// Whether revoking the key changes anything: a revoked key stays as it is, so a repeated
+    /// revoke answers the same and writes nothing.
+    #[must_use]
+    pub const fn may_revoke(self) -> bool {
+        !matches!(self, Self::Revoked)
+    }
+}
+
+/// What a rotation does to the key in force: a new key is always minted, and the project's
+/// active key (at most one) keeps working for the grace period, then ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retirement<'a> {
+    /// The key retired.
+    pub key_id: &'a str,
+    /// When it stops working (ms).
+    pub until: i64,
+}
+
+/// The retirement a rotation at `now` (ms) with `grace_seconds` makes of `keys` (id and
+/// status), if one of them is active.
+#[must_use]
+pub fn retirement<'a>(
+    keys: impl IntoIterator<Item = (&'a str, KeyStatus)>,
+    grace_seconds: i64,
+    now: i64,
+) -> Option<Retirement<'a>> {
+    keys.into_iter()
+        .find(|(_, status)| *status == KeyStatus::Active)
+        .map(|(key_id, _)| Retirement {
+            key_id,
+            until: now.saturating_add(grace_seconds.saturating_mul(1000)),
+        })
+}
+
 /// Characters of checksum at the end of every key (62^6 > 2^32).
 const CHECKSUM_LEN: usize = 6;
 
@@ -341,5 +394,60 @@ mod tests {
         assert!(Pepper::new("too short").is_none());
         assert!(Pepper::new(&"p".repeat(32)).is_some());
         assert_eq!(format!("{:?}", pepper()), "Pepper(…)");
+    }
+
+    #[test]
+    fn a_key_works_while_active_or_within_its_grace_and_never_once_revoked() {
+        use KeyStatus::{Active, Revoked, Rotated};
+        // (status, expires_at, now) → works?
+        let cases = [
+            (Active, None, 5_000, true),
+            (Active, Some(1_000), 5_000, true),
+            (Rotated, Some(6_000), 5_000, true),
+            (Rotated, Some(5_000), 5_000, false),
+            (Rotated, Some(4_000), 5_000, false),
+            (Rotated, None, 5_000, false),
+            (Revoked, Some(9_000), 5_000, false),
+            (Revoked, None, 5_000, false),
+        ];
+        for (status, expires_at, now, works) in cases {
+            assert_eq!(
+                status.works_at(expires_at, now),
+                works,
+                "{status:?} {expires_at:?} at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_key_not_yet_revoked_changes_when_revoked() {
+        assert!(KeyStatus::Active.may_revoke());
+        assert!(KeyStatus::Rotated.may_revoke());
+        assert!(!KeyStatus::Revoked.may_revoke());
+    }
+
+    #[test]
+    fn a_rotation_retires_the_active_key_for_its_grace_and_leaves_the_others() {
+        use KeyStatus::{Active, Revoked, Rotated};
+        let keys = [
+            ("key_old", Rotated),
+            ("key_gone", Revoked),
+            ("key_now", Active),
+        ];
+
+        let retired = retirement(keys, 3_600, 10_000);
+
+        assert_eq!(
+            retired,
+            Some(Retirement {
+                key_id: "key_now",
+                until: 3_610_000
+            })
+        );
+        assert_eq!(retirement([("key_old", Rotated)], 3_600, 10_000), None);
+        assert_eq!(
+            retirement([("key_now", Active)], 0, 10_000).map(|r| r.until),
+            Some(10_000)
+        );
     }
 }

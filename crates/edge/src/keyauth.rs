@@ -439,12 +439,7 @@ fn parse_mode_and_type(mode: &str, project_type: &str) -> Result<(Mode, ProjectT
 
 fn from_row(row: KeyAuthRow, lane: Lane) -> Result<ProjectAuth, ApiError> {
     let (mode, project_type) = parse_mode_and_type(&row.mode, &row.project_type)?;
-    // An active key has no end; a rotated key ends with its grace period.
-    let expires_at = if row.status == tollgate::KeyStatus::Active {
-        None
-    } else {
-        Some(row.expires_at.unwrap_or(0))
-    };
+    let expires_at = row.status.works_until(row.expires_at);
     let rate_limit = match lane {
         Lane::Secret => rate(row.rate_limit_secret, DEFAULT_SECRET_RATE),
         Lane::Publishable => rate(row.rate_limit_publishable, DEFAULT_PUBLISHABLE_RATE),

@@ -4,6 +4,7 @@
 use serde_json::json;
 use tollgate::KeyStatus;
 use tollgate::console::{RotateKeyInput, RotatedKey};
+use tollgate::keys::retirement;
 use tollgate::{ApiKey, Detail, KeyKind, Mode};
 use tollgate_edge::audit::{self, Change};
 use tollgate_edge::db::{self, Violation, keys::KeyRow, projects::ProjectRow};
@@ -50,12 +51,15 @@ async fn replace(
         Mode::parse(&project.mode).ok_or_else(|| ApiError::internal("stored project mode"))?;
     let secret = ApiKey::generate(KeyKind::Secret, mode);
     let now = ctx.now_ms;
-    let active = db::keys::list(&session.db, &project.id)
-        .await?
-        .into_iter()
-        .find(|k| k.status == KeyStatus::Active);
+    let keys = db::keys::list(&session.db, &project.id).await?;
+    let retired = retirement(
+        keys.iter().map(|k| (k.id.as_str(), k.status)),
+        grace_seconds,
+        now,
+    );
+    let active = retired.and_then(|r| keys.iter().find(|k| k.id == r.key_id).cloned());
+    let grace_end = retired.map_or(now, |r| r.until);
     let key = KeyRow::fresh(&project.id, &secret, &pepper, now);
-    let grace_end = now + grace_seconds * 1000;
     let mut statements = Vec::new();
     if let Some(old) = &active {
         statements.push(db::keys::retire(&session.db, &old.id, grace_end, now)?);
@@ -116,7 +120,7 @@ pub(crate) async fn revoke(ctx: Ctx) -> Result<Response, ApiError> {
     let key = db::keys::get(&session.db, &project.id, key_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if key.status != KeyStatus::Revoked {
+    if key.status.may_revoke() {
         let change = Change {
             project_id: Some(&project.id),
             action: "key.revoked",
