@@ -69,34 +69,41 @@ export function devSecrets(persistDir) {
   return secrets;
 }
 
-export const freePort = () =>
-  new Promise((done, fail) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-    server.on("error", fail);
+// Ports the stack binds come from below the system's ephemeral range (Linux hands out
+// 32768–60999 for `listen(0)` and outgoing connections, macOS 49152–65535). A port picked by
+// `listen(0)` and released would be back in that pool until workerd binds it, and Miniflare's
+// own servers or any connection could take it first (ERR_ADDRESS_IN_USE at start); no one is
+// given a port down here unless they ask for it by number.
+const PORT_FLOOR = 20000;
+const PORT_SPAN = 12000;
+
+function tryListen(port) {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once("error", () => done(null));
+    server.listen(port, "127.0.0.1", () => done(server));
   });
+}
 
 /**
- * `count` distinct free ports: every socket stays open until all are chosen, so the system
- * cannot hand one port out twice (one at a time, a port just closed may come straight back).
+ * `count` distinct free ports outside the ephemeral range: every socket stays open until all
+ * are chosen, so none is handed out twice.
  */
 export async function freePorts(count) {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise((done, fail) => {
-          const server = createServer().listen(0, "127.0.0.1", () => done(server));
-          server.on("error", fail);
-        }),
-    ),
-  );
+  const servers = [];
+  let candidate = PORT_FLOOR + Math.floor(Math.random() * PORT_SPAN);
+  for (let tried = 0; servers.length < count; tried++) {
+    if (tried >= PORT_SPAN) throw new Error(`no ${count} free ports between ${PORT_FLOOR} and ${PORT_FLOOR + PORT_SPAN}`);
+    const server = await tryListen(candidate);
+    if (server) servers.push(server);
+    candidate = PORT_FLOOR + ((candidate - PORT_FLOOR + 1) % PORT_SPAN);
+  }
   const ports = servers.map((server) => server.address().port);
   await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
   return ports;
 }
+
+export const freePort = async () => (await freePorts(1))[0];
 
 const readConfig = (worker) => parse(readFileSync(join(ROOT, "workers", worker, "wrangler.toml"), "utf8"));
 
