@@ -42,6 +42,8 @@ async function snapshot() {
   const db = await stack.d1();
   const out = {};
   for (const table of TABLES) out[table] = (await db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first()).n;
+  // Rows alone would not show a replay counting again: the counter's row is updated in place.
+  out.units_counted = (await db.prepare("SELECT COALESCE(SUM(count), 0) AS n FROM usage_counters").first()).n;
   return out;
 }
 
@@ -124,11 +126,19 @@ const CASES = {
   },
   "POST /api/data": async (dev) => {
     const { app, user } = await plans(dev);
-    return { worker: "api", path: "/api/data", headers: { Authorization: `Bearer ${app.secretKey}`, "X-User-Id": user }, status: 200, bodies: [{ cost: 1 }, { cost: 2 }] };
+    // A count lives in the end user's metering object and reaches D1 by its flush: the
+    // ledger is settled before each snapshot, so a late flush of the first call is not
+    // mistaken for the replay counting.
+    const settle = () => stack.settleMeters(app.project.id);
+    return { worker: "api", path: "/api/data", headers: { Authorization: `Bearer ${app.secretKey}`, "X-User-Id": user }, status: 200, bodies: [{ cost: 1 }, { cost: 2 }], settle };
   },
   "POST /api/usage/track": async (dev) => {
     const { app, user } = await plans(dev);
-    return { worker: "api", path: "/api/usage/track", headers: { Authorization: `Bearer ${app.secretKey}`, "X-User-Id": user }, status: 200, bodies: [{ cost: 1 }, { cost: 2 }] };
+    // A count lives in the end user's metering object and reaches D1 by its flush: the
+    // ledger is settled before each snapshot, so a late flush of the first call is not
+    // mistaken for the replay counting.
+    const settle = () => stack.settleMeters(app.project.id);
+    return { worker: "api", path: "/api/usage/track", headers: { Authorization: `Bearer ${app.secretKey}`, "X-User-Id": user }, status: 200, bodies: [{ cost: 1 }, { cost: 2 }], settle };
   },
   "POST /api/create-checkout": async (dev) => {
     const { app, user } = await plans(dev);
@@ -206,9 +216,11 @@ describe("every idempotent write", () => {
       const first = await send(c.bodies[0], key);
       assert.equal(first.status, c.status, first.text);
       assert.equal(first.headers.get("idempotent-replayed"), null);
+      await c.settle?.();
       const done = await snapshot();
       const replay = await send(c.bodies[0], key);
       const reused = await send(c.bodies[1], key);
+      await c.settle?.();
 
       assert.equal(replay.status, c.status, replay.text);
       assert.equal(replay.headers.get("idempotent-replayed"), "true");
