@@ -701,7 +701,10 @@ fn commit(scope: &Scope<'_>, decision: Decision<'_>, loaded: Loaded<'_>) -> Resu
             (Notice::OrderNeedsAttention, Some(order)) => {
                 notices.push(origin.order_needs_attention(order, cart.lines, cart.short)?);
             }
-            (Notice::OrderPaid | Notice::OrderNeedsAttention, None) => {}
+            // The core emits an order's notices only when its row was found.
+            (Notice::OrderPaid | Notice::OrderNeedsAttention, None) => {
+                return Err(ApiError::internal("an order's events without its row"));
+            }
             (Notice::Subscription(grant, had_access), _) => notices.extend(origin.subscription(
                 stored_grant(grant),
                 grant.terms,
